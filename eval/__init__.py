@@ -1,0 +1,1 @@
+"""Metrics, plots, result-file I/O, comparison, reports and benchmarks."""

@@ -1,0 +1,34 @@
+"""Benchmarks behind ``sdnet bench``: each entry returns a dict of named figures.
+
+Rules: medians over repeats; speed-ups as ratios measured in the same run; nothing here is asserted
+in tests (timings on shared machines are noisy). The whole bench stays within 10 minutes on 2 cores.
+Each stage adds its entry to BENCHMARKS.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Callable
+
+
+def median_rate(fn: Callable[[], int], repeats: int) -> float:
+    """Median of items/second over ``repeats`` calls of ``fn`` (which returns the items it did)."""
+    rates = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        n = fn()
+        rates.append(n / (time.perf_counter() - t0))
+    return statistics.median(rates)
+
+
+def median_seconds(fn: Callable[[], object], repeats: int) -> float:
+    """Median wall time in seconds of ``repeats`` calls of ``fn``."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+BENCHMARKS: dict[str, Callable[..., dict]] = {}

@@ -1,0 +1,1 @@
+"""sdnet core: skeleton, camera, ICVL format, geometry, schema, input pipeline, config, CLI."""

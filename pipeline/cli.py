@@ -1,0 +1,53 @@
+"""The ``sdnet`` console script (also ``python -m pipeline``).
+
+Each sub-command lives in ``pipeline/commands/<name>.py``. User mistakes raise SdnetError and end as
+one line ``sdnet <command>: error: <message>`` on stderr with exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from pipeline.errors import SdnetError
+
+# The sub-commands, in the order `sdnet --help` lists them.
+from pipeline.commands import bench as _bench
+
+COMMAND_MODULES = [_bench]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sdnet",
+        description="SDNet 3D hand pose estimation from depth images: synthesize or convert ICVL data, "
+        "train, refine, evaluate, compare and tune.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Run `sdnet <command> --help` for the options of a command.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="<command>")
+    for module in COMMAND_MODULES:
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        result = args.func(args)
+    except SdnetError as e:
+        print(f"sdnet {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"sdnet {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

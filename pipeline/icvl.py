@@ -1,0 +1,198 @@
+"""The ICVL on-disk format: label files, 16-bit depth PNGs and the tree layout.
+
+Layout::
+
+    ROOT/Training/labels.txt                      <rel path> u1 v1 d1 ... u16 v16 d16
+    ROOT/Training/Depth/<folder>/image_NNNN.png   16-bit depth in mm, 320x240
+    ROOT/Testing/test_seq_K.txt                   same line format, paths relative to Testing/Depth
+    ROOT/Testing/Depth/test_seq_K/image_NNNN.png
+
+Label u, v are pixels, d is mm. Depth pixels equal to 0 or 32001 are background/invalid.
+"""
+from __future__ import annotations
+
+import io
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from pipeline.errors import DepthImageError, LabelError, SdnetError
+from pipeline.skeleton import NUM_JOINTS
+
+BACKGROUND_VALUES = (0, 32001)
+ICVL_BACKGROUND = 32001
+FIELDS_PER_LINE = 1 + 3 * NUM_JOINTS
+
+
+@dataclass(frozen=True)
+class LabelRecord:
+    """One label line: ``path`` relative to its Depth folder, ``uvd`` (J, 3) float64 [px, px, mm]."""
+
+    path: str
+    uvd: np.ndarray
+    source: str = ""
+    line: int = 0
+
+
+def parse_label_line(line: str, source: str = "<labels>", lineno: int = 0) -> LabelRecord:
+    """Parse one ICVL label line; raises LabelError naming ``source:lineno`` on any problem."""
+    fields = line.split()
+    where = f"{source}:{lineno}"
+    if len(fields) != FIELDS_PER_LINE:
+        raise LabelError(
+            f"{where}: expected {FIELDS_PER_LINE} fields (path + {NUM_JOINTS}x u v d), got {len(fields)}")
+    try:
+        values = [float(x) for x in fields[1:]]
+    except ValueError:
+        bad = next(x for x in fields[1:] if not _is_float(x))
+        raise LabelError(f"{where}: non-numeric value {bad!r}") from None
+    if not all(math.isfinite(v) for v in values):
+        raise LabelError(f"{where}: NaN or infinite value")
+    uvd = np.asarray(values, dtype=np.float64).reshape(NUM_JOINTS, 3)
+    return LabelRecord(path=fields[0], uvd=uvd, source=source, line=lineno)
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def format_label_line(path: str, uvd: np.ndarray) -> str:
+    """Format one label line as ICVL does (3 decimals, trailing space), without the newline."""
+    uvd = np.asarray(uvd, dtype=np.float64).reshape(-1)
+    return path + " " + " ".join(f"{v:.3f}" for v in uvd) + " "
+
+
+def read_label_file(path: Path, strict: bool = True) -> tuple[list[LabelRecord], list[LabelError]]:
+    """Read a label file. Blank lines are skipped.
+
+    With ``strict`` the first bad line raises LabelError; otherwise bad lines are returned as errors
+    (for batch jobs that report rejected items). A missing or empty file always raises SdnetError.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SdnetError(f"{path}: label file not found")
+    records, errors = [], []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(parse_label_line(line, str(path), lineno))
+            except LabelError as e:
+                if strict:
+                    raise
+                errors.append(e)
+    if not records and not errors:
+        raise SdnetError(f"{path}: label file is empty")
+    return records, errors
+
+
+def write_depth_png(path_or_file, depth: np.ndarray) -> None:
+    """Write a (H, W) uint16 depth map in mm as a 16-bit grayscale PNG (deterministic bytes)."""
+    depth = np.asarray(depth)
+    if depth.dtype != np.uint16 or depth.ndim != 2:
+        raise ValueError("depth must be a 2-D uint16 array")
+    Image.fromarray(depth).save(path_or_file, format="PNG", compress_level=6)
+
+
+def encode_depth_png(depth: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    write_depth_png(buf, depth)
+    return buf.getvalue()
+
+
+def read_depth_png(path: Path, expect_size: tuple[int, int] | None = None) -> np.ndarray:
+    """Read a 16-bit depth PNG as (H, W) uint16 mm.
+
+    ``expect_size`` is (width, height). Raises DepthImageError naming the file for a missing,
+    truncated or non-PNG file, a bit depth other than 16, or a wrong size.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DepthImageError(f"{path}: depth image not found")
+    try:
+        with Image.open(path) as img:
+            if img.format != "PNG":
+                raise DepthImageError(f"{path}: not a PNG file ({img.format})")
+            if img.mode not in ("I;16", "I;16B", "I;16L"):
+                raise DepthImageError(
+                    f"{path}: expected a 16-bit grayscale depth PNG, got mode {img.mode}")
+            img.load()
+            depth = np.asarray(img, dtype=np.uint16)
+    except DepthImageError:
+        raise
+    except (OSError, SyntaxError, ValueError) as e:
+        raise DepthImageError(f"{path}: unreadable PNG ({e})") from None
+    if expect_size is not None and (depth.shape[1], depth.shape[0]) != tuple(expect_size):
+        raise DepthImageError(
+            f"{path}: image is {depth.shape[1]}x{depth.shape[0]}, expected {expect_size[0]}x{expect_size[1]}")
+    return depth
+
+
+def background_mask(depth: np.ndarray) -> np.ndarray:
+    """True where a raw ICVL depth pixel is background or invalid (0 or 32001)."""
+    return np.isin(depth, BACKGROUND_VALUES)
+
+
+# ----------------------------------------------------------------------------- tree layout
+
+TRAIN_LABELS = Path("Training/labels.txt")
+TRAIN_DEPTH = Path("Training/Depth")
+TEST_DIR = Path("Testing")
+TEST_DEPTH = Path("Testing/Depth")
+_TEST_LABEL_RE = re.compile(r"^test_seq_(\d+)\.txt$")
+
+
+@dataclass(frozen=True)
+class LabelFile:
+    """A label file of an ICVL tree: ``split_hint`` is 'train' or 'test', ``depth_dir`` the folder
+    its paths are relative to."""
+
+    path: Path
+    depth_dir: Path
+    split_hint: str
+
+
+def find_label_files(root: Path) -> list[LabelFile]:
+    """Label files of an ICVL tree, training first, then test sequences in number order.
+
+    Raises SdnetError when the root holds none.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise SdnetError(f"{root}: ICVL root is not a directory")
+    found = []
+    if (root / TRAIN_LABELS).exists():
+        found.append(LabelFile(root / TRAIN_LABELS, root / TRAIN_DEPTH, "train"))
+    tests = []
+    if (root / TEST_DIR).is_dir():
+        for p in (root / TEST_DIR).iterdir():
+            m = _TEST_LABEL_RE.match(p.name)
+            if m:
+                tests.append((int(m.group(1)), p))
+    for _, p in sorted(tests):
+        found.append(LabelFile(p, root / TEST_DEPTH, "test"))
+    if not found:
+        raise SdnetError(
+            f"{root}: no ICVL label files (expected {TRAIN_LABELS} or {TEST_DIR}/test_seq_K.txt)")
+    return found
+
+
+def sequence_of(rel_path: str) -> str:
+    """The sequence (folder) of a label path, e.g. 'test_seq_1' for 'test_seq_1/image_0000.png'."""
+    parts = rel_path.replace("\\", "/").split("/")
+    return "/".join(parts[:-1]) if len(parts) > 1 else ""
+
+
+def frame_index_of(rel_path: str) -> int:
+    """The frame number of 'image_NNNN.png' (-1 when the name carries none)."""
+    m = re.search(r"(\d+)\.png$", rel_path)
+    return int(m.group(1)) if m else -1
