@@ -38,3 +38,67 @@ def _dataclass_type(ftype):
     if isinstance(ftype, str):
         ftype = globals().get(ftype)
     return ftype if dataclasses.is_dataclass(ftype) else None
+
+
+# ----------------------------------------------------------------------------- data conversion
+
+
+@dataclasses.dataclass(frozen=True)
+class CentreConfig:
+    """How the hand centre is found, without labels (train and test use the same rule).
+
+    The hand is taken to be the nearest object: valid pixels (not 0/32001) with depth in
+    [min_depth_mm, max_depth_mm]; the near edge is the ``near_percentile`` of their depths (robust to
+    a few noisy pixels); pixels within ``band_mm`` behind the near edge give the first estimate; then,
+    ``refine_iters`` times, the centre of mass of the pixels inside the cube (in 3-D) around the last
+    centre is taken. At least ``min_pixels`` pixels are needed.
+    """
+
+    min_depth_mm: float = 100.0
+    max_depth_mm: float = 1500.0
+    near_percentile: float = 0.5
+    band_mm: float = 150.0
+    refine_iters: int = 2
+    min_pixels: int = 50
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """``sdnet data``: ICVL tree -> TFRecords.
+
+    crop_size: crop side in pixels. cube_mm: side of the 3-D crop cube in mm. rotations: K in-plane
+    copies of each training frame, every 360/K degrees, the unrotated one included. scale_jitter:
+    training crops use a cube of cube_mm * U(1 - s, 1 + s). centre_jitter_mm: std of a Gaussian
+    offset (mm, per axis) of the training crop centre. val_fraction: share of training sequences held
+    out whole as 'val'. skip_prerotated: drop ICVL's pre-rotated training copies (folders whose
+    name is short, see ``pipeline.convert.is_prerotated_folder``).
+    max_reject_fraction: the job fails when more frames than this share are rejected.
+    shards: TFRecord shards for 'train' (0 = about 2000 records per shard).
+    """
+
+    crop_size: int = 128
+    cube_mm: float = 250.0
+    rotations: int = 16
+    scale_jitter: float = 0.0
+    centre_jitter_mm: float = 0.0
+    val_fraction: float = 0.05
+    skip_prerotated: bool = False
+    max_reject_fraction: float = 0.1
+    shards: int = 0
+    seed: int = 0
+    centre: CentreConfig = CentreConfig()
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.crop_size >= 16, f"crop size must be >= 16 px, got {self.crop_size}"),
+            (self.cube_mm > 0, f"cube must be > 0 mm, got {self.cube_mm}"),
+            (self.rotations >= 1, f"rotations must be >= 1, got {self.rotations}"),
+            (0 <= self.scale_jitter < 1, f"scale jitter must be in [0, 1), got {self.scale_jitter}"),
+            (self.centre_jitter_mm >= 0, "centre jitter must be >= 0 mm"),
+            (0 <= self.val_fraction < 1, f"val fraction must be in [0, 1), got {self.val_fraction}"),
+            (0 <= self.max_reject_fraction <= 1, "max reject fraction must be in [0, 1]"),
+            (self.shards >= 0, "shards must be >= 0"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise ValueError(msg)

@@ -1,0 +1,159 @@
+"""Hand centre, 3-D cube crop, depth normalization and in-plane rotation: the per-frame geometry.
+
+Frames and units used here:
+  * image: raw depth (H, W) uint16 in mm; pixel (u, v) = (column, row); 0 and 32001 are background.
+  * camera xyz: mm (see ``pipeline/camera.py``).
+  * crop: an S x S image cut around the hand centre; a 2x3 affine ``A`` maps image (u, v, 1) to crop
+    pixel coordinates, covering ``cube_mm`` (the cube's side) at the centre depth, optionally rotated
+    in-plane about the centre by ``angle_deg`` (counter-clockwise as seen in the image).
+  * normalized crop depth: (d - centre_z) / (cube/2) in [-1, 1]; background and far pixels are +1
+    (the far face of the cube), pixels in front of the cube are -1.
+  * normalized joints (the network's target): (xyz' - centre_xyz) / (cube/2), where xyz' is the joint
+    in the virtual camera rotated with the crop (xyz' = xyz for angle 0). Unitless, about [-1, 1].
+
+Forward and inverse maps live side by side and are round-trip tested.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from pipeline.camera import Intrinsics, uvd_to_xyz, xyz_to_uvd
+from pipeline.config import CentreConfig
+from pipeline.icvl import background_mask
+
+
+class NoHandError(ValueError):
+    """No hand pixels in the depth band."""
+
+
+def valid_depth_mask(depth: np.ndarray, cfg: CentreConfig) -> np.ndarray:
+    """True where a raw depth pixel is foreground and within [min_depth_mm, max_depth_mm]."""
+    d = depth.astype(np.float32)
+    return (~background_mask(depth)) & (d >= cfg.min_depth_mm) & (d <= cfg.max_depth_mm)
+
+
+def hand_centre(depth: np.ndarray, intr: Intrinsics, cube_mm: float,
+                cfg: CentreConfig = CentreConfig()) -> np.ndarray:
+    """Centre of mass of the hand pixels, as camera xyz (3,) in mm. Raises NoHandError."""
+    mask = valid_depth_mask(depth, cfg)
+    if mask.sum() < cfg.min_pixels:
+        raise NoHandError(f"fewer than {cfg.min_pixels} pixels in the depth range "
+                          f"[{cfg.min_depth_mm:g}, {cfg.max_depth_mm:g}] mm")
+    vs, us = np.nonzero(mask)
+    ds = depth[vs, us].astype(np.float64)
+    near = np.percentile(ds, cfg.near_percentile)
+    sel = ds <= near + cfg.band_mm
+    pts = uvd_to_xyz(np.stack([us, vs, ds], axis=-1), intr)  # (P, 3) mm
+    centre = pts[sel].mean(axis=0)
+    for _ in range(cfg.refine_iters):
+        inside = np.all(np.abs(pts - centre) <= cube_mm / 2.0, axis=1)
+        if inside.sum() < cfg.min_pixels:
+            break
+        centre = pts[inside].mean(axis=0)
+    return centre
+
+
+def rotation_matrix_2d(angle_deg: float) -> np.ndarray:
+    """2x2 rotation by ``angle_deg`` counter-clockwise as seen in the image (v axis points down)."""
+    a = np.deg2rad(angle_deg)
+    c, s = np.cos(a), np.sin(a)
+    # In image coordinates (v down) a visually counter-clockwise turn is [[c, s], [-s, c]].
+    return np.array([[c, s], [-s, c]])
+
+
+def crop_affine(centre_uvd: np.ndarray, cube_mm: float, crop_size: int, intr: Intrinsics,
+                angle_deg: float = 0.0) -> np.ndarray:
+    """2x3 affine mapping image (u, v, 1) [px] to crop pixel coordinates [px].
+
+    The crop spans ``cube_mm`` at the centre depth: half-widths fx*(cube/2)/z and fy*(cube/2)/z image
+    pixels map to crop_size/2 crop pixels; the centre maps to the crop centre (crop_size-1)/2.
+    """
+    uc, vc, zc = (float(x) for x in centre_uvd)
+    half = cube_mm / 2.0
+    sx = (crop_size / 2.0) / (intr.fx * half / zc)
+    sy = (crop_size / 2.0) / (intr.fy * half / zc)
+    rot = rotation_matrix_2d(angle_deg)
+    lin = np.diag([sx, sy]) @ rot  # rotate in image pixels, then scale to crop pixels
+    mid = (crop_size - 1) / 2.0
+    offset = np.array([mid, mid]) - lin @ np.array([uc, vc])
+    return np.concatenate([lin, offset[:, None]], axis=1)
+
+
+def apply_affine(affine: np.ndarray, uv: np.ndarray) -> np.ndarray:
+    """Apply a 2x3 affine to points (..., 2)."""
+    uv = np.asarray(uv, dtype=np.float64)
+    return uv @ affine[:, :2].T + affine[:, 2]
+
+
+def invert_affine(affine: np.ndarray) -> np.ndarray:
+    """Inverse of a 2x3 affine."""
+    lin_inv = np.linalg.inv(affine[:, :2])
+    return np.concatenate([lin_inv, (-lin_inv @ affine[:, 2])[:, None]], axis=1)
+
+
+def crop_depth(depth: np.ndarray, affine: np.ndarray, crop_size: int, centre_z: float,
+               cube_mm: float) -> np.ndarray:
+    """Cut and normalize the crop: (S, S) float32 in [-1, 1], background +1.
+
+    Nearest-neighbour resampling (depth must not blend hand and background).
+    """
+    d = depth.astype(np.float32)
+    bg = background_mask(depth)
+    d[bg] = np.inf
+    inv = invert_affine(affine)  # crop (u, v) -> image (u, v)
+    # ndimage works in (row, col) = (v, u) order.
+    matrix = np.array([[inv[1, 1], inv[1, 0]], [inv[0, 1], inv[0, 0]]])
+    offset = np.array([inv[1, 2], inv[0, 2]])
+    out = ndimage.affine_transform(d, matrix, offset=offset, output_shape=(crop_size, crop_size),
+                                   order=0, mode="constant", cval=np.inf)
+    norm = (out - centre_z) / (cube_mm / 2.0)
+    norm[~np.isfinite(norm)] = 1.0
+    return np.clip(norm, -1.0, 1.0).astype(np.float32)
+
+
+def rotate_uvd(uvd: np.ndarray, centre_uv: np.ndarray, angle_deg: float) -> np.ndarray:
+    """Rotate image points (..., 3) [px, px, mm] in-plane about ``centre_uv``; depth unchanged."""
+    uvd = np.asarray(uvd, dtype=np.float64)
+    rot = rotation_matrix_2d(angle_deg)
+    uv = (uvd[..., :2] - centre_uv) @ rot.T + centre_uv
+    return np.concatenate([uv, uvd[..., 2:3]], axis=-1)
+
+
+def normalize_joints(uvd: np.ndarray, centre_xyz: np.ndarray, cube_mm: float, intr: Intrinsics,
+                     angle_deg: float = 0.0) -> np.ndarray:
+    """Image joints (J, 3) [px, px, mm] -> normalized crop-frame joints (J, 3)."""
+    centre_uv = xyz_to_uvd(centre_xyz, intr)[:2]
+    xyz_rot = uvd_to_xyz(rotate_uvd(uvd, centre_uv, angle_deg), intr)
+    return (xyz_rot - centre_xyz) / (cube_mm / 2.0)
+
+
+def denormalize_joints(joints_norm: np.ndarray, centre_xyz: np.ndarray, cube_mm,
+                       intr: Intrinsics, angle_deg=0.0) -> np.ndarray:
+    """Inverse of ``normalize_joints``: (..., J, 3) normalized -> image uvd (..., J, 3) [px, px, mm].
+
+    ``centre_xyz`` (..., 3), ``cube_mm`` and ``angle_deg`` scalars or (...,) per record.
+    """
+    joints_norm = np.asarray(joints_norm, dtype=np.float64)
+    centre_xyz = np.asarray(centre_xyz, dtype=np.float64)[..., None, :]
+    half = np.asarray(cube_mm, dtype=np.float64)[..., None, None] / 2.0
+    xyz_rot = joints_norm * half + centre_xyz
+    uvd_rot = xyz_to_uvd(xyz_rot, intr)
+    centre_uv = xyz_to_uvd(centre_xyz, intr)[..., :2]
+    angle = np.asarray(angle_deg, dtype=np.float64)
+    if angle.ndim == 0:
+        return rotate_uvd(uvd_rot, centre_uv, -float(angle))
+    out = np.empty_like(uvd_rot)
+    for i in np.ndindex(angle.shape):
+        out[i] = rotate_uvd(uvd_rot[i], centre_uv[i], -float(angle[i]))
+    return out
+
+
+def quantize_crop(crop: np.ndarray) -> np.ndarray:
+    """Normalized crop [-1, 1] float -> uint16 for compact PNG storage (step 2/65535)."""
+    return np.round((np.clip(crop, -1.0, 1.0) + 1.0) * 32767.5).astype(np.uint16)
+
+
+def dequantize_crop(q: np.ndarray) -> np.ndarray:
+    """Inverse of ``quantize_crop``: uint16 -> float32 in [-1, 1]."""
+    return (q.astype(np.float32) / 32767.5 - 1.0).astype(np.float32)
