@@ -118,22 +118,27 @@ def read_depth_png(path: Path, expect_size: tuple[int, int] | None = None) -> np
     path = Path(path)
     if not path.is_file():
         raise DepthImageError(f"{path}: depth image not found")
+    return decode_depth_png(path.read_bytes(), str(path), expect_size)
+
+
+def decode_depth_png(data: bytes, name: str, expect_size: tuple[int, int] | None = None) -> np.ndarray:
+    """Decode PNG bytes read from ``name`` (used in messages) as (H, W) uint16 depth in mm."""
     try:
-        with Image.open(path) as img:
+        with Image.open(io.BytesIO(data)) as img:
             if img.format != "PNG":
-                raise DepthImageError(f"{path}: not a PNG file ({img.format})")
+                raise DepthImageError(f"{name}: not a PNG file ({img.format})")
             if img.mode not in ("I;16", "I;16B", "I;16L"):
                 raise DepthImageError(
-                    f"{path}: expected a 16-bit grayscale depth PNG, got mode {img.mode}")
+                    f"{name}: expected a 16-bit grayscale depth PNG, got mode {img.mode}")
             img.load()
             depth = np.asarray(img, dtype=np.uint16)
     except DepthImageError:
         raise
     except (OSError, SyntaxError, ValueError) as e:
-        raise DepthImageError(f"{path}: unreadable PNG ({e})") from None
+        raise DepthImageError(f"{name}: unreadable PNG ({e})") from None
     if expect_size is not None and (depth.shape[1], depth.shape[0]) != tuple(expect_size):
         raise DepthImageError(
-            f"{path}: image is {depth.shape[1]}x{depth.shape[0]}, expected {expect_size[0]}x{expect_size[1]}")
+            f"{name}: image is {depth.shape[1]}x{depth.shape[0]}, expected {expect_size[0]}x{expect_size[1]}")
     return depth
 
 
