@@ -13,8 +13,9 @@ from pipeline.errors import SdnetError
 
 # The sub-commands, in the order `sdnet --help` lists them.
 from pipeline.commands import bench as _bench
+from pipeline.commands import compare as _compare
 
-COMMAND_MODULES = [_bench]
+COMMAND_MODULES = [_bench, _compare]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,257 @@
+"""Compare result files in the standard format against a ground truth (``sdnet compare``).
+
+Predictions and ground truth are image uvd [px, px, mm]; they are converted to camera xyz [mm] with
+one set of intrinsics (the ICVL benchmark's fx=240.99, fy=240.96, cx=160, cy=120 by default) and
+scored with ``eval.metrics.summarize``. Outputs: ``metrics.json`` (method -> summary),
+``settings.json``, ``table.csv`` and the figures of ``eval.plots``, written atomically.
+
+Published numbers come in two kinds, kept apart everywhere:
+  * ``PUBLISHED_FILES``: result files shipped in ``../shared/icvl/published/``; their mean errors are
+    recomputed here (the value each paper reported is shown beside it);
+  * ``REPORTED_ONLY``: mean errors the papers reported without a result file here; with
+    ``--with-reported`` they appear as rows marked "reported, not recomputed".
+"""
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from eval.metrics import summarize, success_at, fingertip_mean_error
+from eval.results_io import GroundTruth, read_ground_truth, read_results
+from pipeline.camera import Intrinsics, uvd_to_xyz
+from pipeline.errors import SdnetError
+from pipeline.fsutil import atomic_output_dir, atomic_write_text, write_json
+
+SOURCE_RECOMPUTED = "recomputed"
+SOURCE_REPORTED = "reported, not recomputed"
+
+
+@dataclass(frozen=True)
+class PublishedMethod:
+    """A published ICVL result: ``reported_mm`` is the mean error its authors' file gives with the
+    benchmark intrinsics (or the paper reported); ``note`` qualifies it."""
+
+    method: str
+    reported_mm: float
+    note: str = ""
+
+
+# File name in ../shared/icvl/published/ -> method (mean errors from ../shared/README.md).
+PUBLISHED_FILES: dict[str, PublishedMethod] = {
+    "CVPR14_LRF_Results.txt": PublishedMethod("LRF", 12.578, "the paper's reference [17]"),
+    "IJCAI16_ICVL_DeepModel.txt": PublishedMethod("DeepModel", 11.561),
+    "NEUCOM18_ICVL_Pose_REN.txt": PublishedMethod("Pose-REN", 6.791),
+    "CVPR18_ICVL_V2V_PoseNet.txt": PublishedMethod("V2V-PoseNet", 6.284),
+}
+
+# Mean errors on ICVL reported in papers, with no result file here (from ../shared/README.md and the
+# SDNet paper's text and Table 1). Never recomputed; shown only with --with-reported.
+REPORTED_ONLY: tuple[PublishedMethod, ...] = (
+    PublishedMethod("SDNet (paper)", 8.40, "paper Table 1, skeleton-difference weight 0.5: 8.4002"),
+    PublishedMethod("SDNet baseline CNN (paper)", 12.699, "paper Table 1"),
+    PublishedMethod("Cascaded [16]", 9.8, "about; as quoted in the SDNet paper"),
+    PublishedMethod("Guo baseline", 8.358),
+    PublishedMethod("DeepPrior++", 8.1, "sequence A only"),
+    PublishedMethod("REN-4x6x6", 7.628),
+    PublishedMethod("REN-9x6x6", 7.305),
+    PublishedMethod("DenseReg", 7.239),
+    PublishedMethod("SHPR-Net", 7.219),
+    PublishedMethod("HandPointNet", 6.935),
+    PublishedMethod("CrossInfoNet", 6.732),
+    PublishedMethod("Point-to-Point", 6.328),
+    PublishedMethod("SRNet", 6.152),
+    PublishedMethod("TriHorn-Net", 5.73),
+)
+
+TABLE_COLUMNS = ("rank", "method", "source", "mean_error_mm", "reported_mm", "fingertip_mm",
+                 "max_frame_le_20mm_pct", "max_frame_le_40mm_pct", "frames", "note", "file")
+
+
+@dataclass(frozen=True)
+class PredSpec:
+    """A method to compare: its display name and result file."""
+
+    name: str
+    path: Path
+
+
+def _name_for_file(path: Path) -> str:
+    published = PUBLISHED_FILES.get(path.name)
+    return published.method if published else path.stem
+
+
+def parse_pred_specs(specs: Sequence[str]) -> list[PredSpec]:
+    """``NAME=FILE``, a bare FILE (named from ``PUBLISHED_FILES`` or its stem) or a folder (each
+    ``*.txt`` in it, sorted) -> PredSpecs. Duplicate names are refused."""
+    out: list[PredSpec] = []
+    for spec in specs:
+        path = Path(spec)
+        if "=" in spec and not path.exists():
+            name, _, file = spec.partition("=")
+            name = name.strip()
+            if not name or not file:
+                raise SdnetError(f"--pred {spec!r}: expected NAME=FILE")
+            out.append(PredSpec(name, Path(file)))
+        elif path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.suffix == ".txt" and p.is_file())
+            if not files:
+                raise SdnetError(f"{path}: folder holds no .txt result files")
+            out.extend(PredSpec(_name_for_file(p), p) for p in files)
+        else:
+            out.append(PredSpec(_name_for_file(path), path))
+    seen: dict[str, Path] = {}
+    for s in out:
+        if s.name in seen:
+            raise SdnetError(f"method name {s.name!r} is given twice ({seen[s.name]} and {s.path}); "
+                             "use NAME=FILE to name them apart")
+        seen[s.name] = s.path
+    return out
+
+
+def score(gt_uvd: np.ndarray, preds_uvd: dict[str, np.ndarray], intr: Intrinsics
+          ) -> tuple[dict[str, dict], dict[str, float]]:
+    """Per method, its ``eval.metrics.summarize`` summary and its fingertip mean error (mm).
+
+    uvd (N, J, 3) [px, px, mm] is converted to camera xyz [mm] with ``intr`` first.
+    """
+    gt_xyz = uvd_to_xyz(gt_uvd, intr)  # (N, J, 3) mm
+    summaries, tips = {}, {}
+    for name, uvd in preds_uvd.items():
+        pred_xyz = uvd_to_xyz(uvd, intr)  # (N, J, 3) mm
+        summaries[name] = summarize(pred_xyz, gt_xyz)
+        tips[name] = fingertip_mean_error(pred_xyz, gt_xyz)
+    return summaries, tips
+
+
+def table_rows(metrics: dict[str, dict], files: dict[str, Path] | None = None,
+               with_reported: bool = False, fingertips: dict[str, float] | None = None) -> list[dict]:
+    """Rows of the comparison table, sorted by mean error (recomputed, else reported), ranked.
+
+    Recomputed rows carry the published value of their file in ``reported_mm`` when it is known;
+    with ``with_reported`` the ``REPORTED_ONLY`` methods are added, marked as not recomputed.
+    ``fingertips`` holds optional fingertip mean errors (mm) per method.
+    """
+    files = files or {}
+    fingertips = fingertips or {}
+    rows = []
+    for name, m in metrics.items():
+        path = files.get(name)
+        published = PUBLISHED_FILES.get(path.name) if path is not None else None
+        rows.append({
+            "method": name,
+            "source": SOURCE_RECOMPUTED,
+            "mean_error_mm": m["mean_error_mm"],
+            "reported_mm": published.reported_mm if published else None,
+            "fingertip_mm": fingertips.get(name),
+            "max_frame_le_20mm_pct": 100.0 * success_at(m, "max_frame", 20.0),
+            "max_frame_le_40mm_pct": 100.0 * success_at(m, "max_frame", 40.0),
+            "frames": m["frames"],
+            "note": published.note if published else "",
+            "file": str(path) if path is not None else "",
+        })
+    if with_reported:
+        for r in REPORTED_ONLY:
+            rows.append({"method": r.method, "source": SOURCE_REPORTED, "mean_error_mm": None,
+                         "reported_mm": r.reported_mm, "fingertip_mm": None,
+                         "max_frame_le_20mm_pct": None, "max_frame_le_40mm_pct": None,
+                         "frames": None, "note": r.note, "file": ""})
+
+    def key(row):
+        value = row["mean_error_mm"] if row["mean_error_mm"] is not None else row["reported_mm"]
+        return (value, row["source"] != SOURCE_RECOMPUTED, row["method"])
+
+    rows.sort(key=key)
+    for i, row in enumerate(rows, start=1):
+        row["rank"] = i
+    return [{c: row[c] for c in TABLE_COLUMNS} for row in rows]
+
+
+def _cell(value, digits: int) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def format_table(rows: list[dict]) -> str:
+    """The table as aligned text for the terminal (mm with 3 decimals, percentages with 1)."""
+    columns = [("rank", "#", 0), ("method", "method", 0), ("mean_error_mm", "mean err (mm)", 3),
+               ("reported_mm", "reported (mm)", 3), ("fingertip_mm", "tips (mm)", 3),
+               ("max_frame_le_20mm_pct", "max<=20mm (%)", 1), ("max_frame_le_40mm_pct", "max<=40mm (%)", 1),
+               ("frames", "frames", 0), ("source", "source", 0)]
+    cells = [[h for _, h, _ in columns]]
+    cells += [[_cell(row[k], d) for k, _, d in columns] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
+    numeric = {0, 2, 3, 4, 5, 6, 7}
+    lines = []
+    for r in cells:
+        parts = [c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))]
+        lines.append("  ".join(parts).rstrip())
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    if any(row["source"] == SOURCE_REPORTED for row in rows):
+        lines.append("rows with source 'reported, not recomputed' quote the papers; "
+                     "'reported (mm)' beside a recomputed row is its published value")
+    return "\n".join(lines)
+
+
+def table_csv(rows: list[dict]) -> str:
+    """The table as CSV text (empty cells where a value does not apply)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(TABLE_COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if v is None else (f"{v:.6f}" if isinstance(v, float) else v))
+                         for k, v in row.items()})
+    return buf.getvalue()
+
+
+def load_inputs(gt_paths: Sequence[Path], specs: Sequence[PredSpec]
+                ) -> tuple[GroundTruth, dict[str, np.ndarray]]:
+    """Read and validate the ground truth and every prediction file (frame counts must match)."""
+    gt = read_ground_truth(gt_paths)
+    preds = {s.name: read_results(s.path, expected_frames=gt.frames,
+                                  expected_source=gt.description) for s in specs}
+    return gt, preds
+
+
+def run_compare(gt_paths: Sequence[Path], pred_specs: Sequence[str], out: Path, intr: Intrinsics,
+                camera_name: str = "custom", with_reported: bool = False, overwrite: bool = False,
+                log=sys.stderr) -> list[dict]:
+    """The whole of ``sdnet compare``: read, score, then write every output into ``out`` atomically.
+
+    All inputs are validated before anything is written. Returns the table rows.
+    """
+    from eval.plots import write_metric_figures
+
+    specs = parse_pred_specs(pred_specs)
+    if not specs:
+        raise SdnetError("no prediction file given (--pred NAME=FILE)")
+    gt, preds = load_inputs(gt_paths, specs)
+    print(f"[compare] {len(specs)} method(s), {gt.frames} frames; camera {camera_name} "
+          f"(fx={intr.fx}, fy={intr.fy}, cx={intr.cx}, cy={intr.cy})", file=log, flush=True)
+    metrics, tips = score(gt.uvd, preds, intr)
+    files = {s.name: s.path for s in specs}
+    rows = table_rows(metrics, files, with_reported, tips)
+    ordered = {row["method"]: metrics[row["method"]] for row in rows if row["method"] in metrics}
+    settings = {
+        "ground_truth": list(gt.sources),
+        "frames": gt.frames,
+        "predictions": {s.name: str(s.path) for s in specs},
+        "camera": camera_name,
+        "intrinsics": intr.to_dict(),
+        "units": "errors in mm (camera xyz); success curves are fractions of frames (joints for "
+                 "'joint') with error <= each threshold in thresholds_mm",
+    }
+    with atomic_output_dir(Path(out), overwrite=overwrite) as tmp:
+        write_json(tmp / "metrics.json", ordered)
+        write_json(tmp / "settings.json", settings)
+        atomic_write_text(tmp / "table.csv", table_csv(rows))
+        write_metric_figures(tmp, ordered)
+    return rows

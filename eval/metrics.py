@@ -1,0 +1,153 @@
+"""The standard hand-pose metrics, as pure numpy functions on joint arrays.
+
+Inputs are predicted and ground-truth joints ``pred``, ``gt`` of shape (N, J, 3): N frames, J joints
+(ICVL order, see ``pipeline.skeleton``), camera xyz in mm (convert image uvd first with
+``pipeline.camera.uvd_to_xyz``). All errors are Euclidean distances in mm.
+
+The standard evaluation (as in the community ICVL evaluation code):
+  * per-joint mean error: the mean over frames of each joint's error, (J,);
+  * mean error: the mean of the per-joint mean errors (equal to the mean over all frames and joints);
+  * success curves over thresholds 0..80 mm, inclusive (an error equal to the threshold counts):
+    ``max_frame`` (fraction of frames whose every joint is within the threshold; the paper's Fig. 5),
+    ``mean_frame`` (fraction of frames whose mean joint error is within it) and ``joint`` (fraction
+    of all frame-joint pairs within it).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline.errors import SdnetError
+from pipeline.skeleton import ICVL_SKELETON, Skeleton
+
+DEFAULT_THRESHOLDS_MM = np.arange(0, 81, dtype=np.float64)  # (81,) 0, 1, ..., 80 mm
+CURVE_NAMES = ("max_frame", "mean_frame", "joint")
+SUMMARY_KEYS = ("mean_error_mm", "per_joint_mm", "frames", "thresholds_mm") + CURVE_NAMES
+
+
+class MetricInputError(SdnetError, ValueError):
+    """Joint arrays with the wrong shape or non-finite values (the message says which)."""
+
+
+def _as_joints(a, name: str) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float64)
+    if a.ndim != 3 or a.shape[-1] != 3:
+        raise MetricInputError(f"{name}: expected shape (N, J, 3), got {a.shape}")
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        raise MetricInputError(f"{name}: needs at least one frame and one joint, got {a.shape}")
+    if not np.all(np.isfinite(a)):
+        frame = int(np.argwhere(~np.isfinite(a))[0, 0])
+        raise MetricInputError(f"{name}: NaN or infinite value (first in frame {frame})")
+    return a
+
+
+def _check_pair(pred, gt) -> tuple[np.ndarray, np.ndarray]:
+    pred, gt = _as_joints(pred, "pred"), _as_joints(gt, "gt")
+    if pred.shape != gt.shape:
+        raise MetricInputError(f"pred has shape {pred.shape} but gt has shape {gt.shape}")
+    return pred, gt
+
+
+def joint_errors(pred, gt) -> np.ndarray:
+    """Euclidean error of every joint of every frame: (N, J, 3), (N, J, 3) mm -> (N, J) mm."""
+    pred, gt = _check_pair(pred, gt)
+    return np.linalg.norm(pred - gt, axis=-1)  # (N, J)
+
+
+def per_joint_mean_error(pred, gt) -> np.ndarray:
+    """Mean error of each joint over the frames: (N, J, 3) mm -> (J,) mm."""
+    return joint_errors(pred, gt).mean(axis=0)  # (J,)
+
+
+def mean_error(pred, gt) -> float:
+    """The mean of the per-joint mean errors, in mm."""
+    return float(per_joint_mean_error(pred, gt).mean())
+
+
+def frame_mean_errors(pred, gt) -> np.ndarray:
+    """Mean joint error of each frame: (N, J, 3) mm -> (N,) mm."""
+    return joint_errors(pred, gt).mean(axis=1)  # (N,)
+
+
+def fingertip_mean_error(pred, gt, skeleton: Skeleton = ICVL_SKELETON) -> float:
+    """Mean error over the fingertip joints of ``skeleton`` (mean of their per-joint means), in mm."""
+    pred, gt = _check_pair(pred, gt)
+    if pred.shape[1] != skeleton.num_joints:
+        raise MetricInputError(
+            f"expected {skeleton.num_joints} joints for the skeleton, got {pred.shape[1]}")
+    tips = list(skeleton.fingertips)
+    return float(per_joint_mean_error(pred[:, tips], gt[:, tips]).mean())
+
+
+def _check_thresholds(thresholds) -> np.ndarray:
+    t = np.asarray(thresholds, dtype=np.float64)
+    if t.ndim != 1 or t.size == 0:
+        raise MetricInputError(f"thresholds: expected a non-empty 1-D array, got shape {t.shape}")
+    if not np.all(np.isfinite(t)):
+        raise MetricInputError("thresholds: NaN or infinite value")
+    return t
+
+
+def success_fractions(errors, thresholds) -> np.ndarray:
+    """Fraction of ``errors`` (any shape, mm) that are <= each threshold: (T,) in [0, 1]."""
+    e = np.sort(np.asarray(errors, dtype=np.float64).reshape(-1))
+    t = _check_thresholds(thresholds)
+    # side="right" counts every error equal to the threshold: the inclusive `<=` of the benchmark.
+    return np.searchsorted(e, t, side="right") / e.size  # (T,)
+
+
+def success_curves(pred, gt, thresholds=DEFAULT_THRESHOLDS_MM) -> dict[str, np.ndarray]:
+    """The three success curves of the standard evaluation, each (T,) fractions in [0, 1].
+
+    ``max_frame``: frames whose largest joint error is <= the threshold; ``mean_frame``: frames whose
+    mean joint error is <= it; ``joint``: frame-joint pairs whose error is <= it. Thresholds in mm.
+    """
+    err = joint_errors(pred, gt)  # (N, J)
+    return {
+        "max_frame": success_fractions(err.max(axis=1), thresholds),
+        "mean_frame": success_fractions(err.mean(axis=1), thresholds),
+        "joint": success_fractions(err, thresholds),
+    }
+
+
+def summarize(pred, gt, thresholds=DEFAULT_THRESHOLDS_MM,
+              skeleton: Skeleton = ICVL_SKELETON) -> dict:
+    """One method's entry of ``metrics.json`` (plain JSON types).
+
+    Keys: ``mean_error_mm`` (float), ``per_joint_mm`` (J floats, skeleton order), ``frames`` (N),
+    ``thresholds_mm`` (T floats), and the curves ``max_frame``, ``mean_frame``, ``joint`` (T fractions).
+    """
+    pred, gt = _check_pair(pred, gt)
+    if pred.shape[1] != skeleton.num_joints:
+        raise MetricInputError(
+            f"expected {skeleton.num_joints} joints for the skeleton, got {pred.shape[1]}")
+    t = _check_thresholds(thresholds)
+    per_joint = per_joint_mean_error(pred, gt)
+    curves = success_curves(pred, gt, t)
+    return {
+        "mean_error_mm": float(per_joint.mean()),
+        "per_joint_mm": [float(x) for x in per_joint],
+        "frames": int(pred.shape[0]),
+        "thresholds_mm": [float(x) for x in t],
+        **{name: [float(x) for x in curves[name]] for name in CURVE_NAMES},
+    }
+
+
+def success_at(summary: dict, curve: str, threshold_mm: float) -> float:
+    """The value (fraction) of ``curve`` of a ``summarize`` result at an exact threshold in mm."""
+    thresholds = summary["thresholds_mm"]
+    if threshold_mm not in thresholds:
+        raise MetricInputError(f"threshold {threshold_mm} mm is not among the summary's thresholds")
+    return float(summary[curve][thresholds.index(threshold_mm)])
+
+
+def select_example_frames(frame_errors) -> dict[str, int]:
+    """Indices of the best, median and worst frames by ``frame_errors`` (N,) mm (e.g. for Fig. 6).
+
+    The median frame is the lower median of the sorted errors; ties keep the earliest frame.
+    """
+    e = np.asarray(frame_errors, dtype=np.float64).reshape(-1)
+    if e.size == 0 or not np.all(np.isfinite(e)):
+        raise MetricInputError("frame errors: need at least one finite value")
+    order = np.argsort(e, kind="stable")
+    return {"best": int(np.argmin(e)), "median": int(order[(e.size - 1) // 2]),
+            "worst": int(np.argmax(e))}
