@@ -102,3 +102,52 @@ class DataConfig:
         for ok, msg in checks:
             if not ok:
                 raise ValueError(msg)
+
+
+# ----------------------------------------------------------------------------- refinement
+
+
+@dataclasses.dataclass(frozen=True)
+class RefineConfig:
+    """Hierarchical refinement (``models.refine``, paper Eq. 8-12). Lengths in mm, window in pixels.
+
+    radius_mm: a joint never moves farther than this from its CNN estimate (search ball).
+    grid_half: k; each search round tries a (2k+1)^3 grid inside the ball. rounds: shrinking rounds
+    (each round's grid spans the previous round's step, centred on its best point).
+    window: w; phi_D counts background pixels in a (2w+1)^2 window (Eq. 10).
+    gamma_d: weight of phi_D per background pixel (penalty_D folded in). gamma_m: weight of the
+    temporal step term phi_M (penalty_M folded in). gamma_a: anchor term ``gamma_a (d / radius)^2``
+    keeping a joint near its CNN estimate (d = distance to it). The defaults suit prior_mode 'pdf'
+    (phi_G in 1/mm, ~0.1-0.2 at best); for 'neglogpdf' divide them by ~0.15, or better choose all
+    weights on validation data (``models.refine.choose_refine_params``).
+    prior_mode: 'pdf' (phi_G = -pdf, Eq. 9) or 'neglogpdf'. temporal_mode: 'displacement' or
+    'distance' (readings of Eq. 11-12, see ``models.refine``). palm_bone_term: the palm (no parent)
+    gets the mean bone energy of its bones to the CNN-estimated finger roots.
+    """
+
+    radius_mm: float = 8.0
+    grid_half: int = 2
+    rounds: int = 3
+    window: int = 3
+    gamma_d: float = 0.002
+    gamma_m: float = 0.05
+    gamma_a: float = 0.05
+    prior_mode: str = "pdf"
+    temporal_mode: str = "displacement"
+    palm_bone_term: bool = True
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.radius_mm > 0, f"refine radius must be > 0 mm, got {self.radius_mm}"),
+            (self.grid_half >= 1, f"refine grid_half must be >= 1, got {self.grid_half}"),
+            (self.rounds >= 1, f"refine rounds must be >= 1, got {self.rounds}"),
+            (self.window >= 0, f"refine window must be >= 0 px, got {self.window}"),
+            (min(self.gamma_d, self.gamma_m, self.gamma_a) >= 0, "refine weights must be >= 0"),
+            (self.prior_mode in ("pdf", "neglogpdf"),
+             f"refine prior_mode must be 'pdf' or 'neglogpdf', got {self.prior_mode!r}"),
+            (self.temporal_mode in ("displacement", "distance"),
+             f"refine temporal_mode must be 'displacement' or 'distance', got {self.temporal_mode!r}"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise ValueError(msg)
