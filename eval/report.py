@@ -1,0 +1,271 @@
+"""Evaluation reports (``report.md`` and a self-contained ``report.html``) and the qualitative figure.
+
+``write_report`` turns settings, tables and figure files into Markdown (figures linked by relative
+path) and HTML (figures embedded as base64 PNG, so the file can be mailed on its own).
+``plot_pose_examples`` draws depth images with ground-truth and predicted skeletons, like the paper's
+Fig. 6 (e.g. for the best, median and worst frames of ``eval.metrics.select_example_frames``).
+"""
+from __future__ import annotations
+
+import base64
+import html
+import math
+import os
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from pipeline.errors import SdnetError
+from pipeline.fsutil import atomic_write_text
+from pipeline.icvl import background_mask
+from pipeline.skeleton import FINGERS, ICVL_SKELETON, Skeleton
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+# One colour per finger part (ICVL_SKELETON.part_names order), readable on a grey depth image.
+FINGER_COLORS = dict(zip(FINGERS, ("#e6194b", "#f58231", "#ffe119", "#3cb44b", "#4363d8")))
+
+CSS = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; max-width: 1100px;
+       margin: 2em auto; padding: 0 1em; color: #222; line-height: 1.45; }
+h1 { border-bottom: 2px solid #ddd; padding-bottom: .3em; }
+h2 { margin-top: 1.8em; border-bottom: 1px solid #eee; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.92em; }
+th, td { border: 1px solid #ccc; padding: .3em .7em; }
+th { background: #f3f3f3; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr:nth-child(even) td { background: #fafafa; }
+figure { margin: 1.5em 0; }
+figure img { max-width: 100%; border: 1px solid #eee; }
+figcaption { color: #555; font-size: 0.92em; margin-top: .3em; }
+"""
+
+
+# ----------------------------------------------------------------------------- tables
+
+def _flatten(settings: Mapping, prefix: str = "") -> list[tuple[str, object]]:
+    """Nested settings -> (dotted key, value) pairs, in insertion order."""
+    out = []
+    for key, value in settings.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.extend(_flatten(value, name + "."))
+        else:
+            out.append((name, value))
+    return out
+
+
+def _format_value(value) -> str:
+    """A table cell: floats with 3 decimals, None/NaN as '-', sequences comma-separated."""
+    if value is None:
+        return "-"
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (float, np.floating)):
+        return "-" if math.isnan(value) else f"{float(value):.3f}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_format_value(v) for v in value)
+    return str(value)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def _table_records(table) -> tuple[list[str], list[list[object]]]:
+    """A pandas DataFrame or a list of dicts -> (column names, rows of raw values)."""
+    if hasattr(table, "to_dict") and hasattr(table, "columns"):  # pandas.DataFrame
+        columns = [str(c) for c in table.columns]
+        rows = [list(r) for r in table.itertuples(index=False, name=None)]
+        return columns, rows
+    records = list(table)
+    columns: list[str] = []
+    for r in records:
+        if not isinstance(r, Mapping):
+            raise TypeError(f"table rows must be dicts, got {type(r).__name__}")
+        columns.extend(k for k in r if k not in columns)
+    return columns, [[r.get(c) for c in columns] for r in records]
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    head = "| " + " | ".join(_md_cell(c) for c in columns) + " |"
+    rule = "|" + "|".join("---:" if rows and all(_is_number(r[i]) or r[i] is None for r in rows)
+                          else "---" for i in range(len(columns))) + "|"
+    body = ["| " + " | ".join(_md_cell(_format_value(v)) for v in r) + " |" for r in rows]
+    return "\n".join([head, rule, *body])
+
+
+def html_table(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = []
+    for r in rows:
+        cells = "".join(f'<td class="num">{html.escape(_format_value(v))}</td>' if _is_number(v)
+                        else f"<td>{html.escape(_format_value(v))}</td>" for v in r)
+        body.append(f"<tr>{cells}</tr>")
+    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(body) + "\n</tbody>\n</table>"
+
+
+# ----------------------------------------------------------------------------- report
+
+def _png_bytes(path: Path) -> bytes:
+    path = Path(path)
+    if not path.is_file():
+        raise SdnetError(f"{path}: figure not found")
+    data = path.read_bytes()
+    if not data.startswith(PNG_MAGIC):
+        raise SdnetError(f"{path}: figure is not a PNG file")
+    return data
+
+
+def _paragraphs(notes: str) -> list[str]:
+    return [p.strip() for p in notes.strip().split("\n\n") if p.strip()]
+
+
+def write_report(out_dir: Path, title: str, settings: Mapping, tables: Sequence[tuple[str, object]],
+                 figures: Sequence[tuple[str, Path]], notes: str = "") -> dict[str, Path]:
+    """Write ``out_dir/report.md`` and ``out_dir/report.html``; returns {'md': path, 'html': path}.
+
+    ``settings``: (nested) mapping shown as a two-column table (nested keys dotted).
+    ``tables``: (caption, pandas.DataFrame or list of dicts) pairs; floats shown with 3 decimals.
+    ``figures``: (caption, PNG path) pairs; Markdown links them relative to ``out_dir``, HTML embeds
+    them as base64, so the HTML is self-contained. ``notes``: plain text, blank-line paragraphs.
+    Both files are written atomically; a missing or non-PNG figure is an SdnetError (nothing written).
+    """
+    out_dir = Path(out_dir)
+    images = [(caption, Path(p), _png_bytes(p)) for caption, p in figures]
+    setting_rows = [[k, v] for k, v in _flatten(settings)]
+    parsed = [(caption, *_table_records(t)) for caption, t in tables]
+
+    md = [f"# {title}", "", "## Settings", "", markdown_table(["setting", "value"], setting_rows), ""]
+    for caption, columns, rows in parsed:
+        md += [f"## {caption}", "", markdown_table(columns, rows), ""]
+    if images:
+        md += ["## Figures", ""]
+        for caption, path, _ in images:
+            rel = Path(os.path.relpath(path.resolve(), out_dir.resolve())).as_posix()
+            md += [f"### {caption}", "", f"![{caption}]({rel})", ""]
+    if notes.strip():
+        md += ["## Notes", "", "\n\n".join(_paragraphs(notes)), ""]
+
+    e = html.escape
+    body = [f"<h1>{e(title)}</h1>", "<h2>Settings</h2>", html_table(["setting", "value"], setting_rows)]
+    for caption, columns, rows in parsed:
+        body += [f"<h2>{e(caption)}</h2>", html_table(columns, rows)]
+    if images:
+        body.append("<h2>Figures</h2>")
+        for caption, _, data in images:
+            b64 = base64.b64encode(data).decode("ascii")
+            body.append(f'<figure><img alt="{e(caption)}" src="data:image/png;base64,{b64}">'
+                        f"<figcaption>{e(caption)}</figcaption></figure>")
+    if notes.strip():
+        body.append("<h2>Notes</h2>")
+        body += [f"<p>{e(p)}</p>" for p in _paragraphs(notes)]
+    page = ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<title>{e(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+            + "\n".join(body) + "\n</body>\n</html>\n")
+
+    paths = {"md": out_dir / "report.md", "html": out_dir / "report.html"}
+    atomic_write_text(paths["md"], "\n".join(md))
+    atomic_write_text(paths["html"], page)
+    return paths
+
+
+# ----------------------------------------------------------------------------- qualitative figure
+
+def _display_depth(image: np.ndarray, background_value: float | None) -> np.ma.MaskedArray:
+    """A depth image/crop as a masked float array: background and invalid pixels masked.
+
+    Integer images are raw ICVL depth in mm (0 and 32001 are background); float crops are masked
+    where non-finite or equal to ``background_value`` (e.g. 1.0, the far face of a normalized cube).
+    """
+    image = np.asarray(image)
+    if image.ndim != 2:
+        raise ValueError(f"expected a (H, W) depth image, got shape {image.shape}")
+    mask = ~np.isfinite(image.astype(np.float64))
+    if np.issubdtype(image.dtype, np.integer):
+        mask |= background_mask(image)
+    if background_value is not None:
+        mask |= image == background_value
+    return np.ma.masked_array(image.astype(np.float64), mask=mask)
+
+
+def _draw_skeleton(ax, uv: np.ndarray, skeleton: Skeleton, style: dict) -> None:
+    """Draw each finger chain of ``uv`` (J, 2) pixel coordinates in its finger colour."""
+    for name, chain in zip(skeleton.part_names, skeleton.part_chains):
+        pts = uv[list(chain)]  # (len(chain), 2)
+        ax.plot(pts[:, 0], pts[:, 1], color=FINGER_COLORS.get(name, "white"), **style)
+
+
+GT_STYLE = dict(linestyle="-", linewidth=4.0, alpha=0.45, marker="o", markersize=5, solid_capstyle="round")
+PRED_STYLE = dict(linestyle="--", linewidth=1.6, alpha=1.0, marker="x", markersize=5, markeredgewidth=1.6)
+
+
+def plot_pose_examples(axes, images: Sequence[np.ndarray], gt_uv, pred_uv, titles: Sequence[str],
+                       skeleton: Skeleton = ICVL_SKELETON, background_value: float | None = None,
+                       legend: bool = True) -> None:
+    """Draw depth images with ground-truth and predicted skeletons, one per ``ax`` (paper Fig. 6).
+
+    ``images``: K depth images or crops (H, W); raw integer depth in mm or normalized floats.
+    ``gt_uv``, ``pred_uv``: (K, J, 2) (or (K, J, 3), the third column ignored) joint positions in
+    pixels of each image (u right, v down, origin at the top-left pixel centre).
+    Ground truth: thick translucent solid lines with dots; prediction: thin dashed lines with crosses;
+    both coloured per finger. The legend goes to the right of the last axes.
+    """
+    axes = list(np.ravel(axes))
+    gt_uv = np.asarray(gt_uv, dtype=np.float64)[..., :2]  # (K, J, 2)
+    pred_uv = np.asarray(pred_uv, dtype=np.float64)[..., :2]  # (K, J, 2)
+    k = len(images)
+    if not (len(axes) == k == len(titles) == len(gt_uv) == len(pred_uv)):
+        raise ValueError(f"need as many axes ({len(axes)}), titles ({len(titles)}), gt ({len(gt_uv)}) "
+                         f"and predictions ({len(pred_uv)}) as images ({k})")
+    if gt_uv.shape[1:] != (skeleton.num_joints, 2) or pred_uv.shape != gt_uv.shape:
+        raise ValueError(f"joints must be (K, {skeleton.num_joints}, 2); got {gt_uv.shape} and {pred_uv.shape}")
+    for ax, image, gt, pred, title in zip(axes, images, gt_uv, pred_uv, titles):
+        depth = _display_depth(image, background_value)
+        valid = depth.compressed()
+        lo, hi = (np.percentile(valid, [1, 99]) if valid.size else (0.0, 1.0))
+        cmap = _gray_with_black_background()
+        ax.imshow(depth, cmap=cmap, vmin=lo, vmax=hi if hi > lo else lo + 1, interpolation="nearest")
+        _draw_skeleton(ax, gt, skeleton, GT_STYLE)
+        _draw_skeleton(ax, pred, skeleton, PRED_STYLE)
+        ax.set_xlim(-0.5, depth.shape[1] - 0.5)  # keep the image frame; joints outside are clipped
+        ax.set_ylim(depth.shape[0] - 0.5, -0.5)
+        ax.set_title(title, fontsize="medium")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if legend:
+        from matplotlib.lines import Line2D
+
+        handles = [Line2D([], [], color="0.35", **GT_STYLE, label="ground truth"),
+                   Line2D([], [], color="0.1", **PRED_STYLE, label="prediction")]
+        handles += [Line2D([], [], color=FINGER_COLORS[f], linewidth=3, label=f) for f in FINGERS]
+        axes[-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                        fontsize="small", frameon=False)
+
+
+def _gray_with_black_background():
+    """Grey colormap, near = light, far = dark, with masked (background) pixels drawn black."""
+    from matplotlib import colormaps
+    from matplotlib.colors import ListedColormap
+
+    # Greys from light (near) to dark (far), short of white and black so finger colours stay visible.
+    cmap = ListedColormap(colormaps["gray_r"](np.linspace(0.2, 0.7, 256)))
+    cmap.set_bad("black")
+    return cmap
+
+
+def pose_examples_figure(images: Sequence[np.ndarray], gt_uv, pred_uv, titles: Sequence[str],
+                         skeleton: Skeleton = ICVL_SKELETON, background_value: float | None = None):
+    """A one-row ``matplotlib.figure.Figure`` of ``plot_pose_examples`` (save with eval.plots.save_figure)."""
+    from matplotlib.figure import Figure
+
+    k = len(images)
+    fig = Figure(figsize=(3.2 * k + 1.6, 3.6))
+    axes = fig.subplots(1, k, squeeze=False)[0]
+    plot_pose_examples(axes, images, gt_uv, pred_uv, titles, skeleton, background_value)
+    return fig
