@@ -1,0 +1,249 @@
+"""Tests of models/losses.py: values on hand-computed poses, gradients, invariances, degenerate poses."""
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from models import losses as L
+from pipeline.skeleton import ICVL_SKELETON, NUM_JOINTS
+
+PARTS = ICVL_SKELETON.part_chains
+N_PAIRS = sum(len(c) - 2 for c in PARTS)
+
+
+def straight_hand(bone_mm=(40.0, 30.0, 20.0)) -> np.ndarray:
+    """A hand in mm whose fingers are straight rays from the palm, spread in the x-y plane; (J, 3)."""
+    x = np.zeros((NUM_JOINTS, 3))
+    x[ICVL_SKELETON.root] = (0.0, 0.0, 300.0)
+    for i, chain in enumerate(PARTS):
+        a = math.radians(-60 + 30 * i)
+        d = np.array([math.sin(a), -math.cos(a), 0.0])
+        pos = x[chain[0]].copy()
+        for joint, length in zip(chain[1:], bone_mm):
+            pos = pos + length * d
+            x[joint] = pos
+    return x
+
+
+def bend_tip(x: np.ndarray, part: int, angle_deg: float, length: float | None = None) -> np.ndarray:
+    """Turn the last bone of ``part`` by ``angle_deg`` about z (and optionally set its length)."""
+    x = x.copy()
+    chain = PARTS[part]
+    mid, tip = chain[-2], chain[-1]
+    v = x[tip] - x[mid]
+    n = np.linalg.norm(v) if length is None else length
+    a = math.radians(angle_deg)
+    rot = np.array([[math.cos(a), -math.sin(a), 0], [math.sin(a), math.cos(a), 0], [0, 0, 1]])
+    x[tip] = x[mid] + n * rot @ (v / np.linalg.norm(v))
+    return x
+
+
+def sdl(gt, pred, **kw) -> np.ndarray:
+    return L.skeleton_difference_loss(np.asarray(gt)[None], np.asarray(pred)[None], **kw).numpy()
+
+
+def random_rotation(rng) -> np.ndarray:
+    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
+    q = q * np.sign(np.diag(r))
+    if np.linalg.det(q) < 0:
+        q[:, 0] = -q[:, 0]
+    return q
+
+
+def test_pair_count_comes_from_the_skeleton():
+    assert N_PAIRS == 10  # 5 fingers x 2 angles (palm in every part)
+    assert L.bone_angles(straight_hand()[None]).shape == (1, N_PAIRS)
+    assert L.bone_length_ratios(straight_hand()[None]).shape == (1, N_PAIRS)
+
+
+def test_straight_hand_angles_are_zero_and_ratios_match_lengths():
+    x = straight_hand((40.0, 30.0, 20.0))[None]
+    np.testing.assert_allclose(L.bone_angles(x).numpy(), 0.0, atol=1e-3)
+    ratios = L.bone_length_ratios(x).numpy().reshape(5, 2)
+    np.testing.assert_allclose(ratios[:, 0], 30 / 70, rtol=1e-5)
+    np.testing.assert_allclose(ratios[:, 1], 20 / 50, rtol=1e-5)
+
+
+def test_identical_poses_give_zero_loss():
+    x = straight_hand()
+    assert sdl(x, x)[0] == pytest.approx(0.0, abs=1e-5)
+    assert L.joint_loss(x[None], x[None]).numpy()[0] == 0.0
+
+
+def test_ninety_degree_tip_bend_costs_tan_45():
+    gt = straight_hand()
+    pred = bend_tip(gt, part=2, angle_deg=90.0)
+    # Angle term: |tan(90/2 - 0)| = 1; below the 110 degree threshold; same lengths -> bone term 0.
+    assert sdl(gt, pred)[0] == pytest.approx(1.0, abs=1e-4)
+    assert sdl(gt, pred, alpha=0.25)[0] == pytest.approx(0.25, abs=1e-4)
+    # Joint loss: the tip moves on a circle of radius 20 by 90 degrees: distance 20 sqrt(2).
+    assert L.joint_loss(gt[None], pred[None]).numpy()[0] == pytest.approx(800.0, rel=1e-5)
+
+
+def test_step_and_hinge_penalties_above_threshold():
+    gt = straight_hand()
+    pred = bend_tip(gt, part=0, angle_deg=130.0)
+    tan_term = math.tan(math.radians(65.0))
+    th = math.radians(110.0)
+    assert sdl(gt, pred, threshold=th, penalty="step")[0] == pytest.approx(tan_term + 1.0, rel=1e-4)
+    assert sdl(gt, pred, threshold=th, penalty="hinge", omega2=2.0)[0] == pytest.approx(
+        tan_term + 2.0 * math.radians(20.0), rel=1e-4)
+    # Below the threshold neither penalty adds anything.
+    below = bend_tip(gt, part=0, angle_deg=100.0)
+    for penalty in L.PENALTIES:
+        assert sdl(gt, below, threshold=th, penalty=penalty)[0] == pytest.approx(
+            math.tan(math.radians(50.0)), rel=1e-4)
+
+
+def test_bone_ratio_term_on_a_longer_tip():
+    gt = straight_hand((40.0, 30.0, 20.0))
+    pred = bend_tip(gt, part=4, angle_deg=0.0, length=30.0)  # tip bone 20 -> 30 mm, still straight
+    expected = abs(30 / 60 - 20 / 50)
+    assert sdl(gt, pred, alpha=0.0)[0] == pytest.approx(expected, abs=1e-5)
+    assert sdl(gt, pred, alpha=1.0, beta=3.0)[0] == pytest.approx(3 * expected, abs=1e-4)
+
+
+def test_flat_and_joint_major_shapes_agree_and_give_one_value_per_example():
+    rng = np.random.default_rng(0)
+    gt = straight_hand()[None] + rng.normal(0, 3, size=(4, NUM_JOINTS, 3))
+    pred = gt + rng.normal(0, 5, size=gt.shape)
+    a = L.skeleton_difference_loss(gt, pred).numpy()
+    b = L.skeleton_difference_loss(gt.reshape(4, -1), pred.reshape(4, -1)).numpy()
+    assert a.shape == (4,)
+    np.testing.assert_allclose(a, b, rtol=1e-6)
+    np.testing.assert_allclose(L.joint_loss(gt, pred).numpy(),
+                               ((gt - pred) ** 2).sum(axis=(1, 2)), rtol=1e-5)
+
+
+@pytest.mark.parametrize("penalty", L.PENALTIES)
+def test_psi_sdl_is_invariant_to_rotation_translation_and_scale(penalty):
+    rng = np.random.default_rng(1)
+    gt = straight_hand()[None] + rng.normal(0, 4, size=(3, NUM_JOINTS, 3))
+    pred = gt + rng.normal(0, 8, size=gt.shape)
+    kw = dict(penalty=penalty, threshold=math.radians(40.0))  # low threshold: the F term is active
+    base = L.skeleton_difference_loss(gt, pred, **kw).numpy()
+    assert np.all(base > 0.1)
+    for _ in range(3):
+        r, t, s = random_rotation(rng), rng.normal(0, 100, size=3), rng.uniform(0.01, 5.0)
+        moved = s * pred @ r.T + t
+        np.testing.assert_allclose(L.skeleton_difference_loss(gt, moved, **kw).numpy(), base, rtol=2e-4)
+        both = L.skeleton_difference_loss(s * gt @ r.T + t, moved, **kw).numpy()
+        np.testing.assert_allclose(both, base, rtol=2e-4)
+
+
+def test_gradients_match_finite_differences():
+    rng = np.random.default_rng(2)
+    gt = straight_hand() + rng.normal(0, 4, size=(NUM_JOINTS, 3))
+    pred = gt + rng.normal(0, 6, size=gt.shape)
+    kw = dict(alpha=0.7, beta=1.3, omega1=1.0, omega2=0.5, penalty="hinge", threshold=math.radians(20.0))
+
+    def f(p):
+        return float(L.sdnet_loss(gt[None], p[None], sdl_weight=50.0, **kw).numpy()[0])
+
+    x = tf.constant(pred[None], tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = L.sdnet_loss(gt[None], x, sdl_weight=50.0, **kw)
+    grad = tape.gradient(y, x).numpy()[0]
+    h = 1e-2
+    for j, k in [(0, 0), (1, 1), (3, 2), (5, 0), (9, 1), (12, 2), (15, 0)]:
+        e = np.zeros_like(pred)
+        e[j, k] = h
+        fd = (f(pred + e) - f(pred - e)) / (2 * h)
+        assert grad[j, k] == pytest.approx(fd, rel=2e-2, abs=1e-3), (j, k)
+
+
+def test_hinge_has_a_gradient_and_step_has_none_from_the_penalty():
+    gt = straight_hand()
+    pred = bend_tip(gt, part=1, angle_deg=150.0)
+    x = tf.constant(pred[None], tf.float32)
+
+    def grad(penalty):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = L.skeleton_difference_loss(gt[None], x, alpha=1.0, beta=0.0, omega1=0.0, penalty=penalty)
+        return tape.gradient(y, x)
+
+    g_step = grad("step")
+    assert g_step is None or np.allclose(g_step.numpy(), 0.0)
+    g_hinge = grad("hinge").numpy()
+    assert np.abs(g_hinge).max() > 1e-3 and np.all(np.isfinite(g_hinge))
+
+
+def degenerate_poses() -> dict[str, np.ndarray]:
+    x = straight_hand()
+    folded = bend_tip(x, part=3, angle_deg=180.0)  # collinear bones pointing back
+    coincident = x.copy()
+    coincident[PARTS[1][2]] = coincident[PARTS[1][1]]  # index mid on index root: zero-length bone
+    return {"straight": x, "folded": folded, "coincident": coincident, "all_zero": np.zeros_like(x)}
+
+
+@pytest.mark.parametrize("name", list(degenerate_poses()))
+@pytest.mark.parametrize("penalty", L.PENALTIES)
+def test_degenerate_poses_give_finite_loss_and_gradients(name, penalty):
+    pose = degenerate_poses()[name]
+    gt = straight_hand()
+    for a, b in [(gt, pose), (pose, gt), (pose, pose)]:
+        x = tf.constant(b[None], tf.float32)
+        y_true = tf.constant(a[None], tf.float32)
+        with tf.GradientTape() as tape:
+            tape.watch([x, y_true])
+            y = L.sdnet_loss(y_true, x, sdl_weight=1.0, penalty=penalty)
+        gx, gt_grad = tape.gradient(y, [x, y_true])
+        assert np.all(np.isfinite(y.numpy()))
+        assert np.all(np.isfinite(gx.numpy())) and np.all(np.isfinite(gt_grad.numpy()))
+
+
+def test_folded_back_finger_is_capped_not_infinite():
+    gt = straight_hand()
+    pred = bend_tip(gt, part=3, angle_deg=180.0)
+    value = sdl(gt, pred, penalty="hinge")[0]
+    assert math.isfinite(value)
+    assert value == pytest.approx(math.tan(L.TAN_HALF_ANGLE_CAP) + math.pi - L.DEFAULT_THRESHOLD_RAD, rel=1e-3)
+
+
+def test_total_loss_differs_from_baseline_only_by_weighted_sdl():
+    rng = np.random.default_rng(3)
+    gt = rng.normal(0, 0.3, size=(5, 3 * NUM_JOINTS)).astype("float32")
+    pred = gt + rng.normal(0, 0.05, size=gt.shape).astype("float32")
+    kw = dict(alpha=0.5, beta=2.0, penalty="hinge")
+    base = L.SDNetLoss(sdl_weight=0.0, **kw)(gt, pred).numpy()
+    full = L.SDNetLoss(sdl_weight=0.25, **kw)(gt, pred).numpy()
+    sdl_mean = L.SkeletonDifferenceLoss(**kw)(gt, pred).numpy()
+    assert base == pytest.approx(L.JointLoss()(gt, pred).numpy(), rel=1e-6)
+    assert full - base == pytest.approx(0.25 * sdl_mean, rel=1e-5)
+
+
+def test_keras_wrappers_round_trip_their_config():
+    loss = L.SDNetLoss(sdl_weight=0.5, alpha=2.0, beta=0.5, penalty="hinge", threshold=1.2)
+    again = keras.losses.deserialize(keras.losses.serialize(loss))
+    assert isinstance(again, L.SDNetLoss)
+    assert again.sdl_weight == 0.5 and again.sdl == loss.sdl
+    metric = L.MeanJointErrorMM(cube_mm=250.0)
+    m2 = keras.metrics.deserialize(keras.metrics.serialize(metric))
+    assert m2.cube_mm == 250.0
+    with pytest.raises(ValueError):
+        L.SkeletonDifferenceLoss(penalty="cubic")
+
+
+def test_mean_error_mm_metric_uses_half_the_cube():
+    gt = np.zeros((2, NUM_JOINTS, 3), "float32")
+    pred = gt.copy()
+    pred[0, :, 0] = 0.08  # 0.08 x 125 mm = 10 mm on every joint
+    m = L.MeanJointErrorMM(cube_mm=250.0)
+    m.update_state(gt.reshape(2, -1), pred.reshape(2, -1))
+    assert float(m.result()) == pytest.approx(5.0, rel=1e-5)  # mean of 10 mm and 0 mm
+
+
+def test_loss_runs_inside_a_compiled_function():
+    @tf.function(jit_compile=False)
+    def f(a, b):
+        return L.skeleton_difference_loss(a, b, penalty="hinge")
+
+    x = straight_hand()[None].astype("float32")
+    y = bend_tip(straight_hand(), 0, 90.0)[None].astype("float32")
+    assert f(x, y).numpy()[0] == pytest.approx(1.0, abs=1e-4)
