@@ -254,9 +254,7 @@ def _gray_with_black_background():
     from matplotlib.colors import ListedColormap
 
     # Greys from light (near) to dark (far), short of white and black so finger colours stay visible.
-    cmap = ListedColormap(colormaps["gray_r"](np.linspace(0.2, 0.7, 256)))
-    cmap.set_bad("black")
-    return cmap
+    return ListedColormap(colormaps["gray_r"](np.linspace(0.2, 0.7, 256))).with_extremes(bad="black")
 
 
 def pose_examples_figure(images: Sequence[np.ndarray], gt_uv, pred_uv, titles: Sequence[str],
