@@ -14,8 +14,9 @@ from pipeline.errors import SdnetError
 # The sub-commands, in the order `sdnet --help` lists them.
 from pipeline.commands import bench as _bench
 from pipeline.commands import compare as _compare
+from pipeline.commands import data as _data
 
-COMMAND_MODULES = [_bench, _compare]
+COMMAND_MODULES = [_data, _bench, _compare]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,7 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # Commands that run Beam jobs (set_defaults(accepts_unknown=True)) pass unknown options to Beam.
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not getattr(args, "accepts_unknown", False):
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args.beam_args = unknown
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

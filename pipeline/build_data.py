@@ -1,0 +1,158 @@
+"""Driver of ``sdnet data``: plan the frames, run the Beam job, assemble manifest and rejections.
+
+Output layout (written to a temporary directory, renamed into place when complete)::
+
+    DATA/manifest.json            schema version, counts/bytes per split, skeleton, intrinsics,
+                                  crop and augmentation parameters, source root
+    DATA/train-SSSSS-of-NNNNN.tfrecord.gz   (and val-..., test-00000-of-00001...)
+    DATA/rejected.jsonl           one line per rejected frame: path and reason
+"""
+from __future__ import annotations
+
+import glob
+import json
+import math
+import os
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+from pipeline.camera import Intrinsics
+from pipeline.config import DataConfig, to_dict
+from pipeline.convert import SPLITS, plan_frames, rotation_angles
+from pipeline.errors import SdnetError
+from pipeline.fsutil import atomic_output_dir, check_output_dir, atomic_write_text, write_json
+from pipeline.skeleton import ICVL_SKELETON
+
+MANIFEST = "manifest.json"
+REJECTED = "rejected.jsonl"
+
+
+def shard_counts(frames_per_split: dict[str, int], cfg: DataConfig) -> dict[str, int]:
+    """TFRecord shards per split: about RECORDS_PER_SHARD records each (``cfg.shards`` for train)."""
+    from beam_jobs.data_job import RECORDS_PER_SHARD
+
+    out = {}
+    for split in ("train", "val"):
+        n = frames_per_split.get(split, 0) * len(rotation_angles(split, cfg))
+        out[split] = max(1, math.ceil(n / RECORDS_PER_SHARD))
+    if cfg.shards:
+        out["train"] = cfg.shards
+    return out
+
+
+def _progress_thread(progress_dir: str, total: int, stop: threading.Event, enabled: bool):
+    from tqdm import tqdm
+
+    def loop():
+        with tqdm(total=total, unit="frame", desc="sdnet data", disable=not enabled,
+                  mininterval=1.0) as bar:
+            while not stop.is_set():
+                done = 0
+                for f in glob.glob(os.path.join(progress_dir, "*")):
+                    try:
+                        done += int(open(f).read() or 0)
+                    except (OSError, ValueError):
+                        pass
+                bar.n = min(done, total)
+                bar.refresh()
+                stop.wait(1.0)
+            bar.n = total
+            bar.refresh()
+
+    t = threading.Thread(target=loop, daemon=True)
+    t.start()
+    return t
+
+
+def _read_jsonl(pattern: str) -> list[dict]:
+    rows = []
+    for f in sorted(glob.glob(pattern)):
+        with open(f) as fh:
+            rows.extend(json.loads(line) for line in fh if line.strip())
+        os.remove(f)
+    return rows
+
+
+def convert_tree(root: Path, out: Path, cfg: DataConfig, intr: Intrinsics,
+                 beam_args: list[str] | None = None, overwrite: bool = False,
+                 progress: bool = True) -> dict:
+    """Convert the ICVL tree at ``root`` into ``out``; returns the manifest.
+
+    Raises SdnetError when the root has no label files, no frame converts, or more than
+    ``cfg.max_reject_fraction`` of the frames are rejected (nothing is left at ``out`` then).
+    """
+    from beam_jobs import data_job
+
+    root = Path(root)
+    t0 = time.time()
+    check_output_dir(out, overwrite)  # fail before any work
+    plan = plan_frames(root, cfg)
+    planned = Counter(f.split for f in plan.frames)
+    total_frames = len(plan.frames) + len(plan.rejected)
+    shards = shard_counts(planned, cfg)
+    with atomic_output_dir(out, overwrite) as tmp:
+        progress_dir = tempfile.mkdtemp(prefix="progress-", dir=tmp)
+        stop = threading.Event()
+        thread = _progress_thread(progress_dir, len(plan.frames), stop, progress)
+        try:
+            data_job.run(plan.frames, cfg, intr, tmp, shards, beam_args or [], progress_dir)
+        finally:
+            stop.set()
+            thread.join(timeout=5)
+            for f in glob.glob(os.path.join(progress_dir, "*")):
+                os.remove(f)
+            os.rmdir(progress_dir)
+        stats = {r["split"]: r for r in _read_jsonl(str(Path(tmp) / "_stats*.jsonl"))}
+        rejected = plan.rejected + _read_jsonl(str(Path(tmp) / "_rejected*.jsonl"))
+        rejected.sort(key=lambda r: (r.get("path", ""), r.get("line", 0)))
+        _check_rejections(rejected, total_frames, cfg)
+        atomic_write_text(Path(tmp) / REJECTED, "".join(json.dumps(r) + "\n" for r in rejected))
+        manifest = _manifest(root, cfg, intr, plan, stats, rejected, tmp, beam_args or [],
+                             time.time() - t0)
+        if not sum(manifest["counts"].values()):
+            raise SdnetError(f"{root}: no frame could be converted (see the reasons above)")
+        write_json(Path(tmp) / MANIFEST, manifest)
+    return manifest
+
+
+def _check_rejections(rejected: list[dict], total: int, cfg: DataConfig) -> None:
+    if total and len(rejected) / total > cfg.max_reject_fraction:
+        reasons = Counter(r["reason"] for r in rejected).most_common(3)
+        summary = "; ".join(f"{n}x {reason}" for reason, n in reasons)
+        raise SdnetError(
+            f"{len(rejected)} of {total} frames rejected, more than the allowed "
+            f"{cfg.max_reject_fraction:.0%} (most common: {summary})")
+
+
+def _manifest(root, cfg, intr, plan, stats, rejected, tmp, beam_args, seconds) -> dict:
+    files = {s: sorted(os.path.basename(p) for p in glob.glob(str(Path(tmp) / f"{s}-*")))
+             for s in SPLITS}
+    return {
+        "schema_version": _schema_version(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "source_root": str(Path(root).resolve()),
+        "label_files": plan.label_files,
+        "crop_size": cfg.crop_size,
+        "cube_mm": cfg.cube_mm,
+        "config": to_dict(cfg),
+        "rotations_deg": rotation_angles("train", cfg),
+        "skeleton": ICVL_SKELETON.to_dict(),
+        "intrinsics": intr.to_dict(),
+        "counts": {s: stats.get(s, {}).get("records", 0) for s in SPLITS},
+        "frames": {s: stats.get(s, {}).get("frames", 0) for s in SPLITS},
+        "bytes": {s: sum(os.path.getsize(Path(tmp) / f) for f in files[s]) for s in SPLITS},
+        "files": files,
+        "val_sequences": plan.val_sequences,
+        "rejected": len(rejected),
+        "beam_args": beam_args,
+        "seconds": round(seconds, 1),
+    }
+
+
+def _schema_version() -> int:
+    from pipeline.schema import SCHEMA_VERSION
+
+    return SCHEMA_VERSION

@@ -1,0 +1,87 @@
+"""The tf.data input pipeline over ``sdnet data`` output, and the manifest checks.
+
+``make_dataset`` yields ``(image, joints)``: image float32 (B, S, S, 1) in [-1, 1] (background +1),
+joints float32 (B, 3J) normalized by cube/2 in the crop frame (see ``pipeline/geometry.py``). With
+``with_meta`` it yields ``(image, joints, meta)`` with the record's other fields (uvd, xyz, centre,
+cube, angle, affine, sequence, frame, path) for mapping predictions back to the image and camera.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pipeline.errors import SdnetError
+from pipeline.skeleton import ICVL_SKELETON
+
+MANIFEST = "manifest.json"
+
+
+def read_manifest(data_dir: Path) -> dict:
+    """Load DATA/manifest.json; SdnetError when it is missing or not JSON."""
+    path = Path(data_dir) / MANIFEST
+    if not path.is_file():
+        raise SdnetError(f"{path}: no manifest (is {data_dir} the output of `sdnet data`?)")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise SdnetError(f"{path}: not valid JSON ({e})") from None
+
+
+def check_manifest(manifest: dict, crop_size: int | None = None, where: str = "manifest") -> None:
+    """SdnetError on a schema version, skeleton or crop size that this code cannot use."""
+    from pipeline.schema import SCHEMA_VERSION
+
+    if manifest.get("schema_version") != SCHEMA_VERSION:
+        raise SdnetError(f"{where}: schema version {manifest.get('schema_version')} but this sdnet "
+                         f"reads version {SCHEMA_VERSION}; re-run `sdnet data`")
+    if not ICVL_SKELETON.matches(manifest.get("skeleton", {})):
+        raise SdnetError(f"{where}: the data was made with a different skeleton than this sdnet's")
+    if crop_size is not None and manifest.get("crop_size") != crop_size:
+        raise SdnetError(f"{where}: crop size {manifest.get('crop_size')} px, expected {crop_size} px")
+
+
+def split_files(data_dir: Path, split: str) -> list[str]:
+    """The TFRecord files of ``split`` (SdnetError when there are none)."""
+    files = sorted(str(p) for p in Path(data_dir).glob(f"{split}-*.tfrecord.gz"))
+    if not files:
+        raise SdnetError(f"{data_dir}: no TFRecord files for split '{split}'")
+    return files
+
+
+def make_dataset(data_dir: Path, split: str, batch_size: int, *, shuffle: bool = False,
+                 repeat: bool = False, seed: int = 0, with_meta: bool = False,
+                 drop_remainder: bool = False, shuffle_buffer: int = 4096, check: bool = True):
+    """A batched, prefetched tf.data.Dataset over one split (files read in parallel).
+
+    Without ``shuffle`` the records come in file order (for 'test': sequence, then frame order).
+    """
+    import tensorflow as tf
+
+    from pipeline.schema import parse_example
+
+    if check:
+        check_manifest(read_manifest(data_dir), where=str(Path(data_dir) / MANIFEST))
+    files = split_files(data_dir, split)
+    autotune = tf.data.AUTOTUNE
+    if shuffle:
+        ds = tf.data.Dataset.from_tensor_slices(files).shuffle(len(files), seed=seed)
+        ds = ds.interleave(lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"),
+                           cycle_length=min(4, len(files)), num_parallel_calls=autotune,
+                           deterministic=False)
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    else:
+        ds = tf.data.TFRecordDataset(files, compression_type="GZIP")
+    if repeat:
+        ds = ds.repeat()
+
+    def to_tuple(serialized):
+        ex = parse_example(serialized)
+        image = ex.pop("image")
+        joints = tf.reshape(ex["joints"], (-1,))
+        if with_meta:
+            return image, joints, ex
+        return image, joints
+
+    ds = ds.map(to_tuple, num_parallel_calls=autotune, deterministic=not shuffle)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=autotune)
+    return ds.prefetch(autotune)

@@ -1,0 +1,99 @@
+"""Small data for tests: a tiny ICVL tree of simple stick-hands, and a tiny converted data dir.
+
+The hands here are deliberately crude (discs along the bones) and fast to draw; the product's
+synthetic generator is ``sdnet synth``. Joints always lie on the drawn hand.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.camera import ICVL_INTRINSICS, uvd_to_xyz, xyz_to_uvd
+from pipeline.icvl import ICVL_BACKGROUND, format_label_line, write_depth_png
+from pipeline.skeleton import ICVL_SKELETON
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+def stick_hand_xyz(rng: np.random.Generator, centre_xyz=(0.0, 0.0, 350.0)) -> np.ndarray:
+    """(J, 3) camera xyz [mm] of an open hand in the image plane, fingers up, random roll."""
+    sk = ICVL_SKELETON
+    lengths = np.array([m for m, _ in sk.bone_length_mm])
+    fan = np.deg2rad([-70, -20, 0, 20, 40])  # thumb .. pinky, from 'up'
+    roll = rng.uniform(-0.5, 0.5)
+    joints = np.zeros((sk.num_joints, 3))
+    joints[0] = centre_xyz
+    for part, angle in zip(sk.part_chains, fan):
+        a = angle + roll + rng.normal(0, 0.05)
+        direction = np.array([np.sin(a), -np.cos(a), 0.0])
+        for parent, child in zip(part[:-1], part[1:]):
+            bend = rng.uniform(-0.15, 0.15)
+            direction = direction + np.array([0, 0, bend])
+            direction /= np.linalg.norm(direction)
+            joints[child] = joints[parent] + direction * lengths[sk.bone_index(child)]
+    return joints
+
+
+def draw_stick_hand(xyz: np.ndarray, radius_mm: float = 9.0) -> np.ndarray:
+    """(H, W) uint16 depth of discs along every bone and at the palm; background 32001."""
+    intr = ICVL_INTRINSICS
+    depth = np.full((intr.height, intr.width), np.inf)
+    vv, uu = np.mgrid[0:intr.height, 0:intr.width]
+    pts = [xyz[0] + off for off in ([0, 0, 0], [0, 15, 0], [-15, 0, 0], [15, 0, 0], [0, -20, 0])]
+    for p, c in ICVL_SKELETON.bones:
+        for t in np.linspace(0, 1, 8):
+            pts.append(xyz[p] * (1 - t) + xyz[c] * t)
+    for pt in pts:
+        u, v, d = xyz_to_uvd(pt, intr)
+        r_px = (radius_mm * 2 if np.allclose(pt, xyz[0]) else radius_mm) * intr.fx / d
+        inside = (uu - u) ** 2 + (vv - v) ** 2 <= r_px ** 2
+        depth[inside] = np.minimum(depth[inside], d - radius_mm * 0.5)
+    out = np.where(np.isfinite(depth), np.round(depth), ICVL_BACKGROUND)
+    return out.astype(np.uint16)
+
+
+def write_tiny_icvl_tree(root: Path, train_seqs: int = 3, frames_per_seq: int = 4,
+                         test_frames: tuple[int, ...] = (3, 2), seed: int = 0) -> Path:
+    """Write an ICVL-format tree of stick hands under ``root``; returns ``root``."""
+    rng = np.random.default_rng(seed)
+    root = Path(root)
+
+    def write_seq(depth_dir: Path, seq: str, n: int) -> list[str]:
+        lines = []
+        centre = np.array([rng.uniform(-40, 40), rng.uniform(-20, 20), rng.uniform(300, 400)])
+        for i in range(n):
+            xyz = stick_hand_xyz(rng, centre + rng.normal(0, 3, 3))
+            rel = f"{seq}/image_{i:04d}.png"
+            (depth_dir / seq).mkdir(parents=True, exist_ok=True)
+            write_depth_png(depth_dir / rel, draw_stick_hand(xyz))
+            lines.append(format_label_line(rel, xyz_to_uvd(xyz, ICVL_INTRINSICS)))
+        return lines
+
+    train_lines = []
+    for s in range(train_seqs):
+        train_lines += write_seq(root / "Training/Depth", f"2014031211{s:02d}", frames_per_seq)
+    (root / "Training/labels.txt").write_text("\n".join(train_lines) + "\n")
+    for k, n in enumerate(test_frames, start=1):
+        lines = write_seq(root / "Testing/Depth", f"test_seq_{k}", n)
+        (root / f"Testing/test_seq_{k}.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+IN_PROCESS = ["--runner=DirectRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1"]
+
+
+def make_tiny_data_dir(tmp_path: Path, rotations: int = 2, crop_size: int = 32, **tree_kw) -> Path:
+    """A converted data dir (``sdnet data`` output) of a tiny stick-hand tree, built in-process."""
+    from pipeline.build_data import convert_tree
+    from pipeline.config import DataConfig
+
+    tree = write_tiny_icvl_tree(Path(tmp_path) / "icvl", **tree_kw)
+    out = Path(tmp_path) / "data"
+    cfg = DataConfig(crop_size=crop_size, rotations=rotations, val_fraction=0.3)
+    convert_tree(tree, out, cfg, ICVL_INTRINSICS, IN_PROCESS, progress=False)
+    return out
+
+
+def camera_xyz(uvd: np.ndarray) -> np.ndarray:
+    return uvd_to_xyz(uvd, ICVL_INTRINSICS)

@@ -1,0 +1,122 @@
+"""The Beam conversion job on tiny trees: every bad case is reported, counts add up, tf.data reads it."""
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline.build_data import convert_tree
+from pipeline.camera import ICVL_INTRINSICS
+from pipeline.cli import main
+from pipeline.config import DataConfig
+from pipeline.errors import SdnetError
+from pipeline.icvl import read_label_file, write_depth_png
+from pipeline.input import check_manifest, make_dataset, read_manifest
+from tests.helpers import IN_PROCESS, write_tiny_icvl_tree
+
+K = 3
+
+
+def _corrupt(root):
+    """Break frames in every way the issue lists; returns {path suffix or label line: reason text}."""
+    depth = root / "Training/Depth"
+    seqs = sorted(p.name for p in depth.iterdir())
+    (depth / seqs[0] / "image_0001.png").unlink()
+    f = depth / seqs[0] / "image_0002.png"
+    f.write_bytes(f.read_bytes()[:200])
+    Image.fromarray(np.full((240, 320), 90, np.uint8)).save(depth / seqs[1] / "image_0000.png")
+    write_depth_png(depth / seqs[1] / "image_0001.png", np.full((100, 100), 300, np.uint16))
+    write_depth_png(depth / seqs[2] / "image_0000.png", np.full((240, 320), 32001, np.uint16))
+    labels = root / "Training/labels.txt"
+    lines = labels.read_text().splitlines()
+    fields = lines[6].split()  # seqs[1]/image_0002.png
+    fields[1] = "400.0"
+    lines[6] = " ".join(fields)
+    good = lines[0].split()
+    lines.append("bad/image_0000.png 1 2 3")
+    lines.append(" ".join(good[:5] + ["abc"] + good[6:]))
+    lines.append(" ".join(good[:5] + ["nan"] + good[6:]))
+    labels.write_text("\n".join(lines) + "\n")
+    return {
+        f"{seqs[0]}/image_0001.png": "not found",
+        f"{seqs[0]}/image_0002.png": "unreadable PNG",
+        f"{seqs[1]}/image_0000.png": "16-bit",
+        f"{seqs[1]}/image_0001.png": "image is 100x100",
+        f"{seqs[1]}/image_0002.png": "joints outside the 320x240 image",
+        f"{seqs[2]}/image_0000.png": "no hand pixels",
+        "labels.txt:13": "expected 49 fields",
+        "labels.txt:14": "non-numeric value 'abc'",
+        "labels.txt:15": "NaN",
+    }
+
+
+def test_job_reports_every_bad_frame_and_counts_add_up(tmp_path):
+    root = write_tiny_icvl_tree(tmp_path / "icvl", train_seqs=3, frames_per_seq=4, test_frames=(3, 2))
+    expected = _corrupt(root)
+    cfg = DataConfig(crop_size=32, rotations=K, val_fraction=0.3, max_reject_fraction=0.6)
+    manifest = convert_tree(root, tmp_path / "data", cfg, ICVL_INTRINSICS, IN_PROCESS, progress=False)
+
+    rejected = [json.loads(l) for l in (tmp_path / "data/rejected.jsonl").read_text().splitlines()]
+    assert len(rejected) == len(expected) == manifest["rejected"]
+    for key, reason in expected.items():
+        hits = [r for r in rejected if r["path"].endswith(key) or key in r["path"]]
+        assert len(hits) == 1, (key, rejected)
+        assert reason in hits[0]["reason"], (key, hits[0])
+
+    bad_frames = {k for k in expected if not k.startswith("labels.txt")}
+    val = set(manifest["val_sequences"])
+    train_ok = sum(1 for s in range(3) for i in range(4)) - len(bad_frames)
+    val_ok = sum(1 for s in sorted(val) for i in range(4) if f"{s}/image_{i:04d}.png" not in bad_frames)
+    assert manifest["frames"] == {"train": train_ok - val_ok, "val": val_ok, "test": 5}
+    assert manifest["counts"] == {"train": K * (train_ok - val_ok), "val": val_ok, "test": 5}
+    assert manifest["rotations_deg"] == [0.0, 120.0, 240.0]
+    assert all(manifest["bytes"][s] > 0 for s in ("train", "val", "test"))
+
+    check_manifest(read_manifest(tmp_path / "data"), crop_size=32)
+    n = sum(int(x.shape[0]) for x, _ in make_dataset(tmp_path / "data", "train", 4, shuffle=True))
+    assert n == manifest["counts"]["train"]
+    image, joints, meta = next(iter(make_dataset(tmp_path / "data", "test", 16, with_meta=True)))
+    assert image.shape == (5, 32, 32, 1) and joints.shape == (5, 48)
+    assert float(image.numpy().min()) >= -1 and float(image.numpy().max()) <= 1
+    order = [(s.decode(), int(f)) for s, f in zip(meta["sequence"].numpy(), meta["frame"].numpy())]
+    assert order == sorted(order)  # test split in sequence, frame order
+    gt, _ = read_label_file(root / "Testing/test_seq_1.txt")
+    np.testing.assert_allclose(meta["uvd"].numpy()[0], gt[0].uvd, atol=1e-3)
+
+
+def test_job_fails_cleanly_on_too_many_rejections(tmp_path):
+    root = write_tiny_icvl_tree(tmp_path / "icvl", train_seqs=3, frames_per_seq=4)
+    _corrupt(root)
+    with pytest.raises(SdnetError, match=r"9 of 20 frames rejected, more than the allowed 10%"):
+        convert_tree(root, tmp_path / "data", DataConfig(crop_size=32, rotations=1),
+                     ICVL_INTRINSICS, IN_PROCESS, progress=False)
+    assert not (tmp_path / "data").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["icvl"]  # no temporary directory left
+
+
+def test_cli_refuses_bad_roots_and_non_empty_out(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["data", "--icvl-root", str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == 2
+    assert "no ICVL label files" in capsys.readouterr().err
+    root = write_tiny_icvl_tree(tmp_path / "icvl", train_seqs=1, frames_per_seq=1, test_frames=())
+    (root / "Training/labels.txt").write_text("")
+    assert main(["data", "--icvl-root", str(root), "--out", str(tmp_path / "o")]) == 2
+    assert "label file is empty" in capsys.readouterr().err
+    out = tmp_path / "full"
+    out.mkdir()
+    (out / "keep.txt").write_text("precious")
+    assert main(["data", "--icvl-root", str(root), "--out", str(out)]) == 2
+    assert "not empty" in capsys.readouterr().err and (out / "keep.txt").read_text() == "precious"
+
+
+def test_cli_multiprocessing_default_runner_and_overwrite(tmp_path):
+    root = write_tiny_icvl_tree(tmp_path / "icvl", train_seqs=2, frames_per_seq=3, test_frames=(2,))
+    out = tmp_path / "data"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    args = ["data", "--icvl-root", str(root), "--out", str(out), "--crop", "32", "--rotations", "2",
+            "--val-fraction", "0", "--overwrite", "--quiet", "--preview", str(tmp_path / "p.png")]
+    assert main(args) == 0  # DirectRunner, multi_processing, one worker per core
+    m = read_manifest(out)
+    assert m["counts"] == {"train": 12, "val": 0, "test": 2} and not (out / "old.txt").exists()
+    assert (tmp_path / "p.png").stat().st_size > 10_000

@@ -1,0 +1,78 @@
+import numpy as np
+import pytest
+
+from pipeline.errors import DepthImageError, LabelError, SdnetError
+from pipeline.icvl import (find_label_files, format_label_line, frame_index_of, parse_label_line,
+                           read_depth_png, read_label_file, sequence_of, write_depth_png)
+from tests.helpers import SHARED
+
+
+def test_label_line_round_trip():
+    uvd = np.arange(48, dtype=float).reshape(16, 3) + 0.125
+    rec = parse_label_line(format_label_line("seq/image_0001.png", uvd))
+    assert rec.path == "seq/image_0001.png"
+    np.testing.assert_allclose(rec.uvd, uvd, atol=5e-4)
+    assert sequence_of(rec.path) == "seq" and frame_index_of(rec.path) == 1
+
+
+@pytest.mark.parametrize("line,match", [
+    ("a.png 1 2 3", "expected 49 fields"),
+    ("a.png " + " ".join(["1"] * 47) + " x", "non-numeric value 'x'"),
+    ("a.png " + " ".join(["1"] * 47) + " nan", "NaN"),
+])
+def test_bad_label_lines_name_file_and_line(line, match):
+    with pytest.raises(LabelError, match=match) as e:
+        parse_label_line(line, "labels.txt", 7)
+    assert str(e.value).startswith("labels.txt:7:")
+
+
+def test_label_file_lenient_and_empty(tmp_path):
+    f = tmp_path / "labels.txt"
+    f.write_text(format_label_line("a/image_0000.png", np.ones((16, 3))) + "\nbroken line\n")
+    records, errors = read_label_file(f, strict=False)
+    assert len(records) == 1 and len(errors) == 1 and ":2:" in str(errors[0])
+    with pytest.raises(LabelError):
+        read_label_file(f)
+    (tmp_path / "empty.txt").write_text("")
+    with pytest.raises(SdnetError, match="empty"):
+        read_label_file(tmp_path / "empty.txt")
+    with pytest.raises(SdnetError, match="not found"):
+        read_label_file(tmp_path / "missing.txt")
+
+
+def test_depth_png_round_trip_and_bad_files(tmp_path):
+    depth = np.random.default_rng(0).integers(0, 32002, (240, 320)).astype(np.uint16)
+    write_depth_png(tmp_path / "d.png", depth)
+    np.testing.assert_array_equal(read_depth_png(tmp_path / "d.png", (320, 240)), depth)
+    with pytest.raises(DepthImageError, match="expected 100x240"):
+        read_depth_png(tmp_path / "d.png", (100, 240))
+    data = (tmp_path / "d.png").read_bytes()
+    (tmp_path / "t.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(DepthImageError, match="t.png: unreadable"):
+        read_depth_png(tmp_path / "t.png")
+    from PIL import Image
+    Image.fromarray((depth % 255).astype(np.uint8)).save(tmp_path / "8bit.png")
+    with pytest.raises(DepthImageError, match="16-bit"):
+        read_depth_png(tmp_path / "8bit.png")
+    with pytest.raises(DepthImageError, match="not found"):
+        read_depth_png(tmp_path / "none.png")
+
+
+def test_shared_icvl_test_labels_parse():
+    path = SHARED / "icvl" / "test_seq_1.txt"
+    if not path.exists():
+        pytest.skip("../shared/icvl is absent on this machine")
+    records, _ = read_label_file(path)
+    assert len(records) == 702 and records[0].path == "test_seq_1/image_0000.png"
+
+
+def test_find_label_files_orders_and_fails(tmp_path):
+    with pytest.raises(SdnetError, match="no ICVL label files"):
+        find_label_files(tmp_path)
+    (tmp_path / "Testing").mkdir()
+    for k in (10, 2):
+        (tmp_path / "Testing" / f"test_seq_{k}.txt").write_text("")
+    (tmp_path / "Training").mkdir()
+    (tmp_path / "Training/labels.txt").write_text("")
+    names = [f.path.name for f in find_label_files(tmp_path)]
+    assert names == ["labels.txt", "test_seq_2.txt", "test_seq_10.txt"]

@@ -1,0 +1,44 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pipeline.geometry import quantize_crop
+from pipeline.icvl import encode_depth_png
+from pipeline.schema import FEATURES, decode_records, encode_example, parse_example
+
+
+def _record(rng):
+    crop = rng.uniform(-1, 1, (16, 16)).astype(np.float32)
+    return crop, {
+        "crop_png": encode_depth_png(quantize_crop(crop)), "joints": rng.normal(size=(16, 3)),
+        "uvd": rng.uniform(0, 300, (16, 3)), "xyz": rng.normal(size=(16, 3)) * 100,
+        "centre_xyz": [1.0, 2.0, 300.0], "cube_mm": 250.0, "angle_deg": 22.5,
+        "affine": np.arange(6.0), "crop_size": 16, "sequence": "test_seq_1", "frame": 7,
+        "path": "test_seq_1/image_0007.png",
+    }
+
+
+def test_schema_round_trip_eager_and_in_tf_data():
+    rng = np.random.default_rng(0)
+    crop, rec = _record(rng)
+    ser = encode_example(rec)
+    out = decode_records([ser])
+    np.testing.assert_allclose(out["image"][0, ..., 0], crop, atol=1e-4)
+    np.testing.assert_allclose(out["joints"][0], rec["joints"], rtol=1e-6)
+    np.testing.assert_allclose(out["uvd"][0], rec["uvd"], rtol=1e-6)
+    assert out["sequence"][0] == b"test_seq_1" and out["frame"][0] == 7
+    assert out["path"][0] == b"test_seq_1/image_0007.png" and out["cube_mm"][0] == 250.0
+    ds = tf.data.Dataset.from_tensor_slices([ser, ser]).map(parse_example)
+    batch = next(iter(ds.batch(2)))
+    assert batch["image"].shape == (2, 16, 16, 1) and batch["joints"].shape == (2, 16, 3)
+    assert set(batch) == (set(FEATURES) - {"crop_png"}) | {"image"}
+
+
+def test_schema_refuses_missing_or_extra_keys():
+    _, rec = _record(np.random.default_rng(1))
+    with pytest.raises(ValueError, match="missing keys"):
+        encode_example({k: v for k, v in rec.items() if k != "xyz"})
+    with pytest.raises(ValueError, match="unknown keys"):
+        encode_example({**rec, "extra": 1})
+    with pytest.raises(ValueError, match="expected 48 values"):
+        encode_example({**rec, "uvd": np.zeros(47)})
