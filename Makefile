@@ -15,16 +15,24 @@ SEED ?= 0
 # The embedded default: about 20k training frames and two test sequences of ICVL's size.
 TRAIN_FRAMES ?= 20000
 TEST_FRAMES ?= 1596
+# With ICVL_ROOT set, `make data` converts that tree instead of the synthetic one.
+ICVL_ROOT ?=
+# The synthetic frames already vary in-plane rotation, so the default converts 4 rotations
+# (every 90 deg); real ICVL: ROTATIONS=16 (every 22.5 deg, the paper's setting).
+ROTATIONS ?= 4
+CROP ?= 128
+BEAM_ARGS ?=
 
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: help setup test all synth data train eval tune reproduce bench smoke clean preview
+.PHONY: help setup test all synth data train eval tune reproduce bench smoke clean
 
 help:
 	@echo "make all      set up, then the whole pipeline on the embedded synthetic default"
 	@echo "make test     set up, then the test suite"
 	@echo "make setup    create $(VENV) and install requirements.txt and the sdnet package"
 	@echo "make synth    render the synthetic ICVL tree into $(SYNTH_DIR)"
+	@echo "make data     convert it (or ICVL_ROOT=/path/to/ICVL) into TFRecords in $(DATA_DIR)"
 	@echo "make bench    performance figures (JSON)"
 
 setup: $(STAMP)
@@ -39,11 +47,28 @@ $(STAMP): requirements.txt pyproject.toml
 test: setup
 	$(PY) -m pytest -q
 
-all: setup synth
-	@echo "make all: done (synthetic ICVL tree in $(SYNTH_DIR))"
+all: setup data
+	@echo "make all: done (data in $(DATA_DIR))"
 
-synth: setup
+# Stage outputs are files: a stage re-runs when its output is missing (`make clean` starts over).
+synth: $(SYNTH_DIR)/synth.json
+
+$(SYNTH_DIR)/synth.json: | $(STAMP)
 	$(SDNET) synth --out $(SYNTH_DIR) --train-frames $(TRAIN_FRAMES) --test-frames $(TEST_FRAMES) --seed $(SEED) --overwrite
+
+ifeq ($(ICVL_ROOT),)
+DATA_SOURCE := $(SYNTH_DIR)
+DATA_DEPS := $(SYNTH_DIR)/synth.json
+else
+DATA_SOURCE := $(ICVL_ROOT)
+DATA_DEPS :=
+endif
+
+data: $(DATA_DIR)/manifest.json
+
+$(DATA_DIR)/manifest.json: $(DATA_DEPS) | $(STAMP)
+	$(SDNET) data --icvl-root $(DATA_SOURCE) --out $(DATA_DIR) --crop $(CROP) --rotations $(ROTATIONS) \
+		--overwrite --preview $(DATA_DIR)-preview.png $(BEAM_ARGS)
 
 bench: setup
 	$(SDNET) bench --json $(WORK)/bench.json
