@@ -1,0 +1,227 @@
+"""``sdnet synth``: render a synthetic ICVL tree, render labelled poses, or preview frames."""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from pipeline.errors import SdnetError
+
+_EPILOG = """\
+modes:
+  sdnet synth --out DIR --train-frames N --test-frames M [--seed S] [--sequence-length L]
+      a complete ICVL tree: Training/labels.txt, Training/Depth/<seq>/image_NNNN.png,
+      Testing/test_seq_1|2.txt, Testing/Depth/test_seq_1|2/..., synth.json
+  sdnet synth --poses LABELS [LABELS ...] --out DIR
+      the poses of ICVL label files rendered as test sequences, labels equal to the input
+  sdnet synth --preview PNG [--from-tree DIR]
+      a montage of sample frames with their skeletons (with --out: of the tree just written)
+
+Beam pipeline options go after `--`, e.g. `sdnet synth --out DIR -- --direct_num_workers=1`.
+"""
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "synth", help="render a synthetic depth-hand dataset in the ICVL format",
+        description="Renders synthetic depth frames of a hand model (16 ICVL joints + shape) with a "
+        "depth-sensor model, as a Beam job, and writes them in ICVL's on-disk format.",
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, help="output ICVL tree (written atomically)")
+    p.add_argument("--train-frames", type=int, default=None, help="training frames (default 20000)")
+    p.add_argument("--test-frames", type=int, default=None,
+                   help="test frames, split over test_seq_1/2 as 702:894 (default 1596)")
+    p.add_argument("--seed", type=int, default=0, help="random seed; same seed, same bytes (default 0)")
+    p.add_argument("--sequence-length", type=int, default=None,
+                   help="frames per training sequence (default 200)")
+    p.add_argument("--poses", type=Path, nargs="+", metavar="LABELS",
+                   help="render the poses of these ICVL label files (uvd, ICVL intrinsics) as test sequences")
+    p.add_argument("--preview", type=Path, metavar="PNG", help="write a montage of sample frames")
+    p.add_argument("--from-tree", type=Path, metavar="DIR",
+                   help="with --preview: take the frames from this ICVL tree (real or synthetic)")
+    p.add_argument("--preview-frames", type=int, default=24, help="frames in the montage (default 24)")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
+    p.add_argument("--workers", type=int, default=None, help="Beam workers (default: CPU cores)")
+    p.add_argument("--running-mode", default="multi_processing",
+                   choices=("multi_processing", "multi_threading", "in_memory"),
+                   help="DirectRunner running mode (default multi_processing)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("beam_args", nargs="*", help=argparse.SUPPRESS)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipeline.fsutil import check_output_dir
+
+    if args.from_tree and not args.preview:
+        raise SdnetError("--from-tree needs --preview PNG")
+    if args.preview_frames < 1:
+        raise SdnetError(f"--preview-frames must be >= 1, got {args.preview_frames}")
+    if args.workers is not None and args.workers < 1:
+        raise SdnetError(f"--workers must be >= 1, got {args.workers}")
+    bad = [a for a in args.beam_args if not a.startswith("--")]
+    if bad:
+        raise SdnetError(f"unexpected argument {bad[0]!r} (Beam options go after `--` and start with --)")
+    if args.out is None:
+        if args.poses or args.train_frames is not None or args.test_frames is not None:
+            raise SdnetError("--out DIR is required")
+        if not args.preview:
+            raise SdnetError("nothing to do: give --out DIR (and frame counts), --poses or --preview")
+        _preview(args, None)
+        return 0
+    if args.from_tree:
+        raise SdnetError("--from-tree makes a preview of an existing tree; it cannot be combined with --out")
+    check_output_dir(args.out, args.overwrite)
+    if args.poses:
+        if args.train_frames is not None or args.test_frames is not None or args.sequence_length is not None:
+            raise SdnetError("--poses renders the given labels: --train-frames, --test-frames and "
+                             "--sequence-length do not apply")
+        n = _run_poses(args)
+    else:
+        n = _run_synth(args)
+    print(f"sdnet synth: wrote {n} frames to {args.out}", file=sys.stderr)
+    if args.preview:
+        _preview(args, args.out)
+    return 0
+
+
+def _config(args):
+    from pipeline.config import SynthConfig
+
+    kwargs = {"seed": args.seed}
+    for key in ("train_frames", "test_frames", "sequence_length"):
+        if getattr(args, key) is not None:
+            kwargs[key] = getattr(args, key)
+    try:
+        return SynthConfig(**kwargs)
+    except ValueError as e:
+        raise SdnetError(str(e).replace("_frames", "-frames").replace("sequence_length", "--sequence-length")) from None
+
+
+def _context(cfg, root: Path):
+    from beam_jobs.synth_job import JobContext
+    from pipeline.camera import CAMERAS
+    from pipeline.synth.sensor import SensorModel
+
+    sensor = SensorModel(noise_mm_at_300=cfg.noise_mm_at_300, dropout=cfg.dropout,
+                         edge_dropout=cfg.edge_dropout, flying_pixels=cfg.flying_pixels)
+    return JobContext(root=str(root), intr=CAMERAS[cfg.camera], sensor=sensor, seed=cfg.seed,
+                      scale_range=cfg.scale_range, bone_noise=cfg.bone_noise)
+
+
+def _run_synth(args) -> int:
+    from beam_jobs import synth_job
+    from pipeline.fsutil import atomic_output_dir, write_json
+    from pipeline.synth.frames import plan_sequences
+
+    cfg = _config(args)
+    specs = plan_sequences(cfg.train_frames, cfg.test_frames, cfg.sequence_length)
+    total = sum(s.frames for s in specs)
+    with atomic_output_dir(args.out, args.overwrite) as tmp:
+        ctx = _context(cfg, tmp)
+        synth_job.run(ctx, sequences=specs, beam_args=args.beam_args, num_workers=args.workers,
+                      running_mode=args.running_mode, progress_total=None if args.no_progress else total)
+        write_json(tmp / "synth.json", synth_manifest(cfg, ctx, specs))
+    return total
+
+
+def synth_manifest(cfg, ctx, specs) -> dict:
+    """``synth.json``: everything that determines the output bytes (no runner settings)."""
+    import dataclasses
+
+    from pipeline.config import to_dict
+    from pipeline.skeleton import ICVL_SKELETON
+    from pipeline.synth.poses import MotionModel
+
+    return {
+        "generator": "sdnet synth",
+        "config": to_dict(cfg),
+        "intrinsics": ctx.intr.to_dict(),
+        "sensor": dataclasses.asdict(ctx.sensor),
+        "motion": dataclasses.asdict(MotionModel()),
+        "skeleton": ICVL_SKELETON.to_dict(),
+        "background": 32001,
+        "sequences": [{"split": s.split, "name": s.name, "frames": s.frames, "label_file": s.label_file}
+                      for s in specs],
+    }
+
+
+_TEST_NAME = re.compile(r"^test_seq_(\d+)\.txt$")
+
+
+def load_pose_files(paths: list[Path], seed: int, intr) -> list:
+    """Label files -> FrameSpecs for ``Testing/``; one clear SdnetError for any bad line or path."""
+    import numpy as np
+
+    from pipeline.camera import uvd_to_xyz
+    from pipeline.icvl import read_label_file
+    from pipeline.synth.frames import SPLIT_CODES, FrameSpec, shape_for_labels
+
+    frames, names, seen_paths = [], set(), set()
+    for k, path in enumerate(paths, start=1):
+        m = _TEST_NAME.match(path.name)
+        name = path.name if m else f"test_seq_{k}.txt"
+        if name in names:
+            raise SdnetError(f"{path}: two --poses files would both be written as Testing/{name}")
+        names.add(name)
+        records, _ = read_label_file(path, strict=True)
+        for rec in records:
+            where = f"{rec.source}:{rec.line}"
+            rel = rec.path.replace("\\", "/")
+            if rel.startswith("/") or ".." in rel.split("/") or not rel.endswith(".png"):
+                raise SdnetError(f"{where}: image path {rec.path!r} must be a relative .png path inside Depth/")
+            if rel in seen_paths:
+                raise SdnetError(f"{where}: image path {rec.path!r} appears twice")
+            seen_paths.add(rel)
+            if (rec.uvd[:, 2] <= 0).any():
+                raise SdnetError(f"{where}: joint depths must be positive (mm)")
+        joints = uvd_to_xyz(np.stack([r.uvd for r in records]), intr)  # (T, J, 3)
+        shape = shape_for_labels(seed, k, joints)
+        code = SPLIT_CODES["poses"]
+        frames += [FrameSpec(f"Testing/{name}", "Testing/Depth", r.path.replace("\\", "/"), i, joints[i],
+                             shape, (code, k, i, 2), uvd=r.uvd) for i, r in enumerate(records)]
+    return frames
+
+
+def _run_poses(args) -> int:
+    import dataclasses
+
+    from beam_jobs import synth_job
+    from pipeline.config import SynthConfig, to_dict
+    from pipeline.fsutil import atomic_output_dir, write_json
+
+    base = SynthConfig(seed=args.seed)
+    ctx = _context(base, args.out)
+    frames = load_pose_files(list(args.poses), args.seed, ctx.intr)
+    with atomic_output_dir(args.out, args.overwrite) as tmp:
+        ctx = _context(base, tmp)
+        synth_job.run(ctx, frames=frames, beam_args=args.beam_args, num_workers=args.workers,
+                      running_mode=args.running_mode, progress_total=None if args.no_progress else len(frames))
+        write_json(tmp / "synth.json", {
+            "generator": "sdnet synth --poses",
+            "poses": [str(p) for p in args.poses],
+            "seed": args.seed,
+            "intrinsics": ctx.intr.to_dict(),
+            "sensor": dataclasses.asdict(ctx.sensor),
+            "hand_shape_config": {k: v for k, v in to_dict(base).items()
+                                  if k not in ("train_frames", "test_frames", "sequence_length")},
+        })
+    return len(frames)
+
+
+def _preview(args, tree: Path | None) -> None:
+    from pipeline.fsutil import atomic_write_bytes
+    from pipeline.synth.preview import montage_png, synthetic_preview_frames, tree_preview_frames
+
+    source = args.from_tree or tree
+    if source is not None:
+        frames = tree_preview_frames(source, args.preview_frames)
+    else:
+        cfg = _config(args)
+        ctx = _context(cfg, Path("."))
+        frames = synthetic_preview_frames(cfg.seed, args.preview_frames, ctx.intr, ctx.sensor)
+    if not frames:
+        raise SdnetError(f"{source}: no frames to preview")
+    atomic_write_bytes(args.preview, montage_png(frames))
+    print(f"sdnet synth: preview of {len(frames)} frames in {args.preview}", file=sys.stderr)

@@ -1,0 +1,118 @@
+"""Per-frame and per-sequence work of the synthetic generator, as pure functions (no Beam, no I/O).
+
+Seeds: every random draw comes from ``numpy.random.SeedSequence(seed, spawn_key=(split, sequence,
+...))``, so results do not depend on the order or the process in which frames are made.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.camera import Intrinsics, xyz_to_uvd
+from pipeline.icvl import format_label_line
+from pipeline.skeleton import ICVL_SKELETON
+from pipeline.synth.handmodel import HandShape, build_primitives, sample_hand_shape
+from pipeline.synth.poses import MotionModel, Subject, sample_sequence, sample_subject
+from pipeline.synth.render import render_depth
+from pipeline.synth.sensor import SensorModel, apply_sensor
+
+SPLIT_CODES = {"train": 0, "test": 1, "poses": 2, "preview": 3}
+_SUBJECT, _POSES, _SENSOR = 0, 1, 2
+_BONE_MEAN = np.array([m for m, _ in ICVL_SKELETON.bone_length_mm])  # (15,) mm
+
+
+def rng_for(seed: int, *key: int) -> np.random.Generator:
+    """A generator for the stream (seed, key...), independent of every other key."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=tuple(int(k) for k in key)))
+
+
+@dataclass(frozen=True)
+class SequenceSpec:
+    """One sequence to make: split ('train'/'test'), its index within the split, its folder name
+    (relative to the split's Depth folder), the number of frames and the label file it goes to."""
+
+    split: str
+    index: int
+    name: str
+    frames: int
+    label_file: str  # relative to the output root, e.g. 'Training/labels.txt'
+    depth_dir: str  # relative to the output root, e.g. 'Training/Depth'
+
+
+@dataclass(frozen=True)
+class FrameSpec:
+    """One frame to render: where it goes, its joints (16, 3) camera xyz mm, the hand shape and
+    the key of its sensor-noise stream."""
+
+    label_file: str
+    depth_dir: str
+    rel_path: str  # relative to depth_dir, e.g. 'synth_0003/image_0042.png'
+    order: int  # position of the line in its label file
+    joints: np.ndarray
+    shape: HandShape
+    noise_key: tuple[int, ...]
+    uvd: np.ndarray | None = None  # given labels (16, 3) to write verbatim, e.g. from --poses
+
+
+def subject_for(seed: int, split: str, index: int, scale_range: float, bone_noise: float) -> Subject:
+    """The subject of sequence ``index`` of ``split``: train and test draw from disjoint streams,
+    so test hands are new shapes."""
+    return sample_subject(rng_for(seed, SPLIT_CODES[split], index, _SUBJECT), scale_range, bone_noise)
+
+
+def sequence_frames(spec: SequenceSpec, seed: int, intr: Intrinsics, order_offset: int,
+                    scale_range: float = 0.15, bone_noise: float = 0.04,
+                    motion: MotionModel = MotionModel()) -> list[FrameSpec]:
+    """Pose generation for one sequence: its FrameSpecs in frame order."""
+    subject = subject_for(seed, spec.split, spec.index, scale_range, bone_noise)
+    joints = sample_sequence(rng_for(seed, SPLIT_CODES[spec.split], spec.index, _POSES), subject,
+                             spec.frames, intr, motion)  # (T, J, 3)
+    code = SPLIT_CODES[spec.split]
+    return [FrameSpec(spec.label_file, spec.depth_dir, f"{spec.name}/image_{i:04d}.png",
+                      order_offset + i, joints[i], subject.shape, (code, spec.index, i, _SENSOR))
+            for i in range(spec.frames)]
+
+
+def render_frame(joints: np.ndarray, shape: HandShape, intr: Intrinsics, sensor: SensorModel,
+                 rng: np.random.Generator) -> np.ndarray:
+    """Depth frame (H, W) uint16 mm, background 32001, of a hand with joints (16, 3) camera xyz mm."""
+    depth, _ = render_depth(build_primitives(joints, shape), intr)
+    return apply_sensor(depth, rng, sensor, focal_px=0.5 * (intr.fx + intr.fy))
+
+
+def label_line(frame: FrameSpec, intr: Intrinsics) -> str:
+    """The ICVL label line of a frame: its given uvd, else its joints (16, 3) xyz mm projected."""
+    uvd = frame.uvd if frame.uvd is not None else xyz_to_uvd(frame.joints, intr)
+    return format_label_line(frame.rel_path, uvd)
+
+
+def shape_for_labels(seed: int, file_index: int, joints: np.ndarray) -> HandShape:
+    """A hand shape for labelled poses joints (T, 16, 3) mm: a random subject's shape, scaled
+    by the labelled hand's size (median bone length ratio to the ICVL means)."""
+    ratio = ICVL_SKELETON.bone_lengths(joints) / _BONE_MEAN  # (T, 15)
+    scale = float(np.clip(np.median(ratio), 0.6, 1.6))
+    return sample_hand_shape(rng_for(seed, SPLIT_CODES["poses"], file_index, _SUBJECT), scale)
+
+
+def split_test_frames(total: int, proportions: tuple[int, ...] = (702, 894)) -> list[int]:
+    """Frames per test sequence, in ICVL's proportions, summing to ``total``."""
+    weights = np.asarray(proportions, dtype=np.float64)
+    sizes = np.floor(total * weights / weights.sum()).astype(int)
+    sizes[-1] += total - sizes.sum()
+    return [int(s) for s in sizes]
+
+
+def plan_sequences(train_frames: int, test_frames: int, sequence_length: int) -> list[SequenceSpec]:
+    """The sequences of a synthetic ICVL tree: training sequences of ``sequence_length`` frames
+    (the last one shorter), then test_seq_1 and test_seq_2 (empty ones are left out)."""
+    specs = []
+    for i, start in enumerate(range(0, train_frames, sequence_length)):
+        n = min(sequence_length, train_frames - start)
+        specs.append(SequenceSpec("train", i, f"synth_{i:04d}", n, "Training/labels.txt",
+                                  "Training/Depth"))
+    for k, n in enumerate(split_test_frames(test_frames), start=1):
+        if n > 0:
+            specs.append(SequenceSpec("test", k, f"test_seq_{k}", n, f"Testing/test_seq_{k}.txt",
+                                      "Testing/Depth"))
+    return specs

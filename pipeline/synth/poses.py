@@ -1,0 +1,346 @@
+"""Synthetic subjects, a pose prior over hand gestures, and smooth pose sequences.
+
+Frames and units: joints in camera xyz mm (``pipeline/camera.py``); angles in degrees.
+
+A pose is an articulation vector (``ARTICULATION``: finger flexion/abduction, thumb, palm arch) plus
+a global orientation (roll in the image plane, pitch, yaw) and the palm joint's position. Forward
+kinematics places the 16 ICVL joints in the hand frame (F palm -> fingers, L toward the thumb,
+N = F x L where the palm faces) and then in the camera frame. The modelled hand is a right hand;
+with zero orientation the fingers point up in the image and the palm faces the camera.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.camera import Intrinsics, uvd_to_xyz, xyz_to_uvd
+from pipeline.skeleton import FINGERS, ICVL_SKELETON, NUM_JOINTS
+from pipeline.synth.handmodel import HandShape, sample_hand_shape
+
+_CHAINS = ICVL_SKELETON.part_chains
+_PALM = ICVL_SKELETON.root
+_BONE_MEAN = np.array([m for m, _ in ICVL_SKELETON.bone_length_mm])  # (15,) mm
+_BONE_STD = np.array([s for _, s in ICVL_SKELETON.bone_length_mm])
+
+# Articulation vector layout (degrees).
+ARTICULATION = (
+    "index_mcp", "index_pip", "index_abd",
+    "middle_mcp", "middle_pip", "middle_abd",
+    "ring_mcp", "ring_pip", "ring_abd",
+    "pinky_mcp", "pinky_pip", "pinky_abd",
+    "thumb_yaw", "thumb_opposition", "thumb_flex",
+    "palm_arch",
+)
+_A = {name: i for i, name in enumerate(ARTICULATION)}
+# Anatomical limits (degrees): MCP flexion (hyperextension allowed a little), PIP+DIP curl of the
+# distal bone, abduction at the root (+ toward the thumb), the thumb's yaw in the palm plane from F
+# toward L, its opposition out of the palm plane toward N, its flexion, the palm's cupping.
+LIMITS = {
+    "mcp": (-15.0, 90.0), "pip": (0.0, 115.0), "abd": (-22.0, 22.0),
+    "thumb_yaw": (0.0, 80.0), "thumb_opposition": (-10.0, 80.0), "thumb_flex": (0.0, 80.0),
+    "palm_arch": (0.0, 30.0),
+}
+_LO = np.array([LIMITS[n.split("_")[-1]] if n.split("_")[-1] in ("mcp", "pip", "abd") else LIMITS[n]
+                for n in ARTICULATION])[:, 0]
+_HI = np.array([LIMITS[n.split("_")[-1]] if n.split("_")[-1] in ("mcp", "pip", "abd") else LIMITS[n]
+                for n in ARTICULATION])[:, 1]
+
+# Hand frame -> camera frame at zero orientation: rows are F, L, N in camera xyz.
+_BASIS = np.array([[0.0, -1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])
+_SPREAD = np.array([12.0, 2.0, -8.0, -17.0])  # abduction of index..pinky in a full spread
+
+
+@dataclass(frozen=True)
+class Subject:
+    """One synthetic person: bone lengths (15,) mm in ``ICVL_SKELETON.bones`` order, the direction
+    of each finger root from the palm joint (angle in the palm plane from F toward L, degrees, and
+    lift toward N as a tangent), thumb..pinky, and the hand shape."""
+
+    bone_lengths: tuple[float, ...]
+    root_angle_deg: tuple[float, ...]
+    root_lift: tuple[float, ...]
+    shape: HandShape
+    scale: float
+
+
+def sample_subject(rng: np.random.Generator, scale_range: float = 0.15,
+                   bone_noise: float = 0.04) -> Subject:
+    """A random subject: overall scale uniform in 1 +- ``scale_range``, each bone's length the
+    ICVL mean times the scale times (1 + ``bone_noise`` x a clipped standard normal)."""
+    scale = float(rng.uniform(1.0 - scale_range, 1.0 + scale_range))
+    noise = np.clip(rng.standard_normal(len(_BONE_MEAN)), -2.5, 2.5) * bone_noise
+    lengths = _BONE_MEAN * scale * (1.0 + noise)
+    angles = np.array([118.0, 19.0, 0.0, -19.0, -38.0]) + rng.normal(0.0, 3.0, 5)
+    lift = np.array([0.45, 0.0, 0.0, 0.0, 0.0]) + rng.normal(0.0, 0.04, 5)
+    return Subject(bone_lengths=tuple(float(x) for x in lengths),
+                   root_angle_deg=tuple(float(x) for x in angles),
+                   root_lift=tuple(float(x) for x in lift),
+                   shape=sample_hand_shape(rng, scale), scale=scale)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-9)
+
+
+def _dir(angle_f_to_l: np.ndarray, lift: np.ndarray | float = 0.0) -> np.ndarray:
+    """Unit vectors (..., 3) in hand coordinates (F, L, N) from an angle (deg) in the palm plane
+    measured from F toward L, and a tangent ``lift`` toward N."""
+    a = np.radians(angle_f_to_l)
+    lift = np.broadcast_to(lift, a.shape)
+    return _unit(np.stack([np.cos(a), np.sin(a), lift], axis=-1))
+
+
+def hand_frame_joints(subject: Subject, art: np.ndarray) -> np.ndarray:
+    """Joints (T, 16, 3) in hand coordinates (F, L, N), mm, palm joint at the origin, for
+    articulations ``art`` (T, len(ARTICULATION)) in degrees (clipped to LIMITS)."""
+    art = np.clip(np.atleast_2d(art), _LO, _HI)  # (T, P)
+    t = art.shape[0]
+    lengths = np.asarray(subject.bone_lengths)
+    joints = np.zeros((t, NUM_JOINTS, 3))
+    n_axis = np.array([0.0, 0.0, 1.0])
+    arch = art[:, _A["palm_arch"]]  # (T,)
+    for f, chain in enumerate(_CHAINS):
+        _, root, mid, tip = chain
+        lb = [lengths[ICVL_SKELETON.bone_index(j)] for j in (root, mid, tip)]
+        angle = np.full(t, subject.root_angle_deg[f])
+        if f == 0:
+            lift = subject.root_lift[0] + 0.005 * arch
+        else:  # cupping lifts the outer knuckles toward N
+            lift = subject.root_lift[f] + np.tan(np.radians(arch)) * abs(_SPREAD[f - 1]) / 17.0 * 0.5
+        joints[:, root] = lb[0] * _dir(angle, lift)
+        if f == 0:
+            yaw = art[:, _A["thumb_yaw"]]
+            opp = np.radians(art[:, _A["thumb_opposition"]])[:, None]
+            flex = np.radians(art[:, _A["thumb_flex"]])[:, None]
+            planar = _dir(yaw)  # (T, 3)
+            d0 = np.cos(opp) * planar + np.sin(opp) * n_axis
+            # The thumb flexes across the palm: toward N and the little-finger side.
+            g = np.array([0.25, -0.55, 0.8])
+            g_perp = _unit(g - (d0 @ g)[:, None] * d0)
+            d1 = np.cos(flex) * d0 + np.sin(flex) * g_perp
+        else:
+            k = FINGERS[f]
+            mcp = np.radians(art[:, _A[f"{k}_mcp"]])[:, None]
+            pip = np.radians(art[:, _A[f"{k}_pip"]])[:, None]
+            abd = art[:, _A[f"{k}_abd"]]
+            base = _dir(0.45 * subject.root_angle_deg[f] + abd)  # (T, 3) in the palm plane
+            d0 = np.cos(mcp) * base + np.sin(mcp) * n_axis
+            d1 = np.cos(mcp + pip) * base + np.sin(mcp + pip) * n_axis
+        joints[:, mid] = joints[:, root] + lb[1] * d0
+        joints[:, tip] = joints[:, mid] + lb[2] * d1
+    return joints
+
+
+def rotation_matrix(roll: np.ndarray, pitch: np.ndarray, yaw: np.ndarray) -> np.ndarray:
+    """Rotations (T, 3, 3) Rz(roll) Rx(pitch) Ry(yaw) (degrees) acting on camera xyz column vectors:
+    roll turns the hand in the image plane, pitch tips the fingers toward/away from the camera, yaw
+    turns the palm sideways."""
+    r, p, y = (np.radians(np.atleast_1d(a)) for a in (roll, pitch, yaw))
+    cr, sr, cp, sp, cy, sy = np.cos(r), np.sin(r), np.cos(p), np.sin(p), np.cos(y), np.sin(y)
+    o, z = np.ones_like(r), np.zeros_like(r)
+    rz = np.stack([np.stack([cr, -sr, z], -1), np.stack([sr, cr, z], -1), np.stack([z, z, o], -1)], -2)
+    rx = np.stack([np.stack([o, z, z], -1), np.stack([z, cp, -sp], -1), np.stack([z, sp, cp], -1)], -2)
+    ry = np.stack([np.stack([cy, z, sy], -1), np.stack([z, o, z], -1), np.stack([-sy, z, cy], -1)], -2)
+    return rz @ rx @ ry
+
+
+def camera_joints(subject: Subject, art: np.ndarray, angles: np.ndarray,
+                  palm_xyz: np.ndarray) -> np.ndarray:
+    """Joints (T, 16, 3) camera xyz mm from articulations (T, P), orientation angles (T, 3)
+    [roll, pitch, yaw] degrees and palm joint positions (T, 3) mm."""
+    local = hand_frame_joints(subject, art)  # (T, J, 3) coefficients on F, L, N
+    rot = rotation_matrix(angles[:, 0], angles[:, 1], angles[:, 2])  # (T, 3, 3)
+    basis = _BASIS @ np.swapaxes(rot, 1, 2)  # (T, 3, 3): rows F, L, N in camera xyz
+    return local @ basis + palm_xyz[:, None, :]
+
+
+# ----------------------------------------------------------------------------- pose prior
+
+GESTURES = ("open", "relaxed", "fist", "point", "pinch", "count", "thumbs_up", "random")
+_GESTURE_P = np.array([0.15, 0.12, 0.11, 0.1, 0.12, 0.17, 0.05, 0.18])
+
+
+def _curl_to_angles(rng, curl: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Finger curl in [0, 1] -> (MCP, PIP) flexion in degrees with a coupled synergy and noise."""
+    mcp = curl * 82.0 + rng.normal(0.0, 6.0, curl.shape)
+    pip = curl ** 0.8 * 105.0 + rng.normal(0.0, 7.0, curl.shape)
+    return mcp, pip
+
+
+def sample_articulation(rng: np.random.Generator, gesture: str | None = None) -> np.ndarray:
+    """One articulation (P,) degrees from the gesture prior (a random gesture when None)."""
+    if gesture is None:
+        gesture = GESTURES[rng.choice(len(GESTURES), p=_GESTURE_P)]
+    u = rng.uniform
+    curled = lambda n: u(0.75, 1.0, n)  # noqa: E731
+    straight = lambda n: u(0.0, 0.15, n)  # noqa: E731
+    spread = u(0.0, 1.0)
+    thumb_open = (u(40, 75), u(0, 25), u(0, 20))
+    thumb_tucked = (u(5, 30), u(45, 75), u(30, 65))
+    if gesture == "open":
+        curl, thumb = straight(4), thumb_open
+    elif gesture == "relaxed":
+        curl = u(0.05, 0.4) + np.arange(4) * u(0.0, 0.08) + rng.normal(0, 0.05, 4)
+        thumb, spread = (u(30, 55), u(10, 35), u(5, 30)), u(0.0, 0.5)
+    elif gesture == "fist":
+        curl, thumb, spread = curled(4), thumb_tucked, 0.0
+    elif gesture == "point":
+        curl, thumb = np.concatenate([straight(1), curled(3)]), thumb_tucked
+    elif gesture == "pinch":
+        others = straight(3) if u() < 0.5 else curled(3)  # "OK" sign or a closed pinch
+        curl = np.concatenate([u(0.35, 0.6, 1), others])
+        thumb, spread = (u(15, 40), u(35, 60), u(10, 35)), u(0.0, 0.4)
+    elif gesture == "count":
+        n = int(rng.integers(1, 6))
+        curl = np.where(np.arange(4) < min(n, 4), straight(4), curled(4))
+        if n == 3 and u() < 0.4:  # thumb + index + middle
+            curl[2] = u(0.75, 1.0)
+            n = 5
+        thumb = thumb_open if n == 5 else thumb_tucked
+    elif gesture == "thumbs_up":
+        curl, thumb, spread = curled(4), (u(0, 20), u(-10, 10), u(0, 15)), 0.0
+    elif gesture == "random":  # synergy: a shared curl, neighbours correlated
+        shared = u(0.0, 1.0)
+        walk = np.cumsum(rng.normal(0.0, 0.15, 4))
+        curl = np.clip(shared + walk - walk.mean() + rng.normal(0, 0.1, 4), 0, 1)
+        thumb = (u(0, 80), u(-10, 80), u(0, 80))
+    else:
+        raise ValueError(f"unknown gesture {gesture!r}")
+    curl = np.clip(curl, 0.0, 1.0)
+    mcp, pip = _curl_to_angles(rng, curl)
+    abd = spread * _SPREAD * (1.0 - 0.8 * curl) + rng.normal(0.0, 3.0, 4)
+    art = np.zeros(len(ARTICULATION))
+    for k in range(4):
+        art[3 * k:3 * k + 3] = mcp[k], pip[k], abd[k]
+    art[_A["thumb_yaw"]], art[_A["thumb_opposition"]], art[_A["thumb_flex"]] = thumb
+    art[_A["palm_arch"]] = u(0.0, 8.0) + 15.0 * curl.mean()
+    return np.clip(art, _LO, _HI)
+
+
+def sample_orientation(rng: np.random.Generator) -> np.ndarray:
+    """[roll, pitch, yaw] degrees: any in-plane roll (mostly near upright), the palm facing the
+    camera within wide angles."""
+    roll = rng.normal(0.0, 40.0) if rng.random() < 0.75 else rng.uniform(-180.0, 180.0)
+    pitch = np.clip(rng.normal(0.0, 22.0), -60.0, 60.0)
+    yaw = np.clip(rng.normal(0.0, 28.0), -75.0, 75.0)
+    return np.array([roll, pitch, yaw])
+
+
+# ----------------------------------------------------------------------------- sequences
+
+@dataclass(frozen=True)
+class MotionModel:
+    """Sequence dynamics: keyframes ``gap_frames`` apart (log-uniform), a spline in between.
+
+    The defaults give a frame-to-frame joint motion of about 5 mm median and 26 mm p95, near
+    ICVL's 5 / 28 mm (DESIGN.md; ``frame_motion_mm`` measures it)."""
+
+    gap_frames: tuple[float, float] = (2.0, 24.0)
+    new_gesture_p: float = 0.7  # else the next keyframe perturbs the current pose
+    perturb_deg: float = 12.0
+    roll_step_deg: float = 30.0
+    tilt_step_deg: float = 15.0
+    move_px: float = 35.0
+    move_depth_mm: float = 40.0
+    depth_range_mm: tuple[float, float] = (220.0, 420.0)
+    margin_px: float = 10.0
+    tension: float = 1.0  # keyframe velocity as a fraction of the central difference
+
+
+def _keyframe_times(rng, n_frames: int, motion: MotionModel) -> np.ndarray:
+    lo, hi = np.log(motion.gap_frames[0]), np.log(motion.gap_frames[1])
+    times = [0]
+    while times[-1] < n_frames - 1:
+        times.append(times[-1] + max(2, int(round(np.exp(rng.uniform(lo, hi))))))
+    return np.array(times)
+
+
+def _hermite(times: np.ndarray, keys: np.ndarray, f: np.ndarray, tension: float) -> np.ndarray:
+    """Cardinal-spline interpolation of keys (K, D) at keyframe times (K,) evaluated at frames
+    f (T,) -> (T, D); tangents are ``tension`` x the central finite difference (0 at the ends)."""
+    tangents = np.zeros_like(keys)
+    tangents[1:-1] = tension * (keys[2:] - keys[:-2]) / (times[2:] - times[:-2])[:, None]
+    seg = np.clip(np.searchsorted(times, f, side="right") - 1, 0, len(times) - 2)
+    gap = (times[seg + 1] - times[seg]).astype(np.float64)[:, None]  # (T, 1)
+    s = (f - times[seg])[:, None] / gap
+    h00, h10 = 2 * s**3 - 3 * s**2 + 1, s**3 - 2 * s**2 + s
+    h01, h11 = -2 * s**3 + 3 * s**2, s**3 - s**2
+    return (h00 * keys[seg] + h10 * gap * tangents[seg] + h01 * keys[seg + 1]
+            + h11 * gap * tangents[seg + 1])
+
+
+def _fit_in_image(joints: np.ndarray, palm_uvd: np.ndarray, intr: Intrinsics,
+                  margin: float) -> np.ndarray:
+    """Shift palm (T, 3) uvd so every joint of joints (T, J, 3) projects inside the image margin."""
+    uvd = xyz_to_uvd(joints, intr)  # (T, J, 3)
+    out = palm_uvd.copy()
+    for axis, size in ((0, intr.width), (1, intr.height)):
+        lo = uvd[..., axis].min(axis=1) - margin
+        hi = uvd[..., axis].max(axis=1) + margin
+        shift = np.where(lo < 0, -lo, 0.0) + np.where(hi > size, size - hi, 0.0)
+        out[:, axis] += shift
+    return out
+
+
+def _place(subject, art, ang, palm_uvd, intr):
+    palm = uvd_to_xyz(palm_uvd, intr)
+    return camera_joints(subject, art, ang, palm)
+
+
+def sample_sequence(rng: np.random.Generator, subject: Subject, n_frames: int, intr: Intrinsics,
+                    motion: MotionModel = MotionModel()) -> np.ndarray:
+    """Joints (n_frames, 16, 3) camera xyz mm of one smooth sequence of ``subject``.
+
+    Keyframe poses come from the gesture prior (or perturb the previous pose); articulation,
+    orientation and position follow a cubic spline through them (velocity continuous). Every joint projects inside the image with ``margin_px`` to spare.
+    """
+    times = _keyframe_times(rng, n_frames, motion)
+    k = len(times)
+    art = np.zeros((k, len(ARTICULATION)))
+    ang = np.zeros((k, 3))
+    uvd = np.zeros((k, 3))
+    zlo, zhi = motion.depth_range_mm
+    for i in range(k):
+        if i == 0 or rng.random() < motion.new_gesture_p:
+            art[i] = sample_articulation(rng)
+        else:
+            art[i] = np.clip(art[i - 1] + rng.normal(0.0, motion.perturb_deg, art.shape[1]), _LO, _HI)
+        if i == 0:
+            ang[i] = sample_orientation(rng)
+            uvd[i] = [rng.uniform(0.3, 0.7) * intr.width, rng.uniform(0.3, 0.7) * intr.height,
+                      rng.uniform(zlo, zhi)]
+        else:
+            target = sample_orientation(rng)
+            ang[i, 0] = ang[i - 1, 0] + rng.normal(0.0, motion.roll_step_deg)
+            ang[i, 1:] = ang[i - 1, 1:] + np.clip(target[1:] - ang[i - 1, 1:], -1, 1) * \
+                np.abs(rng.normal(0.0, motion.tilt_step_deg, 2))
+            uvd[i, :2] = uvd[i - 1, :2] + rng.normal(0.0, motion.move_px, 2)
+            uvd[i, 2] = np.clip(uvd[i - 1, 2] + rng.normal(0.0, motion.move_depth_mm), zlo, zhi)
+    # Keyframes first: the hand inside the image at every keyframe.
+    uvd = _fit_in_image(_place(subject, art, ang, uvd, intr), uvd, intr, motion.margin_px)
+    # Cubic Hermite interpolation through the keyframes (velocity continuous).
+    f = np.arange(n_frames)
+    if k > 1:
+        art_f, ang_f, uvd_f = (_hermite(times, x, f, motion.tension) for x in (art, ang, uvd))
+    else:
+        art_f, ang_f, uvd_f = (np.repeat(x, n_frames, axis=0) for x in (art, ang, uvd))
+    uvd_f = _fit_in_image(_place(subject, art_f, ang_f, uvd_f, intr), uvd_f, intr, motion.margin_px)
+    return _place(subject, art_f, ang_f, uvd_f, intr)
+
+
+def sample_frame(rng: np.random.Generator, subject: Subject, intr: Intrinsics,
+                 gesture: str | None = None, motion: MotionModel = MotionModel()) -> np.ndarray:
+    """Joints (16, 3) camera xyz mm of one independent random frame (e.g. for previews)."""
+    art = sample_articulation(rng, gesture)[None]
+    ang = sample_orientation(rng)[None]
+    zlo, zhi = motion.depth_range_mm
+    uvd = np.array([[rng.uniform(0.35, 0.65) * intr.width, rng.uniform(0.35, 0.65) * intr.height,
+                     rng.uniform(zlo, zhi)]])
+    uvd = _fit_in_image(_place(subject, art, ang, uvd, intr), uvd, intr, motion.margin_px)
+    return _place(subject, art, ang, uvd, intr)[0]
+
+
+def frame_motion_mm(joints: np.ndarray) -> np.ndarray:
+    """Per-joint displacement between consecutive frames: joints (T, J, 3) mm -> (T-1, J) mm."""
+    return np.linalg.norm(np.diff(joints, axis=0), axis=-1)

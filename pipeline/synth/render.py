@@ -1,0 +1,140 @@
+"""Z-buffer depth rendering of hand primitives through a pinhole camera.
+
+Rays leave the camera centre through each pixel centre with direction d = ((u-cx)/fx, (v-cy)/fy, 1),
+so a hit at ray parameter t lies at camera xyz t*d and its depth (z, mm) is t itself. Each primitive
+is intersected in closed form, vectorized over the pixels of its projected bounding box; the
+nearest hit wins (self-occlusion just happens).
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from pipeline.camera import Intrinsics
+from pipeline.synth.handmodel import HandPrimitives, Slab
+
+NO_HIT = np.inf
+
+
+@functools.lru_cache(maxsize=8)
+def _ray_grid(intr: Intrinsics) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel ray direction components x/z (W,) and y/z (H,) for pixel centres."""
+    dx = (np.arange(intr.width) - intr.cx) / intr.fx  # (W,)
+    dy = (np.arange(intr.height) - intr.cy) / intr.fy  # (H,)
+    return dx, dy
+
+
+def _bbox(lo: np.ndarray, hi: np.ndarray, intr: Intrinsics):
+    """Pixel window (u0, u1, v0, v1), end-exclusive, holding the projection of the axis-aligned box
+    [lo, hi] (mm, camera xyz); None when it is behind the camera or off the image."""
+    if lo[2] <= 1.0:
+        return None
+    xs = np.array([lo[0], hi[0]])[:, None] / np.array([lo[2], hi[2]])[None, :]  # (2, 2) x/z
+    ys = np.array([lo[1], hi[1]])[:, None] / np.array([lo[2], hi[2]])[None, :]
+    u0 = int(np.floor(xs.min() * intr.fx + intr.cx)) - 1
+    u1 = int(np.ceil(xs.max() * intr.fx + intr.cx)) + 2
+    v0 = int(np.floor(ys.min() * intr.fy + intr.cy)) - 1
+    v1 = int(np.ceil(ys.max() * intr.fy + intr.cy)) + 2
+    u0, v0 = max(u0, 0), max(v0, 0)
+    u1, v1 = min(u1, intr.width), min(v1, intr.height)
+    if u0 >= u1 or v0 >= v1:
+        return None
+    return u0, u1, v0, v1
+
+
+def _sphere_hit(dx, dy, dd, c: np.ndarray, r: float) -> np.ndarray:
+    """Entry depth of rays (dx, dy, 1) into the sphere centre c (3,) radius r; inf on a miss."""
+    b = dx * c[0] + dy * c[1] + c[2]  # d . c
+    h = b * b - dd * (c @ c - r * r)
+    with np.errstate(invalid="ignore"):
+        t = (b - np.sqrt(h)) / dd
+    return np.where(h >= 0.0, t, NO_HIT)
+
+
+def capsule_depth(dx, dy, a: np.ndarray, b: np.ndarray, r: float) -> np.ndarray:
+    """Entry depth (mm) of rays (dx, dy, 1) into the capsule a (3,) -> b (3,) of radius r (mm).
+
+    dx (1, w) and dy (h, 1) broadcast to the pixel window; returns (h, w), inf where the ray misses.
+    The capsule is the union of the finite cylinder and the two end spheres; the entry depth of a
+    union seen from outside is the minimum of the parts' entry depths.
+    """
+    dd = dx * dx + dy * dy + 1.0  # (h, w) |d|^2
+    ba = b - a
+    baba = ba @ ba
+    t = np.minimum(_sphere_hit(dx, dy, dd, a, r), _sphere_hit(dx, dy, dd, b, r))
+    if baba < 1e-12:
+        return t
+    oa = -a  # ray origin (camera centre) minus a
+    bard = dx * ba[0] + dy * ba[1] + ba[2]
+    rdoa = dx * oa[0] + dy * oa[1] + oa[2]
+    baoa = ba @ oa
+    qa = baba * dd - bard * bard
+    qb = baba * rdoa - baoa * bard
+    qc = baba * (oa @ oa) - baoa * baoa - r * r * baba
+    h = qb * qb - qa * qc
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tc = (-qb - np.sqrt(h)) / qa
+    y = baoa + tc * bard  # position along the axis, in units of baba
+    ok = (h >= 0.0) & (qa > 1e-12) & (y > 0.0) & (y < baba)
+    return np.minimum(t, np.where(ok, tc, NO_HIT))
+
+
+def slab_depth(dx, dy, slab: Slab) -> np.ndarray:
+    """Entry depth (mm) of rays into the prism of ``slab`` (polygon extruded +-half_thickness
+    along its normal); (h, w), inf on a miss. Rounded edges are separate capsules."""
+    n, c, ht = slab.normal, slab.centre, slab.half_thickness
+    nd = dx * n[0] + dy * n[1] + n[2]  # (h, w)
+    nc = n @ c
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t1 = (nc - ht) / nd
+        t2 = (nc + ht) / nd
+    t = np.minimum(t1, t2)  # front face
+    px = dx * t - c[0]
+    py = dy * t - c[1]
+    pz = t - c[2]
+    e1, e2 = slab.axes
+    s = px * e1[0] + py * e1[1] + pz * e1[2]
+    q = px * e2[0] + py * e2[1] + pz * e2[2]
+    inside = np.isfinite(t) & (t > 0)
+    poly = slab.polygon
+    for i in range(len(poly)):
+        p0, p1 = poly[i], poly[(i + 1) % len(poly)]
+        # counter-clockwise polygon: inside is to the left of every edge
+        inside &= (p1[0] - p0[0]) * (q - p0[1]) - (p1[1] - p0[1]) * (s - p0[0]) >= 0.0
+    return np.where(inside, t, NO_HIT)
+
+
+def render_depth(prims: HandPrimitives, intr: Intrinsics) -> tuple[np.ndarray, np.ndarray]:
+    """Render a hand: returns depth (H, W) float64 in mm (inf = background) and the index of the
+    visible primitive (H, W) int16 (capsule k, len(capsules) for the palm slab, -1 background)."""
+    dx_all, dy_all = _ray_grid(intr)
+    depth = np.full((intr.height, intr.width), NO_HIT)
+    ids = np.full((intr.height, intr.width), -1, dtype=np.int16)
+    r = prims.radius[:, None]
+    lo = np.minimum(prims.a, prims.b) - r  # (K, 3)
+    hi = np.maximum(prims.a, prims.b) + r
+    for k in range(len(prims.radius)):
+        box = _bbox(lo[k], hi[k], intr)
+        if box is None:
+            continue
+        u0, u1, v0, v1 = box
+        t = capsule_depth(dx_all[None, u0:u1], dy_all[v0:v1, None], prims.a[k], prims.b[k],
+                          float(prims.radius[k]))
+        _zbuffer(depth, ids, t, box, k)
+    slab = prims.slab
+    verts = slab.vertices()
+    box = _bbox(verts.min(0) - slab.half_thickness, verts.max(0) + slab.half_thickness, intr)
+    if box is not None:
+        u0, u1, v0, v1 = box
+        t = slab_depth(dx_all[None, u0:u1], dy_all[v0:v1, None], slab)
+        _zbuffer(depth, ids, t, box, len(prims.radius))
+    return depth, ids
+
+
+def _zbuffer(depth: np.ndarray, ids: np.ndarray, t: np.ndarray, box, k: int) -> None:
+    u0, u1, v0, v1 = box
+    win = depth[v0:v1, u0:u1]
+    nearer = (t < win) & (t > 0)
+    win[nearer] = t[nearer]
+    ids[v0:v1, u0:u1][nearer] = k
