@@ -13,10 +13,11 @@ from pipeline.errors import SdnetError
 
 # The sub-commands, in the order `sdnet --help` lists them.
 from pipeline.commands import bench as _bench
+from pipeline.commands import synth as _synth
 from pipeline.commands import compare as _compare
 from pipeline.commands import data as _data
 
-COMMAND_MODULES = [_data, _bench, _compare]
+COMMAND_MODULES = [_synth, _data, _bench, _compare]
 
 
 def build_parser() -> argparse.ArgumentParser:

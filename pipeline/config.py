@@ -151,3 +151,42 @@ class RefineConfig:
         for ok, msg in checks:
             if not ok:
                 raise ValueError(msg)
+
+
+@dataclasses.dataclass(frozen=True)
+class SynthConfig:
+    """``sdnet synth``: a synthetic ICVL tree (frame counts, seed, subject and sensor parameters).
+
+    Lengths in mm, probabilities per pixel. Written to ``synth.json``; the same config and seed give
+    the same bytes whatever the Beam runner or its parallelism.
+    """
+
+    seed: int = 0
+    train_frames: int = 20000
+    test_frames: int = 1596
+    sequence_length: int = 200
+    camera: str = "icvl"
+    scale_range: float = 0.15  # subject hand scale uniform in 1 +- scale_range
+    bone_noise: float = 0.04  # relative per-bone length noise (std)
+    noise_mm_at_300: float = 1.2
+    dropout: float = 0.004
+    edge_dropout: float = 0.3
+    flying_pixels: float = 0.15
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.train_frames >= 0, f"train_frames must be >= 0, got {self.train_frames}"),
+            (self.test_frames >= 0, f"test_frames must be >= 0, got {self.test_frames}"),
+            (self.train_frames + self.test_frames > 0, "nothing to make: train_frames + test_frames is 0"),
+            (self.sequence_length >= 1, f"sequence_length must be >= 1, got {self.sequence_length}"),
+            (0 <= self.seed < 2**63, f"seed must be in [0, 2^63), got {self.seed}"),
+            (0.0 <= self.scale_range < 0.5, f"scale_range must be in [0, 0.5), got {self.scale_range}"),
+            (0.0 <= self.bone_noise < 0.2, f"bone_noise must be in [0, 0.2), got {self.bone_noise}"),
+            (self.noise_mm_at_300 >= 0, f"noise_mm_at_300 must be >= 0, got {self.noise_mm_at_300}"),
+        ]
+        for name in ("dropout", "edge_dropout", "flying_pixels"):
+            value = getattr(self, name)
+            checks.append((0.0 <= value <= 1.0, f"{name} must be in [0, 1], got {value}"))
+        for ok, msg in checks:
+            if not ok:
+                raise ValueError(msg)
