@@ -16,8 +16,9 @@ from pipeline.commands import bench as _bench
 from pipeline.commands import synth as _synth
 from pipeline.commands import compare as _compare
 from pipeline.commands import data as _data
+from pipeline.commands import eval as _eval
 
-COMMAND_MODULES = [_synth, _data, _bench, _compare]
+COMMAND_MODULES = [_synth, _data, _eval, _compare, _bench]
 
 
 def build_parser() -> argparse.ArgumentParser:

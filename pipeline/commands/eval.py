@@ -1,0 +1,50 @@
+"""``sdnet eval``: the paper's metrics, plots and a report for a trained run on the test split."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pipeline.errors import SdnetError
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "eval", help="evaluate a run on the test split: metrics, figures, report",
+        description="Predicts the test split in sequence order, maps the predictions back to image uvd "
+        "and camera xyz through each record's crop transform, refines them (bone-length prior fitted on "
+        "'train', weights chosen on 'val', stored in the run dir), and writes predictions_uvd.txt, "
+        "metrics.json, the per-joint and success-curve figures, the best/median/worst examples, and "
+        "report.md/report.html.")
+    p.add_argument("--run", type=Path, required=True, help="run directory of `sdnet train`")
+    p.add_argument("--data", type=Path, required=True, help="data directory of `sdnet data`")
+    p.add_argument("--out", type=Path, required=True, help="report directory")
+    p.add_argument("--no-refine", action="store_true", help="score the CNN alone")
+    p.add_argument("--compare", nargs="*", default=[], metavar="NAME=FILE",
+                   help="other result files (standard format, same test frames) to put in the tables")
+    p.add_argument("--camera", choices=["data", "icvl", "icvl-benchmark"], default="data",
+                   help="intrinsics for uvd -> xyz in the metrics (default: the dataset's)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
+    p.set_defaults(func=run)
+
+
+def parse_compare(specs: list[str]) -> list[tuple[str, Path]]:
+    out = []
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise SdnetError(f"--compare expects NAME=FILE, got {spec!r}")
+        out.append((name, Path(path)))
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipeline.camera import CAMERAS
+    from pipeline.evaluate import run_eval
+
+    intr = None if args.camera == "data" else CAMERAS[args.camera]
+    run_eval(args.run, args.data, args.out, refine=not args.no_refine,
+             compare=parse_compare(args.compare), eval_intr=intr, overwrite=args.overwrite,
+             batch_size=args.batch_size)
+    print(f"report: {args.out / 'report.html'}")
+    return 0

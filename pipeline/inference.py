@@ -1,0 +1,137 @@
+"""Running a trained run on a data split, and mapping its outputs back to the image and the camera.
+
+The network predicts normalized crop-frame joints; ``geometry.denormalize_joints`` with each record's
+centre, cube and rotation maps them to image uvd [px, px, mm] exactly, and the dataset's intrinsics
+map uvd to camera xyz [mm]. The refinement (``models.refine``) then works on full depth frames, read
+from the source tree recorded in the manifest.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.camera import Intrinsics, uvd_to_xyz
+from pipeline.errors import SdnetError
+from pipeline.geometry import apply_affine, denormalize_joints
+from pipeline.icvl import TEST_DEPTH, TRAIN_DEPTH, read_depth_png
+from pipeline.skeleton import NUM_JOINTS
+
+MODEL_FILE = "model.keras"
+PRIOR_FILE = "prior.json"
+REFINE_FILE = "refine.json"
+
+
+@dataclass
+class SplitPredictions:
+    """CNN predictions on one split, in record order, with what is needed to evaluate and refine.
+
+    uvd arrays are (N, J, 3) [px, px, mm]; xyz arrays (N, J, 3) camera mm; crops (N, S, S) float16
+    normalized depth; cnn_ms_per_frame the CNN's time per frame.
+    """
+
+    pred_uvd: np.ndarray
+    pred_xyz: np.ndarray
+    gt_uvd: np.ndarray
+    gt_xyz: np.ndarray
+    sequence: np.ndarray
+    frame: np.ndarray
+    path: np.ndarray
+    centre_xyz: np.ndarray
+    cube_mm: np.ndarray
+    affine: np.ndarray
+    crops: np.ndarray | None = None
+    cnn_ms_per_frame: float = float("nan")
+    extra: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.pred_uvd)
+
+    def crop_uv(self, uvd: np.ndarray, rows) -> np.ndarray:
+        """Image uvd (K, J, 3) of records ``rows`` (K,) -> their crop pixel coordinates (K, J, 2)."""
+        return np.stack([apply_affine(self.affine[r].reshape(2, 3), p[:, :2])
+                         for r, p in zip(rows, uvd)])
+
+
+def load_model(run_dir: Path):
+    """Load RUN/model.keras (SdnetError when it is missing or unreadable)."""
+    import keras
+
+    import models.losses  # noqa: F401  (registers the custom losses and metrics)
+    import models.sdnet  # noqa: F401
+
+    path = Path(run_dir) / MODEL_FILE
+    if not path.is_file():
+        raise SdnetError(f"{path}: no trained model (run `sdnet train --out {run_dir}` first)")
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as e:  # noqa: BLE001 - any load failure is a corrupt file for the user
+        raise SdnetError(f"{path}: cannot load the model ({type(e).__name__}: {e})") from None
+
+
+def read_run_config(run_dir: Path) -> dict:
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise SdnetError(f"{path}: not a run directory (no config.json)")
+    return json.loads(path.read_text())
+
+
+def predict_split(model, data_dir: Path, split: str, intr: Intrinsics, batch_size: int = 64,
+                  keep_crops: bool = False, limit: int | None = None) -> SplitPredictions:
+    """Predict every record of ``split`` (file order: for 'test', sequence then frame order)."""
+    from pipeline.input import make_dataset
+
+    ds = make_dataset(data_dir, split, batch_size, with_meta=True)
+    outs, metas, crops, seconds, n = [], [], [], 0.0, 0
+    for image, _, meta in ds:
+        t0 = time.perf_counter()
+        pred = model(image, training=False).numpy()
+        seconds += time.perf_counter() - t0
+        outs.append(pred.reshape(-1, NUM_JOINTS, 3))
+        metas.append({k: v.numpy() for k, v in meta.items()})
+        if keep_crops:
+            crops.append(image.numpy()[..., 0].astype(np.float16))
+        n += len(pred)
+        if limit and n >= limit:
+            break
+    if not outs:
+        raise SdnetError(f"{data_dir}: split '{split}' is empty")
+    cat = {k: np.concatenate([m[k] for m in metas]) for k in metas[0]}
+    norm = np.concatenate(outs).astype(np.float64)
+    pred_uvd = denormalize_joints(norm, cat["centre_xyz"], cat["cube_mm"], intr, cat["angle_deg"])
+    if limit:
+        pred_uvd, norm = pred_uvd[:limit], norm[:limit]
+        cat = {k: v[:limit] for k, v in cat.items()}
+    return SplitPredictions(
+        pred_uvd=pred_uvd, pred_xyz=uvd_to_xyz(pred_uvd, intr),
+        gt_uvd=cat["uvd"].astype(np.float64), gt_xyz=cat["xyz"].astype(np.float64),
+        sequence=np.array([s.decode() for s in cat["sequence"]]), frame=cat["frame"],
+        path=np.array([p.decode() for p in cat["path"]]), centre_xyz=cat["centre_xyz"],
+        cube_mm=cat["cube_mm"], affine=cat["affine"],
+        crops=np.concatenate(crops)[: len(pred_uvd)] if keep_crops else None,
+        cnn_ms_per_frame=1000.0 * seconds / max(1, len(pred_uvd)))
+
+
+def depth_dir_for(manifest: dict, split: str) -> Path:
+    """Folder the records' paths of ``split`` are relative to, in the converted source tree."""
+    root = Path(manifest["source_root"])
+    return root / (TEST_DEPTH if split == "test" else TRAIN_DEPTH)
+
+
+def load_depth_frames(manifest: dict, split: str, paths, intr: Intrinsics) -> np.ndarray:
+    """(N, H, W) uint16 full depth frames of ``paths`` from the source tree (SdnetError if gone)."""
+    base = depth_dir_for(manifest, split)
+    if not base.is_dir():
+        raise SdnetError(f"{base}: the source depth images of split '{split}' are needed for the "
+                         "refinement but are not there (use --no-refine, or restore the tree)")
+    return np.stack([read_depth_png(base / p, (intr.width, intr.height)) for p in paths])
+
+
+def hand_band(centre_xyz: np.ndarray, cube_mm: np.ndarray) -> np.ndarray:
+    """(N, 2) [lo, hi] mm: the crop cube's depth range, the hand's depth band for the refinement."""
+    z = np.asarray(centre_xyz)[:, 2]
+    half = np.asarray(cube_mm) / 2.0
+    return np.stack([z - half, z + half], axis=-1)
