@@ -7,7 +7,10 @@ so the runner and its parallelism cannot change a byte.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +63,8 @@ def pipeline_options(beam_args: list[str], num_workers: int, running_mode: str):
     from apache_beam.options.pipeline_options import PipelineOptions
 
     return PipelineOptions([f"--direct_num_workers={num_workers}",
-                            f"--direct_running_mode={running_mode}", *beam_args])
+                            f"--direct_running_mode={running_mode}",
+                            "--default_sdk_harness_log_level=WARNING", *beam_args])
 
 
 def run(ctx: JobContext, sequences: list[SequenceSpec] | None = None,
@@ -72,17 +76,28 @@ def run(ctx: JobContext, sequences: list[SequenceSpec] | None = None,
     ``num_workers`` defaults to the machine's cores. A progress bar counts the PNG files that
     appear under the root (it works whatever process writes them) when ``progress_total`` is set.
     """
-    import apache_beam as beam
-
-    num_workers = num_workers or os.cpu_count() or 1
-    options = pipeline_options(list(beam_args), num_workers, running_mode)
+    if num_workers is None:
+        num_workers = 1 if running_mode == "in_memory" else (os.cpu_count() or 1)
     stop = threading.Event()
     watcher = None
-    if progress_total:
-        watcher = threading.Thread(target=_progress, args=(Path(ctx.root), progress_total, stop), daemon=True)
-        watcher.start()
-    try:
-        with beam.Pipeline(options=options) as p:
+    with _worker_logs_aside() as console:
+        import apache_beam as beam  # its import warnings go to the log too
+
+        options = pipeline_options(list(beam_args), num_workers, running_mode)
+        if progress_total:
+            watcher = threading.Thread(target=_progress, args=(Path(ctx.root), progress_total, stop, console),
+                                       daemon=True)
+            watcher.start()
+        try:
+            _build_and_run(beam, options, ctx, sequences, frames)
+        finally:
+            stop.set()
+            if watcher is not None:
+                watcher.join()
+
+
+def _build_and_run(beam, options, ctx: JobContext, sequences, frames) -> None:
+    with beam.Pipeline(options=options) as p:
             if sequences is not None:
                 items = _with_offsets(sequences)
                 frame_pc = (p
@@ -95,10 +110,32 @@ def run(ctx: JobContext, sequences: list[SequenceSpec] | None = None,
                  | "RenderAndWritePng" >> beam.Map(render_and_write, ctx)
                  | "GroupByLabelFile" >> beam.GroupByKey()
                  | "WriteLabelFiles" >> beam.Map(write_label_file, ctx))
+
+
+@contextlib.contextmanager
+def _worker_logs_aside():
+    """Send everything written to file descriptor 2 (Beam's worker processes inherit it and log
+    their start-up chatter there) to a temporary log while the job runs; yield a stream on the
+    real stderr for the progress bar. On failure the log's tail is shown."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    log = tempfile.TemporaryFile(mode="w+b")
+    os.dup2(log.fileno(), 2)
+    console = os.fdopen(os.dup(saved), "w")
+    ok = False
+    try:
+        yield console
+        ok = True
     finally:
-        stop.set()
-        if watcher is not None:
-            watcher.join()
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        if not ok:
+            log.seek(0)
+            tail = log.read().decode("utf-8", "replace").splitlines()[-15:]
+            print("\n".join(["[beam log tail]"] + tail), file=sys.stderr)
+        log.close()
+        console.close()
 
 
 def _with_offsets(sequences: list[SequenceSpec]) -> list[tuple[SequenceSpec, int]]:
@@ -120,10 +157,10 @@ def count_pngs(root: Path) -> int:
     return n
 
 
-def _progress(root: Path, total: int, stop: threading.Event) -> None:
+def _progress(root: Path, total: int, stop: threading.Event, stream) -> None:
     from tqdm import tqdm
 
-    with tqdm(total=total, unit="frame", desc="sdnet synth", mininterval=1.0) as bar:
+    with tqdm(total=total, unit="frame", desc="sdnet synth", mininterval=1.0, file=stream) as bar:
         while True:
             done = stop.wait(1.0)
             n = count_pngs(root)
