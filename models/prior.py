@@ -121,17 +121,39 @@ def fit_bone_prior(joints_xyz: np.ndarray, n_components: int = 5, seed: int = 0,
         raise SdnetError(
             f"bone prior: {joints_xyz.shape[0]} poses are too few for {n_components} components")
     lengths = skeleton.bone_lengths(joints_xyz)  # (N, B) mm
-    weights, means, stds = [], [], []
+    models = []
     for b in range(lengths.shape[1]):
         gm = GaussianMixture(n_components=n_components, covariance_type="full", random_state=seed,
                              reg_covar=1e-3)  # reg_covar in mm^2: floors stds at ~0.03 mm
-        gm.fit(lengths[:, b:b + 1])
-        order = np.argsort(gm.means_[:, 0])
-        weights.append(tuple(float(v) for v in gm.weights_[order] / gm.weights_.sum()))
-        means.append(tuple(float(v) for v in gm.means_[order, 0]))
-        stds.append(tuple(float(v) for v in np.sqrt(gm.covariances_[order, 0, 0])))
-    return BonePrior(bones=tuple(skeleton.bones), weights=tuple(weights), means=tuple(means),
-                     stds=tuple(stds))
+        models.append(gm.fit(lengths[:, b:b + 1]))
+    return prior_from_sklearn(models, skeleton.bones)
+
+
+def prior_from_sklearn(models, bones) -> BonePrior:
+    """A ``BonePrior`` from fitted 1-D scikit-learn ``GaussianMixture`` models, one per bone.
+
+    ``models[b]`` was fitted on the lengths (mm) of ``bones[b]``; any covariance type works.
+    Components are sorted by mean.
+    """
+    if len(models) != len(bones):
+        raise ValueError(f"bone prior: {len(models)} mixtures for {len(bones)} bones")
+    weights, means, stds = [], [], []
+    for gm in models:
+        mu = np.asarray(gm.means_, dtype=np.float64)
+        if mu.ndim != 2 or mu.shape[1] != 1:
+            raise ValueError("bone prior: mixtures must be 1-D (fitted on (N, 1) lengths)")
+        cov = np.asarray(gm.covariances_, dtype=np.float64)  # mm^2; shape depends on the type
+        if gm.covariance_type == "tied":
+            var = np.full(mu.shape[0], cov.reshape(-1)[0])  # (K,)
+        else:
+            var = cov.reshape(mu.shape[0], -1)[:, 0]  # (K,)
+        order = np.argsort(mu[:, 0])
+        w = np.asarray(gm.weights_, dtype=np.float64)[order]
+        weights.append(tuple(float(v) for v in w / w.sum()))
+        means.append(tuple(float(v) for v in mu[order, 0]))
+        stds.append(tuple(float(v) for v in np.sqrt(var[order])))
+    return BonePrior(bones=tuple(tuple(int(v) for v in b) for b in bones), weights=tuple(weights),
+                     means=tuple(means), stds=tuple(stds))
 
 
 def mixture_from_params(weights, means, stds) -> tfd.MixtureSameFamily:

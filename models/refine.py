@@ -1,0 +1,458 @@
+"""Hierarchical energy refinement of CNN joint estimates (paper Section 4, Eq. 8-12).
+
+Every joint X_j is moved to the minimiser, inside a ball around its CNN estimate, of
+
+    E(X_j) = phi_G(X_j) + gamma_D phi_D(X_j) + gamma_M phi_M(X_j) + gamma_A (|X_j - X_j^cnn| / r)^2
+
+Frames and units: joints are camera xyz in mm (``pipeline.camera``); depth images are raw (H, W)
+uint16 in mm; windows are in pixels.
+
+Terms and the choices the paper leaves open:
+
+* phi_G (Eq. 9, ``models.prior``): -pdf (or -log pdf) of the bone length under that bone's 5-component
+  mixture. The paper's B_k runs from joint k to k+1; following issue 5 we measure each joint's bone to
+  its *already refined parent*. The palm has no parent: with ``palm_bone_term`` it gets the mean bone
+  energy of its five bones to the CNN-estimated finger roots (the paper's k -> k+1 direction),
+  otherwise no bone term.
+* phi_D (Eq. 10): number of background pixels in the (2w+1)^2 window centred on the pixel nearest to
+  the joint's projection. Background = depth 0 or 32001, or outside the frame's hand depth band
+  [lo, hi] mm; pixels of the window outside the image count as background, and a joint at z <= 1e-3 mm
+  (behind the camera) gets the full window. Evaluated in O(1) per candidate from a summed-area table
+  of the foreground (``foreground_integral``). penalty_D is folded into gamma_D.
+* phi_M (Eq. 11-12), fingertips only. Our reading: r(X_{p,l,t}) is the position of the layer-l
+  joint of finger p *relative to the layer-1 (root) joint* of the same finger and frame, and
+  H(X_{p,l,t}) = |r(X_{p,l,t}) - r(X_{p,l,t-1})| is how far that joint moved relative to its root
+  between consecutive frames (``temporal_mode="displacement"``, the default: r is the vector
+  X_l - X_1). The text says "the displacement of the leafs should be larger than the parent joints"
+  and penalises a layer-3 joint that "moves less dramatically than its parent", so
+  phi_M = penalty_M * [H_3 < H_2], i.e. the ratio H_3 / H_2 is below 1; the joints at t-1 are the
+  already refined ones. The garbled Eq. 12 as printed is signed; we compare magnitudes, since "moves
+  less dramatically" is about size. ``temporal_mode="distance"`` takes the other reading of
+  "relative length": r = |X_l - X_1| (a scalar distance to the root), H = |r_t - r_{t-1}|.
+  A frame has a previous frame only when the same sequence holds the frame with index t-1 in the
+  same call; otherwise (a sequence's first frame, a gap) phi_M = 0. penalty_M is folded into gamma_M.
+* Anchor: ``gamma_A (d / r)^2`` (d = distance to the CNN estimate, r = search radius), our addition:
+  it breaks the ties that the flat terms (counts, steps, -pdf far from the modes) leave and keeps a
+  joint where the evidence is silent.
+
+Search (Eq. 8, hierarchical): layer 0 (palm), then layer 1, 2, 3; all joints of a layer (one per
+finger) and all frames at once. Each joint tries ``rounds`` shrinking (2k+1)^3 grids: round 0 spans
+[-r, r]^3 around the CNN estimate, each later round spans the previous step around the previous best;
+candidates farther than r from the CNN estimate are discarded, so no joint moves farther than r.
+Layers 0-2 do not depend on time and run in one TF graph for all frames. The fingertip layer runs the
+same rounds without phi_M; then, in frame order (all sequences in parallel), each fingertip picks the
+candidate minimising the full energy, phi_M included, among all candidates its rounds evaluated.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, replace
+from itertools import product
+from typing import Mapping, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from models.prior import BonePrior, energy_from_log_prob, mixture_from_params
+from pipeline.camera import Intrinsics
+from pipeline.config import RefineConfig
+from pipeline.errors import SdnetError
+from pipeline.icvl import BACKGROUND_VALUES, background_mask
+from pipeline.skeleton import ICVL_SKELETON, Skeleton
+
+MIN_DEPTH_MM = 1e-3  # joints nearer than this (or behind the camera) project nowhere
+
+
+# ----------------------------------------------------------------------------- phi_D
+
+
+def foreground_integral(depth: np.ndarray, band: np.ndarray) -> np.ndarray:
+    """Summed-area table of the hand foreground of each frame.
+
+    Args:
+      depth: (N, H, W) uint16 raw depth in mm; 0 and 32001 are background.
+      band: (N, 2) [lo, hi] mm, the hand's depth band per frame; pixels outside it are background.
+    Returns:
+      (N, H + 1, W + 1) int32 S with S[n, r, c] = number of foreground pixels in rows < r, cols < c.
+    """
+    depth = np.asarray(depth)
+    band = np.asarray(band, dtype=np.float64)
+    if depth.ndim != 3:
+        raise SdnetError(f"refine: depth must be (N, H, W), got {depth.shape}")
+    if band.shape != (depth.shape[0], 2):
+        raise SdnetError(f"refine: band must be ({depth.shape[0]}, 2) [lo, hi] mm, got {band.shape}")
+    if depth.dtype != np.uint16:
+        raise SdnetError(f"refine: depth must be uint16 mm, got {depth.dtype}")
+    if not np.all(np.isfinite(band)):
+        raise SdnetError("refine: depth band contains NaN or infinite values")
+    # depth is integral, so d >= lo <=> d >= ceil(lo) and d <= hi <=> d <= floor(hi): compare in uint16.
+    lo = np.clip(np.ceil(band[:, 0]), 0, 65536).astype(np.int64)
+    hi = np.clip(np.floor(band[:, 1]), -1, 65535).astype(np.int64)
+    fg = np.empty(depth.shape, dtype=bool)  # (N, H, W) hand foreground
+    for i in range(depth.shape[0]):  # per frame: small temporaries, cache friendly
+        frame = depth[i]
+        if lo[i] > hi[i] or lo[i] > 65535 or hi[i] < 0:
+            fg[i] = False
+            continue
+        np.logical_and(frame >= np.uint16(lo[i]), frame <= np.uint16(hi[i]), out=fg[i])
+        if _needs_background_check(lo[i], hi[i]):
+            fg[i] &= ~background_mask(frame)
+    n, h, w = depth.shape
+    table = np.zeros((n, h + 1, w + 1), dtype=np.int32)
+    np.cumsum(fg, axis=2, dtype=np.int32, out=table[:, 1:, 1:])
+    np.cumsum(table[:, 1:, 1:], axis=1, out=table[:, 1:, 1:])
+    return table
+
+
+def _needs_background_check(lo: int, hi: int) -> bool:
+    """Whether a background code (0, 32001) can lie inside the band [lo, hi] (integers, mm)."""
+    return any(lo <= v <= hi for v in BACKGROUND_VALUES)
+
+
+def _intrinsics_vector(intr: Intrinsics) -> tf.Tensor:
+    return tf.constant([intr.fx, intr.fy, intr.cx, intr.cy], tf.float32)
+
+
+def _window_background(points, table_flat, height, width, intr_vec, window):
+    """Background pixel count in the (2w+1)^2 window around each point's projection (TF).
+
+    points (N, M, 3) camera mm; table_flat (N, (H+1)(W+1)) int32 foreground integral; height, width
+    int32 scalars; intr_vec (4,) fx, fy, cx, cy; window w int32. Returns (N, M) float32 counts.
+    """
+    fx, fy, cx, cy = intr_vec[0], intr_vec[1], intr_vec[2], intr_vec[3]
+    z = points[..., 2]  # (N, M)
+    valid = z > MIN_DEPTH_MM
+    zs = tf.where(valid, z, tf.ones_like(z))
+    u = tf.clip_by_value(points[..., 0] * fx / zs + cx, -1e6, 1e6)
+    v = tf.clip_by_value(points[..., 1] * fy / zs + cy, -1e6, 1e6)
+    ui = tf.cast(tf.floor(u + 0.5), tf.int32)  # nearest pixel (label u, v are pixel centres)
+    vi = tf.cast(tf.floor(v + 0.5), tf.int32)
+    c0 = tf.clip_by_value(ui - window, 0, width)  # half-open [c0, c1) x [r0, r1), clipped
+    c1 = tf.clip_by_value(ui + window + 1, 0, width)
+    r0 = tf.clip_by_value(vi - window, 0, height)
+    r1 = tf.clip_by_value(vi + window + 1, 0, height)
+    stride = width + 1
+
+    def at(r, c):
+        return tf.gather(table_flat, r * stride + c, batch_dims=1)  # (N, M)
+
+    inside_fg = at(r1, c1) - at(r0, c1) - at(r1, c0) + at(r0, c0)
+    area = (2 * window + 1) ** 2
+    count = tf.where(valid, area - inside_fg, area)
+    return tf.cast(count, tf.float32)
+
+
+def phi_D(points_xyz, table: np.ndarray, intrinsics: Intrinsics, window: int,
+          penalty: float = 1.0) -> np.ndarray:
+    """Eq. 10: penalty x background pixels in the (2w+1)^2 window around each point's projection.
+
+    Args:
+      points_xyz: (N, ..., 3) camera xyz in mm; row n is looked up in frame n.
+      table: (N, H+1, W+1) from ``foreground_integral`` (background: 0, 32001, outside the band).
+      window: w in pixels. Window pixels outside the image count as background; so does the whole
+        window of a point at z <= 1e-3 mm.
+    Returns:
+      (N, ...) float32 energies.
+    """
+    points = np.asarray(points_xyz, dtype=np.float32)
+    table = np.asarray(table)
+    n, h1, w1 = table.shape
+    flat_pts = points.reshape(n, -1, 3)  # (N, M, 3)
+    counts = _window_background(tf.constant(flat_pts), tf.constant(table.reshape(n, -1)),
+                                tf.constant(h1 - 1), tf.constant(w1 - 1),
+                                _intrinsics_vector(intrinsics), tf.constant(int(window)))
+    return penalty * counts.numpy().reshape(points.shape[:-1])
+
+
+# ----------------------------------------------------------------------------- phi_M
+
+
+def relative_motion(x, x_root, x_prev, x_root_prev, mode: str = "displacement") -> np.ndarray:
+    """H of Eq. 12: how far joint x moved relative to its finger's layer-1 joint between t-1 and t.
+
+    All inputs (..., 3) camera mm. 'displacement': |(x - x_root) - (x_prev - x_root_prev)|;
+    'distance': ||x - x_root| - |x_prev - x_root_prev||. Returns (...) mm.
+    """
+    rel, rel_prev = np.subtract(x, x_root), np.subtract(x_prev, x_root_prev)
+    if mode == "displacement":
+        return np.linalg.norm(rel - rel_prev, axis=-1)
+    if mode == "distance":
+        return np.abs(np.linalg.norm(rel, axis=-1) - np.linalg.norm(rel_prev, axis=-1))
+    raise ValueError(f"temporal mode must be 'displacement' or 'distance', got {mode!r}")
+
+
+def phi_M(tip, mid, root, tip_prev, mid_prev, root_prev, penalty: float = 1.0,
+          mode: str = "displacement") -> np.ndarray:
+    """Eq. 11: ``penalty`` where the fingertip (layer 3) moved less, relative to its finger's root
+    (layer 1), than the layer-2 joint did between frames t-1 and t; else 0.
+
+    All inputs (..., 3) camera mm, broadcast together; returns (...) float64.
+    """
+    h3 = relative_motion(tip, root, tip_prev, root_prev, mode)
+    h2 = relative_motion(mid, root, mid_prev, root_prev, mode)
+    return penalty * (h3 < h2).astype(np.float64)
+
+
+# ----------------------------------------------------------------------------- search
+
+
+@dataclass(frozen=True)
+class _LayerPlan:
+    joints: tuple[int, ...]                 # (L,) joints refined together
+    anchors: tuple[tuple[int, ...], ...]    # (L, A) joints their bones run to
+    bone_ids: tuple[tuple[int, ...], ...]   # (L, A) bone index of each anchor
+    anchors_refined: bool                   # parents (refined) or children (CNN estimates)
+
+
+def _layer_plans(skeleton: Skeleton, palm_bone_term: bool) -> tuple[_LayerPlan, ...]:
+    plans = []
+    for layer in range(max(skeleton.layers) + 1):
+        joints = skeleton.joints_in_layer(layer)
+        if layer == 0:
+            anchors = tuple(
+                tuple(c for c, p in enumerate(skeleton.parents) if p == j) if palm_bone_term else ()
+                for j in joints)
+            bone_ids = tuple(tuple(skeleton.bone_index(c) for c in a) for a in anchors)
+            plans.append(_LayerPlan(joints, anchors, bone_ids, anchors_refined=False))
+        else:
+            anchors = tuple((skeleton.parents[j],) for j in joints)
+            bone_ids = tuple((skeleton.bone_index(j),) for j in joints)
+            plans.append(_LayerPlan(joints, anchors, bone_ids, anchors_refined=True))
+    return tuple(plans)
+
+
+def _unit_grid(grid_half: int) -> np.ndarray:
+    """(C, 3) grid offsets in [-1, 1]^3, C = (2k+1)^3, the zero offset included."""
+    ticks = np.arange(-grid_half, grid_half + 1, dtype=np.float32) / grid_half
+    return np.stack(np.meshgrid(ticks, ticks, ticks, indexing="ij"), axis=-1).reshape(-1, 3)
+
+
+@functools.lru_cache(maxsize=16)
+def _build_search(skeleton: Skeleton, grid_half: int, rounds: int, prior_mode: str,
+                  palm_bone_term: bool):
+    """A tf.function refining every layer but the fingertips' temporal choice (see module doc)."""
+    plans = _layer_plans(skeleton, palm_bone_term)
+    unit = tf.constant(_unit_grid(grid_half))  # (C, 3)
+    shrink = float(max(grid_half, 2))
+    num_joints = skeleton.num_joints
+
+    @tf.function(input_signature=[
+        tf.TensorSpec([None, num_joints, 3], tf.float32),  # joints (N, J, 3) CNN estimates, mm
+        tf.TensorSpec([None, None], tf.int32),             # table (N, (H+1)(W+1))
+        tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32),  # H, W
+        tf.TensorSpec([4], tf.float32),                    # fx, fy, cx, cy
+        tf.TensorSpec([None, None], tf.float32),           # prior weights (B, K)
+        tf.TensorSpec([None, None], tf.float32),           # prior means (B, K) mm
+        tf.TensorSpec([None, None], tf.float32),           # prior stds (B, K) mm
+        tf.TensorSpec([], tf.float32),                     # radius mm
+        tf.TensorSpec([], tf.int32),                       # window px
+        tf.TensorSpec([], tf.float32),                     # gamma_d
+        tf.TensorSpec([], tf.float32),                     # gamma_a
+    ])
+    def search(joints, table, height, width, intr_vec, pw, pm, ps, radius, window, gamma_d, gamma_a):
+        current = [joints[:, j] for j in range(num_joints)]  # J x (N, 3)
+        last_cands, last_energy = None, None
+        for layer, plan in enumerate(plans):
+            cnn = tf.gather(joints, plan.joints, axis=1)  # (N, L, 3)
+            n_anchor = len(plan.anchors[0])
+            if n_anchor:
+                source = current if plan.anchors_refined else [joints[:, j] for j in range(num_joints)]
+                anchors = tf.stack([tf.stack([source[a] for a in row], axis=1) for row in plan.anchors],
+                                   axis=1)  # (N, L, A, 3)
+                ids = np.asarray(plan.bone_ids)  # (L, A)
+                mixture = mixture_from_params(tf.gather(pw, ids), tf.gather(pm, ids), tf.gather(ps, ids))
+
+            def energy(cands):  # (N, L, C, 3) -> (N, L, C)
+                dist = tf.norm(cands - cnn[:, :, None, :], axis=-1)  # (N, L, C)
+                e = gamma_a * tf.square(dist / radius)
+                n, l, c = tf.shape(cands)[0], tf.shape(cands)[1], tf.shape(cands)[2]
+                counts = _window_background(tf.reshape(cands, [n, l * c, 3]), table, height, width,
+                                            intr_vec, window)
+                e += gamma_d * tf.reshape(counts, [n, l, c])
+                if n_anchor:
+                    lengths = tf.norm(cands[:, :, :, None, :] - anchors[:, :, None, :, :], axis=-1)
+                    log_p = mixture.log_prob(tf.transpose(lengths, [0, 2, 1, 3]))  # (N, C, L, A)
+                    e_bone = energy_from_log_prob(log_p, prior_mode)
+                    e += tf.transpose(tf.reduce_mean(e_bone, axis=-1), [0, 2, 1])
+                inside = dist <= radius * (1.0 + 1e-6)
+                return tf.where(inside, e, tf.fill(tf.shape(e), np.float32(np.inf)))
+
+            centre, extent = cnn, radius
+            cands_all, energy_all = [], []
+            for _ in range(rounds):
+                cands = centre[:, :, None, :] + extent * unit[None, None]  # (N, L, C, 3)
+                e = energy(cands)  # (N, L, C)
+                best = tf.argmin(e, axis=-1, output_type=tf.int32)  # (N, L)
+                centre = tf.gather(cands, best, axis=2, batch_dims=2)  # (N, L, 3)
+                extent = extent / shrink
+                cands_all.append(cands)
+                energy_all.append(e)
+            for i, j in enumerate(plan.joints):
+                current[j] = centre[:, i]
+            if layer == len(plans) - 1:
+                last_cands = tf.concat(cands_all, axis=2)  # (N, L, R*C, 3)
+                last_energy = tf.concat(energy_all, axis=2)  # (N, L, R*C)
+        return tf.stack(current, axis=1), last_cands, last_energy
+
+    return search
+
+
+def previous_frame(sequence_ids, frame_idx) -> np.ndarray:
+    """(N,) row of each frame's previous frame (same sequence, frame index - 1), -1 when absent."""
+    seq = np.asarray(sequence_ids)
+    idx = np.asarray(frame_idx).astype(np.int64)
+    if seq.shape != idx.shape or seq.ndim != 1:
+        raise SdnetError("refine: sequence_ids and frame_idx must be (N,) each")
+    row_of = {}
+    for row, key in enumerate(zip(seq.tolist(), idx.tolist())):
+        if key in row_of:
+            raise SdnetError(f"refine: frame {key[1]} of sequence {key[0]!r} appears twice")
+        row_of[key] = row
+    return np.array([row_of.get((s, f - 1), -1) for s, f in zip(seq.tolist(), idx.tolist())],
+                    dtype=np.int64)
+
+
+def _chain_levels(prev: np.ndarray) -> np.ndarray:
+    """(N,) position of each frame in its chain of consecutive frames (0 = no previous frame)."""
+    level = np.full(prev.shape, -1, dtype=np.int64)
+    for row in range(len(prev)):
+        stack, r = [], row
+        while level[r] < 0 and prev[r] >= 0:
+            stack.append(r)
+            r = prev[r]
+        if level[r] < 0:
+            level[r] = 0
+        for s in reversed(stack):
+            level[s] = level[prev[s]] + 1
+    return level
+
+
+def _temporal_select(refined, cands, energy, prev, skeleton: Skeleton, gamma_m: float, mode: str):
+    """Fingertips chosen in frame order with phi_M added (module doc). Returns (N, J, 3)."""
+    out = refined.copy()  # (N, J, 3)
+    chains = skeleton.part_chains
+    if any(len(c) != 4 for c in chains):
+        raise SdnetError("refine: the temporal term needs parts of 4 joints (palm + 3 layers)")
+    tips_layer = skeleton.joints_in_layer(3)
+    tips = np.array([c[3] for c in chains])
+    mids = np.array([c[2] for c in chains])
+    roots = np.array([c[1] for c in chains])
+    col = np.array([tips_layer.index(t) for t in tips])  # candidate column of each part's tip
+    levels = _chain_levels(prev)
+    for level in range(1, int(levels.max(initial=0)) + 1):
+        rows = np.flatnonzero(levels == level)
+        p = prev[rows]
+        pen = phi_M(cands[rows][:, col], out[rows][:, mids, None], out[rows][:, roots, None],
+                    out[p][:, tips, None], out[p][:, mids, None], out[p][:, roots, None],
+                    mode=mode)  # (n, P, K)
+        e = energy[rows][:, col] + gamma_m * pen  # (n, P, K)
+        best = np.argmin(e, axis=-1)  # (n, P)
+        chosen = np.take_along_axis(cands[rows][:, col], best[..., None, None], axis=2)[:, :, 0]
+        out[rows[:, None], tips[None, :]] = chosen
+    return out
+
+
+def refine_poses(joints_xyz, depth, band, intrinsics: Intrinsics, prior: BonePrior,
+                 config: RefineConfig = RefineConfig(), sequence_ids=None, frame_idx=None,
+                 skeleton: Skeleton = ICVL_SKELETON, table: np.ndarray | None = None) -> np.ndarray:
+    """Refine CNN joint estimates hierarchically (palm to fingertips), Eq. 8.
+
+    Args:
+      joints_xyz: (N, J, 3) CNN estimates, camera xyz in mm.
+      depth: (N, H, W) uint16 raw depth in mm (full images, size of ``intrinsics``).
+      band: (N, 2) [lo, hi] mm, the hand's depth band per frame.
+      intrinsics: the camera of ``depth``.
+      prior: the bone-length prior fitted on training ground truth.
+      sequence_ids, frame_idx: (N,) each, for the temporal term; frames may come in any order. When
+        None, or gamma_m == 0, phi_M is not used.
+      table: optional precomputed ``foreground_integral(depth, band)`` (then depth/band may be None).
+    Returns:
+      (N, J, 3) float64 refined joints, mm; each within ``config.radius_mm`` of its estimate (up to
+      float32 rounding, ~1e-4 mm).
+    """
+    joints = np.asarray(joints_xyz, dtype=np.float64)
+    if joints.ndim != 3 or joints.shape[1:] != (skeleton.num_joints, 3):
+        raise SdnetError(f"refine: joints must be (N, {skeleton.num_joints}, 3), got {joints.shape}")
+    if not np.all(np.isfinite(joints)):
+        raise SdnetError("refine: joints contain NaN or infinite values")
+    prior.check_skeleton(skeleton)
+    if table is None:
+        table = foreground_integral(depth, band)
+    n, h1, w1 = table.shape
+    if n != joints.shape[0]:
+        raise SdnetError(f"refine: {joints.shape[0]} poses but {n} depth images")
+    if (w1 - 1, h1 - 1) != (intrinsics.width, intrinsics.height):
+        raise SdnetError(f"refine: depth images are {w1 - 1}x{h1 - 1}, intrinsics say "
+                         f"{intrinsics.width}x{intrinsics.height}")
+    if n == 0:
+        return joints.copy()
+    search = _build_search(skeleton, config.grid_half, config.rounds, config.prior_mode,
+                           config.palm_bone_term)
+    pw, pm, ps = (tf.constant(a, tf.float32) for a in prior.arrays())
+    refined, cands, energy = search(
+        tf.constant(joints, tf.float32), tf.constant(table.reshape(n, -1)), tf.constant(h1 - 1),
+        tf.constant(w1 - 1), _intrinsics_vector(intrinsics), pw, pm, ps,
+        tf.constant(config.radius_mm, tf.float32), tf.constant(config.window),
+        tf.constant(config.gamma_d, tf.float32), tf.constant(config.gamma_a, tf.float32))
+    refined = refined.numpy().astype(np.float64)
+    if sequence_ids is not None and frame_idx is not None and config.gamma_m > 0:
+        prev = previous_frame(sequence_ids, frame_idx)
+        if len(prev) != n:
+            raise SdnetError(f"refine: {len(prev)} sequence ids for {n} poses")
+        refined = _temporal_select(refined, cands.numpy().astype(np.float64), energy.numpy(), prev,
+                                   skeleton, config.gamma_m, config.temporal_mode)
+    return refined
+
+
+# ----------------------------------------------------------------------------- choosing weights
+
+
+@dataclass(frozen=True)
+class RefineSearch:
+    """Result of ``choose_refine_params``: errors are mean joint errors in mm on the given split."""
+
+    best: RefineConfig
+    best_error_mm: float
+    unrefined_error_mm: float
+    table: tuple[dict, ...]  # one row per grid point: its parameters and ``mean_error_mm``
+
+
+def mean_error_mm(pred, gt) -> float:
+    """Mean Euclidean joint error over (N, J, 3) arrays, mm."""
+    return float(np.mean(np.linalg.norm(np.asarray(pred) - np.asarray(gt), axis=-1)))
+
+
+def choose_refine_params(pred_xyz, gt_xyz, depth, band, intrinsics: Intrinsics, prior: BonePrior,
+                         grid: Mapping[str, Sequence], base: RefineConfig = RefineConfig(),
+                         sequence_ids=None, frame_idx=None,
+                         skeleton: Skeleton = ICVL_SKELETON) -> RefineSearch:
+    """Pick refinement parameters by exhaustive search on a *validation* split (never test).
+
+    Args:
+      pred_xyz, gt_xyz: (N, J, 3) CNN estimates and ground truth, camera mm.
+      depth, band, intrinsics, sequence_ids, frame_idx: as for ``refine_poses``.
+      grid: RefineConfig field name -> values to try, e.g. {"gamma_d": [0, 1e-3], "radius_mm": [5, 8]};
+        every combination is tried on top of ``base``.
+    Returns:
+      the configuration of lowest mean error (first in grid order on ties), with the table of all.
+    """
+    known = set(RefineConfig.__dataclass_fields__)
+    unknown = set(grid) - known
+    if unknown:
+        raise ValueError(f"choose_refine_params: unknown parameters {sorted(unknown)}")
+    if not grid or any(len(v) == 0 for v in grid.values()):
+        raise ValueError("choose_refine_params: every grid parameter needs at least one value")
+    table = foreground_integral(depth, band)
+    names = list(grid)
+    rows, best, best_err = [], None, np.inf
+    for values in product(*(grid[k] for k in names)):
+        params = dict(zip(names, values))
+        cfg = replace(base, **params)
+        out = refine_poses(pred_xyz, None, None, intrinsics, prior, cfg, sequence_ids, frame_idx,
+                           skeleton, table=table)
+        err = mean_error_mm(out, gt_xyz)
+        rows.append({**params, "mean_error_mm": err})
+        if err < best_err:
+            best, best_err = cfg, err
+    return RefineSearch(best=best, best_error_mm=float(best_err),
+                        unrefined_error_mm=mean_error_mm(pred_xyz, gt_xyz), table=tuple(rows))
