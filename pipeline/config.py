@@ -73,6 +73,9 @@ class DataConfig:
     out whole as 'val'. skip_prerotated: drop ICVL's pre-rotated training copies (folders whose
     name is short, see ``pipeline.convert.is_prerotated_folder``).
     max_reject_fraction: the job fails when more frames than this share are rejected.
+    max_joint_extent: training frames with a joint farther than this many half-cubes from the hand
+    centre (normalized coordinate) are rejected: the centre missed the hand. Never applied to
+    val/test frames.
     shards: TFRecord shards for 'train' (0 = about 2000 records per shard).
     """
 
@@ -84,6 +87,7 @@ class DataConfig:
     val_fraction: float = 0.05
     skip_prerotated: bool = False
     max_reject_fraction: float = 0.1
+    max_joint_extent: float = 1.5
     shards: int = 0
     seed: int = 0
     centre: CentreConfig = CentreConfig()
@@ -97,6 +101,7 @@ class DataConfig:
             (self.centre_jitter_mm >= 0, "centre jitter must be >= 0 mm"),
             (0 <= self.val_fraction < 1, f"val fraction must be in [0, 1), got {self.val_fraction}"),
             (0 <= self.max_reject_fraction <= 1, "max reject fraction must be in [0, 1]"),
+            (self.max_joint_extent > 0, "max joint extent must be > 0"),
             (self.shards >= 0, "shards must be >= 0"),
         ]
         for ok, msg in checks:
@@ -147,6 +152,119 @@ class RefineConfig:
              f"refine prior_mode must be 'pdf' or 'neglogpdf', got {self.prior_mode!r}"),
             (self.temporal_mode in ("displacement", "distance"),
              f"refine temporal_mode must be 'displacement' or 'distance', got {self.temporal_mode!r}"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise ValueError(msg)
+
+
+# ---- training (issue 4): model preset, loss, and the run's resolved configuration ---------------------
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """A ZF-net-style SDNet: conv layers (ReLU, 'same' padding; a 3x3/2 max-pool after those marked
+    in ``pool_after``), one fully connected layer with dropout, then 3J linear outputs.
+
+    ``input_size``: crop side in pixels (taken from the dataset manifest at training time).
+    """
+
+    preset: str = "cpu"
+    input_size: int = 128
+    conv_filters: tuple = (32, 64, 96, 96, 64)
+    conv_kernels: tuple = (7, 5, 3, 3, 3)
+    conv_strides: tuple = (2, 2, 1, 1, 1)
+    pool_after: tuple = (True, True, False, False, True)
+    fc_units: int = 1024
+    dropout: float = 0.5
+
+    def __post_init__(self) -> None:
+        n = len(self.conv_filters)
+        if not (n == len(self.conv_kernels) == len(self.conv_strides) == len(self.pool_after)) or n == 0:
+            raise ValueError("model: conv_filters, conv_kernels, conv_strides, pool_after need one entry per layer")
+        if self.input_size < 8:
+            raise ValueError(f"model: input_size must be >= 8 px, got {self.input_size}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"model: dropout must be in [0, 1), got {self.dropout}")
+
+
+@dataclasses.dataclass(frozen=True)
+class LossConfig:
+    """Training loss: joint loss + sdl_weight * (alpha Loss_a + beta Loss_b); see ``models.losses``.
+
+    ``threshold_deg``: the angle penalty threshold in degrees; ``penalty``: 'step' (paper) or 'hinge'.
+    """
+
+    sdl_weight: float = 0.5
+    alpha: float = 1.0
+    beta: float = 1.0
+    omega1: float = 1.0
+    omega2: float = 1.0
+    threshold_deg: float = 110.0
+    penalty: str = "step"
+
+    def __post_init__(self) -> None:
+        if self.penalty not in ("step", "hinge"):
+            raise ValueError(f"loss: penalty must be 'step' or 'hinge', got {self.penalty!r}")
+        for name in ("sdl_weight", "alpha", "beta", "omega1", "omega2"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"loss: {name} must be >= 0, got {getattr(self, name)}")
+        if not 0.0 < self.threshold_deg <= 180.0:
+            raise ValueError(f"loss: threshold_deg must be in (0, 180], got {self.threshold_deg}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainDataInfo:
+    """What a run needs to know about its data, copied from the manifest (crop px, cube mm)."""
+
+    data_dir: str = ""
+    schema_version: int = 0
+    crop_size: int = 0
+    cube_mm: float = 0.0
+    intrinsics: dict = dataclasses.field(default_factory=dict)
+    skeleton: dict = dataclasses.field(default_factory=dict)
+    counts: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Resolved configuration of one training run (written to ``RUN/config.json``).
+
+    Length of training: ``steps`` if set, else ``epochs`` x steps per epoch; ``minutes`` (wall-clock
+    budget for training and validation, over all resumes) may end it earlier. ``steps_per_epoch``:
+    None = one pass over the training split. Learning rate: Adam, linear warm-up over
+    ``warmup_steps``, then cosine decay to ``min_lr_fraction`` x ``learning_rate`` at the last step.
+    ``strategy``: 'auto' (multi-worker when TF_CONFIG is set, mirrored with > 1 GPU, else default),
+    'default', 'mirrored' or 'multiworker'.
+    """
+
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    loss: LossConfig = dataclasses.field(default_factory=LossConfig)
+    data: TrainDataInfo = dataclasses.field(default_factory=TrainDataInfo)
+    batch_size: int = 32
+    epochs: int | None = None
+    steps: int | None = None
+    steps_per_epoch: int | None = None
+    minutes: float | None = None
+    learning_rate: float = 1e-3
+    warmup_steps: int = 100
+    min_lr_fraction: float = 0.02
+    seed: int = 0
+    mixed_precision: bool = False
+    strategy: str = "auto"
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}"),
+            (self.epochs is None or self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
+            (self.steps is None or self.steps >= 1, f"steps must be >= 1, got {self.steps}"),
+            (self.steps_per_epoch is None or self.steps_per_epoch >= 1,
+             f"steps per epoch must be >= 1, got {self.steps_per_epoch}"),
+            (self.minutes is None or self.minutes > 0, f"minutes must be > 0, got {self.minutes}"),
+            (self.learning_rate > 0, f"learning rate must be > 0, got {self.learning_rate}"),
+            (self.warmup_steps >= 0, f"warmup steps must be >= 0, got {self.warmup_steps}"),
+            (0.0 <= self.min_lr_fraction <= 1.0, f"min_lr_fraction must be in [0, 1], got {self.min_lr_fraction}"),
+            (self.strategy in ("auto", "default", "mirrored", "multiworker"),
+             f"strategy must be auto, default, mirrored or multiworker, got {self.strategy!r}"),
         ]
         for ok, msg in checks:
             if not ok:

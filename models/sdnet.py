@@ -1,0 +1,95 @@
+"""The SDNet joint-regression CNN (paper Sec. 3.1) as named presets.
+
+Input: a normalized depth crop, float32 (B, S, S, 1) in [-1, 1] (``pipeline.input``). Output: (B, 3J)
+normalized joints, joint-major (x0, y0, z0, x1, ...), in units of cube/2 relative to the hand centre,
+camera axes (x right, y down, z away).
+
+The design is the paper's: ZF-net's five convolutional layers (ReLU; 3x3/2 max-pooling after the
+1st, 2nd and 5th), one fully connected layer with dropout 0.5, and 3J linear outputs. We use 'same'
+padding throughout so any crop size works (ZF-net pads conv layers and uses valid pooling; at 224 px our
+last feature map is 7x7 instead of its 6x6). ZF-net's local contrast normalization is left out.
+
+Presets (``PRESETS``):
+  * ``paper``: 96 7x7/2, pool, 256 5x5/2, pool, 384 3x3, 384 3x3, 256 3x3, pool; FC 2048; 224 px.
+  * ``cpu``: the same layers with 48, 96, 128, 128, 96 channels and FC 1024 at 128 px (129 MFLOPs per
+    image forward, vs 2.35 GFLOPs for ``paper`` at 224 px), sized to train at
+    80+ images/s on 2 CPU cores (measured with ``sdnet bench --only train``).
+  * ``smoke``: tiny widths, for tests.
+The input size is always replaced by the dataset's crop size (``with_input_size``).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+
+from pipeline.config import ModelConfig
+from pipeline.skeleton import NUM_JOINTS
+
+PRESETS: dict[str, ModelConfig] = {
+    "paper": ModelConfig(preset="paper", input_size=224, conv_filters=(96, 256, 384, 384, 256),
+                         conv_kernels=(7, 5, 3, 3, 3), conv_strides=(2, 2, 1, 1, 1),
+                         pool_after=(True, True, False, False, True), fc_units=2048, dropout=0.5),
+    "cpu": ModelConfig(preset="cpu", input_size=128, conv_filters=(48, 96, 128, 128, 96),
+                       conv_kernels=(7, 5, 3, 3, 3), conv_strides=(2, 2, 1, 1, 1),
+                       pool_after=(True, True, False, False, True), fc_units=1024, dropout=0.5),
+    "smoke": ModelConfig(preset="smoke", input_size=32, conv_filters=(8, 16, 16, 16, 16),
+                         conv_kernels=(5, 3, 3, 3, 3), conv_strides=(2, 1, 1, 1, 1),
+                         pool_after=(True, True, False, False, True), fc_units=64, dropout=0.5),
+}
+
+POOL_SIZE, POOL_STRIDE = 3, 2
+
+
+def preset(name: str) -> ModelConfig:
+    """The ModelConfig of a named preset; ValueError naming the choices otherwise."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown model preset {name!r}; choose from {sorted(PRESETS)}")
+    return PRESETS[name]
+
+
+def with_input_size(cfg: ModelConfig, input_size: int) -> ModelConfig:
+    """``cfg`` for crops of ``input_size`` pixels (the manifest's crop_size)."""
+    return dataclasses.replace(cfg, input_size=int(input_size))
+
+
+def build_model(cfg: ModelConfig, num_joints: int = NUM_JOINTS) -> keras.Model:
+    """A Keras functional model (B, S, S, 1) -> (B, 3 * num_joints), S = cfg.input_size.
+
+    Layers follow the global dtype policy (mixed precision when set); the output layer is float32.
+    Weights are drawn from Keras' global seed (``keras.utils.set_random_seed``).
+    """
+    s = cfg.input_size
+    inputs = keras.Input((s, s, 1), name="depth")  # (B, S, S, 1)
+    x = inputs
+    layers = zip(cfg.conv_filters, cfg.conv_kernels, cfg.conv_strides, cfg.pool_after)
+    for i, (filters, kernel, stride, pool) in enumerate(layers, start=1):
+        x = keras.layers.Conv2D(int(filters), int(kernel), strides=int(stride), padding="same",
+                                activation="relu", kernel_initializer="he_normal", name=f"conv{i}")(x)
+        if pool:
+            x = keras.layers.MaxPooling2D(POOL_SIZE, POOL_STRIDE, padding="same", name=f"pool{i}")(x)
+    x = keras.layers.Flatten(name="flatten")(x)  # (B, h * w * C)
+    x = keras.layers.Dense(int(cfg.fc_units), activation="relu", kernel_initializer="he_normal", name="fc")(x)
+    if cfg.dropout > 0:
+        x = keras.layers.Dropout(cfg.dropout, name="dropout")(x)
+    outputs = keras.layers.Dense(3 * num_joints, dtype="float32", name="joints")(x)  # (B, 3J)
+    return keras.Model(inputs, outputs, name=f"sdnet_{cfg.preset}")
+
+
+def count_flops(model: keras.Model) -> int:
+    """Forward FLOPs per image of the conv and dense layers (2 per multiply-add, plus bias adds).
+
+    Pooling, ReLU and dropout are not counted (they are < 1% here). One training step costs about
+    3x this per image (forward, and the two backward products).
+    """
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            _, h, w, c_out = layer.output.shape
+            c_in = layer.input.shape[-1]
+            kh, kw = layer.kernel_size
+            total += h * w * c_out * (2 * kh * kw * c_in + (1 if layer.use_bias else 0))
+        elif isinstance(layer, keras.layers.Dense):
+            n_in, n_out = layer.input.shape[-1], layer.units
+            total += n_out * (2 * n_in + (1 if layer.use_bias else 0))
+    return int(total)

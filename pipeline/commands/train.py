@@ -1,0 +1,73 @@
+"""``sdnet train``: train SDNet on ``sdnet data`` output (see ``pipeline.train``)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train SDNet (joint loss + skeleton-difference loss) on a data dir",
+        description="Trains the SDNet CNN with Keras on the TFRecords of `sdnet data`. Writes RUN/config.json, "
+        "RUN/batch_check.png, checkpoints every epoch (and on Ctrl-C / SIGTERM), TensorBoard logs, "
+        "RUN/history.csv, then RUN/model.keras and RUN/summary.json (validation mean error in mm). "
+        "With --resume, options not given are taken from the run's config.json.",
+    )
+    p.add_argument("--data", type=Path, required=True, help="data dir written by `sdnet data` (has manifest.json)")
+    p.add_argument("--out", type=Path, required=True, help="run dir to create (or continue with --resume)")
+    p.add_argument("--preset", choices=["paper", "cpu", "smoke"], default=None,
+                   help="model preset (default cpu): paper = ZF-net layers + FC 2048; cpu = scaled to "
+                   "train fast on 2 CPU cores; smoke = tiny, for tests")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--epochs", type=int, default=None, help="epochs to train (default 10)")
+    length.add_argument("--steps", type=int, default=None, help="optimizer steps to train, instead of --epochs")
+    p.add_argument("--minutes", type=float, default=None,
+                   help="wall-clock budget for training + validation (over all resumes); plans the "
+                   "learning-rate schedule to end within it")
+    p.add_argument("--steps-per-epoch", type=int, default=None,
+                   help="steps between validations/checkpoints (default: one pass over the training split)")
+    p.add_argument("--batch-size", type=int, default=None, help="global batch size (default 32)")
+    p.add_argument("--learning-rate", type=float, default=None,
+                   help="peak Adam learning rate (default 1e-3; warm-up then cosine decay)")
+    p.add_argument("--sdl-weight", type=float, default=None,
+                   help="weight w of the skeleton-difference loss (default 0.5; 0 = baseline)")
+    p.add_argument("--alpha", type=float, default=None, help="weight of the angle term (default 1)")
+    p.add_argument("--beta", type=float, default=None, help="weight of the bone-ratio term (default 1)")
+    p.add_argument("--penalty", choices=["step", "hinge"], default=None,
+                   help="angle feasibility penalty F: step (paper, no gradient) or hinge (default step)")
+    p.add_argument("--threshold-deg", type=float, default=None,
+                   help="angle above which F penalizes a bend, degrees (default 110)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+    p.add_argument("--mixed-precision", action="store_true", default=None,
+                   help="float16 compute (for GPUs)")
+    p.add_argument("--strategy", choices=["auto", "default", "mirrored", "multiworker"], default=None,
+                   help="tf.distribute strategy (default auto: multi-worker with TF_CONFIG, mirrored "
+                   "with several GPUs, else one device)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing run, or resume with options that differ from its config")
+    p.set_defaults(func=run)
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict:
+    """The training options given on the command line (None = not given)."""
+    return {"preset": args.preset, "epochs": args.epochs, "steps": args.steps, "minutes": args.minutes,
+            "steps_per_epoch": args.steps_per_epoch, "batch_size": args.batch_size,
+            "learning_rate": args.learning_rate, "sdl_weight": args.sdl_weight, "alpha": args.alpha,
+            "beta": args.beta, "penalty": args.penalty, "threshold_deg": args.threshold_deg,
+            "seed": args.seed, "mixed_precision": args.mixed_precision, "strategy": args.strategy}
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipeline import train as tr
+
+    data = tr.data_from_dir(args.data)
+    base = tr.load_run_config(args.out) if args.resume else None
+    cfg = tr.resolve_config(data.manifest, overrides_from_args(args), base=base, data_dir=args.data)
+    summary = tr.train(cfg, data, args.out, resume=args.resume, force=args.force)
+    if "interrupted" in summary:
+        return 128 + summary["interrupted"]
+    print(f"validation mean error: {summary['val_mean_error_mm']:.2f} mm "
+          f"({summary['steps']} steps, {summary['wall_seconds']:.0f} s, {summary['images_per_s']:.0f} images/s)")
+    return 0
