@@ -24,6 +24,7 @@ from pipeline.skeleton import FINGERS, ICVL_SKELETON
 _CHAINS = ICVL_SKELETON.part_chains  # per finger: (palm, root, mid, tip)
 _PALM = ICVL_SKELETON.root
 _THUMB, _INDEX, _MIDDLE, _RING, _PINKY = (_CHAINS[FINGERS.index(f)] for f in FINGERS)
+PALM, ARM = -1, -2  # owners of the capsules that belong to no finger bone
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class HandShape:
 
     finger_radius_mm: float = 9.0  # radius of the middle finger at its root
     tip_radius_ratio: float = 0.78  # radius at the fingertip / radius at the root
-    finger_radius_scale: tuple[float, ...] = (1.12, 0.98, 1.0, 0.94, 0.84)  # thumb..pinky
+    finger_radius_scale: tuple[float, ...] = (1.12, 0.98, 1.0, 0.94, 0.87)  # thumb..pinky
     palm_half_thickness_mm: float = 13.0
     palm_heel_back_mm: float = 30.0  # palm joint -> heel line, away from the fingers
     palm_heel_width_ratio: float = 0.85  # heel width / knuckle width
@@ -104,8 +105,9 @@ class Slab:
 
 @dataclass(frozen=True)
 class HandPrimitives:
-    """Solids of one hand: capsules a (K, 3) -> b (K, 3) with radius (K,), owner (K,) joint index
-    the capsule belongs to (-1 for palm, wrist and forearm), and one palm slab."""
+    """Solids of one hand: capsules a (K, 3) -> b (K, 3) with radius (K,), owner (K,) the child
+    joint of the bone the capsule runs along (PALM -1 for the palm, ARM -2 for wrist and forearm),
+    and one palm slab."""
 
     a: np.ndarray
     b: np.ndarray
@@ -164,7 +166,7 @@ def _finger_capsules(joints: np.ndarray, shape: HandShape):
         # The fingertip surface lies tip_extension_ratio tip radii beyond the labelled tip joint
         # (the label marks the centre of the fingertip pad, not the nail's end).
         end = pts[2] + tip_dir * radii[2] * (shape.tip_extension_ratio - 1.0)
-        segs = [(pts[0], pts[1], radii[0], radii[1], chain[1]), (pts[1], end, radii[1], radii[2], chain[2])]
+        segs = [(pts[0], pts[1], radii[0], radii[1], chain[2]), (pts[1], end, radii[1], radii[2], chain[3])]
         for p, q, rp, rq, own in segs:
             mid = 0.5 * (p + q)
             a += [p, mid]
@@ -215,7 +217,6 @@ def build_primitives(joints: np.ndarray, shape: HandShape) -> HandPrimitives:
     b += [wrist, fore_mid, fore_end]
     r += [0.8 * ht + 0.2 * shape.wrist_radius_mm, shape.wrist_radius_mm,
           0.5 * (shape.wrist_radius_mm + shape.forearm_radius_mm)]
-    owner += [-1, -1, -1]
-    # Wrist cross-section is flat: its radius must not poke out in front of the palm much.
+    owner += [ARM, ARM, ARM]
     return HandPrimitives(a=np.array(a), b=np.array(b), radius=np.array(r, dtype=np.float64),
                           owner=np.array(owner), slab=slab)
