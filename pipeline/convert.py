@@ -127,7 +127,9 @@ def make_records(depth: np.ndarray, item: FrameItem, cfg: DataConfig,
                  intr: Intrinsics) -> list[dict]:
     """All records (dicts for ``schema.encode_example``) of one decoded frame.
 
-    Raises ``geometry.NoHandError`` when no hand is found, ValueError when joints leave the cube.
+    Raises ``geometry.NoHandError`` when no hand is found, ValueError when a training frame's joints
+    lie far outside the cube (the centre missed the hand). Test and val frames are kept whatever the
+    centre: their error counts in the evaluation.
     """
     from pipeline.icvl import encode_depth_png  # local: keeps the module import light
 
@@ -143,9 +145,10 @@ def make_records(depth: np.ndarray, item: FrameItem, cfg: DataConfig,
             if cfg.centre_jitter_mm > 0:
                 c_xyz = centre + rng.normal(0.0, cfg.centre_jitter_mm, size=3)
         joints = geometry.normalize_joints(item.uvd, c_xyz, cube, intr, angle)
-        if np.abs(joints).max() > 1.0:
-            raise ValueError(f"joints outside the {cube:.0f} mm cube around the hand centre "
-                             f"(max |coord| {np.abs(joints).max():.2f} of cube/2)")
+        extent = np.abs(joints).max()
+        if item.split == "train" and extent > cfg.max_joint_extent:
+            raise ValueError(f"joints reach {extent:.2f} half-cubes from the hand centre (more than "
+                             f"{cfg.max_joint_extent:g}): the centre missed the hand")
         c_uvd = xyz_to_uvd(c_xyz, intr)
         affine = geometry.crop_affine(c_uvd, cube, cfg.crop_size, intr, angle)
         crop = geometry.crop_depth(depth, affine, cfg.crop_size, c_xyz[2], cube)
