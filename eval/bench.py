@@ -32,3 +32,12 @@ def median_seconds(fn: Callable[[], object], repeats: int) -> float:
 
 
 BENCHMARKS: dict[str, Callable[..., dict]] = {}
+
+
+def _synth(quick: bool = False) -> dict:
+    from pipeline.synth.benchmark import bench_synth
+
+    return bench_synth(quick)
+
+
+BENCHMARKS["synth"] = _synth
