@@ -34,6 +34,15 @@ def median_seconds(fn: Callable[[], object], repeats: int) -> float:
 BENCHMARKS: dict[str, Callable[..., dict]] = {}
 
 
+def _data(quick: bool = False) -> dict:
+    from eval.bench_data import bench_data
+
+    return bench_data(quick)
+
+
+BENCHMARKS["data"] = _data
+
+
 def _synth(quick: bool = False) -> dict:
     from pipeline.synth.benchmark import bench_synth
 
