@@ -119,7 +119,9 @@ class RefineConfig:
     radius_mm: a joint never moves farther than this from its CNN estimate (search ball).
     grid_half: k; each search round tries a (2k+1)^3 grid inside the ball. rounds: shrinking rounds
     (each round's grid spans the previous round's step, centred on its best point).
-    window: w; phi_D counts background pixels in a (2w+1)^2 window (Eq. 10).
+    window: w; phi_D counts background pixels in a (2w+1)^2 window (Eq. 10). Pushing a joint to a
+    finger's centre line needs a window about as wide as a finger (ICVL: ~15 mm, ~10 px at 350 mm);
+    a narrower one only keeps the joint w px inside the outline.
     gamma_d: weight of phi_D per background pixel (penalty_D folded in). gamma_m: weight of the
     temporal step term phi_M (penalty_M folded in). gamma_a: anchor term ``gamma_a (d / radius)^2``
     keeping a joint near its CNN estimate (d = distance to it). The defaults suit prior_mode 'pdf'
@@ -133,10 +135,10 @@ class RefineConfig:
     radius_mm: float = 8.0
     grid_half: int = 2
     rounds: int = 3
-    window: int = 3
-    gamma_d: float = 0.002
+    window: int = 4
+    gamma_d: float = 0.004
     gamma_m: float = 0.05
-    gamma_a: float = 0.05
+    gamma_a: float = 0.02
     prior_mode: str = "pdf"
     temporal_mode: str = "displacement"
     palm_bone_term: bool = True
