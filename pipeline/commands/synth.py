@@ -40,7 +40,7 @@ def register(sub) -> None:
     p.add_argument("--preview", type=Path, metavar="PNG", help="write a montage of sample frames")
     p.add_argument("--from-tree", type=Path, metavar="DIR",
                    help="with --preview: take the frames from this ICVL tree (real or synthetic)")
-    p.add_argument("--preview-frames", type=int, default=24, help="frames in the montage (default 24)")
+    p.add_argument("--preview-frames", type=int, default=18, help="frames in the montage (default 18)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     p.add_argument("--workers", type=int, default=None, help="Beam workers (default: CPU cores)")
     p.add_argument("--running-mode", default="multi_processing",

@@ -6,8 +6,8 @@ The hand is a union of simple solids whose front surface has a closed-form ray i
   * fingers: tapered capsules along the finger bones (each bone split into sub-capsules whose radius
     steps down from root to tip; the labelled joints lie on the axis, i.e. inside the finger);
   * palm: a thick slab, the Minkowski sum of the convex polygon (finger roots, palm heels) with a
-    ball of radius ``palm_half_thickness_mm`` (a prism plus capsules along its edges), with extra
-    capsules from the palm joint to the finger roots so an arched palm stays closed;
+    ball of radius ``palm_half_thickness_mm`` (a prism plus capsules along its edges), and a knuckle
+    row through the finger roots (an arched palm lifts them off the slab's plane);
   * thenar eminence (a capsule from the radial palm heel to the thumb root);
   * wrist and a forearm stub leaving the palm away from the fingers.
 
@@ -198,17 +198,14 @@ def build_primitives(joints: np.ndarray, shape: HandShape) -> HandPrimitives:
     slab = Slab(centre=palm, normal=n, axes=np.stack([f, l]), polygon=poly, half_thickness=ht)
     verts = slab.vertices()
     for i in range(len(verts)):  # rounded slab edges
-        a.append(verts[i]); b.append(verts[(i + 1) % len(verts)]); r.append(ht); owner.append(-1)
-    # Arched palms: keep the knuckles joined to the palm body.
-    knuckle_r = 0.9 * ht
-    for k in range(4):
-        a.append(palm); b.append(roots[k]); r.append(ht); owner.append(-1)
-        if k < 3:
-            a.append(roots[k]); b.append(roots[k + 1]); r.append(knuckle_r); owner.append(-1)
+        a.append(verts[i]); b.append(verts[(i + 1) % len(verts)]); r.append(ht); owner.append(PALM)
+    # The knuckle row at the roots' own positions (an arched palm lifts them off the slab's plane).
+    for k in range(3):
+        a.append(roots[k]); b.append(roots[k + 1]); r.append(0.9 * ht); owner.append(PALM)
     # Thenar eminence: heel to thumb root, and palm centre to thumb root.
     thumb_root = joints[_THUMB[1]]
     thumb_r0 = shape.finger_radii(0)[0]
-    a += [heel_r, palm]; b += [thumb_root, thumb_root]; r += [1.1 * thumb_r0, thumb_r0]; owner += [-1, -1]
+    a += [heel_r, palm]; b += [thumb_root, thumb_root]; r += [1.1 * thumb_r0, thumb_r0]; owner += [PALM, PALM]
     # Wrist and forearm stub, leaving the palm away from the fingers.
     fore_dir = _rotate_toward(-f, n, l, *shape.wrist_bend_deg)
     fore_mid = wrist + fore_dir * 0.5 * shape.forearm_length_mm

@@ -93,6 +93,6 @@ def montage_png(frames: list[tuple[np.ndarray, np.ndarray, str]], columns: int =
         plot_frame(ax, depth, uvd, title)
     fig.tight_layout(pad=0.3)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=getattr(montage_png, "dpi", 90))
+    fig.savefig(buf, format="png", dpi=90)
     plt.close(fig)
     return buf.getvalue()

@@ -43,35 +43,40 @@ def _bbox(lo: np.ndarray, hi: np.ndarray, intr: Intrinsics):
     return u0, u1, v0, v1
 
 
-def _sphere_hit(dx, dy, dd, c: np.ndarray, r: float) -> np.ndarray:
-    """Entry depth of rays (dx, dy, 1) into the sphere centre c (3,) radius r; inf on a miss."""
-    b = dx * c[0] + dy * c[1] + c[2]  # d . c
-    h = b * b - dd * (c @ c - r * r)
+def _sphere_hit(dx, dy, dd, cx, cy, cz, r) -> np.ndarray:
+    """Entry depth of rays (dx, dy, 1) into spheres centred (cx, cy, cz) of radius r (all
+    broadcast together); inf on a miss."""
+    b = dx * cx + dy * cy + cz  # d . c
+    h = b * b - dd * (cx * cx + cy * cy + cz * cz - r * r)
     with np.errstate(invalid="ignore"):
         t = (b - np.sqrt(h)) / dd
     return np.where(h >= 0.0, t, NO_HIT)
 
 
-def capsule_depth(dx, dy, a: np.ndarray, b: np.ndarray, r: float) -> np.ndarray:
-    """Entry depth (mm) of rays (dx, dy, 1) into the capsule a (3,) -> b (3,) of radius r (mm).
+def capsule_depth(dx, dy, a: np.ndarray, b: np.ndarray, r) -> np.ndarray:
+    """Entry depth (mm) of rays (dx, dy, 1) into capsules a (..., 3) -> b (..., 3) of radius r (mm).
 
-    dx (1, w) and dy (h, 1) broadcast to the pixel window; returns (h, w), inf where the ray misses.
-    The capsule is the union of the finite cylinder and the two end spheres; the entry depth of a
-    union seen from outside is the minimum of the parts' entry depths.
+    One capsule: a, b (3,), r scalar, dx (1, w), dy (h, 1) -> (h, w). A batch of K capsules, each
+    over its own window: a, b (K, 3), r (K,), dx (K, 1, w), dy (K, h, 1) -> (K, h, w).
+    inf where the ray misses. The capsule is the union of the finite cylinder and the two end
+    spheres; the entry depth of a union seen from outside is the minimum of the parts'.
     """
-    dd = dx * dx + dy * dy + 1.0  # (h, w) |d|^2
-    ba = b - a
-    baba = ba @ ba
-    t = np.minimum(_sphere_hit(dx, dy, dd, a, r), _sphere_hit(dx, dy, dd, b, r))
-    if baba < 1e-12:
-        return t
-    oa = -a  # ray origin (camera centre) minus a
-    bard = dx * ba[0] + dy * ba[1] + ba[2]
-    rdoa = dx * oa[0] + dy * oa[1] + oa[2]
-    baoa = ba @ oa
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    expand = (slice(None),) + (None,) * (np.ndim(dx) - 1) if a.ndim == 2 else ()
+    ax, ay, az = (a[..., i][expand] for i in range(3))  # scalars or (K, 1, 1)
+    bx, by, bz = (b[..., i][expand] for i in range(3))
+    r = np.asarray(r, dtype=np.float64)[expand]
+    dd = dx * dx + dy * dy + 1.0  # |d|^2
+    t = np.minimum(_sphere_hit(dx, dy, dd, ax, ay, az, r), _sphere_hit(dx, dy, dd, bx, by, bz, r))
+    bax, bay, baz = bx - ax, by - ay, bz - az
+    baba = bax * bax + bay * bay + baz * baz
+    bard = dx * bax + dy * bay + baz
+    rdoa = -(dx * ax + dy * ay + az)  # d . (o - a), camera centre o = 0
+    baoa = -(bax * ax + bay * ay + baz * az)
+    oaoa = ax * ax + ay * ay + az * az
     qa = baba * dd - bard * bard
     qb = baba * rdoa - baoa * bard
-    qc = baba * (oa @ oa) - baoa * baoa - r * r * baba
+    qc = baba * oaoa - baoa * baoa - r * r * baba
     h = qb * qb - qa * qc
     with np.errstate(invalid="ignore", divide="ignore"):
         tc = (-qb - np.sqrt(h)) / qa
@@ -114,14 +119,17 @@ def render_depth(prims: HandPrimitives, intr: Intrinsics) -> tuple[np.ndarray, n
     r = prims.radius[:, None]
     lo = np.minimum(prims.a, prims.b) - r  # (K, 3)
     hi = np.maximum(prims.a, prims.b) + r
-    for k in range(len(prims.radius)):
-        box = _bbox(lo[k], hi[k], intr)
-        if box is None:
-            continue
-        u0, u1, v0, v1 = box
-        t = capsule_depth(dx_all[None, u0:u1], dy_all[v0:v1, None], prims.a[k], prims.b[k],
-                          float(prims.radius[k]))
-        _zbuffer(depth, ids, t, box, k)
+    boxes = [_bbox(lo[k], hi[k], intr) for k in range(len(prims.radius))]
+    for group in _size_groups(boxes):  # one vectorized pass per group of similar windows
+        w = max(boxes[k][1] - boxes[k][0] for k in group)
+        h = max(boxes[k][3] - boxes[k][2] for k in group)
+        u0 = np.array([min(boxes[k][0], intr.width - w) for k in group])  # (G,)
+        v0 = np.array([min(boxes[k][2], intr.height - h) for k in group])
+        dx = dx_all[u0[:, None] + np.arange(w)][:, None, :]  # (G, 1, w)
+        dy = dy_all[v0[:, None] + np.arange(h)][:, :, None]  # (G, h, 1)
+        t = capsule_depth(dx, dy, prims.a[group], prims.b[group], prims.radius[group])  # (G, h, w)
+        for i, k in enumerate(group):
+            _zbuffer(depth, ids, t[i], (u0[i], u0[i] + w, v0[i], v0[i] + h), k)
     slab = prims.slab
     verts = slab.vertices()
     box = _bbox(verts.min(0) - slab.half_thickness, verts.max(0) + slab.half_thickness, intr)
@@ -130,6 +138,21 @@ def render_depth(prims: HandPrimitives, intr: Intrinsics) -> tuple[np.ndarray, n
         t = slab_depth(dx_all[None, u0:u1], dy_all[v0:v1, None], slab)
         _zbuffer(depth, ids, t, box, len(prims.radius))
     return depth, ids
+
+
+def _size_groups(boxes: list, slack: float = 1.3) -> list[list[int]]:
+    """Indices of the non-empty windows grouped so that, within a group, the largest window side is
+    at most ``slack`` times the smallest (few passes, little wasted area)."""
+    sized = sorted((max(b[1] - b[0], b[3] - b[2]), k) for k, b in enumerate(boxes) if b is not None)
+    groups: list[list[int]] = []
+    first = 0
+    for size, k in sized:
+        if groups and size <= slack * first:
+            groups[-1].append(k)
+        else:
+            groups.append([k])
+            first = size
+    return groups
 
 
 def _zbuffer(depth: np.ndarray, ids: np.ndarray, t: np.ndarray, box, k: int) -> None:

@@ -50,18 +50,6 @@ def quantize(depth: np.ndarray) -> np.ndarray:
     return out
 
 
-def _shift(a: np.ndarray, dy: int, dx: int, fill) -> np.ndarray:
-    """``a`` moved by (dy, dx) pixels, new pixels set to ``fill``."""
-    out = np.full_like(a, fill)
-    h, w = a.shape
-    out[max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
-        a[max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
-    return out
-
-
-_NEIGHBOURS = ((0, 1), (0, -1), (1, 0), (-1, 0))
-
-
 def apply_sensor(depth: np.ndarray, rng: np.random.Generator, model: SensorModel,
                  focal_px: float) -> np.ndarray:
     """Sensor effects on ideal ``depth`` (H, W) mm (inf = background) -> uint16 (H, W) mm.
@@ -75,36 +63,39 @@ def apply_sensor(depth: np.ndarray, rng: np.random.Generator, model: SensorModel
     rows, cols = np.nonzero(fg_full.any(axis=1))[0], np.nonzero(fg_full.any(axis=0))[0]
     v0, v1 = max(rows[0] - 2, 0), min(rows[-1] + 3, depth.shape[0])
     u0, u1 = max(cols[0] - 2, 0), min(cols[-1] + 3, depth.shape[1])
-    z = depth[v0:v1, u0:u1].copy()  # (h, w)
+    z = depth[v0:v1, u0:u1]  # (h, w)
     fg = fg_full[v0:v1, u0:u1]
-    zf = np.where(fg, z, np.nan)
+    h, w = z.shape
+    zp = np.pad(np.where(fg, z, np.nan), 1, constant_values=np.nan)  # (h+2, w+2)
+    zf = zp[1:-1, 1:-1]
+    neighbours = (zp[1:-1, 2:], zp[1:-1, :-2], zp[2:, 1:-1], zp[:-2, 1:-1])  # views, 4-neighbours
 
     # Surface slope: the largest depth step to a foreground 4-neighbour, per pixel footprint.
-    step = np.zeros_like(z)
-    edge = np.zeros_like(fg)  # foreground pixels with a background 4-neighbour
-    outer_depth = np.full_like(z, np.nan)  # background pixels: depth of a foreground neighbour
-    for dy, dx in _NEIGHBOURS:
-        nb = _shift(zf, dy, dx, np.nan)
-        nb_fg = np.isfinite(nb)
-        step = np.maximum(step, np.where(fg & nb_fg, np.abs(nb - zf), 0.0))
-        edge |= fg & ~nb_fg
-        outer_depth = np.where(~fg & nb_fg & ~np.isfinite(outer_depth), nb, outer_depth)
+    with np.errstate(invalid="ignore"):
+        steps = np.abs(np.stack(neighbours) - zf)  # (4, h, w), NaN where either is background
+    step = np.fmax.reduce(steps, axis=0)  # NaN only where no neighbour pair is foreground
+    step[np.isnan(step)] = 0.0
+    nb_fg = ~np.isnan(np.stack(neighbours))  # (4, h, w)
+    edge = fg & ~nb_fg.all(axis=0)  # foreground pixels with a background 4-neighbour
+    ring = ~fg & nb_fg.any(axis=0)  # background pixels next to the hand
     zsafe = np.where(fg, z, 1.0)
     slope = step / (zsafe / focal_px)  # tan of the incidence angle, roughly
 
     # Noise, growing with depth^2 and slope; then missing pixels.
     sigma = model.noise_mm_at_300 * (zsafe / 300.0) ** 2 * (1.0 + model.slope_noise_gain * slope)
-    noisy = z + sigma * rng.standard_normal(z.shape)
+    noisy = z + sigma * rng.standard_normal((h, w), dtype=np.float32)
     grazing = np.clip((slope - 1.5) / 4.0, 0.0, 1.0)
     p_drop = model.dropout + model.grazing_dropout * grazing + model.edge_dropout * edge
-    keep = fg & (rng.random(z.shape) >= p_drop)
+    uniform = rng.random((3, h, w), dtype=np.float32)
+    keep = fg & (uniform[0] >= p_drop)
 
-    # Flying pixels just outside the silhouette.
-    ring = np.isfinite(outer_depth)
-    flying = ring & (rng.random(z.shape) < model.flying_pixels)
-    push = rng.random(z.shape) * model.flying_push_mm
-    noisy = np.where(flying, outer_depth + push, noisy)
-    keep |= flying
+    # Flying pixels just outside the silhouette: a neighbour's depth, pushed back.
+    flying = ring & (uniform[1] < model.flying_pixels)
+    if flying.any():
+        first = np.argmax(nb_fg, axis=0)  # (h, w) index of a foreground neighbour
+        outer = np.take_along_axis(np.stack(neighbours), first[None], axis=0)[0]
+        noisy = np.where(flying, outer + uniform[2] * model.flying_push_mm, noisy)
+        keep |= flying
 
     win = np.where(keep, noisy, np.inf)
     out[v0:v1, u0:u1] = quantize(win)
