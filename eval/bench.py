@@ -50,3 +50,12 @@ def _synth(quick: bool = False) -> dict:
 
 
 BENCHMARKS["synth"] = _synth
+
+
+def _refine(quick: bool = False) -> dict:
+    from eval.bench_refine import bench_refine
+
+    return bench_refine(quick)
+
+
+BENCHMARKS["refine"] = _refine
