@@ -17,9 +17,11 @@ from pipeline.commands import synth as _synth
 from pipeline.commands import compare as _compare
 from pipeline.commands import data as _data
 from pipeline.commands import eval as _eval
+from pipeline.commands import export as _export
+from pipeline.commands import predict as _predict
 from pipeline.commands import train as _train
 
-COMMAND_MODULES = [_synth, _data, _train, _eval, _compare, _bench]
+COMMAND_MODULES = [_synth, _data, _train, _eval, _compare, _predict, _export, _bench]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,57 @@
+"""``sdnet predict``: 3-D hand joints for depth PNGs (one file, a folder, or an ICVL tree)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "predict", help="predict hand joints for a depth PNG, a folder of PNGs or an ICVL tree",
+        description="Crops each 16-bit depth PNG around its hand exactly as `sdnet data` does (crop size "
+        "and cube from RUN/config.json), runs the run's CNN, maps the joints to image uvd (px, px, mm) "
+        "and camera xyz (mm), and refines them (bone prior, background and temporal terms; needs "
+        "RUN/prior.json and RUN/refine.json, written by `sdnet eval`). A folder is one sequence in "
+        "name order. Writes OUT/predictions.json and OUT/overlays/<name>.png. Frames without a hand "
+        "or that cannot be read get a per-frame status. The camera defaults to the run's dataset; "
+        "for another sensor (RealSense, Kinect, ...) give its intrinsics, which must match the "
+        "images' size.")
+    p.add_argument("path", type=Path, help="a depth PNG, a folder of PNGs, or an ICVL tree root")
+    p.add_argument("--run", type=Path, required=True, help="run directory of `sdnet train`")
+    p.add_argument("--out", type=Path, default=None, help="output directory (default: ./predictions)")
+    p.add_argument("--no-refine", action="store_true", help="CNN only (no prior needed)")
+    p.add_argument("--camera", choices=["icvl", "icvl-benchmark"], default=None,
+                   help="named intrinsics (default: those of the run's dataset)")
+    for name, what in (("fx", "focal length x, px"), ("fy", "focal length y, px"),
+                       ("cx", "principal point x, px"), ("cy", "principal point y, px")):
+        p.add_argument(f"--{name}", type=float, default=None, help=what)
+    p.add_argument("--width", type=int, default=None, help="image width, px (must match the PNGs)")
+    p.add_argument("--height", type=int, default=None, help="image height, px (must match the PNGs)")
+    p.add_argument("--split", choices=["all", "train", "test"], default="all",
+                   help="for an ICVL tree: which label files to predict (default all)")
+    p.add_argument("--batch-size", type=int, default=64, help="CNN batch size (default 64)")
+    p.add_argument("--no-overlays", action="store_true", help="skip the overlay PNGs")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipeline.camera import CAMERAS
+    from pipeline.errors import SdnetError
+    from pipeline.predict import (collect_frames, load_predictor, resolve_intrinsics, run_data_info,
+                                  run_intrinsics, run_predict, summary_line)
+
+    out = args.out or Path("predictions")
+    if args.batch_size < 1:
+        raise SdnetError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if not Path(args.run).is_dir():
+        raise SdnetError(f"{args.run}: run directory not found")
+    info, _ = run_data_info(args.run)
+    intr = resolve_intrinsics(run_intrinsics(info), CAMERAS.get(args.camera), fx=args.fx, fy=args.fy,
+                              cx=args.cx, cy=args.cy, width=args.width, height=args.height)
+    collect_frames(args.path, args.split)  # bad input fails before the model loads
+    pred = load_predictor(args.run, intr, refine=not args.no_refine)
+    doc = run_predict(pred, args.path, out, split=args.split, batch_size=args.batch_size,
+                      overlays=not args.no_overlays, overwrite=args.overwrite)
+    print(summary_line(doc, out))
+    return 0
