@@ -14,7 +14,7 @@ Presets (``PRESETS``):
   * ``cpu``: the same layers with 48, 96, 128, 128, 96 channels and FC 1024 at 128 px (129 MFLOPs per
     image forward, vs 2.35 GFLOPs for ``paper`` at 224 px), sized to train at
     80+ images/s on 2 CPU cores (measured with ``sdnet bench --only train``).
-  * ``smoke``: tiny widths, for tests.
+  * ``smoke``: tiny widths and no dropout (a 64-unit layer), for tests.
 The input size is always replaced by the dataset's crop size (``with_input_size``).
 """
 from __future__ import annotations
@@ -35,7 +35,7 @@ PRESETS: dict[str, ModelConfig] = {
                        pool_after=(True, True, False, False, True), fc_units=1024, dropout=0.5),
     "smoke": ModelConfig(preset="smoke", input_size=32, conv_filters=(8, 16, 16, 16, 16),
                          conv_kernels=(5, 3, 3, 3, 3), conv_strides=(2, 1, 1, 1, 1),
-                         pool_after=(True, True, False, False, True), fc_units=64, dropout=0.5),
+                         pool_after=(True, True, False, False, True), fc_units=64, dropout=0.0),
 }
 
 POOL_SIZE, POOL_STRIDE = 3, 2

@@ -426,6 +426,46 @@ def _history_callback(path: Path, ctl: _Controller, lr_fn: Callable[[int], float
     return History()
 
 
+def _tensorboard_callback(log_dir: Path, ctl: _Controller, lr_fn: Callable[[int], float]):
+    """Per-epoch scalars (losses, errors in mm, learning rate) as TensorBoard event files in
+    ``log_dir/train`` and ``log_dir/validation``, x axis = optimizer step. Written with TensorFlow's
+    own summary op and the scalars-plugin metadata, so the ``tensorboard`` package is needed only to
+    view them."""
+    from tensorflow.core.framework import summary_pb2
+
+    meta = summary_pb2.SummaryMetadata(
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"),
+        data_class=summary_pb2.DATA_CLASS_SCALAR)
+
+    class Board(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.writers = {}
+
+        def _writer(self, name):
+            if name not in self.writers:
+                self.writers[name] = tf.summary.create_file_writer(str(log_dir / name))
+            return self.writers[name]
+
+        def on_epoch_end(self, epoch, logs=None):
+            step = ctl.step()
+            values = dict(logs or {})
+            values["learning_rate"] = lr_fn(step)
+            for key, value in values.items():
+                name, tag = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
+                with self._writer(name).as_default():
+                    tf.summary.write(f"epoch_{tag}", tf.constant(float(value), tf.float32), step=step, metadata=meta)
+            for w in self.writers.values():
+                w.flush()
+
+        def on_train_end(self, logs=None):
+            for w in self.writers.values():
+                w.close()
+            self.writers.clear()
+
+    return Board()
+
+
 def _fmt(v) -> str:
     return f"{v:.6g}" if isinstance(v, float) else str(v)
 
@@ -583,7 +623,7 @@ def _fit(cfg, data, run_dir, built: _Built, manager, spe: int, planned: int, log
 
     lr_fn = lambda step: float(schedule(step))  # noqa: E731
     callbacks = [ctl.callback, _history_callback(run_dir / HISTORY_FILE, ctl, lr_fn), Save(),
-                 keras.callbacks.TensorBoard(str(run_dir / LOG_DIR), write_graph=False, update_freq="epoch")]
+                 _tensorboard_callback(run_dir / LOG_DIR, ctl, lr_fn)]
     remaining = max(0, int(schedule.total_steps.numpy()) - start_step)
     epochs = epochs_done + math.ceil(remaining / spe)
     log(f"training {cfg.model.preset} preset on {data.num_train} records: step {start_step} of "
