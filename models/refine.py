@@ -352,9 +352,23 @@ def _temporal_select(refined, cands, energy, prev, skeleton: Skeleton, gamma_m: 
     return out
 
 
+CHUNK = 256  # frames per TF call: bounds memory (tables are ~0.3 MB per 320x240 frame)
+
+
+def foreground_tables(depth, band, chunk: int = CHUNK) -> list[np.ndarray]:
+    """``foreground_integral`` of consecutive chunks of ``chunk`` frames: [(n_k, H+1, W+1) int32]."""
+    depth = np.asarray(depth)
+    band = np.asarray(band, dtype=np.float64)
+    if depth.ndim != 3 or band.shape != (depth.shape[0], 2):
+        raise SdnetError(f"refine: depth must be (N, H, W) and band (N, 2), got {depth.shape}, {band.shape}")
+    return [foreground_integral(depth[s:s + chunk], band[s:s + chunk])
+            for s in range(0, depth.shape[0], chunk)]
+
+
 def refine_poses(joints_xyz, depth, band, intrinsics: Intrinsics, prior: BonePrior,
                  config: RefineConfig = RefineConfig(), sequence_ids=None, frame_idx=None,
-                 skeleton: Skeleton = ICVL_SKELETON, table: np.ndarray | None = None) -> np.ndarray:
+                 skeleton: Skeleton = ICVL_SKELETON, tables: Sequence[np.ndarray] | None = None,
+                 chunk: int = CHUNK) -> np.ndarray:
     """Refine CNN joint estimates hierarchically (palm to fingertips), Eq. 8.
 
     Args:
@@ -364,8 +378,10 @@ def refine_poses(joints_xyz, depth, band, intrinsics: Intrinsics, prior: BonePri
       intrinsics: the camera of ``depth``.
       prior: the bone-length prior fitted on training ground truth.
       sequence_ids, frame_idx: (N,) each, for the temporal term; frames may come in any order. When
-        None, or gamma_m == 0, phi_M is not used.
-      table: optional precomputed ``foreground_integral(depth, band)`` (then depth/band may be None).
+        both are None, or gamma_m == 0, phi_M is not used.
+      tables: optional ``foreground_tables(depth, band, chunk)``, to reuse across calls (then depth
+        and band may be None).
+      chunk: frames per TF call (memory bound; results do not depend on it).
     Returns:
       (N, J, 3) float64 refined joints, mm; each within ``config.radius_mm`` of its estimate (up to
       float32 rounding, ~1e-4 mm).
@@ -375,32 +391,46 @@ def refine_poses(joints_xyz, depth, band, intrinsics: Intrinsics, prior: BonePri
         raise SdnetError(f"refine: joints must be (N, {skeleton.num_joints}, 3), got {joints.shape}")
     if not np.all(np.isfinite(joints)):
         raise SdnetError("refine: joints contain NaN or infinite values")
+    if (sequence_ids is None) != (frame_idx is None):
+        raise SdnetError("refine: give both sequence_ids and frame_idx, or neither")
     prior.check_skeleton(skeleton)
-    if table is None:
-        table = foreground_integral(depth, band)
-    n, h1, w1 = table.shape
-    if n != joints.shape[0]:
-        raise SdnetError(f"refine: {joints.shape[0]} poses but {n} depth images")
+    if tables is None:
+        tables = foreground_tables(depth, band, chunk)
+    n = joints.shape[0]
+    if sum(t.shape[0] for t in tables) != n:
+        raise SdnetError(f"refine: {n} poses but {sum(t.shape[0] for t in tables)} depth images")
+    if n == 0:
+        return joints.copy()
+    h1, w1 = tables[0].shape[1:]
     if (w1 - 1, h1 - 1) != (intrinsics.width, intrinsics.height):
         raise SdnetError(f"refine: depth images are {w1 - 1}x{h1 - 1}, intrinsics say "
                          f"{intrinsics.width}x{intrinsics.height}")
-    if n == 0:
-        return joints.copy()
-    search = _build_search(skeleton, config.grid_half, config.rounds, config.prior_mode,
-                           config.palm_bone_term)
-    pw, pm, ps = (tf.constant(a, tf.float32) for a in prior.arrays())
-    refined, cands, energy = search(
-        tf.constant(joints, tf.float32), tf.constant(table.reshape(n, -1)), tf.constant(h1 - 1),
-        tf.constant(w1 - 1), _intrinsics_vector(intrinsics), pw, pm, ps,
-        tf.constant(config.radius_mm, tf.float32), tf.constant(config.window),
-        tf.constant(config.gamma_d, tf.float32), tf.constant(config.gamma_a, tf.float32))
-    refined = refined.numpy().astype(np.float64)
-    if sequence_ids is not None and frame_idx is not None and config.gamma_m > 0:
+    prev = None
+    if sequence_ids is not None and config.gamma_m > 0:
         prev = previous_frame(sequence_ids, frame_idx)
         if len(prev) != n:
             raise SdnetError(f"refine: {len(prev)} sequence ids for {n} poses")
-        refined = _temporal_select(refined, cands.numpy().astype(np.float64), energy.numpy(), prev,
-                                   skeleton, config.gamma_m, config.temporal_mode)
+    search = _build_search(skeleton, config.grid_half, config.rounds, config.prior_mode,
+                           config.palm_bone_term)
+    constants = (tf.constant(h1 - 1), tf.constant(w1 - 1), _intrinsics_vector(intrinsics),
+                 *(tf.constant(a, tf.float32) for a in prior.arrays()),
+                 tf.constant(config.radius_mm, tf.float32), tf.constant(config.window),
+                 tf.constant(config.gamma_d, tf.float32), tf.constant(config.gamma_a, tf.float32))
+    refined, cands, energy, start = [], [], [], 0
+    for table in tables:
+        m = table.shape[0]
+        r, c, e = search(tf.constant(joints[start:start + m], tf.float32),
+                         tf.constant(table.reshape(m, -1)), *constants)
+        refined.append(r.numpy().astype(np.float64))
+        if prev is not None:
+            cands.append(c.numpy())
+            energy.append(e.numpy())
+        start += m
+    refined = np.concatenate(refined)  # (N, J, 3)
+    if prev is not None:
+        refined = _temporal_select(refined, np.concatenate(cands).astype(np.float64),
+                                   np.concatenate(energy), prev, skeleton, config.gamma_m,
+                                   config.temporal_mode)
     return refined
 
 
@@ -442,14 +472,14 @@ def choose_refine_params(pred_xyz, gt_xyz, depth, band, intrinsics: Intrinsics, 
         raise ValueError(f"choose_refine_params: unknown parameters {sorted(unknown)}")
     if not grid or any(len(v) == 0 for v in grid.values()):
         raise ValueError("choose_refine_params: every grid parameter needs at least one value")
-    table = foreground_integral(depth, band)
+    tables = foreground_tables(depth, band)  # once for the whole grid (~0.3 MB per frame)
     names = list(grid)
     rows, best, best_err = [], None, np.inf
     for values in product(*(grid[k] for k in names)):
         params = dict(zip(names, values))
         cfg = replace(base, **params)
         out = refine_poses(pred_xyz, None, None, intrinsics, prior, cfg, sequence_ids, frame_idx,
-                           skeleton, table=table)
+                           skeleton, tables=tables)
         err = mean_error_mm(out, gt_xyz)
         rows.append({**params, "mean_error_mm": err})
         if err < best_err:

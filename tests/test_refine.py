@@ -135,6 +135,9 @@ def test_refinement_never_moves_a_joint_farther_than_the_radius(prior):
     cfg = RefineConfig(radius_mm=5.0, gamma_d=0.01, gamma_a=0.01, gamma_m=1.0)
     out = refine_poses(cnn, depth, np.repeat(BAND, n, 0), INTR, prior, cfg,
                        sequence_ids=np.zeros(n, int), frame_idx=np.arange(n))
+    chunked = refine_poses(cnn, depth, np.repeat(BAND, n, 0), INTR, prior, cfg,
+                           sequence_ids=np.zeros(n, int), frame_idx=np.arange(n), chunk=4)
+    np.testing.assert_array_equal(chunked, out)  # chunking bounds memory, not results
     moved = np.linalg.norm(out - cnn, axis=-1)  # (n, J)
     assert moved.max() <= cfg.radius_mm + 1e-3
     assert moved.max() > 0.8 * cfg.radius_mm  # the bound is reached, not trivially met
@@ -294,3 +297,5 @@ def test_refine_rejects_mismatched_inputs(prior):
         refine_poses(np.repeat(joints, 2, 0), depth, BAND, INTR, prior)
     with pytest.raises(SdnetError, match=r"\(N, 16, 3\)"):
         refine_poses(joints[:, :15], depth, BAND, INTR, prior)
+    with pytest.raises(SdnetError, match="both"):
+        refine_poses(joints, depth, BAND, INTR, prior, sequence_ids=["s"])
