@@ -61,14 +61,14 @@ def test_sequences_are_framed_and_smooth_like_icvl():
         uvd = xyz_to_uvd(joints, INTR)
         assert (uvd[..., 0] >= 0).all() and (uvd[..., 0] <= INTR.width - 1).all()
         assert (uvd[..., 1] >= 0).all() and (uvd[..., 1] <= INTR.height - 1).all()
-        depths.append(uvd[:, 0, 2])
+        depths.append(uvd[..., 2].ravel())
         motion.append(frame_motion_mm(joints).ravel())
     m = np.concatenate(motion)
     assert 3.5 < np.median(m) < 7.0  # ICVL: 5 mm
     assert 18.0 < np.percentile(m, 95) < 38.0  # ICVL: 28 mm
     assert m.max() < 120.0  # no teleporting between consecutive frames
     d = np.concatenate(depths)
-    assert d.min() >= 200.0 and d.max() <= 450.0
+    assert d.min() >= 189.0 and d.max() <= 461.0  # ICVL hands: 190-453 mm
 
 
 def test_sequences_come_from_their_own_seed_key():

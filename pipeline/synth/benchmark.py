@@ -60,8 +60,8 @@ def bench_synth(quick: bool = False) -> dict:
     cores = os.cpu_count() or 1
     repeats = 1 if quick else 3
     return {
-        "synth_frames_per_s": round(_job_rate(120 if quick else 1200, "multi_processing", cores, repeats), 1),
-        "synth_single_process_frames_per_s": round(_job_rate(60 if quick else 400, "in_memory", 1, repeats), 1),
-        "synth_render_ms_per_frame": round(_render_ms(30 if quick else 200), 2),
+        "synth_frames_per_s": round(_job_rate(120 if quick else 600, "multi_processing", cores, repeats), 1),
+        "synth_single_process_frames_per_s": round(_job_rate(60 if quick else 200, "in_memory", 1, repeats), 1),
+        "synth_render_ms_per_frame": round(_render_ms(30 if quick else 100), 2),
         "synth_workers": cores,
     }

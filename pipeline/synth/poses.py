@@ -271,10 +271,15 @@ def _hermite(times: np.ndarray, keys: np.ndarray, f: np.ndarray, tension: float)
 
 
 def _fit_in_image(joints: np.ndarray, palm_uvd: np.ndarray, intr: Intrinsics,
-                  margin: float) -> np.ndarray:
-    """Shift palm (T, 3) uvd so every joint of joints (T, J, 3) projects inside the image margin."""
+                  margin: float, joint_depth_mm: tuple[float, float] = (190.0, 460.0)) -> np.ndarray:
+    """Shift palm (T, 3) uvd so every joint of joints (T, J, 3) lies within ``joint_depth_mm`` and
+    projects inside the image margin (the depth shift is approximate in the image; a second call
+    on the re-placed joints settles it)."""
     uvd = xyz_to_uvd(joints, intr)  # (T, J, 3)
     out = palm_uvd.copy()
+    zmin, zmax = uvd[..., 2].min(axis=1), uvd[..., 2].max(axis=1)
+    out[:, 2] += np.where(zmin < joint_depth_mm[0], joint_depth_mm[0] - zmin, 0.0)
+    out[:, 2] += np.where(zmax > joint_depth_mm[1], joint_depth_mm[1] - zmax, 0.0)
     for axis, size in ((0, intr.width), (1, intr.height)):
         lo = uvd[..., axis].min(axis=1) - margin
         hi = uvd[..., axis].max(axis=1) + margin
@@ -318,14 +323,16 @@ def sample_sequence(rng: np.random.Generator, subject: Subject, n_frames: int, i
             uvd[i, :2] = uvd[i - 1, :2] + rng.normal(0.0, motion.move_px, 2)
             uvd[i, 2] = np.clip(uvd[i - 1, 2] + rng.normal(0.0, motion.move_depth_mm), zlo, zhi)
     # Keyframes first: the hand inside the image at every keyframe.
-    uvd = _fit_in_image(_place(subject, art, ang, uvd, intr), uvd, intr, motion.margin_px)
+    for _ in range(2):
+        uvd = _fit_in_image(_place(subject, art, ang, uvd, intr), uvd, intr, motion.margin_px)
     # Cubic Hermite interpolation through the keyframes (velocity continuous).
     f = np.arange(n_frames)
     if k > 1:
         art_f, ang_f, uvd_f = (_hermite(times, x, f, motion.tension) for x in (art, ang, uvd))
     else:
         art_f, ang_f, uvd_f = (np.repeat(x, n_frames, axis=0) for x in (art, ang, uvd))
-    uvd_f = _fit_in_image(_place(subject, art_f, ang_f, uvd_f, intr), uvd_f, intr, motion.margin_px)
+    for _ in range(2):
+        uvd_f = _fit_in_image(_place(subject, art_f, ang_f, uvd_f, intr), uvd_f, intr, motion.margin_px)
     return _place(subject, art_f, ang_f, uvd_f, intr)
 
 
@@ -337,7 +344,8 @@ def sample_frame(rng: np.random.Generator, subject: Subject, intr: Intrinsics,
     zlo, zhi = motion.depth_range_mm
     uvd = np.array([[rng.uniform(0.35, 0.65) * intr.width, rng.uniform(0.35, 0.65) * intr.height,
                      rng.uniform(zlo, zhi)]])
-    uvd = _fit_in_image(_place(subject, art, ang, uvd, intr), uvd, intr, motion.margin_px)
+    for _ in range(2):
+        uvd = _fit_in_image(_place(subject, art, ang, uvd, intr), uvd, intr, motion.margin_px)
     return _place(subject, art, ang, uvd, intr)[0]
 
 
