@@ -59,3 +59,11 @@ def _refine(quick: bool = False) -> dict:
 
 
 BENCHMARKS["refine"] = _refine
+
+
+def _train(quick: bool = False) -> dict:
+    from pipeline.train import bench_train
+    return bench_train(quick)
+
+
+BENCHMARKS["train"] = _train

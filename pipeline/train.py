@@ -666,3 +666,44 @@ def _fit(cfg, data, run_dir, built: _Built, manager, spe: int, planned: int, log
     log(f"done: {steps} steps, validation mean error {val['mean_error_mm']:.2f} mm "
         f"({summary['images_per_s']:.0f} images/s); model in {run_dir / MODEL_FILE}")
     return summary
+
+
+# ---- benchmark (sdnet bench --only train) -----------------------------------------------------------
+
+def bench_train(quick: bool = False) -> dict:
+    """Training images/s and GFLOP/s per preset on random tensors, and a large fp32 matmul rate,
+    all in one run (medians over repeats). Training FLOPs = 3 x forward FLOPs per image."""
+    from eval.bench import median_rate
+    from models.losses import SDNetLoss
+    from models.sdnet import PRESETS, build_model, count_flops
+
+    repeats = 2 if quick else 3
+    n = 2048
+    a = tf.random.normal((n, n))
+    tf.linalg.matmul(a, a).numpy()
+
+    def matmul() -> int:
+        tf.linalg.matmul(a, a).numpy()
+        return 1
+
+    figures = {"matmul_gflops_per_s": round(median_rate(matmul, 5) * 2 * n ** 3 / 1e9, 2)}
+    for name, cfg in PRESETS.items():
+        batch = 8 if name == "paper" else 32
+        steps = 2 if (quick or name == "paper") else 8
+        keras.utils.set_random_seed(0)
+        model = build_model(cfg)
+        model.compile(keras.optimizers.Adam(1e-4), SDNetLoss(0.5, penalty="hinge"), jit_compile=False)
+        s = cfg.input_size
+        ds = tf.data.Dataset.from_tensors((tf.random.uniform((batch, s, s, 1), -1, 1),
+                                           tf.random.uniform((batch, 48), -0.5, 0.5))).repeat()
+        model.fit(ds, steps_per_epoch=2, epochs=1, verbose=0)  # trace and warm up
+
+        def run() -> int:
+            model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
+            return steps * batch
+
+        rate = median_rate(run, repeats)
+        figures[f"train_images_per_s_{name}"] = round(rate, 2)
+        figures[f"train_gflops_per_s_{name}"] = round(rate * 3 * count_flops(model) / 1e9, 2)
+        figures[f"forward_gflops_per_image_{name}"] = round(count_flops(model) / 1e9, 4)
+    return figures
