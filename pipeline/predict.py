@@ -49,6 +49,7 @@ from pipeline.skeleton import ICVL_SKELETON, NUM_JOINTS
 PREDICTIONS_FILE = "predictions.json"
 OVERLAY_DIR = "overlays"
 CHUNK_FRAMES = 512
+PROGRESS_MIN_FRAMES = 20  # a progress bar for inputs of at least this many frames
 OK = "ok"
 NO_HAND = "no hand"
 UNREADABLE = "unreadable"
@@ -336,6 +337,14 @@ def predict_chunk(pred: Predictor, refs: Sequence[FrameRef], batch_size: int = 6
     t0 = time.perf_counter()
     uvd = cnn_uvd(pred, np.stack(crops), np.stack(centres), batch_size)  # (N, J, 3)
     timing["cnn"] = timing.get("cnn", 0.0) + time.perf_counter() - t0
+    sane = np.all(np.isfinite(uvd), axis=(1, 2)) & np.all(uvd[..., 2] > 0, axis=1)  # (N,)
+    if not sane.all():  # only a broken or untrained model puts joints behind the camera
+        for r, fine in zip(ok, sane):
+            if not fine:
+                r.status = f"{NO_HAND}: the CNN put joints at depth <= 0 mm"
+        ok, uvd, centres = [r for r, s in zip(ok, sane) if s], uvd[sane], list(np.stack(centres)[sane])
+        if not ok:
+            return results
     xyz = uvd_to_xyz(uvd, intr)
     final_uvd = uvd
     if pred.refining:
@@ -481,7 +490,7 @@ def run_predict(pred: Predictor, source: Path, out: Path, *, split: str = "all",
         if overlays:
             (tmp / OVERLAY_DIR).mkdir()
         with tqdm(total=len(refs), unit="frame", desc="sdnet predict", mininterval=0.5, file=sys.stderr,
-                  disable=not progress or len(refs) < 2) as bar:
+                  disable=not progress or len(refs) < PROGRESS_MIN_FRAMES) as bar:
             for chunk in _chunks(refs, CHUNK_FRAMES):
                 results = predict_chunk(pred, chunk, batch_size, timing, progress=bar)
                 for r in results:

@@ -1,0 +1,241 @@
+"""sdnet predict: one PNG, a folder, an ICVL tree; the refinement wiring; bad inputs."""
+import json
+import shutil
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from models.prior import fit_bone_prior
+from models.sdnet import build_model, preset, with_input_size
+from pipeline.camera import ICVL_INTRINSICS, Intrinsics, uvd_to_xyz
+from pipeline.cli import main
+from pipeline.config import RefineConfig, to_dict
+from pipeline.fsutil import write_json
+from pipeline.icvl import ICVL_BACKGROUND, write_depth_png
+from pipeline.predict import collect_frames, load_predictor, predict_chunk
+from pipeline.skeleton import ICVL_SKELETON
+from tests.helpers import make_tiny_data_dir, stick_hand_xyz
+
+CROP = 32
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A converted tiny tree, a CNN-only run (smoke model) and a run with prior + refine.json."""
+    tmp = tmp_path_factory.mktemp("predict")
+    data = make_tiny_data_dir(tmp, rotations=1, crop_size=CROP, train_seqs=2, frames_per_seq=3,
+                              test_frames=(4, 2))
+    manifest = json.loads((data / "manifest.json").read_text())
+    run = tmp / "run"
+    run.mkdir()
+    keras.utils.set_random_seed(0)
+    cfg = with_input_size(preset("smoke"), CROP)
+    model = build_model(cfg)
+    kernel, bias = model.get_layer("joints").get_weights()  # untrained, but joints near the hand
+    model.get_layer("joints").set_weights([kernel * 0.05, bias])
+    model.save(run / "model.keras")
+    write_json(run / "config.json", {"model": to_dict(cfg), "data": {
+        "data_dir": str(data), "crop_size": CROP, "cube_mm": manifest["cube_mm"],
+        "intrinsics": manifest["intrinsics"]}})
+    refined = tmp / "run_refined"
+    shutil.copytree(run, refined)
+    rng = np.random.default_rng(1)  # "training" poses: stick hands, never the ICVL labels
+    poses = np.stack([stick_hand_xyz(rng) * rng.uniform(0.9, 1.1) for _ in range(300)])
+    write_json(refined / "prior.json", fit_bone_prior(poses).to_dict())
+    write_json(refined / "refine.json", {"config": to_dict(RefineConfig(radius_mm=8.0, gamma_m=0.05))})
+    return {"tmp": tmp, "tree": tmp / "icvl", "data": data, "run": run, "refined": refined}
+
+
+def _folder(tiny, tmp_path, blank=True):
+    """A folder with test_seq_1's frames renamed image_2, image_10, ... and a frame with no hand."""
+    src = sorted((tiny["tree"] / "Testing/Depth/test_seq_1").glob("*.png"))
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    for k, p in enumerate(src):
+        shutil.copy(p, folder / f"image_{2 + 8 * k}.png")  # 2, 10, 18, 26: natural order != text order
+    if blank:
+        write_depth_png(folder / "image_99.png", np.full((240, 320), ICVL_BACKGROUND, np.uint16))
+    return folder, src
+
+
+def test_predict_folder_cnn_only(tiny, tmp_path, capsys):
+    folder, src = _folder(tiny, tmp_path)
+    out = tmp_path / "out"
+    assert main(["predict", "--run", str(tiny["run"]), str(folder), "--out", str(out), "--no-refine"]) == 0
+    assert "5 frames: 4 ok, 1 no hand, 0 unreadable" in capsys.readouterr().out
+    doc = json.loads((out / "predictions.json").read_text())
+    assert doc["input_kind"] == "folder" and doc["refined"] is False and doc["refine"] is None
+    assert doc["joint_names"] == list(ICVL_SKELETON.joint_names)
+    assert doc["crop_size"] == CROP and doc["counts"] == {"frames": 5, "ok": 4, "no_hand": 1, "unreadable": 0}
+    assert doc["centre_source"].endswith("manifest.json")
+    names = [f["path"].rsplit("/", 1)[1] for f in doc["frames"]]
+    assert names == ["image_2.png", "image_10.png", "image_18.png", "image_26.png", "image_99.png"]
+    assert [f["frame"] for f in doc["frames"]] == [0, 1, 2, 3, 4]
+    assert {f["sequence"] for f in doc["frames"]} == {"seq"}
+    intr = Intrinsics.from_dict(doc["intrinsics"])
+    for f in doc["frames"][:4]:
+        assert f["status"] == "ok" and "uvd_cnn" not in f
+        uvd, xyz = np.array(f["uvd"]), np.array(f["xyz"])
+        assert uvd.shape == xyz.shape == (16, 3)
+        np.testing.assert_allclose(uvd_to_xyz(uvd, intr), xyz, atol=0.01)
+        # This net predicts small normalized joints: within the cube around the hand centre.
+        assert np.all(np.abs(xyz - np.array(f["centre_xyz"])) < doc["cube_mm"] / 2)
+        with Image.open(out / f["overlay"]) as img:
+            assert img.size == (640, 480) and img.mode == "RGB"
+    blank = doc["frames"][4]
+    assert blank["status"].startswith("no hand: ") and "uvd" not in blank and "xyz" not in blank
+
+
+def test_predict_matches_the_data_pipeline(tiny, tmp_path):
+    """Predicting the tree's test frames gives what the CNN gives on `sdnet data`'s test records."""
+    from pipeline.inference import load_model, predict_split
+
+    out = tmp_path / "out"
+    assert main(["predict", "--run", str(tiny["run"]), str(tiny["tree"]), "--out", str(out),
+                 "--no-refine", "--split", "test", "--no-overlays"]) == 0
+    doc = json.loads((out / "predictions.json").read_text())
+    assert doc["input_kind"] == "icvl-tree" and not (out / "overlays").exists()
+    frames = doc["frames"]
+    assert [(f["sequence"], f["frame"]) for f in frames] == (
+        [("Testing/Depth/test_seq_1", i) for i in range(4)] + [("Testing/Depth/test_seq_2", i) for i in range(2)])
+    ref = predict_split(load_model(tiny["run"]), tiny["data"], "test", ICVL_INTRINSICS)
+    assert [p.rsplit("/", 1)[1] for p in ref.path] == [f["path"].rsplit("/", 1)[1] for f in frames]
+    got = np.array([f["uvd"] for f in frames])
+    np.testing.assert_allclose(got, ref.pred_uvd, atol=2e-3)  # float32 record crops vs JSON rounding
+
+
+def test_predict_single_png_with_custom_intrinsics(tiny, tmp_path):
+    png = sorted((tiny["tree"] / "Testing/Depth/test_seq_2").glob("*.png"))[0]
+    out = tmp_path / "out"
+    args = ["predict", "--run", str(tiny["run"]), str(png), "--out", str(out), "--no-refine",
+            "--fx", "230", "--fy", "236.5", "--cx", "158", "--cy", "121"]
+    assert main(args) == 0
+    doc = json.loads((out / "predictions.json").read_text())
+    intr = Intrinsics(fx=230, fy=236.5, cx=158, cy=121, width=320, height=240)
+    assert doc["input_kind"] == "png" and doc["intrinsics"] == intr.to_dict()
+    (f,) = doc["frames"]
+    assert f["status"] == "ok" and f["sequence"] == "test_seq_2" and f["frame"] == 0
+    np.testing.assert_allclose(uvd_to_xyz(np.array(f["uvd"]), intr), np.array(f["xyz"]), atol=0.01)
+    # The same frame under ICVL intrinsics: same image points up to the crop's camera, different xyz.
+    out2 = tmp_path / "out2"
+    assert main(["predict", "--run", str(tiny["run"]), str(png), "--out", str(out2), "--no-refine"]) == 0
+    f2 = json.loads((out2 / "predictions.json").read_text())["frames"][0]
+    assert not np.allclose(f["xyz"], f2["xyz"], atol=1.0)
+
+
+def test_predict_single_png_without_hand_gives_a_status(tiny, tmp_path):
+    png = tmp_path / "empty.png"
+    write_depth_png(png, np.zeros((240, 320), np.uint16))
+    assert main(["predict", "--run", str(tiny["run"]), str(png), "--out", str(tmp_path / "o"),
+                 "--no-refine"]) == 0
+    (f,) = json.loads((tmp_path / "o/predictions.json").read_text())["frames"]
+    assert f["status"].startswith("no hand: ") and (tmp_path / "o" / f["overlay"]).is_file()
+
+
+def test_refinement_is_applied_with_the_run_prior(tiny, tmp_path):
+    from models.refine import refine_poses
+    from pipeline.inference import hand_band
+
+    folder, _ = _folder(tiny, tmp_path)
+    out = tmp_path / "out"
+    assert main(["predict", "--run", str(tiny["refined"]), str(folder), "--out", str(out)]) == 0
+    doc = json.loads((out / "predictions.json").read_text())
+    assert doc["refined"] is True and doc["refine"]["radius_mm"] == 8.0 and "refine" in doc["ms_per_frame"]
+    intr = Intrinsics.from_dict(doc["intrinsics"])
+    ok = [f for f in doc["frames"] if f["status"] == "ok"]
+    moved = []
+    for f in ok:
+        cnn_xyz = uvd_to_xyz(np.array(f["uvd_cnn"]), intr)
+        step = np.linalg.norm(np.array(f["xyz"]) - cnn_xyz, axis=-1)  # (J,) mm
+        assert step.max() <= 8.0 + 0.02
+        moved.append(step.max())
+    assert max(moved) > 0.1
+
+    # Exactly what models.refine gives for these CNN joints, with this sequence's temporal order.
+    pred = load_predictor(tiny["refined"])
+    refs = collect_frames(folder)[1]
+    results = [r for r in predict_chunk(pred, refs) if r.status == "ok"]
+    cnn = np.stack([uvd_to_xyz(r.uvd_cnn, intr) for r in results])
+    expect = refine_poses(cnn, np.stack([r.depth for r in results]),
+                          hand_band(np.stack([r.centre_xyz for r in results]), np.full(len(results), 250.0)),
+                          intr, pred.prior, pred.refine, np.array(["seq"] * len(results)), np.arange(len(results)))
+    np.testing.assert_allclose(np.stack([r.xyz for r in results]), expect, atol=1e-6)
+    np.testing.assert_allclose(np.array([f["xyz"] for f in ok]), expect, atol=2e-3)
+
+
+def test_refinement_needs_a_prior(tiny, tmp_path, capsys):
+    png = sorted((tiny["tree"] / "Testing/Depth/test_seq_1").glob("*.png"))[0]
+    out = tmp_path / "out"
+    assert main(["predict", "--run", str(tiny["run"]), str(png), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "prior.json" in err and "sdnet eval" in err and "--no-refine" in err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_icvl_tree_uses_label_paths_only(tiny, tmp_path):
+    tree = tmp_path / "tree"
+    shutil.copytree(tiny["tree"], tree)
+    label = tree / "Testing/test_seq_2.txt"
+    label.write_text("".join(line.split()[0] + " garbage\n" for line in label.read_text().splitlines()))
+    kind, refs = collect_frames(tree, "test")
+    assert kind == "icvl-tree" and len(refs) == 6
+    assert [r.index for r in refs] == [0, 1, 2, 3, 0, 1]
+    assert len({r.name for r in refs}) == 6 and all(r.path.is_file() for r in refs)
+    assert len(collect_frames(tree, "all")[1]) == 12
+
+
+def _error(args, capsys) -> str:
+    assert main(["predict", *map(str, args)]) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("sdnet predict: error: ")]
+    assert len(lines) == 1 and "Traceback" not in err
+    return lines[0]
+
+
+def test_bad_inputs(tiny, tmp_path, capsys):
+    run = tiny["run"]
+    png = sorted((tiny["tree"] / "Testing/Depth/test_seq_1").glob("*.png"))[0]
+    eight = tmp_path / "eight.png"
+    Image.fromarray(np.full((240, 320), 80, np.uint8)).save(eight)
+    assert "16-bit" in _error(["--run", run, eight, "--out", tmp_path / "a", "--no-refine"], capsys)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "no PNG" in _error(["--run", run, empty, "--out", tmp_path / "b", "--no-refine"], capsys)
+    assert "no such file" in _error(["--run", run, tmp_path / "nope.png", "--no-refine"], capsys)
+    assert "fx must be a positive" in _error(["--run", run, png, "--fx", "-5", "--no-refine"], capsys)
+    assert "principal point" in _error(["--run", run, png, "--cx", "900", "--no-refine"], capsys)
+    err = _error(["--run", run, png, "--width", "640", "--height", "480", "--cx", "320", "--cy", "240",
+                  "--no-refine", "--out", tmp_path / "c"], capsys)
+    assert "320x240, expected 640x480" in err and "--width" in err
+    assert "run directory not found" in _error(["--run", tmp_path / "norun", png], capsys)
+    no_model = tmp_path / "no_model"
+    no_model.mkdir()
+    shutil.copy(run / "config.json", no_model / "config.json")
+    assert "no trained model" in _error(["--run", no_model, png, "--no-refine"], capsys)
+    assert "no config.json" in _error(["--run", empty, png, "--no-refine"], capsys)
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "x").write_text("x")
+    assert "--overwrite" in _error(["--run", run, png, "--out", busy, "--no-refine"], capsys)
+    for path in (tmp_path / "a", tmp_path / "b", tmp_path / "c"):
+        assert not path.exists()
+
+
+def test_folder_with_unreadable_frames(tiny, tmp_path, capsys):
+    folder, _ = _folder(tiny, tmp_path, blank=False)
+    (folder / "image_50.png").write_bytes(b"not a png")
+    out = tmp_path / "out"
+    assert main(["predict", "--run", str(tiny["run"]), str(folder), "--out", str(out), "--no-refine"]) == 0
+    capsys.readouterr()
+    doc = json.loads((out / "predictions.json").read_text())
+    assert doc["counts"] == {"frames": 5, "ok": 4, "no_hand": 0, "unreadable": 1}
+    bad = doc["frames"][4]
+    assert bad["status"].startswith("unreadable: ") and bad["overlay"] is None
+    only_bad = tmp_path / "only_bad"
+    only_bad.mkdir()
+    (only_bad / "a.png").write_bytes(b"junk")
+    Image.fromarray(np.full((240, 320), 80, np.uint8)).save(only_bad / "b.png")
+    err = _error(["--run", tiny["run"], only_bad, "--out", tmp_path / "o2", "--no-refine"], capsys)
+    assert "none of the 2 frames is readable" in err and not (tmp_path / "o2").exists()
