@@ -48,7 +48,7 @@ def tree_preview_frames(root: Path, n: int) -> list[tuple[np.ndarray, np.ndarray
     out = []
     for i in picks:
         depth_dir, rec = records[i]
-        out.append((read_depth_png(depth_dir / rec.path), rec.uvd, rec.path))
+        out.append((read_depth_png(depth_dir / rec.path), rec.uvd, rec.path.replace("image_", "").removesuffix(".png")))
     return out
 
 
