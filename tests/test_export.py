@@ -1,0 +1,95 @@
+"""sdnet export: SavedModel and TFLite outputs match the Keras model; the contract JSON; bad input."""
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from models.sdnet import build_model, preset, with_input_size
+from pipeline.camera import ICVL_INTRINSICS
+from pipeline.cli import main
+from pipeline.config import to_dict
+from pipeline.export import random_crops, saved_model_outputs, tflite_outputs
+from pipeline.fsutil import write_json
+from pipeline.skeleton import ICVL_SKELETON
+
+CROP = 32
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("export") / "run"
+    run.mkdir()
+    keras.utils.set_random_seed(3)
+    cfg = with_input_size(preset("smoke"), CROP)
+    build_model(cfg).save(run / "model.keras")
+    write_json(run / "config.json", {"model": to_dict(cfg), "data": {
+        "crop_size": CROP, "cube_mm": 220.0, "intrinsics": ICVL_INTRINSICS.to_dict()}})
+    return run
+
+
+def _inputs():
+    x = random_crops(5, CROP, seed=11)
+    x[0] = 1.0  # an empty crop
+    return x
+
+
+def _keras_outputs(run, x):
+    model = keras.models.load_model(run / "model.keras", compile=False)
+    return np.asarray(model(x, training=False))
+
+
+def _check_contract(meta, fmt):
+    assert meta["format"] == fmt and meta["crop_size"] == CROP and meta["cube_mm"] == 220.0
+    assert meta["intrinsics"] == ICVL_INTRINSICS.to_dict()
+    assert meta["joint_names"] == list(ICVL_SKELETON.joint_names)
+    assert meta["input"]["shape"] == [None, CROP, CROP, 1] and meta["input"]["name"] == "depth"
+    assert meta["output"]["shape"] == [None, 3 * len(ICVL_SKELETON.joint_names)]
+    assert "cube_mm / 2" in meta["output"]["meaning"] and meta["parity_max_abs_diff"] < 1e-3
+
+
+def test_savedmodel_matches_keras(run, tmp_path, capsys):
+    out = tmp_path / "sm"
+    assert main(["export", "--run", str(run), "--format", "savedmodel", "--out", str(out)]) == 0
+    assert "exported savedmodel" in capsys.readouterr().out
+    meta = json.loads((out / "sdnet_export.json").read_text())
+    _check_contract(meta, "savedmodel")
+    x = _inputs()
+    expected = _keras_outputs(run, x)
+    loaded = tf.saved_model.load(str(out))
+    np.testing.assert_allclose(loaded.serve(tf.constant(x)).numpy(), expected, atol=1e-5)
+    np.testing.assert_allclose(saved_model_outputs(out, x), expected, atol=1e-5)
+    assert np.abs(expected).max() > 1e-3  # the comparison is not between zeros
+
+
+def test_tflite_matches_keras(run, tmp_path):
+    out = tmp_path / "lite"
+    assert main(["export", "--run", str(run), "--format", "tflite", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["model.tflite", "sdnet_export.json"]
+    meta = json.loads((out / "sdnet_export.json").read_text())
+    _check_contract(meta, "tflite")
+    assert meta["file"] == "model.tflite"
+    x = _inputs()
+    got = tflite_outputs((out / "model.tflite").read_bytes(), x)
+    np.testing.assert_allclose(got, _keras_outputs(run, x), atol=1e-4)
+
+
+def test_export_bad_input(run, tmp_path, capsys):
+    assert main(["export", "--run", str(tmp_path / "missing"), "--format", "tflite",
+                 "--out", str(tmp_path / "a")]) == 2
+    assert "run directory not found" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["export", "--run", str(empty), "--format", "savedmodel", "--out", str(tmp_path / "b")]) == 2
+    assert "no config.json" in capsys.readouterr().err
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "keep.txt").write_text("x")
+    assert main(["export", "--run", str(run), "--format", "savedmodel", "--out", str(busy)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert (busy / "keep.txt").read_text() == "x"
+    with pytest.raises(SystemExit) as e:
+        main(["export", "--run", str(run), "--format", "onnx", "--out", str(tmp_path / "c")])
+    assert e.value.code == 2
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
