@@ -33,6 +33,8 @@ help:
 	@echo "make setup    create $(VENV) and install requirements.txt and the sdnet package"
 	@echo "make synth    render the synthetic ICVL tree into $(SYNTH_DIR)"
 	@echo "make data     convert it (or ICVL_ROOT=/path/to/ICVL) into TFRecords in $(DATA_DIR)"
+	@echo "make train   train the cpu preset on it ($(TRAIN_MINUTES) min) into $(RUN_DIR)"
+	@echo "make eval     metrics, figures and report of that run in $(REPORT_DIR)"
 	@echo "make bench    performance figures (JSON)"
 
 setup: $(STAMP)
@@ -47,8 +49,8 @@ $(STAMP): requirements.txt pyproject.toml
 test: setup
 	$(PY) -m pytest -q
 
-all: setup data
-	@echo "make all: done (data in $(DATA_DIR))"
+all: setup eval
+	@echo "make all: done; report in $(REPORT_DIR)/report.html"
 
 # Stage outputs are files: a stage re-runs when its output is missing (`make clean` starts over).
 synth: $(SYNTH_DIR)/synth.json
@@ -69,6 +71,22 @@ data: $(DATA_DIR)/manifest.json
 $(DATA_DIR)/manifest.json: $(DATA_DEPS) | $(STAMP)
 	$(SDNET) data --icvl-root $(DATA_SOURCE) --out $(DATA_DIR) --crop $(CROP) --rotations $(ROTATIONS) \
 		--overwrite --preview $(DATA_DIR)-preview.png $(BEAM_ARGS)
+
+# make train: the cpu preset on make data's output, within TRAIN_MINUTES of training.
+TRAIN_MINUTES ?= 14
+SDL_WEIGHT ?= 0.5
+PRESET ?= cpu
+train: $(RUN_DIR)/model.keras
+
+$(RUN_DIR)/model.keras: $(DATA_DIR)/manifest.json | $(STAMP)
+	$(SDNET) train --data $(DATA_DIR) --out $(RUN_DIR) --preset $(PRESET) --minutes $(TRAIN_MINUTES) \
+		--steps-per-epoch 400 --sdl-weight $(SDL_WEIGHT) --seed $(SEED) --force
+
+# make eval: the run of make train on make data's test split (refinement on), report in REPORT_DIR.
+eval: $(REPORT_DIR)/report.html
+
+$(REPORT_DIR)/report.html: $(RUN_DIR)/model.keras | $(STAMP)
+	$(SDNET) eval --run $(RUN_DIR) --data $(DATA_DIR) --out $(REPORT_DIR) --overwrite
 
 bench: setup
 	$(SDNET) bench --json $(WORK)/bench.json
