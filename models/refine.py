@@ -230,13 +230,17 @@ def _unit_grid(grid_half: int) -> np.ndarray:
 @functools.lru_cache(maxsize=16)
 def _build_search(skeleton: Skeleton, grid_half: int, rounds: int, prior_mode: str,
                   palm_bone_term: bool):
-    """A tf.function refining every layer but the fingertips' temporal choice (see module doc)."""
+    """A tf.function refining every layer but the fingertips' temporal choice (see module doc).
+
+    Compiled with XLA (about 3x faster at batch 1 on CPU than the plain graph); XLA compiles once
+    per input shape, hence the power-of-two batch padding in ``refine_poses``.
+    """
     plans = _layer_plans(skeleton, palm_bone_term)
     unit = tf.constant(_unit_grid(grid_half))  # (C, 3)
     shrink = float(max(grid_half, 2))
     num_joints = skeleton.num_joints
 
-    @tf.function(input_signature=[
+    @tf.function(jit_compile=True, input_signature=[
         tf.TensorSpec([None, num_joints, 3], tf.float32),  # joints (N, J, 3) CNN estimates, mm
         tf.TensorSpec([None, None], tf.int32),             # table (N, (H+1)(W+1))
         tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32),  # H, W
@@ -355,6 +359,11 @@ def _temporal_select(refined, cands, energy, prev, skeleton: Skeleton, gamma_m: 
 CHUNK = 256  # frames per TF call: bounds memory (tables are ~0.3 MB per 320x240 frame)
 
 
+def _bucket(m: int) -> int:
+    """The smallest power of two >= m (batch sizes the XLA-compiled search sees)."""
+    return 1 << max(0, int(m) - 1).bit_length()
+
+
 def foreground_tables(depth, band, chunk: int = CHUNK) -> list[np.ndarray]:
     """``foreground_integral`` of consecutive chunks of ``chunk`` frames: [(n_k, H+1, W+1) int32]."""
     depth = np.asarray(depth)
@@ -419,12 +428,15 @@ def refine_poses(joints_xyz, depth, band, intrinsics: Intrinsics, prior: BonePri
     refined, cands, energy, start = [], [], [], 0
     for table in tables:
         m = table.shape[0]
-        r, c, e = search(tf.constant(joints[start:start + m], tf.float32),
-                         tf.constant(table.reshape(m, -1)), *constants)
-        refined.append(r.numpy().astype(np.float64))
+        size = _bucket(m)  # XLA compiles once per batch size: pad to a power of two
+        pad = ((0, size - m),)
+        r, c, e = search(
+            tf.constant(np.pad(joints[start:start + m], pad + ((0, 0), (0, 0)), mode="edge"), tf.float32),
+            tf.constant(np.pad(table.reshape(m, -1), pad + ((0, 0),), mode="edge")), *constants)
+        refined.append(r.numpy()[:m].astype(np.float64))
         if prev is not None:
-            cands.append(c.numpy())
-            energy.append(e.numpy())
+            cands.append(c.numpy()[:m])
+            energy.append(e.numpy()[:m])
         start += m
     refined = np.concatenate(refined)  # (N, J, 3)
     if prev is not None:
