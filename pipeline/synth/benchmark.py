@@ -56,12 +56,13 @@ def _render_ms(frames: int) -> float:
 
 
 def bench_synth(quick: bool = False) -> dict:
-    """The synth figures; about a minute on 2 loaded cores (seconds with ``quick``)."""
+    """The synth figures; about 1-2 minutes on 2 cores (seconds with ``quick``). The Beam job's
+    start-up (about 3-4 s for two worker processes) is included, as a user pays it."""
     cores = os.cpu_count() or 1
     repeats = 1 if quick else 3
     return {
-        "synth_frames_per_s": round(_job_rate(120 if quick else 600, "multi_processing", cores, repeats), 1),
-        "synth_single_process_frames_per_s": round(_job_rate(60 if quick else 200, "in_memory", 1, repeats), 1),
+        "synth_frames_per_s": round(_job_rate(120 if quick else 1200, "multi_processing", cores, repeats), 1),
+        "synth_single_process_frames_per_s": round(_job_rate(60 if quick else 300, "in_memory", 1, repeats), 1),
         "synth_render_ms_per_frame": round(_render_ms(30 if quick else 100), 2),
         "synth_workers": cores,
     }
