@@ -52,6 +52,15 @@ def _synth(quick: bool = False) -> dict:
 BENCHMARKS["synth"] = _synth
 
 
+def _infer(quick: bool = False) -> dict:
+    from eval.bench_infer import bench_infer
+
+    return bench_infer(quick)
+
+
+BENCHMARKS["infer"] = _infer
+
+
 def _refine(quick: bool = False) -> dict:
     from eval.bench_refine import bench_refine
 

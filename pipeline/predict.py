@@ -173,9 +173,21 @@ class Predictor:
     centre_source: str = "defaults"
     preset: str | None = None
 
+    _forward: object = dataclasses.field(default=None, repr=False)
+
     @property
     def refining(self) -> bool:
         return self.prior is not None and self.refine is not None
+
+    def forward(self, crops: np.ndarray) -> np.ndarray:
+        """The CNN on crops (B, S, S, 1) float32 -> (B, 3J) normalized joints, through one
+        tf.function (traced once for any batch size; about 4x faster than eager at batch 1)."""
+        if self._forward is None:
+            import tensorflow as tf
+
+            spec = tf.TensorSpec((None, self.crop_size, self.crop_size, 1), tf.float32)
+            self._forward = tf.function(lambda x: self.model(x, training=False), input_signature=[spec])
+        return self._forward(crops).numpy()
 
 
 def run_data_info(run_dir: Path) -> tuple[TrainDataInfo, dict]:
@@ -276,7 +288,7 @@ def cnn_uvd(pred: Predictor, crops: np.ndarray, centres: np.ndarray, batch_size:
     outs = []
     for start in range(0, len(crops), batch_size):
         batch = crops[start:start + batch_size, ..., None].astype(np.float32)  # (B, S, S, 1)
-        outs.append(np.asarray(pred.model(batch, training=False)).reshape(-1, NUM_JOINTS, 3))
+        outs.append(pred.forward(batch).reshape(-1, NUM_JOINTS, 3))
     norm = np.concatenate(outs).astype(np.float64)  # (N, J, 3) normalized crop frame
     return denormalize_joints(norm, centres, pred.cube_mm, pred.intrinsics)
 
@@ -433,12 +445,13 @@ def predictions_document(pred: Predictor, source: Path, kind: str, entries: list
                          timing: dict) -> dict:
     """The content of predictions.json.
 
-    Top level: run, input, input_kind, joint_names (J, ICVL order), units, intrinsics (px), crop_size
-    (px), cube_mm, centre (the hand-centre rule) and centre_source, refined (bool), refine (the
-    RefineConfig or null), counts (frames / ok / no_hand / unreadable), ms_per_frame (per stage, per
-    frame with a hand, this machine), frames (one entry per input frame, input order: path, sequence, frame, status, overlay
-    (relative path or null), and when status is "ok": centre_xyz (3), uvd (J x 3), xyz (J x 3), plus
-    uvd_cnn (J x 3, before the refinement) when refined).
+    Top level: run, input, input_kind, joint_names (J, ICVL order), units, intrinsics (px),
+    crop_size (px), cube_mm, centre (the hand-centre rule) and centre_source, refined (bool),
+    refine (the RefineConfig or null), counts (frames / ok / no_hand / unreadable), ms_per_frame
+    (per stage, per frame with a hand, this machine), frames: one entry per input frame, in input
+    order, with path, sequence, frame, status, overlay (relative path or null), and when status is
+    "ok": centre_xyz (3), uvd (J x 3), xyz (J x 3), plus uvd_cnn (J x 3, before the refinement)
+    when refined.
     """
     statuses = [e["status"] for e in entries]
     n = len(entries)

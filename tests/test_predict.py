@@ -44,7 +44,8 @@ def tiny(tmp_path_factory):
     rng = np.random.default_rng(1)  # "training" poses: stick hands, never the ICVL labels
     poses = np.stack([stick_hand_xyz(rng) * rng.uniform(0.9, 1.1) for _ in range(300)])
     write_json(refined / "prior.json", fit_bone_prior(poses).to_dict())
-    write_json(refined / "refine.json", {"config": to_dict(RefineConfig(radius_mm=8.0, gamma_m=0.05))})
+    small = RefineConfig(radius_mm=8.0, grid_half=1, rounds=2, gamma_m=0.05)  # quick to compile
+    write_json(refined / "refine.json", {"config": to_dict(small)})
     return {"tmp": tmp, "tree": tmp / "icvl", "data": data, "run": run, "refined": refined}
 
 
@@ -99,7 +100,8 @@ def test_predict_matches_the_data_pipeline(tiny, tmp_path):
     assert doc["input_kind"] == "icvl-tree" and not (out / "overlays").exists()
     frames = doc["frames"]
     assert [(f["sequence"], f["frame"]) for f in frames] == (
-        [("Testing/Depth/test_seq_1", i) for i in range(4)] + [("Testing/Depth/test_seq_2", i) for i in range(2)])
+        [("Testing/Depth/test_seq_1", i) for i in range(4)]
+        + [("Testing/Depth/test_seq_2", i) for i in range(2)])
     ref = predict_split(load_model(tiny["run"]), tiny["data"], "test", ICVL_INTRINSICS)
     assert [p.rsplit("/", 1)[1] for p in ref.path] == [f["path"].rsplit("/", 1)[1] for f in frames]
     got = np.array([f["uvd"] for f in frames])
@@ -158,9 +160,10 @@ def test_refinement_is_applied_with_the_run_prior(tiny, tmp_path):
     refs = collect_frames(folder)[1]
     results = [r for r in predict_chunk(pred, refs) if r.status == "ok"]
     cnn = np.stack([uvd_to_xyz(r.uvd_cnn, intr) for r in results])
-    expect = refine_poses(cnn, np.stack([r.depth for r in results]),
-                          hand_band(np.stack([r.centre_xyz for r in results]), np.full(len(results), 250.0)),
-                          intr, pred.prior, pred.refine, np.array(["seq"] * len(results)), np.arange(len(results)))
+    n = len(results)
+    band = hand_band(np.stack([r.centre_xyz for r in results]), np.full(n, 250.0))
+    expect = refine_poses(cnn, np.stack([r.depth for r in results]), band, intr, pred.prior,
+                          pred.refine, np.array(["seq"] * n), np.arange(n))
     np.testing.assert_allclose(np.stack([r.xyz for r in results]), expect, atol=1e-6)
     np.testing.assert_allclose(np.array([f["xyz"] for f in ok]), expect, atol=2e-3)
 
