@@ -20,8 +20,10 @@ from pipeline.commands import eval as _eval
 from pipeline.commands import export as _export
 from pipeline.commands import predict as _predict
 from pipeline.commands import train as _train
+from pipeline.commands import tune as _tune
+from pipeline.commands import reproduce as _reproduce
 
-COMMAND_MODULES = [_synth, _data, _train, _eval, _compare, _predict, _export, _bench]
+COMMAND_MODULES = [_synth, _data, _train, _eval, _compare, _predict, _export, _bench, _tune, _reproduce]
 
 
 def build_parser() -> argparse.ArgumentParser:

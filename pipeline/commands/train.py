@@ -44,6 +44,9 @@ def register(sub) -> None:
     p.add_argument("--strategy", choices=["auto", "default", "mirrored", "multiworker"], default=None,
                    help="tf.distribute strategy (default auto: multi-worker with TF_CONFIG, mirrored "
                    "with several GPUs, else one device)")
+    p.add_argument("--from-tuning", type=Path, default=None, metavar="BEST_JSON",
+                   help="take the loss settings (w, alpha, beta, ...) from the best.json of `sdnet tune`; "
+                   "flags given explicitly override them")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
     p.add_argument("--force", action="store_true",
                    help="replace an existing run, or resume with options that differ from its config")
@@ -64,7 +67,12 @@ def run(args: argparse.Namespace) -> int:
 
     data = tr.data_from_dir(args.data)
     base = tr.load_run_config(args.out) if args.resume else None
-    cfg = tr.resolve_config(data.manifest, overrides_from_args(args), base=base, data_dir=args.data)
+    overrides = overrides_from_args(args)
+    if args.from_tuning is not None:
+        from pipeline.tune import tuned_overrides
+
+        overrides = tuned_overrides(args.from_tuning, overrides)
+    cfg = tr.resolve_config(data.manifest, overrides, base=base, data_dir=args.data)
     summary = tr.train(cfg, data, args.out, resume=args.resume, force=args.force)
     if "interrupted" in summary:
         return 128 + summary["interrupted"]

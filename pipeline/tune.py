@@ -1,0 +1,394 @@
+"""``sdnet tune``: a keras-tuner search over the loss weights alpha, beta and the SDL weight w.
+
+Each trial is one ordinary training run (``pipeline.train.train``, the same code as ``sdnet train``)
+with the trial's alpha, beta and w and the search's fixed training options; its objective is the
+run's final validation mean error in mm (minimized). The test split is never used.
+
+Why Bayesian optimization (``keras_tuner.BayesianOptimization``) and not Hyperband: a trial is
+expensive (minutes of CPU training) and we can afford only a handful; the space is three
+continuous parameters on log scales, where a Gaussian-process model of the objective uses every
+finished trial to place the next one. Hyperband's strength is stopping many cheap, partially
+trained models early; with about six trials and the learning-rate schedule planned over the whole
+budget (a truncated run is not a fair early estimate), it would spend the budget on brackets
+instead of on information. The first ``initial_points`` trials are random (log-uniform).
+
+Search space (log-uniform): w in [0.03, 2], alpha in [0.1, 10], beta in [0.1, 10]. The baseline
+w = 0 cannot lie on a log scale; compare against it with ``sdnet train --sdl-weight 0`` under the
+same options (or ``sdnet reproduce``, which trains it beside w = 0.125, 0.25, 0.5).
+
+Every trial trains with the same seed, so trials differ only by their loss weights.
+
+Output directory (``DIR``):
+  search.json        the search's fixed options (training options, space, seed); a re-run with the
+                     same options continues the search, other options are refused
+  keras_tuner/       the tuner's own state (oracle.json, trial_*/trial.json): what makes it resumable
+  trials/<id>/       one ``sdnet train`` run dir per trial (config.json, model.keras, summary.json)
+  tuning.csv         one row per finished trial (rewritten atomically after each trial)
+  best.json          the best trial: alpha, beta, sdl_weight, its validation error, trial id, the
+                     full loss config and the training options; ``sdnet train --from-tuning`` reads it
+  tuning.png         validation error against alpha and beta (colour), w as marker size and label
+
+Resuming: finished trials are never re-run; a trial that was interrupted continues from its
+run's latest checkpoint; asking for more trials (``--trials``) extends the search.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from pipeline.errors import SdnetError
+from pipeline.fsutil import atomic_write_text, write_json
+
+OBJECTIVE = "val_mean_error_mm"
+SEARCH_FILE = "search.json"
+CSV_FILE = "tuning.csv"
+BEST_FILE = "best.json"
+PLOT_FILE = "tuning.png"
+TUNER_DIR = "keras_tuner"
+TRIALS_DIR = "trials"
+CSV_COLUMNS = ("trial_id", "status", "sdl_weight", "alpha", "beta", OBJECTIVE, "steps", "wall_seconds",
+               "run_dir")
+TUNED = ("sdl_weight", "alpha", "beta")
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchSpace:
+    """Log-uniform ranges of the tuned loss weights (w > 0: the baseline w = 0 is not on a log scale)."""
+
+    w_min: float = 0.03
+    w_max: float = 2.0
+    ab_min: float = 0.1
+    ab_max: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not (0 < self.w_min < self.w_max and 0 < self.ab_min < self.ab_max):
+            raise ValueError("search space: need 0 < min < max for w and for alpha/beta")
+
+    def hyperparameters(self):
+        import keras_tuner as kt
+
+        hp = kt.HyperParameters()
+        hp.Float("sdl_weight", self.w_min, self.w_max, sampling="log")
+        hp.Float("alpha", self.ab_min, self.ab_max, sampling="log")
+        hp.Float("beta", self.ab_min, self.ab_max, sampling="log")
+        return hp
+
+
+@dataclasses.dataclass(frozen=True)
+class TuneOptions:
+    """The fixed part of a search: training options shared by every trial, the space, the seed.
+
+    ``train``: overrides for ``pipeline.train.resolve_config`` (preset, epochs, steps, minutes, seed,
+    ...; None = the default). ``initial_points``: random trials before the Gaussian process is used.
+    """
+
+    train: dict
+    space: SearchSpace = SearchSpace()
+    seed: int = 0
+    initial_points: int = 4
+
+    def to_json(self) -> dict:
+        return {"train": dict(self.train), "space": dataclasses.asdict(self.space), "seed": self.seed,
+                "initial_points": self.initial_points}
+
+
+class _Stop(Exception):
+    """Ends the search from inside a trial (keras-tuner re-raises FatalError subclasses)."""
+
+
+def _fatal(cause: BaseException):
+    import keras_tuner as kt
+
+    class Stop(kt.errors.FatalError, _Stop):
+        pass
+
+    err = Stop(str(cause))
+    err.cause = cause
+    return err
+
+
+def _make_tuner_class():
+    import keras_tuner as kt
+
+    class LossWeightTuner(kt.BayesianOptimization):
+        """BayesianOptimization whose trials are ``pipeline.train.train`` runs in ``DIR/trials/<id>``."""
+
+        def __init__(self, out: Path, data, options: TuneOptions, max_trials: int,
+                     log: Callable[[str], None], train_log: Callable[[str], None] | None):
+            self.out, self.data, self.options, self.log, self.train_log = out, data, options, log, train_log
+            self.session_t0 = time.perf_counter()
+            super().__init__(
+                hypermodel=None, objective=kt.Objective(OBJECTIVE, direction="min"),
+                max_trials=max_trials, num_initial_points=options.initial_points, seed=options.seed,
+                hyperparameters=options.space.hyperparameters(), tune_new_entries=False,
+                allow_new_entries=False, directory=str(out), project_name=TUNER_DIR, overwrite=False)
+
+        def run_trial(self, trial, *args, **kwargs):
+            try:
+                summary = run_one_trial(self.out, self.data, self.options, trial.trial_id,
+                                        {k: trial.hyperparameters.get(k) for k in TUNED}, self.train_log)
+            except (SdnetError, KeyboardInterrupt) as e:
+                raise _fatal(e) from None
+            if "interrupted" in summary:
+                raise _fatal(KeyboardInterrupt(f"trial {trial.trial_id} interrupted"))
+            return {OBJECTIVE: float(summary[OBJECTIVE])}
+
+        def on_trial_begin(self, trial):
+            super().on_trial_begin(trial)
+            values = {k: trial.hyperparameters.get(k) for k in TUNED}
+            done = sum(1 for t in self.oracle.trials.values() if _ended(t))
+            self.log(f"trial {trial.trial_id} ({done + 1} of {self.oracle.max_trials}): "
+                     f"w={values['sdl_weight']:.4g}, alpha={values['alpha']:.4g}, beta={values['beta']:.4g}")
+
+        def on_trial_end(self, trial):
+            super().on_trial_end(trial)  # oracle.end_trial + save: the trial counts as finished
+            rows = write_outputs(self.out, self.oracle, self.options)
+            row = next((r for r in rows if r["trial_id"] == trial.trial_id), None)
+            best = min((r for r in rows if r["status"] == "COMPLETED"), key=lambda r: r[OBJECTIVE], default=None)
+            status = row["status"] if row else str(trial.status)
+            result = f"{row[OBJECTIVE]:.3f} mm" if row and row["status"] == "COMPLETED" else status
+            if status != "COMPLETED" and trial.message:
+                self.log(f"trial {trial.trial_id} {status}: {trial.message.strip().splitlines()[-1]}")
+            best_txt = f"best {best[OBJECTIVE]:.3f} mm (trial {best['trial_id']})" if best else "no best yet"
+            self.log(f"trial {trial.trial_id} done: {result}; {best_txt}; "
+                     f"{len(rows)} of {self.oracle.max_trials} trials finished, "
+                     f"{time.perf_counter() - self.session_t0:.0f} s this session")
+
+    return LossWeightTuner
+
+
+def _ended(trial) -> bool:
+    return str(getattr(trial.status, "value", trial.status)) in ("COMPLETED", "FAILED", "INVALID")
+
+
+def run_one_trial(out: Path, data, options: TuneOptions, trial_id: str, values: dict,
+                  train_log: Callable[[str], None] | None = None) -> dict:
+    """Train (or finish, or reuse) the run of one trial in ``out/trials/<id>``; returns its summary."""
+    from pipeline import train as tr
+
+    run_dir = Path(out) / TRIALS_DIR / str(trial_id)
+    summary_path = run_dir / tr.SUMMARY_FILE
+    if summary_path.is_file():
+        return json.loads(summary_path.read_text())
+    cfg = tr.resolve_config(data.manifest, {**options.train, **values}, data_dir=data.data_dir)
+    resumable = (run_dir / tr.CONFIG_FILE).is_file() and (run_dir / tr.CHECKPOINT_DIR).is_dir()
+    return tr.train(cfg, data, run_dir, resume=resumable, force=not resumable, log=train_log, verbose=0)
+
+
+def trial_rows(out: Path, oracle) -> list[dict]:
+    """One row per finished trial (in start order): settings, status, objective, steps, time."""
+    rows = []
+    order = list(oracle.start_order) + [t for t in oracle.trials if t not in oracle.start_order]
+    for trial_id in order:
+        trial = oracle.trials[trial_id]
+        if not _ended(trial):
+            continue
+        status = str(getattr(trial.status, "value", trial.status))
+        row = {"trial_id": trial_id, "status": status,
+               **{k: float(trial.hyperparameters.get(k)) for k in TUNED}}
+        value = trial.metrics.get_best_value(OBJECTIVE) if trial.metrics.exists(OBJECTIVE) else None
+        row[OBJECTIVE] = float(value) if value is not None and status == "COMPLETED" else float("nan")
+        run_dir = Path(out) / TRIALS_DIR / str(trial_id)
+        summary = run_dir / "summary.json"
+        s = json.loads(summary.read_text()) if summary.is_file() else {}
+        row["steps"] = s.get("steps", "")
+        row["wall_seconds"] = s.get("wall_seconds", "")
+        row["run_dir"] = str(Path(TRIALS_DIR) / str(trial_id))
+        rows.append(row)
+    return rows
+
+
+def rows_csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    return buf.getvalue()
+
+
+def read_tuning_csv(path: Path) -> list[dict]:
+    """The rows of a tuning.csv (numbers as floats)."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        for k in (*TUNED, OBJECTIVE):
+            r[k] = float(r[k])
+    return rows
+
+
+def best_record(out: Path, rows: list[dict], options: TuneOptions) -> dict | None:
+    """best.json's content: the completed trial of lowest validation error (None when none)."""
+    from pipeline.train import load_run_config
+
+    done = [r for r in rows if r["status"] == "COMPLETED" and math.isfinite(r[OBJECTIVE])]
+    if not done:
+        return None
+    best = min(done, key=lambda r: r[OBJECTIVE])
+    run_dir = Path(out) / best["run_dir"]
+    loss = dataclasses.asdict(load_run_config(run_dir).loss)
+    return {"sdl_weight": best["sdl_weight"], "alpha": best["alpha"], "beta": best["beta"],
+            OBJECTIVE: best[OBJECTIVE], "trial_id": best["trial_id"], "run_dir": str(run_dir.resolve()),
+            "loss": loss, "train_options": dict(options.train), "trials_finished": len(rows),
+            "trials_completed": len(done), "objective": f"{OBJECTIVE} (min)"}
+
+
+def write_outputs(out: Path, oracle, options: TuneOptions) -> list[dict]:
+    """Rewrite tuning.csv, best.json and tuning.png from the oracle's finished trials."""
+    rows = trial_rows(out, oracle)
+    atomic_write_text(Path(out) / CSV_FILE, rows_csv(rows))
+    best = best_record(out, rows, options)
+    if best is not None:
+        write_json(Path(out) / BEST_FILE, best)
+    write_tuning_plot(Path(out) / PLOT_FILE, rows, best)
+    return rows
+
+
+def plot_tuning(ax, rows: list[dict], best: dict | None = None):
+    """Validation error [mm] of each completed trial against alpha (x) and beta (y), log axes.
+
+    Colour = error; marker area grows with log w and each point is labelled with its w; the best
+    trial is ringed. Returns the scatter (for a colour bar), or None when nothing completed.
+    """
+    done = [r for r in rows if r["status"] == "COMPLETED" and math.isfinite(r[OBJECTIVE])]
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("alpha (angle-term weight, log scale)")
+    ax.set_ylabel("beta (bone-ratio-term weight, log scale)")
+    ax.set_title(f"Loss-weight search: {len(done)} completed trials")
+    ax.grid(alpha=0.3, which="both")
+    if not done:
+        ax.text(0.5, 0.5, "no completed trial yet", transform=ax.transAxes, ha="center")
+        return None
+    a = [r["alpha"] for r in done]
+    b = [r["beta"] for r in done]
+    w = [r["sdl_weight"] for r in done]
+    e = [r[OBJECTIVE] for r in done]
+    sizes = [40 + 60 * (math.log(v) - math.log(0.01)) for v in w]  # area grows with log w
+    sc = ax.scatter(a, b, c=e, s=sizes, cmap="viridis_r", edgecolors="k", linewidths=0.5)
+    for r in done:
+        ax.annotate(f"w={r['sdl_weight']:.3g}", (r["alpha"], r["beta"]), textcoords="offset points",
+                    xytext=(6, 6), fontsize=7)
+    if best is not None:
+        ax.scatter([best["alpha"]], [best["beta"]], s=400, facecolors="none", edgecolors="red",
+                   linewidths=1.5, label=f"best: {best[OBJECTIVE]:.2f} mm (trial {best['trial_id']})")
+        ax.legend(loc="best", fontsize="small")
+    return sc
+
+
+def write_tuning_plot(path: Path, rows: list[dict], best: dict | None) -> Path:
+    from matplotlib.figure import Figure
+
+    from eval.plots import save_figure
+
+    fig = Figure(figsize=(7, 5.5))
+    ax = fig.add_subplot()
+    sc = plot_tuning(ax, rows, best)
+    if sc is not None:
+        fig.colorbar(sc, ax=ax, label="validation mean error (mm)")
+    return save_figure(fig, path)
+
+
+def _check_search_dir(out: Path, options: TuneOptions, overwrite: bool) -> None:
+    import shutil
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise SdnetError(f"{out}: exists and is not a directory")
+    saved_path = out / SEARCH_FILE
+    if overwrite and out.is_dir():
+        if any(out.iterdir()) and not saved_path.is_file():
+            raise SdnetError(f"{out}: not a tuning directory (no {SEARCH_FILE}); refusing to delete it")
+        shutil.rmtree(out)
+    if saved_path.is_file():
+        saved = json.loads(saved_path.read_text())
+        want = json.loads(json.dumps(options.to_json()))
+        diff = sorted(k for k in set(saved) | set(want) if saved.get(k) != want.get(k))
+        if diff:
+            raise SdnetError(f"{saved_path}: this search was started with other options ({', '.join(diff)}: "
+                             f"{ {k: saved.get(k) for k in diff} }); use the same options to continue it, "
+                             "or --overwrite to start a new search")
+    elif out.is_dir() and any(out.iterdir()):
+        raise SdnetError(f"{out}: not empty and not a tuning directory (no {SEARCH_FILE})")
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(saved_path, options.to_json())
+
+
+def tune(data_dir: Path, out: Path, trials: int, options: TuneOptions, overwrite: bool = False,
+         log: Callable[[str], None] | None = None, quiet_training: bool = True) -> dict:
+    """Run (or continue) the search until ``trials`` trials have finished; returns best.json's content.
+
+    SdnetError for bad data or options (before any trial); KeyboardInterrupt when a trial was
+    interrupted (its checkpoint is kept: the same command continues it).
+    """
+    from pipeline import train as tr
+
+    log = log or (lambda msg: print(f"[tune] {msg}", file=sys.stderr, flush=True))
+    if trials < 1:
+        raise SdnetError(f"--trials must be >= 1, got {trials}")
+    data = tr.data_from_dir(Path(data_dir))
+    # Validate the training options once, before the search starts.
+    tr.resolve_config(data.manifest, {**options.train, "sdl_weight": options.space.w_min}, data_dir=data_dir)
+    if data.num_train < tr.resolve_config(data.manifest, options.train).batch_size:
+        raise SdnetError(f"{data_dir}: {data.num_train} training records, fewer than one batch")
+    _check_search_dir(Path(out), options, overwrite)
+    train_log = (lambda msg: None) if quiet_training else None
+    Tuner = _make_tuner_class()
+    try:
+        tuner = Tuner(Path(out), data, options, trials, log, train_log)
+    except (RuntimeError, KeyError, ValueError) as e:
+        raise SdnetError(f"{Path(out) / TUNER_DIR}: cannot load the search state ({e})") from None
+    finished = sum(1 for t in tuner.oracle.trials.values() if _ended(t))
+    log(f"{finished} of {trials} trials finished; {max(0, trials - finished)} to run "
+        f"(BayesianOptimization, seed {options.seed}, objective: validation mean error, mm)")
+    try:
+        tuner.search(verbose=0)
+    except _Stop as e:
+        write_outputs(Path(out), tuner.oracle, options)
+        raise e.cause from None
+    rows = write_outputs(Path(out), tuner.oracle, options)
+    best = best_record(Path(out), rows, options)
+    if best is None:
+        raise SdnetError(f"{out}: no trial completed (see {Path(out) / CSV_FILE})")
+    return best
+
+
+# ---- sdnet train --from-tuning ------------------------------------------------------------------------
+
+def read_best(path: Path) -> dict:
+    """A best.json written by ``sdnet tune``; SdnetError when missing or malformed."""
+    from pipeline.config import LossConfig, from_dict
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / BEST_FILE
+    if not path.is_file():
+        raise SdnetError(f"{path}: no such file (expected the best.json of `sdnet tune`)")
+    try:
+        best = json.loads(path.read_text())
+        loss = from_dict(LossConfig, dict(best["loss"]), where=f"{path}: loss")
+        for k in TUNED:
+            if not math.isclose(float(best[k]), getattr(loss, k), rel_tol=1e-6):
+                raise ValueError(f"{k} differs from loss.{k}")
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        raise SdnetError(f"{path}: not a best.json of `sdnet tune` ({e})") from None
+    return best
+
+
+def tuned_overrides(path: Path, overrides: dict) -> dict:
+    """``overrides`` with the loss settings of a best.json filled in where not given (None)."""
+    from pipeline.train import LOSS_OVERRIDES
+
+    loss = read_best(path)["loss"]
+    out = dict(overrides)
+    for key in LOSS_OVERRIDES:
+        if out.get(key) is None and key in loss:
+            out[key] = loss[key]
+    return out
