@@ -28,7 +28,10 @@ Terms and the choices the paper leaves open:
   phi_M = penalty_M * [H_3 < H_2], i.e. the ratio H_3 / H_2 is below 1; the joints at t-1 are the
   already refined ones. The garbled Eq. 12 as printed is signed; we compare magnitudes, since "moves
   less dramatically" is about size. ``temporal_mode="distance"`` takes the other reading of
-  "relative length": r = |X_l - X_1| (a scalar distance to the root), H = |r_t - r_{t-1}|.
+  "relative length": r = |X_l - X_1| (a scalar distance to the root), H = |r_t - r_{t-1}|. We prefer
+  the vector reading: the layer-2 joint's distance to its root is a bone length (nearly constant),
+  so under the scalar reading H_2 is mostly estimation noise, while the vector reading compares how
+  far each joint swings about the root, which is what "the movement is additive" describes.
   A frame has a previous frame only when the same sequence holds the frame with index t-1 in the
   same call; otherwise (a sequence's first frame, a gap) phi_M = 0. penalty_M is folded into gamma_M.
 * Anchor: ``gamma_A (d / r)^2`` (d = distance to the CNN estimate, r = search radius), our addition:
@@ -39,9 +42,14 @@ Search (Eq. 8, hierarchical): layer 0 (palm), then layer 1, 2, 3; all joints of 
 finger) and all frames at once. Each joint tries ``rounds`` shrinking (2k+1)^3 grids: round 0 spans
 [-r, r]^3 around the CNN estimate, each later round spans the previous step around the previous best;
 candidates farther than r from the CNN estimate are discarded, so no joint moves farther than r.
-Layers 0-2 do not depend on time and run in one TF graph for all frames. The fingertip layer runs the
-same rounds without phi_M; then, in frame order (all sequences in parallel), each fingertip picks the
-candidate minimising the full energy, phi_M included, among all candidates its rounds evaluated.
+Layers 0-2 do not depend on time and run in one XLA-compiled TF graph for all frames (in chunks of
+256). The fingertip layer runs the same rounds without phi_M; then, in frame order (all sequences in
+parallel, numpy), each fingertip picks the candidate minimising the full energy, phi_M included,
+among all candidates its rounds evaluated (the step term cannot steer the shrinking grids).
+
+Limits: only phi_G sees depth (phi_D is 2-D), so where the bone term is flat a joint's z can drift
+by a few mm, bounded by the anchor and the radius; phi_D only pushes a joint w px inside the hand's
+outline, so it centres joints in fingers only when the window is about a finger wide.
 """
 from __future__ import annotations
 

@@ -100,7 +100,7 @@ def test_phi_D_equals_brute_force_count(window):
     depth = rng.integers(150, 650, (n, 16, 20)).astype(np.uint16)
     depth[rng.random(depth.shape) < 0.15] = 0
     depth[rng.random(depth.shape) < 0.15] = ICVL_BACKGROUND
-    band = np.array([[200.0, 500.0], [150.5, 640.2], [300.0, 420.0]])
+    band = np.array([[200.5, 500.0], [0.0, 40000.0], [300.0, 420.6]])  # frame 1: only the codes
     # pixel centres +- 0.4 px (no rounding ties), some beyond the border, at various depths
     uv = np.stack([rng.integers(-7, 27, (n, m)), rng.integers(-7, 23, (n, m))], -1)
     uvd = np.concatenate([uv + rng.uniform(-0.4, 0.4, uv.shape), rng.uniform(150, 700, (n, m, 1))], -1)
