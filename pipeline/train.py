@@ -183,12 +183,18 @@ def data_from_dir(data_dir: Path) -> DataSource:
 
 
 def data_from_arrays(manifest: dict, train_images: np.ndarray, train_joints: np.ndarray,
-                     val_images: np.ndarray, val_joints: np.ndarray) -> DataSource:
+                     val_images: np.ndarray, val_joints: np.ndarray, shuffle: bool = True) -> DataSource:
     """A DataSource over in-memory arrays (tests, notebooks): images (N, S, S, 1) in [-1, 1], joints
-    (N, 3J) normalized; the validation cube is the manifest's."""
+    (N, 3J) normalized; the validation cube is the manifest's.
+
+    ``shuffle=False`` keeps the array order: a distributed run then sees exactly the batches of a
+    one-device run (a shuffled dataset is re-seeded when tf.distribute rebuilds it for its replicas).
+    """
     def train(b, seed):
         ds = tf.data.Dataset.from_tensor_slices((train_images.astype("float32"), train_joints.astype("float32")))
-        return ds.shuffle(len(train_images), seed=seed).repeat().batch(b, drop_remainder=True)
+        if shuffle:
+            ds = ds.shuffle(len(train_images), seed=seed)
+        return ds.repeat().batch(b, drop_remainder=True)
 
     def val(b):
         return tf.data.Dataset.from_tensor_slices((val_images.astype("float32"), val_joints.astype("float32"))).batch(b)
