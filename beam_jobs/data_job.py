@@ -106,6 +106,8 @@ def default_options(beam_args: list[str]) -> PipelineOptions:
     """Pipeline options from ``beam_args``; without a runner, the DirectRunner in multi-processing
     mode with one worker per core."""
     args = list(beam_args)
+    if not any(a.startswith("--default_sdk_harness_log_level") for a in args):
+        args += ["--default_sdk_harness_log_level=WARNING"]
     if not any(a.startswith("--runner") for a in args):
         args += ["--runner=DirectRunner"]
         if not any(a.startswith("--direct_running_mode") for a in args):

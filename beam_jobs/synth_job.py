@@ -7,14 +7,12 @@ so the runner and its parallelism cannot change a byte.
 """
 from __future__ import annotations
 
-import contextlib
 import os
-import sys
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from beam_jobs.common import worker_logs_aside
 from pipeline.camera import Intrinsics
 from pipeline.fsutil import atomic_write_text
 from pipeline.icvl import write_depth_png
@@ -80,7 +78,7 @@ def run(ctx: JobContext, sequences: list[SequenceSpec] | None = None,
         num_workers = 1 if running_mode == "in_memory" else (os.cpu_count() or 1)
     stop = threading.Event()
     watcher = None
-    with _worker_logs_aside() as console:
+    with worker_logs_aside() as console:
         import apache_beam as beam  # its import warnings go to the log too
 
         options = pipeline_options(list(beam_args), num_workers, running_mode)
@@ -110,32 +108,6 @@ def _build_and_run(beam, options, ctx: JobContext, sequences, frames) -> None:
                  | "RenderAndWritePng" >> beam.Map(render_and_write, ctx)
                  | "GroupByLabelFile" >> beam.GroupByKey()
                  | "WriteLabelFiles" >> beam.Map(write_label_file, ctx))
-
-
-@contextlib.contextmanager
-def _worker_logs_aside():
-    """Send everything written to file descriptor 2 (Beam's worker processes inherit it and log
-    their start-up chatter there) to a temporary log while the job runs; yield a stream on the
-    real stderr for the progress bar. On failure the log's tail is shown."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    log = tempfile.TemporaryFile(mode="w+b")
-    os.dup2(log.fileno(), 2)
-    console = os.fdopen(os.dup(saved), "w")
-    ok = False
-    try:
-        yield console
-        ok = True
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-        if not ok:
-            log.seek(0)
-            tail = log.read().decode("utf-8", "replace").splitlines()[-15:]
-            print("\n".join(["[beam log tail]"] + tail), file=sys.stderr)
-        log.close()
-        console.close()
 
 
 def _with_offsets(sequences: list[SequenceSpec]) -> list[tuple[SequenceSpec, int]]:

@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from beam_jobs.common import worker_logs_aside
 from pipeline.camera import Intrinsics
 from pipeline.config import DataConfig, to_dict
 from pipeline.convert import SPLITS, plan_frames, rotation_angles
@@ -43,12 +44,12 @@ def shard_counts(frames_per_split: dict[str, int], cfg: DataConfig) -> dict[str,
     return out
 
 
-def _progress_thread(progress_dir: str, total: int, stop: threading.Event, enabled: bool):
+def _progress_thread(progress_dir: str, total: int, stop: threading.Event, enabled: bool, stream):
     from tqdm import tqdm
 
     def loop():
         with tqdm(total=total, unit="frame", desc="sdnet data", disable=not enabled,
-                  mininterval=1.0) as bar:
+                  mininterval=1.0, file=stream) as bar:
             while not stop.is_set():
                 done = 0
                 for f in glob.glob(os.path.join(progress_dir, "*")):
@@ -96,12 +97,15 @@ def convert_tree(root: Path, out: Path, cfg: DataConfig, intr: Intrinsics,
     with atomic_output_dir(out, overwrite) as tmp:
         progress_dir = tempfile.mkdtemp(prefix="progress-", dir=tmp)
         stop = threading.Event()
-        thread = _progress_thread(progress_dir, len(plan.frames), stop, progress)
         try:
-            data_job.run(plan.frames, cfg, intr, tmp, shards, beam_args or [], progress_dir)
+            with worker_logs_aside() as console:
+                thread = _progress_thread(progress_dir, len(plan.frames), stop, progress, console)
+                try:
+                    data_job.run(plan.frames, cfg, intr, tmp, shards, beam_args or [], progress_dir)
+                finally:
+                    stop.set()
+                    thread.join(timeout=5)
         finally:
-            stop.set()
-            thread.join(timeout=5)
             for f in glob.glob(os.path.join(progress_dir, "*")):
                 os.remove(f)
             os.rmdir(progress_dir)
@@ -113,18 +117,21 @@ def convert_tree(root: Path, out: Path, cfg: DataConfig, intr: Intrinsics,
         manifest = _manifest(root, cfg, intr, plan, stats, rejected, tmp, beam_args or [],
                              time.time() - t0)
         if not sum(manifest["counts"].values()):
-            raise SdnetError(f"{root}: no frame could be converted (see the reasons above)")
+            raise SdnetError(f"{root}: no frame could be converted ({_top_reasons(rejected)})")
         write_json(Path(tmp) / MANIFEST, manifest)
     return manifest
 
 
 def _check_rejections(rejected: list[dict], total: int, cfg: DataConfig) -> None:
     if total and len(rejected) / total > cfg.max_reject_fraction:
-        reasons = Counter(r["reason"] for r in rejected).most_common(3)
-        summary = "; ".join(f"{n}x {reason}" for reason, n in reasons)
         raise SdnetError(
             f"{len(rejected)} of {total} frames rejected, more than the allowed "
-            f"{cfg.max_reject_fraction:.0%} (most common: {summary})")
+            f"{cfg.max_reject_fraction:.0%} (most common: {_top_reasons(rejected)})")
+
+
+def _top_reasons(rejected: list[dict], k: int = 3) -> str:
+    reasons = Counter(r["reason"] for r in rejected).most_common(k)
+    return "; ".join(f"{n}x {reason}" for reason, n in reasons) or "no frames"
 
 
 def _manifest(root, cfg, intr, plan, stats, rejected, tmp, beam_args, seconds) -> dict:
