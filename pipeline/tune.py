@@ -210,7 +210,7 @@ def rows_csv(rows: list[dict]) -> str:
     w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
     w.writeheader()
     for r in rows:
-        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+        w.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in r.items()})
     return buf.getvalue()
 
 

@@ -1,0 +1,95 @@
+"""`sdnet tune` on tiny data: a 2-trial search, continuing it, best.json -> `sdnet train --from-tuning`."""
+import csv
+import json
+
+import pytest
+
+from pipeline.cli import main
+from pipeline.tune import CSV_COLUMNS, read_best, read_tuning_csv, tuned_overrides
+from tests.helpers import make_tiny_data_dir
+
+TRIAL = ["--preset", "smoke", "--max-steps", "2", "--batch-size", "8", "--seed", "5", "--initial-points", "2"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return make_tiny_data_dir(tmp_path_factory.mktemp("tune"), rotations=2, crop_size=32, train_seqs=3,
+                              frames_per_seq=4, test_frames=(2, 2))
+
+
+def _tune(data, out, trials, *extra):
+    return main(["tune", "--data", str(data), "--out", str(out), "--trials", str(trials), *TRIAL, *extra])
+
+
+def test_search_writes_rows_best_and_plot_then_continues(data, tmp_path, capsys):
+    out = tmp_path / "search"
+    assert _tune(data, out, 2) == 0
+    rows = read_tuning_csv(out / "tuning.csv")
+    assert len(rows) == 2 and [r["trial_id"] for r in rows] == ["0", "1"]
+    with open(out / "tuning.csv") as f:
+        assert tuple(next(csv.reader(f))) == CSV_COLUMNS
+    for r in rows:
+        assert r["status"] == "COMPLETED" and r["val_mean_error_mm"] > 0
+        assert 0.03 <= r["sdl_weight"] <= 2 and 0.1 <= r["alpha"] <= 10 and 0.1 <= r["beta"] <= 10
+        run_cfg = json.loads((out / r["run_dir"] / "config.json").read_text())
+        # each trial is a training run with the trial's weights and the search's fixed options
+        assert run_cfg["loss"]["sdl_weight"] == pytest.approx(r["sdl_weight"])
+        assert run_cfg["loss"]["alpha"] == pytest.approx(r["alpha"])
+        assert run_cfg["steps"] == 2 and run_cfg["seed"] == 5 and run_cfg["model"]["preset"] == "smoke"
+        summary = json.loads((out / r["run_dir"] / "summary.json").read_text())
+        assert summary["val_mean_error_mm"] == pytest.approx(r["val_mean_error_mm"], rel=1e-5)
+    assert rows[0]["alpha"] != rows[1]["alpha"]  # two different points were tried
+    best = read_best(out / "best.json")
+    winner = min(rows, key=lambda r: r["val_mean_error_mm"])
+    assert best["trial_id"] == winner["trial_id"]
+    assert best["val_mean_error_mm"] == pytest.approx(winner["val_mean_error_mm"], rel=1e-5)
+    assert best["train_options"]["steps"] == 2 and best["train_options"]["preset"] == "smoke"
+    assert (out / "tuning.png").stat().st_size > 5000
+    first_ctime = (out / "trials/0/summary.json").stat().st_mtime_ns
+    capsys.readouterr()
+
+    # The same command again runs nothing new; asking for 3 runs exactly one more trial.
+    assert _tune(data, out, 2) == 0
+    assert len(read_tuning_csv(out / "tuning.csv")) == 2
+    assert "2 of 2 trials finished; 0 to run" in capsys.readouterr().err
+    assert _tune(data, out, 3) == 0
+    err = capsys.readouterr().err
+    assert "2 of 3 trials finished; 1 to run" in err and "trial 2 done" in err and "trial 0 done" not in err
+    again = read_tuning_csv(out / "tuning.csv")
+    assert len(again) == 3 and again[:2] == rows
+    assert (out / "trials/0/summary.json").stat().st_mtime_ns == first_ctime
+    assert sorted(p.name for p in (out / "trials").iterdir()) == ["0", "1", "2"]
+
+    # Other training options cannot continue this search.
+    assert main(["tune", "--data", str(data), "--out", str(out), "--trials", "3", "--preset", "smoke",
+                 "--max-steps", "3", "--batch-size", "8", "--seed", "5", "--initial-points", "2"]) == 2
+    assert "other options" in capsys.readouterr().err
+
+    # best.json drives `sdnet train --from-tuning`; an explicit flag still wins.
+    best = read_best(out / "best.json")
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--out", str(run), "--preset", "smoke", "--steps", "2",
+                 "--batch-size", "8", "--from-tuning", str(out / "best.json")]) == 0
+    loss = json.loads((run / "config.json").read_text())["loss"]
+    assert loss["sdl_weight"] == pytest.approx(best["sdl_weight"])
+    assert loss["alpha"] == pytest.approx(best["alpha"]) and loss["beta"] == pytest.approx(best["beta"])
+    assert tuned_overrides(out / "best.json", {"alpha": 0.5, "beta": None})["alpha"] == 0.5
+    assert tuned_overrides(out / "best.json", {"alpha": 0.5, "beta": None})["beta"] == pytest.approx(best["beta"])
+
+
+def test_bad_inputs_are_one_line_errors(data, tmp_path, capsys):
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "r"), "--from-tuning",
+                 str(tmp_path / "missing.json")]) == 2
+    assert "missing.json" in capsys.readouterr().err
+    bad = tmp_path / "best.json"
+    bad.write_text(json.dumps({"alpha": 1.0}))
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "r"), "--from-tuning", str(bad)]) == 2
+    assert "not a best.json" in capsys.readouterr().err and not (tmp_path / "r").exists()
+    assert main(["tune", "--data", str(data), "--out", str(tmp_path / "s"), "--trials", "2"]) == 2
+    assert "--max-steps" in capsys.readouterr().err
+    assert _tune(tmp_path / "nodata", tmp_path / "s", 2) == 2
+    assert "manifest" in capsys.readouterr().err
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy/file.txt").write_text("x")
+    assert _tune(data, tmp_path / "busy", 1) == 2
+    assert "not a tuning directory" in capsys.readouterr().err
