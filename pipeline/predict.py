@@ -349,11 +349,11 @@ def predict_chunk(pred: Predictor, refs: Sequence[FrameRef], batch_size: int = 6
     t0 = time.perf_counter()
     uvd = cnn_uvd(pred, np.stack(crops), np.stack(centres), batch_size)  # (N, J, 3)
     timing["cnn"] = timing.get("cnn", 0.0) + time.perf_counter() - t0
-    sane = np.all(np.isfinite(uvd), axis=(1, 2)) & np.all(uvd[..., 2] > 0, axis=1)  # (N,)
-    if not sane.all():  # only a broken or untrained model puts joints behind the camera
+    sane = np.all(np.isfinite(uvd), axis=(1, 2))  # (N,) False only for a joint exactly at z = 0
+    if not sane.all():
         for r, fine in zip(ok, sane):
             if not fine:
-                r.status = f"{NO_HAND}: the CNN put joints at depth <= 0 mm"
+                r.status = f"{NO_HAND}: the CNN put a joint in the camera plane (depth 0 mm)"
         ok, uvd, centres = [r for r, s in zip(ok, sane) if s], uvd[sane], list(np.stack(centres)[sane])
         if not ok:
             return results
