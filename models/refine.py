@@ -245,7 +245,10 @@ def _build_search(skeleton: Skeleton, grid_half: int, rounds: int, prior_mode: s
     per input shape, hence the power-of-two batch padding in ``refine_poses``.
     """
     plans = _layer_plans(skeleton, palm_bone_term)
-    unit = tf.constant(_unit_grid(grid_half))  # (C, 3)
+    grid = _unit_grid(grid_half)
+    unit = tf.constant(grid)  # (C, 3)
+    # round 0 is centred on the CNN estimate: grid points outside the unit ball are never allowed
+    unit_ball = tf.constant(grid[np.linalg.norm(grid, axis=1) <= 1.0 + 1e-6])  # (C0, 3)
     shrink = float(max(grid_half, 2))
     num_joints = skeleton.num_joints
 
@@ -292,8 +295,9 @@ def _build_search(skeleton: Skeleton, grid_half: int, rounds: int, prior_mode: s
 
             centre, extent = cnn, radius
             cands_all, energy_all = [], []
-            for _ in range(rounds):
-                cands = centre[:, :, None, :] + extent * unit[None, None]  # (N, L, C, 3)
+            for rnd in range(rounds):
+                offsets = unit_ball if rnd == 0 else unit
+                cands = centre[:, :, None, :] + extent * offsets[None, None]  # (N, L, C, 3)
                 e = energy(cands)  # (N, L, C)
                 best = tf.argmin(e, axis=-1, output_type=tf.int32)  # (N, L)
                 centre = tf.gather(cands, best, axis=2, batch_dims=2)  # (N, L, 3)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from models.prior import fit_bone_prior
+from models.prior import BonePrior
 from models.refine import (choose_refine_params, foreground_integral, phi_D, phi_M,
                            previous_frame, refine_poses, relative_motion)
 from pipeline.camera import ICVL_INTRINSICS, Intrinsics, uvd_to_xyz, xyz_to_uvd
@@ -56,19 +56,18 @@ def render_hand(joints: np.ndarray, finger_radius=8.0, palm_radius=30.0) -> np.n
     return render_capsules(segments)
 
 
+def normal_prior(skeleton: Skeleton = SK) -> BonePrior:
+    """A prior whose 5 components per bone all equal N(mean, std) of the skeleton's bone lengths:
+    its mode is exactly the mean length (fitting is tested in test_prior.py)."""
+    rows = lambda values: tuple((float(v),) * 5 for v in values)  # noqa: E731
+    return BonePrior(bones=skeleton.bones, weights=rows([0.2] * len(skeleton.bones)),
+                     means=rows(m for m, _ in skeleton.bone_length_mm),
+                     stds=rows(s for _, s in skeleton.bone_length_mm))
+
+
 @pytest.fixture(scope="module")
 def prior():
-    """Prior fitted on synthetic poses (random directions, lengths ~ N(mean, std)); never ICVL."""
-    rng = np.random.default_rng(0)
-    n = 3000  # enough that the 5-component fits do not invent spurious narrow modes
-    joints = np.zeros((n, SK.num_joints, 3))
-    for child, parent in enumerate(SK.parents):
-        if parent >= 0:
-            mean, std = SK.bone_length_mm[SK.bone_index(child)]
-            d = rng.normal(size=(n, 3))
-            d /= np.linalg.norm(d, axis=1, keepdims=True)
-            joints[:, child] = joints[:, parent] + d * rng.normal(mean, std, (n, 1))
-    return fit_bone_prior(joints)
+    return normal_prior()
 
 
 BAND = np.array([[200.0, 400.0]])
@@ -128,7 +127,7 @@ def test_foreground_integral_rejects_bad_input():
 
 def test_refinement_never_moves_a_joint_farther_than_the_radius(prior):
     rng = np.random.default_rng(1)
-    n = 6
+    n = 4  # batch sizes in this file stay in {1, 2, 4}: XLA compiles once per size
     truth = np.stack([open_hand((rng.uniform(-20, 20), rng.uniform(-20, 20), 300.0)) for _ in range(n)])
     depth = np.stack([render_hand(t) for t in truth])
     cnn = truth + rng.normal(0, 6.0, truth.shape)  # (n, J, 3)
@@ -136,7 +135,7 @@ def test_refinement_never_moves_a_joint_farther_than_the_radius(prior):
     out = refine_poses(cnn, depth, np.repeat(BAND, n, 0), INTR, prior, cfg,
                        sequence_ids=np.zeros(n, int), frame_idx=np.arange(n))
     chunked = refine_poses(cnn, depth, np.repeat(BAND, n, 0), INTR, prior, cfg,
-                           sequence_ids=np.zeros(n, int), frame_idx=np.arange(n), chunk=4)
+                           sequence_ids=np.zeros(n, int), frame_idx=np.arange(n), chunk=3)
     np.testing.assert_array_equal(chunked, out)  # chunking bounds memory, not results
     moved = np.linalg.norm(out - cnn, axis=-1)  # (n, J)
     assert moved.max() <= cfg.radius_mm + 1e-3
@@ -173,11 +172,7 @@ def two_joint_case(root_disc: bool):
     it back); without, the whole image is hand (phi_D is flat)."""
     sk = Skeleton(joint_names=("root", "child"), parents=(-1, 0), parts=(("f", (0, 1)),),
                   bone_length_mm=((50.0, 0.5),))
-    rng = np.random.default_rng(2)
-    d = rng.normal(size=(2000, 3))
-    d /= np.linalg.norm(d, axis=1, keepdims=True)
-    train = np.stack([np.zeros((2000, 3)), d * rng.normal(50.0, 0.5, (2000, 1))], axis=1)
-    prior = fit_bone_prior(train, skeleton=sk)
+    prior = normal_prior(sk)
     truth = np.array([[0.0, 0.0, 300.0], [0.0, -50.0, 300.0]])
     if root_disc:
         radius_mm = 4.5 * 300.0 / INTR.fx  # 4.5 px: only the centre pixel's 7x7 window fits inside
@@ -270,13 +265,13 @@ def test_temporal_term_acts_on_fingertips_of_consecutive_frames_only(prior):
 
 def test_choose_refine_params_picks_the_lowest_mean_error(prior):
     rng = np.random.default_rng(3)
-    truth = np.stack([open_hand((rng.uniform(-15, 15), rng.uniform(-15, 15), 300.0)) for _ in range(3)])
+    truth = np.stack([open_hand((rng.uniform(-15, 15), rng.uniform(-15, 15), 300.0)) for _ in range(4)])
     depth = np.stack([render_hand(t) for t in truth])
     tips = list(SK.fingertips)
     cnn = truth.copy()
-    cnn[:, tips, :2] += rng.choice([-5.0, 5.0], (3, len(tips), 2))  # fingertips off the fingers
+    cnn[:, tips, :2] += rng.choice([-5.0, 5.0], (4, len(tips), 2))  # fingertips off the fingers
     grid = {"gamma_d": [0.0, 0.002], "radius_mm": [3.0, 8.0]}
-    result = choose_refine_params(cnn, truth, depth, np.repeat(BAND, 3, 0), INTR, prior, grid)
+    result = choose_refine_params(cnn, truth, depth, np.repeat(BAND, 4, 0), INTR, prior, grid)
     assert len(result.table) == 4
     errors = [row["mean_error_mm"] for row in result.table]
     assert result.best_error_mm == min(errors)
@@ -285,7 +280,7 @@ def test_choose_refine_params_picks_the_lowest_mean_error(prior):
     assert result.best.gamma_d > 0  # the background term is what brings the fingertips back
     assert result.best_error_mm < result.unrefined_error_mm
     with pytest.raises(ValueError, match="unknown"):
-        choose_refine_params(cnn, truth, depth, np.repeat(BAND, 3, 0), INTR, prior, {"gama_d": [1]})
+        choose_refine_params(cnn, truth, depth, np.repeat(BAND, 4, 0), INTR, prior, {"gama_d": [1]})
 
 
 def test_refine_rejects_mismatched_inputs(prior):
