@@ -11,7 +11,7 @@ import numpy as np
 
 from eval.bench import median_seconds
 from models.prior import fit_bone_prior
-from models.refine import refine_poses
+from models.refine import candidates_per_joint, refine_poses
 from pipeline.camera import ICVL_INTRINSICS, xyz_to_uvd
 from pipeline.config import RefineConfig
 from pipeline.icvl import ICVL_BACKGROUND
@@ -69,7 +69,7 @@ def bench_refine(quick: bool = False) -> dict:
         "refine_ms_per_frame_batch1": 1e3 * t1,
         "refine_ms_per_frame_batched": 1e3 * tb / BATCH,
         "refine_batched_frames": BATCH,
-        "refine_candidates_per_joint": cfg.rounds * (2 * cfg.grid_half + 1) ** 3,
+        "refine_candidates_per_joint": candidates_per_joint(cfg),
         "refine_bench_error_before_mm": err(cnn),
         "refine_bench_error_after_mm": err(refined),
     }

@@ -236,6 +236,13 @@ def _unit_grid(grid_half: int) -> np.ndarray:
     return np.stack(np.meshgrid(ticks, ticks, ticks, indexing="ij"), axis=-1).reshape(-1, 3)
 
 
+def candidates_per_joint(config: RefineConfig) -> int:
+    """Energy evaluations per joint: round 0's grid points inside the ball, then full grids."""
+    grid = _unit_grid(config.grid_half)
+    in_ball = int(np.sum(np.linalg.norm(grid, axis=1) <= 1.0 + 1e-6))
+    return in_ball + (config.rounds - 1) * len(grid)
+
+
 @functools.lru_cache(maxsize=16)
 def _build_search(skeleton: Skeleton, grid_half: int, rounds: int, prior_mode: str,
                   palm_bone_term: bool):

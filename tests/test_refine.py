@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from models.prior import BonePrior
-from models.refine import (choose_refine_params, foreground_integral, phi_D, phi_M,
+from models.refine import (candidates_per_joint, choose_refine_params, foreground_integral, phi_D, phi_M,
                            previous_frame, refine_poses, relative_motion)
 from pipeline.camera import ICVL_INTRINSICS, Intrinsics, uvd_to_xyz, xyz_to_uvd
 from pipeline.config import RefineConfig
@@ -164,6 +164,12 @@ def test_displaced_fingertip_moves_toward_the_truth(prior):
     table = foreground_integral(depth, BAND)
     w = RefineConfig().window
     assert phi_D(out[None, tip], table, INTR, w)[0] < phi_D(cnn[None, tip], table, INTR, w)[0]
+
+
+def test_candidates_per_joint_counts_the_ball_then_full_grids():
+    # k=2: offsets in {-2..2}^3 / 2 within the unit ball: 1 + 6 + 6 (axes) + 12 (two 1s) + 8 = 33
+    assert candidates_per_joint(RefineConfig(grid_half=2, rounds=3)) == 33 + 2 * 125
+    assert candidates_per_joint(RefineConfig(grid_half=1, rounds=1)) == 7
 
 
 def two_joint_case(root_disc: bool):
