@@ -135,6 +135,7 @@ def make_records(depth: np.ndarray, item: FrameItem, cfg: DataConfig,
 
     centre = geometry.hand_centre(depth, intr, cfg.cube_mm, cfg.centre)
     xyz = uvd_to_xyz(item.uvd, intr)
+    depth_f = geometry.depth_with_inf_background(depth)  # shared by the K crops
     rng = frame_rng(cfg.seed, item.rel_path)
     out = []
     for angle in rotation_angles(item.split, cfg):
@@ -151,9 +152,10 @@ def make_records(depth: np.ndarray, item: FrameItem, cfg: DataConfig,
                              f"{cfg.max_joint_extent:g}): the centre missed the hand")
         c_uvd = xyz_to_uvd(c_xyz, intr)
         affine = geometry.crop_affine(c_uvd, cube, cfg.crop_size, intr, angle)
-        crop = geometry.crop_depth(depth, affine, cfg.crop_size, c_xyz[2], cube)
+        crop = geometry.crop_depth(depth_f, affine, cfg.crop_size, c_xyz[2], cube)
         out.append({
-            "crop_png": encode_depth_png(geometry.quantize_crop(crop)),
+            # zlib level 1: the shards are GZIP-compressed again, more effort buys little.
+            "crop_png": encode_depth_png(geometry.quantize_crop(crop), compress_level=1),
             "joints": joints, "uvd": item.uvd, "xyz": xyz, "centre_xyz": c_xyz,
             "cube_mm": cube, "angle_deg": angle, "affine": affine, "crop_size": cfg.crop_size,
             "sequence": item.sequence, "frame": item.frame, "path": item.rel_path,

@@ -92,15 +92,22 @@ def invert_affine(affine: np.ndarray) -> np.ndarray:
     return np.concatenate([lin_inv, (-lin_inv @ affine[:, 2])[:, None]], axis=1)
 
 
+def depth_with_inf_background(depth: np.ndarray) -> np.ndarray:
+    """Raw (H, W) uint16 depth -> float32 mm with background/invalid pixels set to +inf."""
+    d = depth.astype(np.float32)
+    d[background_mask(depth)] = np.inf
+    return d
+
+
 def crop_depth(depth: np.ndarray, affine: np.ndarray, crop_size: int, centre_z: float,
                cube_mm: float) -> np.ndarray:
     """Cut and normalize the crop: (S, S) float32 in [-1, 1], background +1.
 
-    Nearest-neighbour resampling (depth must not blend hand and background).
+    ``depth`` is raw uint16 (or, to share the work between crops of one frame, the float32 output
+    of ``depth_with_inf_background``). Nearest-neighbour resampling (hand and background must not
+    blend).
     """
-    d = depth.astype(np.float32)
-    bg = background_mask(depth)
-    d[bg] = np.inf
+    d = depth if depth.dtype == np.float32 else depth_with_inf_background(depth)
     inv = invert_affine(affine)  # crop (u, v) -> image (u, v)
     # ndimage works in (row, col) = (v, u) order.
     matrix = np.array([[inv[1, 1], inv[1, 0]], [inv[0, 1], inv[0, 0]]])

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from pipeline.errors import DepthImageError, LabelError, SdnetError
 from pipeline.skeleton import NUM_JOINTS
@@ -95,17 +95,18 @@ def read_label_file(path: Path, strict: bool = True) -> tuple[list[LabelRecord],
     return records, errors
 
 
-def write_depth_png(path_or_file, depth: np.ndarray) -> None:
+def write_depth_png(path_or_file, depth: np.ndarray, compress_level: int = 6) -> None:
     """Write a (H, W) uint16 depth map in mm as a 16-bit grayscale PNG (deterministic bytes)."""
     depth = np.asarray(depth)
     if depth.dtype != np.uint16 or depth.ndim != 2:
         raise ValueError("depth must be a 2-D uint16 array")
-    Image.fromarray(depth).save(path_or_file, format="PNG", compress_level=6)
+    Image.fromarray(depth).save(path_or_file, format="PNG", compress_level=compress_level)
 
 
-def encode_depth_png(depth: np.ndarray) -> bytes:
+def encode_depth_png(depth: np.ndarray, compress_level: int = 6) -> bytes:
+    """PNG bytes of a (H, W) uint16 array (``compress_level`` 0-9: zlib effort)."""
     buf = io.BytesIO()
-    write_depth_png(buf, depth)
+    write_depth_png(buf, depth, compress_level)
     return buf.getvalue()
 
 
@@ -134,6 +135,8 @@ def decode_depth_png(data: bytes, name: str, expect_size: tuple[int, int] | None
             depth = np.asarray(img, dtype=np.uint16)
     except DepthImageError:
         raise
+    except UnidentifiedImageError:
+        raise DepthImageError(f"{name}: not an image file (not a PNG)") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise DepthImageError(f"{name}: unreadable PNG ({e})") from None
     if expect_size is not None and (depth.shape[1], depth.shape[0]) != tuple(expect_size):
@@ -144,7 +147,10 @@ def decode_depth_png(data: bytes, name: str, expect_size: tuple[int, int] | None
 
 def background_mask(depth: np.ndarray) -> np.ndarray:
     """True where a raw ICVL depth pixel is background or invalid (0 or 32001)."""
-    return np.isin(depth, BACKGROUND_VALUES)
+    mask = depth == BACKGROUND_VALUES[0]
+    for value in BACKGROUND_VALUES[1:]:
+        mask |= depth == value
+    return mask
 
 
 # ----------------------------------------------------------------------------- tree layout
