@@ -35,6 +35,7 @@ help:
 	@echo "make data     convert it (or ICVL_ROOT=/path/to/ICVL) into TFRecords in $(DATA_DIR)"
 	@echo "make train   train the cpu preset on it ($(TRAIN_MINUTES) min) into $(RUN_DIR)"
 	@echo "make eval     metrics, figures and report of that run in $(REPORT_DIR)"
+	@echo "make smoke    the whole pipeline shrunk to a couple of minutes, in $(WORK)/smoke"
 	@echo "make bench    performance figures (JSON)"
 
 setup: $(STAMP)
@@ -87,6 +88,11 @@ eval: $(REPORT_DIR)/report.html
 
 $(REPORT_DIR)/report.html: $(RUN_DIR)/model.keras | $(STAMP)
 	$(SDNET) eval --run $(RUN_DIR) --data $(DATA_DIR) --out $(REPORT_DIR) --overwrite
+
+# make smoke: the whole pipeline shrunk (tiny tree, smoke preset), a minute or two end to end.
+smoke: setup
+	$(MAKE) all WORK=$(WORK)/smoke TRAIN_FRAMES=600 TEST_FRAMES=120 ROTATIONS=2 CROP=64 PRESET=smoke \
+		TRAIN_MINUTES=1
 
 bench: setup
 	$(SDNET) bench --json $(WORK)/bench.json
