@@ -20,7 +20,6 @@ from pipeline.geometry import apply_affine, denormalize_joints
 from pipeline.icvl import TEST_DEPTH, TRAIN_DEPTH, read_depth_png
 from pipeline.skeleton import NUM_JOINTS
 
-MODEL_FILE = "model.keras"
 PRIOR_FILE = "prior.json"
 REFINE_FILE = "refine.json"
 
@@ -62,6 +61,8 @@ def load_model(run_dir: Path):
 
     import models.losses  # noqa: F401  (registers the custom losses and metrics)
     import models.sdnet  # noqa: F401
+
+    from pipeline.train import MODEL_FILE
 
     path = Path(run_dir) / MODEL_FILE
     if not path.is_file():

@@ -132,19 +132,6 @@ def load_run_config(run_dir: Path) -> TrainConfig:
         raise SdnetError(f"{path}: invalid run config ({e})") from None
 
 
-def load_run_model(run_dir: Path):
-    """The trained Keras model of a finished run (RUN/model.keras), without its training loss."""
-    import models.losses  # noqa: F401  (registers the custom losses and metrics)
-
-    path = Path(run_dir) / MODEL_FILE
-    if not path.is_file():
-        raise SdnetError(f"{path}: no trained model (did `sdnet train` finish?)")
-    try:
-        return keras.models.load_model(path, compile=False)
-    except Exception as e:  # noqa: BLE001  (keras raises many types for a bad archive)
-        raise SdnetError(f"{path}: cannot load the model ({type(e).__name__}: {e})") from None
-
-
 # ---- data ---------------------------------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)

@@ -16,6 +16,7 @@ import pytest
 
 from models.sdnet import build_model
 from pipeline import train as tr
+from pipeline.inference import load_model
 from pipeline.camera import ICVL_INTRINSICS
 from pipeline.cli import main as cli_main
 from pipeline.errors import SdnetError
@@ -109,7 +110,7 @@ def test_tiny_training_lowers_the_validation_error_and_writes_the_run(tmp_path):
     assert len(saved["val_per_joint_mm"]) == NUM_JOINTS and saved["images_per_s"] > 0
     rebuilt = tr.load_run_config(run)
     assert rebuilt == cfg
-    model = tr.load_run_model(run)
+    model = load_model(run)
     x = tiny_arrays(4, seed=5)[0]
     assert model(x).shape == (4, 3 * NUM_JOINTS)
     rows = history(run)
