@@ -48,6 +48,8 @@ TESTSET_LABELS = {"synthetic": "(a) synthetic test sequences (the data dir's tes
 SMOKE_TRAIN = {"preset": "smoke", "steps": 4, "batch_size": 8, "warmup_steps": 1}
 SMOKE_BEAM_DATA = ["--runner=DirectRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1"]
 SMOKE_BEAM_SYNTH = ["--running-mode", "in_memory", "--no-progress"]
+# --smoke chooses the refinement weights on 'val' from 2 candidates instead of the full grid.
+SMOKE_REFINE_GRID = {"radius_mm": (8.0,), "gamma_d": (0.0, 0.002), "gamma_m": (0.05,)}
 CURVE = "max_frame"
 
 
@@ -139,6 +141,22 @@ def train_setting(data, data_dir: Path, run_dir: Path, opts: ReproduceOptions, w
     if "interrupted" in summary:
         raise KeyboardInterrupt
     return summary
+
+
+def smoke_refinement(run_dir: Path, data_dir: Path) -> None:
+    """--smoke: fit RUN/prior.json on 'train' and choose RUN/refine.json on 'val' from a small grid
+    (``run_eval`` then reuses both)."""
+    from pipeline.camera import Intrinsics
+    from pipeline.inference import REFINE_FILE, load_model
+    from pipeline.input import read_manifest
+    from pipeline.refinement import ensure_prior, ensure_refine_config
+
+    if (run_dir / REFINE_FILE).is_file():
+        return
+    manifest = read_manifest(data_dir)
+    prior = ensure_prior(run_dir, data_dir)
+    ensure_refine_config(run_dir, data_dir, load_model(run_dir), manifest,
+                         Intrinsics.from_dict(manifest["intrinsics"]), prior, grid=SMOKE_REFINE_GRID)
 
 
 def evaluate_setting(run_dir: Path, test_data: Path, out: Path) -> dict:
@@ -348,14 +366,19 @@ def write_figures(out: Path, name: str, plots: dict) -> list[Path]:
 
     from eval.plots import plot_per_joint, plot_success_curve, save_figure
 
+    from matplotlib import colormaps
+
+    # One hue per setting: light = CNN, dark = CNN + refinement.
+    pair = colormaps["tab20"]
+    colors = {n: pair((2 * (i // 2)) % 20 + (0 if i % 2 else 1)) for i, n in enumerate(plots)}
     fig = Figure(figsize=(13, 5.2))
     ax = fig.add_subplot()
-    plot_per_joint(ax, plots)
+    plot_per_joint(ax, plots, colors=colors)
     ax.set_title(f"Mean error per joint, {name} test set (mean over seeds)")
     a = save_figure(fig, out / f"per_joint_{name}.png")
     fig = Figure(figsize=(7.5, 5.5))
     ax = fig.add_subplot()
-    plot_success_curve(ax, plots, CURVE)
+    plot_success_curve(ax, plots, CURVE, colors=colors)
     ax.set_title(f"Max-frame success rate, {name} test set (mean over seeds)")
     b = save_figure(fig, out / f"success_{CURVE}_{name}.png")
     return [a, b]
@@ -469,6 +492,8 @@ def reproduce(data_dir: Path, out: Path, opts: ReproduceOptions, icvl_poses: Pat
         for k, (seed, w) in enumerate(runs, start=1):
             run_dir = out / "runs" / run_tag(w, seed)
             summary = train_setting(data, data_dir, run_dir, opts, w, seed, log)
+            if opts.smoke:
+                smoke_refinement(run_dir, data_dir)
             msg = [f"run {k}/{len(runs)} {setting_name(w)}, seed {seed}: val {summary['val_mean_error_mm']:.2f} mm"]
             for name, test_data in testsets.items():  # 'synthetic' first: it writes prior/refine from DATA
                 if name != "synthetic" and not ((run_dir / "prior.json").is_file()

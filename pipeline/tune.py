@@ -247,11 +247,11 @@ def write_outputs(out: Path, oracle, options: TuneOptions) -> list[dict]:
     best = best_record(out, rows, options)
     if best is not None:
         write_json(Path(out) / BEST_FILE, best)
-    write_tuning_plot(Path(out) / PLOT_FILE, rows, best)
+    write_tuning_plot(Path(out) / PLOT_FILE, rows, best, options.space)
     return rows
 
 
-def plot_tuning(ax, rows: list[dict], best: dict | None = None):
+def plot_tuning(ax, rows: list[dict], best: dict | None = None, space: SearchSpace | None = None):
     """Validation error [mm] of each completed trial against alpha (x) and beta (y), log axes.
 
     Colour = error; marker area grows with log w and each point is labelled with its w; the best
@@ -262,8 +262,11 @@ def plot_tuning(ax, rows: list[dict], best: dict | None = None):
     ax.set_yscale("log")
     ax.set_xlabel("alpha (angle-term weight, log scale)")
     ax.set_ylabel("beta (bone-ratio-term weight, log scale)")
-    ax.set_title(f"Loss-weight search: {len(done)} completed trials")
+    ax.set_title(f"Loss-weight search, {len(done)} completed trials (size and label: w)")
     ax.grid(alpha=0.3, which="both")
+    if space is not None:  # the whole searched range, with a margin
+        ax.set_xlim(space.ab_min / 1.3, space.ab_max * 1.3)
+        ax.set_ylim(space.ab_min / 1.3, space.ab_max * 1.3)
     if not done:
         ax.text(0.5, 0.5, "no completed trial yet", transform=ax.transAxes, ha="center")
         return None
@@ -283,16 +286,18 @@ def plot_tuning(ax, rows: list[dict], best: dict | None = None):
     return sc
 
 
-def write_tuning_plot(path: Path, rows: list[dict], best: dict | None) -> Path:
+def write_tuning_plot(path: Path, rows: list[dict], best: dict | None, space: SearchSpace | None = None) -> Path:
     from matplotlib.figure import Figure
 
     from eval.plots import save_figure
 
     fig = Figure(figsize=(7, 5.5))
     ax = fig.add_subplot()
-    sc = plot_tuning(ax, rows, best)
+    sc = plot_tuning(ax, rows, best, space)
     if sc is not None:
-        fig.colorbar(sc, ax=ax, label="validation mean error (mm)")
+        bar = fig.colorbar(sc, ax=ax, label="validation mean error (mm)")
+        bar.formatter.set_useOffset(False)
+        bar.update_ticks()
     return save_figure(fig, path)
 
 

@@ -93,3 +93,45 @@ def test_bad_inputs_are_one_line_errors(data, tmp_path, capsys):
     (tmp_path / "busy/file.txt").write_text("x")
     assert _tune(data, tmp_path / "busy", 1) == 2
     assert "not a tuning directory" in capsys.readouterr().err
+
+
+def test_interrupted_trial_is_retried_with_its_values_and_best_is_the_minimum(data, tmp_path, monkeypatch, capsys):
+    """Trials replaced by a fake whose objective is alpha: the search state, not training, is tested."""
+    import pipeline.tune as tune_mod
+    from pipeline import train as tr
+
+    attempts = []
+
+    def fake(out, data_src, options, trial_id, values, train_log=None):
+        attempts.append((trial_id, dict(values)))
+        if len(attempts) == 2:
+            raise KeyboardInterrupt  # Ctrl-C during the second trial
+        run_dir = out / "trials" / trial_id
+        run_dir.mkdir(parents=True)
+        cfg = tr.resolve_config(data_src.manifest, {**options.train, **values})
+        (run_dir / "config.json").write_text(json.dumps(tr.config_json(cfg)))
+        return {"val_mean_error_mm": values["alpha"]}
+
+    monkeypatch.setattr(tune_mod, "run_one_trial", fake)
+    out = tmp_path / "s"
+    random_only = ("--initial-points", "9")  # the Gaussian process is exercised in the test above
+    assert _tune(data, out, 4, *random_only) == 130
+    assert len(read_tuning_csv(out / "tuning.csv")) == 1
+    assert _tune(data, out, 4, *random_only) == 0
+    ids = [a[0] for a in attempts]
+    assert ids == ["0", "1", "1", "2", "3"]  # trial 1 ran again, with the same values
+    assert attempts[1][1] == attempts[2][1]
+    rows = read_tuning_csv(out / "tuning.csv")
+    assert [r["trial_id"] for r in rows] == ["0", "1", "2", "3"]
+    best = read_best(out / "best.json")
+    assert best["alpha"] == pytest.approx(min(r["alpha"] for r in rows))
+    assert best["val_mean_error_mm"] == pytest.approx(best["alpha"])
+
+    def broken(*a, **k):
+        raise tune_mod.SdnetError("the data went away")
+
+    monkeypatch.setattr(tune_mod, "run_one_trial", broken)
+    capsys.readouterr()
+    assert _tune(data, out, 5, *random_only) == 2
+    assert "the data went away" in capsys.readouterr().err
+    assert len(read_tuning_csv(out / "tuning.csv")) == 4

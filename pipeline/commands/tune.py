@@ -61,8 +61,12 @@ def options_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    import warnings
+
     from pipeline.tune import BEST_FILE, CSV_FILE, OBJECTIVE, PLOT_FILE, tune
 
+    if not args.verbose:  # Keras's per-fit data warnings would drown the one line per trial
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"keras\.")
     best = tune(args.data, args.out, args.trials, options_from_args(args), overwrite=args.overwrite,
                 quiet_training=not args.verbose)
     print(f"best of {best['trials_completed']} completed trials: trial {best['trial_id']}, "
