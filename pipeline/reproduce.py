@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import statistics
 import sys
 import time
@@ -355,7 +354,7 @@ def collect(out: Path, opts: ReproduceOptions, testsets: list[str]) -> dict:
         res["testsets"][name] = {
             "label": TESTSET_LABELS[name], "frames": next(iter(settings.values()))["frames"],
             "settings": {f"{w:g}": v for w, v in settings.items()},
-            "findings": json.loads(json.dumps(f, default=str).replace("NaN", "null")),
+            "findings": json.loads(json.dumps(f)),
             "paragraph": findings_paragraph(f, settings, TESTSET_LABELS[name], len(opts.seeds)),
             "_plots": plots}
     return res

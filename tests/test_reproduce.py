@@ -133,3 +133,17 @@ def test_reproduce_runs_end_to_end_and_resumes(tiny, capsys):
     # another budget cannot be mixed into the same table
     assert main([*argv[:-2], "--steps", "3"]) == 2
     assert "other training options" in capsys.readouterr().err
+
+
+def test_reproduce_bad_inputs_are_one_line_errors(tiny, tmp_path, capsys):
+    _, data, _ = tiny
+    base = ["reproduce", "--data", str(data), "--out", str(tmp_path / "r")]
+    assert main(base) == 2
+    assert "--minutes-per-run, --steps or --epochs" in capsys.readouterr().err
+    assert main([*base, "--smoke", "--weights", "0", "-0.5"]) == 2
+    assert ">= 0" in capsys.readouterr().err
+    assert main([*base, "--smoke", "--icvl-poses", str(tmp_path)]) == 2
+    assert "no test_seq_*.txt" in capsys.readouterr().err
+    assert main(["reproduce", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "r"), "--smoke"]) == 2
+    assert "manifest" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
