@@ -33,8 +33,10 @@ help:
 	@echo "make setup    create $(VENV) and install requirements.txt and the sdnet package"
 	@echo "make synth    render the synthetic ICVL tree into $(SYNTH_DIR)"
 	@echo "make data     convert it (or ICVL_ROOT=/path/to/ICVL) into TFRecords in $(DATA_DIR)"
-	@echo "make train   train the cpu preset on it ($(TRAIN_MINUTES) min) into $(RUN_DIR)"
+	@echo "make train    train the cpu preset on it ($(TRAIN_MINUTES) min) into $(RUN_DIR)"
 	@echo "make eval     metrics, figures and report of that run in $(REPORT_DIR)"
+	@echo "make tune     keras-tuner search over the loss weights alpha, beta, w (~30 min)"
+	@echo "make reproduce  the paper's Table 1 on our data (a few hours, resumable)"
 	@echo "make smoke    the whole pipeline shrunk to a couple of minutes, in $(WORK)/smoke"
 	@echo "make bench    performance figures (JSON)"
 
@@ -88,6 +90,26 @@ eval: $(REPORT_DIR)/report.html
 
 $(REPORT_DIR)/report.html: $(RUN_DIR)/model.keras | $(STAMP)
 	$(SDNET) eval --run $(RUN_DIR) --data $(DATA_DIR) --out $(REPORT_DIR) --overwrite
+
+# make tune: a keras-tuner search over alpha, beta and w (6 trials x 4 minutes, about 30 minutes).
+TUNE_DIR ?= $(WORK)/tune
+TUNE_TRIALS ?= 6
+TUNE_MINUTES ?= 4
+tune: $(DATA_DIR)/manifest.json | $(STAMP)
+	$(SDNET) tune --data $(DATA_DIR) --out $(TUNE_DIR) --trials $(TUNE_TRIALS) \
+		--minutes-per-trial $(TUNE_MINUTES) --steps-per-epoch 400 --seed $(SEED)
+
+# make reproduce: the paper's Table 1 on our data (baseline and w = 0.125, 0.25, 0.5; two seeds;
+# with and without refinement; the synthetic test split and the real ICVL test poses rendered by
+# `sdnet synth --poses` when ../shared/icvl is there). A few hours; re-running resumes.
+REPRODUCE_DIR ?= $(WORK)/reproduce
+REPRODUCE_MINUTES ?= 15
+REPRODUCE_SEEDS ?= 0 1
+ICVL_POSES ?= ../shared/icvl
+reproduce: $(DATA_DIR)/manifest.json | $(STAMP)
+	$(SDNET) reproduce --data $(DATA_DIR) --out $(REPRODUCE_DIR) --seeds $(REPRODUCE_SEEDS) \
+		--weights 0 0.125 0.25 0.5 --preset $(PRESET) --minutes-per-run $(REPRODUCE_MINUTES) \
+		$(if $(wildcard $(ICVL_POSES)/test_seq_1.txt),--icvl-poses $(ICVL_POSES),) $(BEAM_ARGS)
 
 # make smoke: the whole pipeline shrunk (tiny tree, smoke preset), a minute or two end to end.
 smoke: setup
