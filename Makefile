@@ -103,12 +103,13 @@ tune: $(DATA_DIR)/manifest.json | $(STAMP)
 # with and without refinement; the synthetic test split and the real ICVL test poses rendered by
 # `sdnet synth --poses` when ../shared/icvl is there). A few hours; re-running resumes.
 REPRODUCE_DIR ?= $(WORK)/reproduce
-REPRODUCE_MINUTES ?= 15
+# Every run gets the same number of optimizer steps (a step budget is fair whatever the load).
+REPRODUCE_STEPS ?= 6000
 REPRODUCE_SEEDS ?= 0 1
 ICVL_POSES ?= ../shared/icvl
 reproduce: $(DATA_DIR)/manifest.json | $(STAMP)
 	$(SDNET) reproduce --data $(DATA_DIR) --out $(REPRODUCE_DIR) --seeds $(REPRODUCE_SEEDS) \
-		--weights 0 0.125 0.25 0.5 --preset $(PRESET) --minutes-per-run $(REPRODUCE_MINUTES) \
+		--weights 0 0.125 0.25 0.5 --preset $(PRESET) --steps $(REPRODUCE_STEPS) \
 		$(if $(wildcard $(ICVL_POSES)/test_seq_1.txt),--icvl-poses $(ICVL_POSES),) $(BEAM_ARGS)
 
 # make smoke: the whole pipeline shrunk (tiny tree, smoke preset), a minute or two end to end.
