@@ -86,13 +86,33 @@ class WriteOrderedFn(beam.DoFn):
         self.path = path
 
     def process(self, rows):
-        import tensorflow as tf
-
         rows = sorted(rows, key=lambda r: (r[1], r[2], r[3]))
-        with tf.io.TFRecordWriter(self.path, options="GZIP") as w:
+        with FileSystems.create(self.path, compression_type=CompressionTypes.GZIP) as f:
             for r in rows:
-                w.write(r[4])
+                f.write(tfrecord_frame(r[4]))
         yield len(rows)
+
+
+def _masked_crc32c(data: bytes) -> int:
+    import crcmod.predefined  # a dependency of apache-beam[tfrecord]
+
+    global _CRC32C
+    if _CRC32C is None:
+        _CRC32C = crcmod.predefined.mkPredefinedCrcFun("crc-32c")
+    crc = _CRC32C(data)
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+_CRC32C = None
+
+
+def tfrecord_frame(data: bytes) -> bytes:
+    """One TFRecord: length (uint64 LE), masked CRC-32C of the length, data, masked CRC-32C of data."""
+    import struct
+
+    length = struct.pack("<Q", len(data))
+    return (length + struct.pack("<I", _masked_crc32c(length)) + data
+            + struct.pack("<I", _masked_crc32c(data)))
 
 
 def _sum_stats(values):

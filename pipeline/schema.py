@@ -15,61 +15,104 @@ A record (tf.train.Example) holds one crop of one frame (one rotation of it for 
   frame         int      frame index within the sequence (from image_NNNN.png)
   path          bytes    image path relative to its Depth folder
 
-``encode_example`` takes numpy values; ``parse_example`` runs inside tf.data; both come from FEATURES.
+``encode_example`` takes numpy values (no TensorFlow needed); ``parse_example`` runs inside tf.data;
+both come from SPEC.
 """
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
 
 from pipeline.skeleton import NUM_JOINTS
 
 SCHEMA_VERSION = 1
 
 _J3 = 3 * NUM_JOINTS
-FEATURES = {
-    "crop_png": tf.io.FixedLenFeature([], tf.string),
-    "joints": tf.io.FixedLenFeature([_J3], tf.float32),
-    "uvd": tf.io.FixedLenFeature([_J3], tf.float32),
-    "xyz": tf.io.FixedLenFeature([_J3], tf.float32),
-    "centre_xyz": tf.io.FixedLenFeature([3], tf.float32),
-    "cube_mm": tf.io.FixedLenFeature([], tf.float32),
-    "angle_deg": tf.io.FixedLenFeature([], tf.float32),
-    "affine": tf.io.FixedLenFeature([6], tf.float32),
-    "crop_size": tf.io.FixedLenFeature([], tf.int64),
-    "sequence": tf.io.FixedLenFeature([], tf.string),
-    "frame": tf.io.FixedLenFeature([], tf.int64),
-    "path": tf.io.FixedLenFeature([], tf.string),
+# name -> (kind, number of values); the single source of the record layout.
+SPEC = {
+    "crop_png": ("string", 1),
+    "joints": ("float32", _J3),
+    "uvd": ("float32", _J3),
+    "xyz": ("float32", _J3),
+    "centre_xyz": ("float32", 3),
+    "cube_mm": ("float32", 1),
+    "angle_deg": ("float32", 1),
+    "affine": ("float32", 6),
+    "crop_size": ("int64", 1),
+    "sequence": ("string", 1),
+    "frame": ("int64", 1),
+    "path": ("string", 1),
 }
 
 
-def _feature(spec: tf.io.FixedLenFeature, value) -> tf.train.Feature:
-    if spec.dtype == tf.string:
+def features():
+    """The tf.io parsing spec of SPEC (scalars for one value, vectors otherwise)."""
+    import tensorflow as tf
+
+    dtypes = {"string": tf.string, "float32": tf.float32, "int64": tf.int64}
+    return {k: tf.io.FixedLenFeature([] if n == 1 else [n], dtypes[kind]) for k, (kind, n) in SPEC.items()}
+
+
+# ---- encoding without TensorFlow ----------------------------------------------------------------
+# Beam workers encode records; importing TensorFlow there costs seconds per worker, so the
+# tf.train.Example protocol buffer is written directly (its wire format is small and stable):
+#   Example   { Features features = 1; }
+#   Features  { map<string, Feature> feature = 1; }      (each entry: key = 1, value = 2)
+#   Feature   { oneof { BytesList bytes_list = 1; FloatList float_list = 2; Int64List int64_list = 3; } }
+#   BytesList { repeated bytes value = 1; }  FloatList { repeated float value = 1 [packed]; }
+#   Int64List { repeated int64 value = 1 [packed]; }
+# ``tests/test_schema.py`` checks the bytes against TensorFlow's own serializer.
+
+def _varint(n: int) -> bytes:
+    n &= (1 << 64) - 1  # int64 two's complement, as protobuf does for negative values
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field."""
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+_KINDS = {"string": 1, "float32": 2, "int64": 3}
+
+
+def _feature_bytes(kind: str, count: int, value) -> bytes:
+    """Serialized Feature message of one schema field."""
+    if kind == "string":
         if isinstance(value, str):
             value = value.encode("utf-8")
-        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+        return _field(1, _field(1, bytes(value)))
     arr = np.asarray(value).reshape(-1)
-    expected = int(np.prod(spec.shape)) if spec.shape else 1
-    if arr.size != expected:
-        raise ValueError(f"schema: expected {expected} values, got {arr.size}")
-    if spec.dtype == tf.int64:
-        return tf.train.Feature(int64_list=tf.train.Int64List(value=arr.astype(np.int64).tolist()))
-    return tf.train.Feature(float_list=tf.train.FloatList(value=arr.astype(np.float32).tolist()))
+    if arr.size != count:
+        raise ValueError(f"schema: expected {count} values, got {arr.size}")
+    if kind == "int64":
+        packed = b"".join(_varint(int(v)) for v in arr.astype(np.int64))
+        return _field(3, _field(1, packed))
+    return _field(2, _field(1, arr.astype("<f4").tobytes()))
 
 
 def encode_example(record: dict) -> bytes:
-    """Serialize a record dict with exactly the keys of FEATURES (numpy or Python values)."""
-    missing, extra = set(FEATURES) - set(record), set(record) - set(FEATURES)
+    """Serialize a record dict with exactly the keys of SPEC (numpy or Python values) as a
+    tf.train.Example, without importing TensorFlow."""
+    missing, extra = set(SPEC) - set(record), set(record) - set(SPEC)
     if missing or extra:
         raise ValueError(f"schema: missing keys {sorted(missing)}, unknown keys {sorted(extra)}")
-    feats = {k: _feature(spec, record[k]) for k, spec in FEATURES.items()}
-    return tf.train.Example(features=tf.train.Features(feature=feats)).SerializeToString()
+    entries = b"".join(
+        _field(1, _field(1, key.encode()) + _field(2, _feature_bytes(kind, count, record[key])))
+        for key, (kind, count) in SPEC.items())
+    return _field(1, entries)
 
 
-def parse_example(serialized: tf.Tensor) -> dict:
+def parse_example(serialized) -> dict:
     """Parse one serialized record into tensors; decodes the crop to float32 (S, S, 1) in [-1, 1]
     under the key ``image``, and reshapes joints/uvd/xyz to (J, 3)."""
-    ex = tf.io.parse_single_example(serialized, FEATURES)
+    import tensorflow as tf
+
+    ex = tf.io.parse_single_example(serialized, features())
     q = tf.io.decode_png(ex.pop("crop_png"), channels=1, dtype=tf.uint16)
     ex["image"] = tf.cast(q, tf.float32) / 32767.5 - 1.0
     for key in ("joints", "uvd", "xyz"):
@@ -79,6 +122,8 @@ def parse_example(serialized: tf.Tensor) -> dict:
 
 def decode_records(serialized: list[bytes]) -> dict:
     """Eagerly parse a list of serialized records into a dict of stacked numpy arrays (tests, tools)."""
+    import tensorflow as tf
+
     parsed = [parse_example(tf.constant(s)) for s in serialized]
     out = {}
     for key in parsed[0]:

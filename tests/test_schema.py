@@ -4,7 +4,7 @@ import tensorflow as tf
 
 from pipeline.geometry import quantize_crop
 from pipeline.icvl import encode_depth_png
-from pipeline.schema import FEATURES, decode_records, encode_example, parse_example
+from pipeline.schema import SPEC, decode_records, encode_example, parse_example
 
 
 def _record(rng):
@@ -31,7 +31,7 @@ def test_schema_round_trip_eager_and_in_tf_data():
     ds = tf.data.Dataset.from_tensor_slices([ser, ser]).map(parse_example)
     batch = next(iter(ds.batch(2)))
     assert batch["image"].shape == (2, 16, 16, 1) and batch["joints"].shape == (2, 16, 3)
-    assert set(batch) == (set(FEATURES) - {"crop_png"}) | {"image"}
+    assert set(batch) == (set(SPEC) - {"crop_png"}) | {"image"}
 
 
 def test_schema_refuses_missing_or_extra_keys():
@@ -42,3 +42,26 @@ def test_schema_refuses_missing_or_extra_keys():
         encode_example({**rec, "extra": 1})
     with pytest.raises(ValueError, match="expected 48 values"):
         encode_example({**rec, "uvd": np.zeros(47)})
+
+
+def _tf_example(rec) -> tf.train.Example:
+    """The same record built with TensorFlow's own protocol buffer classes."""
+    feats = {}
+    for key, (kind, _) in SPEC.items():
+        v = rec[key]
+        if kind == "string":
+            v = v.encode() if isinstance(v, str) else v
+            feats[key] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[v]))
+        elif kind == "int64":
+            feats[key] = tf.train.Feature(int64_list=tf.train.Int64List(value=np.ravel(v).astype(int).tolist()))
+        else:
+            feats[key] = tf.train.Feature(float_list=tf.train.FloatList(value=np.ravel(v).astype(np.float32).tolist()))
+    return tf.train.Example(features=tf.train.Features(feature=feats))
+
+
+@pytest.mark.parametrize("frame", [0, 7, 300, 2 ** 40, -3])
+def test_hand_written_encoding_equals_tensorflows(frame):
+    _, rec = _record(np.random.default_rng(2))
+    rec = {**rec, "frame": frame}
+    ours = tf.train.Example.FromString(encode_example(rec))
+    assert ours == _tf_example(rec)
