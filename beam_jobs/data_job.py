@@ -1,24 +1,30 @@
 """Beam job: ICVL tree -> augmented, sharded, compressed TFRecords + manifest.json + rejected.jsonl.
 
 Thin by design: the per-frame work is ``pipeline.convert.convert_frame`` (pure, tested without Beam).
-Steps (each with a unique label): CreateFrames -> Reshuffle -> ConvertFrames (records, rejected, stats)
--> per split: train/val written as sharded GZIP TFRecords, test gathered and written in
-(sequence, frame) order -> counts and rejections written as text for the driver to assemble.
+The driver groups the frames into shard tasks (``plan_shards``: a split's frames spread over its
+shards by a hash of the path, each shard in (sequence, frame) order; 'test' is one shard, so its
+file is in sequence and frame order). Steps (unique labels): CreateShards -> Reshuffle ->
+ConvertShards (each task converts its frames and writes its own GZIP TFRecord file; it emits
+per-split stats and the rejected frames) -> counts and rejections written as text for the driver.
+Records never travel through the runner, only the small frame descriptions do; a retried task
+rewrites the same file.
 
 Runs on the DirectRunner in multi-processing mode by default (one worker per core); any standard Beam
 pipeline option passes through (``--runner``, ``--project``, ``--temp_location``, ``--setup_file``...).
+Workers do not import TensorFlow (``pipeline.schema.encode_example`` writes the protocol buffer).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.io.tfrecordio import WriteToTFRecord
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline.camera import Intrinsics
@@ -29,12 +35,43 @@ RECORDS_PER_SHARD = 2000
 TFRECORD_SUFFIX = ".tfrecord.gz"
 
 
-class ConvertFrameFn(beam.DoFn):
-    """FrameItem -> ('records': (split, seq, frame, angle, bytes)), ('rejected': dict),
-    ('stats': (split, (frames, records, bytes)))."""
+@dataclass(frozen=True)
+class ShardTask:
+    """Frames to convert into one file ``<split>-<index>-of-<count>.tfrecord.gz``."""
 
-    def __init__(self, cfg: DataConfig, intr: Intrinsics, progress_dir: str | None = None):
-        self.cfg, self.intr, self.progress_dir = cfg, intr, progress_dir
+    split: str
+    index: int
+    count: int
+    frames: tuple[FrameItem, ...]
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.split}-{self.index:05d}-of-{self.count:05d}{TFRECORD_SUFFIX}"
+
+
+def plan_shards(frames: list[FrameItem], shards: dict[str, int]) -> list[ShardTask]:
+    """Group frames into shard tasks: ``shards[split]`` shards per split (1 when absent), frames
+    assigned by a hash of their path (mixing sequences), each shard sorted by (sequence, frame)."""
+    groups: dict[tuple[str, int], list[FrameItem]] = {}
+    for f in frames:
+        n = max(1, shards.get(f.split, 1))
+        slot = int(hashlib.sha1(f.rel_path.encode()).hexdigest()[:8], 16) % n if n > 1 else 0
+        groups.setdefault((f.split, slot), []).append(f)
+    tasks = []
+    for split in sorted({k[0] for k in groups}):
+        slots = sorted(k[1] for k in groups if k[0] == split)
+        for i, slot in enumerate(slots):
+            items = sorted(groups[(split, slot)], key=lambda f: (f.sequence, f.frame, f.rel_path))
+            tasks.append(ShardTask(split, i, len(slots), tuple(items)))
+    return tasks
+
+
+class ConvertShardFn(beam.DoFn):
+    """ShardTask -> its TFRecord file; outputs ('stats': (split, (frames, records, bytes))) per
+    task and ('rejected': dict) per rejected frame."""
+
+    def __init__(self, cfg: DataConfig, intr: Intrinsics, out_dir: str, progress_dir: str | None = None):
+        self.cfg, self.intr, self.out_dir, self.progress_dir = cfg, intr, out_dir, progress_dir
 
     def setup(self):
         self._done = 0
@@ -43,27 +80,26 @@ class ConvertFrameFn(beam.DoFn):
             path = os.path.join(self.progress_dir, f"{os.getpid()}-{uuid.uuid4().hex}")
             self._progress = open(path, "w")
 
-    def process(self, item: FrameItem):
+    def process(self, task: ShardTask):
         from pipeline.schema import encode_example
 
-        try:
-            with FileSystems.open(item.image) as f:
-                data = f.read()
-        except Exception:  # noqa: BLE001 - any filesystem's "not found" becomes a rejection
-            data = None
-        records, reason = convert_frame(data, item, self.cfg, self.intr)
-        self._tick()
-        if reason:
-            yield beam.pvalue.TaggedOutput("rejected", {
-                "path": item.image, "split": item.split, "label_file": item.label_file,
-                "line": item.line, "reason": reason})
-            return
-        total = 0
-        for rec in records:
-            ser = encode_example(rec)
-            total += len(ser)
-            yield (item.split, item.sequence, item.frame, float(rec["angle_deg"]), ser)
-        yield beam.pvalue.TaggedOutput("stats", (item.split, (1, len(records), total)))
+        frames = records = size = 0
+        path = FileSystems.join(self.out_dir, task.file_name)
+        with FileSystems.create(path, compression_type=CompressionTypes.GZIP) as out:
+            for item in task.frames:
+                recs, reason = convert_frame(_read(item.image), item, self.cfg, self.intr)
+                self._tick()
+                if reason:
+                    yield beam.pvalue.TaggedOutput("rejected", {
+                        "path": item.image, "split": item.split, "label_file": item.label_file,
+                        "line": item.line, "reason": reason})
+                    continue
+                for rec in recs:
+                    data = encode_example(rec)
+                    out.write(tfrecord_frame(data))
+                    size += len(data)
+                frames, records = frames + 1, records + len(recs)
+        yield beam.pvalue.TaggedOutput("stats", (task.split, (frames, records, size)))
 
     def _tick(self):
         self._done += 1
@@ -79,18 +115,13 @@ class ConvertFrameFn(beam.DoFn):
             self._progress.close()
 
 
-class WriteOrderedFn(beam.DoFn):
-    """Writes a whole split, sorted by (sequence, frame, angle), as one GZIP TFRecord file."""
-
-    def __init__(self, path: str):
-        self.path = path
-
-    def process(self, rows):
-        rows = sorted(rows, key=lambda r: (r[1], r[2], r[3]))
-        with FileSystems.create(self.path, compression_type=CompressionTypes.GZIP) as f:
-            for r in rows:
-                f.write(tfrecord_frame(r[4]))
-        yield len(rows)
+def _read(path: str) -> bytes | None:
+    """The file's bytes through Beam's filesystems (local, gs://, ...), None when unreadable."""
+    try:
+        with FileSystems.open(path) as f:
+            return f.read()
+    except Exception:  # noqa: BLE001 - any filesystem's "not found" becomes a rejection
+        return None
 
 
 def _masked_crc32c(data: bytes) -> int:
@@ -137,30 +168,16 @@ def default_options(beam_args: list[str]) -> PipelineOptions:
     return PipelineOptions(args)
 
 
-def build(p: beam.Pipeline, frames: list[FrameItem], cfg: DataConfig, intr: Intrinsics,
-          out_dir: str, shards: dict[str, int], progress_dir: str | None = None) -> None:
+def build(p: beam.Pipeline, tasks: list[ShardTask], cfg: DataConfig, intr: Intrinsics,
+          out_dir: str, progress_dir: str | None = None) -> None:
     """Add the conversion steps to ``p``; outputs go under ``out_dir``."""
     results = (
         p
-        | "CreateFrames" >> beam.Create(frames, reshuffle=False)
+        | "CreateShards" >> beam.Create(tasks, reshuffle=False)
         | "Reshuffle" >> beam.Reshuffle()
-        | "ConvertFrames" >> beam.ParDo(ConvertFrameFn(cfg, intr, progress_dir)).with_outputs(
-            "rejected", "stats", main="records")
+        | "ConvertShards" >> beam.ParDo(ConvertShardFn(cfg, intr, out_dir, progress_dir)).with_outputs(
+            "rejected", "stats")
     )
-    records = results.records
-    for split in ("train", "val"):
-        title = split.capitalize()
-        (records
-         | f"Select{title}" >> beam.Filter(lambda r, s=split: r[0] == s)
-         | f"Serialized{title}" >> beam.Map(lambda r: r[4])
-         | f"Write{title}" >> WriteToTFRecord(
-             os.path.join(out_dir, split), file_name_suffix=TFRECORD_SUFFIX,
-             num_shards=shards[split], compression_type=CompressionTypes.GZIP))
-    (records
-     | "SelectTest" >> beam.Filter(lambda r: r[0] == "test")
-     | "GatherTest" >> beam.combiners.ToList()
-     | "WriteTestInOrder" >> beam.ParDo(WriteOrderedFn(
-         os.path.join(out_dir, f"test-00000-of-00001{TFRECORD_SUFFIX}"))))
     (results.stats
      | "SumStatsPerSplit" >> beam.CombinePerKey(_sum_stats)
      | "FormatStats" >> beam.Map(lambda kv: json.dumps(
@@ -176,5 +193,6 @@ def build(p: beam.Pipeline, frames: list[FrameItem], cfg: DataConfig, intr: Intr
 def run(frames: list[FrameItem], cfg: DataConfig, intr: Intrinsics, out_dir: Path,
         shards: dict[str, int], beam_args: list[str], progress_dir: str | None = None) -> None:
     """Build and run the job to completion."""
+    tasks = plan_shards(frames, shards)
     with beam.Pipeline(options=default_options(beam_args)) as p:
-        build(p, frames, cfg, intr, str(out_dir), shards, progress_dir)
+        build(p, tasks, cfg, intr, str(out_dir), progress_dir)

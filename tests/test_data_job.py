@@ -120,3 +120,26 @@ def test_cli_multiprocessing_default_runner_and_overwrite(tmp_path):
     m = read_manifest(out)
     assert m["counts"] == {"train": 12, "val": 0, "test": 2} and not (out / "old.txt").exists()
     assert (tmp_path / "p.png").stat().st_size > 10_000
+
+
+def test_shard_plan_mixes_sequences_keeps_order_and_puts_test_in_one_file():
+    from beam_jobs.data_job import plan_shards
+    from pipeline.convert import FrameItem
+
+    def item(split, seq, i):
+        return FrameItem(f"/x/{seq}/image_{i:04d}.png", f"{seq}/image_{i:04d}.png", np.zeros((16, 3)),
+                         split, seq, i)
+
+    frames = [item("train", f"s{s}", i) for s in range(4) for i in range(50)]
+    frames += [item("test", "test_seq_2", i) for i in range(5)] + [item("test", "test_seq_1", 1)]
+    tasks = plan_shards(frames, {"train": 3})
+    train = [t for t in tasks if t.split == "train"]
+    assert [t.file_name for t in train] == [f"train-{i:05d}-of-00003.tfrecord.gz" for i in range(3)]
+    assert sorted(f.rel_path for t in train for f in t.frames) == sorted(f.rel_path for f in frames[:200])
+    for t in train:
+        assert len({f.sequence for f in t.frames}) == 4  # sequences mixed across shards
+        keys = [(f.sequence, f.frame) for f in t.frames]
+        assert keys == sorted(keys)
+    (test,) = [t for t in tasks if t.split == "test"]
+    assert [(f.sequence, f.frame) for f in test.frames][:2] == [("test_seq_1", 1), ("test_seq_2", 0)]
+    assert plan_shards(frames, {"train": 3}) == tasks  # deterministic
