@@ -141,11 +141,12 @@ def test_interrupt_then_resume_continues_the_step_count(tmp_path):
         if msg.startswith("epoch 2:"):
             signal.raise_signal(signal.SIGINT)
 
+    before = signal.getsignal(signal.SIGINT)  # default_int_handler, or SIG_IGN under nohup
     first = tr.train(cfg, data, run, log=interrupt_after_epoch_2, verbose=0)
     assert first["interrupted"] == signal.SIGINT
     assert first["steps"] == 17  # stopped after the first step of epoch 3
     assert not (run / "model.keras").exists() and not (run / "summary.json").exists()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before  # the caller's handler is restored
 
     second = tr.train(cfg, data, run, resume=True, log=quiet, verbose=0)
     assert second["steps"] == 32 and "interrupted" not in second
