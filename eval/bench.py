@@ -6,6 +6,7 @@ Each stage adds its entry to BENCHMARKS.
 """
 from __future__ import annotations
 
+import importlib
 import statistics
 import time
 from typing import Callable
@@ -31,48 +32,21 @@ def median_seconds(fn: Callable[[], object], repeats: int) -> float:
     return statistics.median(times)
 
 
-BENCHMARKS: dict[str, Callable[..., dict]] = {}
+# name -> (module, function); imported only when that benchmark runs (keeps `sdnet --help` fast).
+_ENTRIES = {
+    "synth": ("pipeline.synth.benchmark", "bench_synth"),
+    "data": ("eval.bench_data", "bench_data"),
+    "train": ("pipeline.train", "bench_train"),
+    "infer": ("eval.bench_infer", "bench_infer"),
+    "refine": ("eval.bench_refine", "bench_refine"),
+}
 
 
-def _data(quick: bool = False) -> dict:
-    from eval.bench_data import bench_data
+def _lazy(module: str, function: str) -> Callable[..., dict]:
+    def run(quick: bool = False) -> dict:
+        return getattr(importlib.import_module(module), function)(quick)
 
-    return bench_data(quick)
-
-
-BENCHMARKS["data"] = _data
+    return run
 
 
-def _synth(quick: bool = False) -> dict:
-    from pipeline.synth.benchmark import bench_synth
-
-    return bench_synth(quick)
-
-
-BENCHMARKS["synth"] = _synth
-
-
-def _infer(quick: bool = False) -> dict:
-    from eval.bench_infer import bench_infer
-
-    return bench_infer(quick)
-
-
-BENCHMARKS["infer"] = _infer
-
-
-def _refine(quick: bool = False) -> dict:
-    from eval.bench_refine import bench_refine
-
-    return bench_refine(quick)
-
-
-BENCHMARKS["refine"] = _refine
-
-
-def _train(quick: bool = False) -> dict:
-    from pipeline.train import bench_train
-    return bench_train(quick)
-
-
-BENCHMARKS["train"] = _train
+BENCHMARKS: dict[str, Callable[..., dict]] = {name: _lazy(*entry) for name, entry in _ENTRIES.items()}

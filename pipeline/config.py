@@ -34,6 +34,13 @@ def from_dict(cls: Type[T], d: dict[str, Any], where: str = "config") -> T:
     return cls(**kwargs)
 
 
+def _check(checks: list[tuple[bool, str]]) -> None:
+    """Raise ValueError with the message of the first failed (ok, message) check."""
+    for ok, msg in checks:
+        if not ok:
+            raise ValueError(msg)
+
+
 def _dataclass_type(ftype):
     if isinstance(ftype, str):
         ftype = globals().get(ftype)
@@ -104,9 +111,7 @@ class DataConfig:
             (self.max_joint_extent > 0, "max joint extent must be > 0"),
             (self.shards >= 0, "shards must be >= 0"),
         ]
-        for ok, msg in checks:
-            if not ok:
-                raise ValueError(msg)
+        _check(checks)
 
 
 # ----------------------------------------------------------------------------- refinement
@@ -155,9 +160,7 @@ class RefineConfig:
             (self.temporal_mode in ("displacement", "distance"),
              f"refine temporal_mode must be 'displacement' or 'distance', got {self.temporal_mode!r}"),
         ]
-        for ok, msg in checks:
-            if not ok:
-                raise ValueError(msg)
+        _check(checks)
 
 
 # ---- training (issue 4): model preset, loss, and the run's resolved configuration ---------------------
@@ -268,9 +271,7 @@ class TrainConfig:
             (self.strategy in ("auto", "default", "mirrored", "multiworker"),
              f"strategy must be auto, default, mirrored or multiworker, got {self.strategy!r}"),
         ]
-        for ok, msg in checks:
-            if not ok:
-                raise ValueError(msg)
+        _check(checks)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -307,6 +308,4 @@ class SynthConfig:
         for name in ("dropout", "edge_dropout", "flying_pixels"):
             value = getattr(self, name)
             checks.append((0.0 <= value <= 1.0, f"{name} must be in [0, 1], got {value}"))
-        for ok, msg in checks:
-            if not ok:
-                raise ValueError(msg)
+        _check(checks)
