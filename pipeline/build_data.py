@@ -24,7 +24,8 @@ from pipeline.camera import Intrinsics
 from pipeline.config import DataConfig, to_dict
 from pipeline.convert import SPLITS, plan_frames, rotation_angles
 from pipeline.errors import SdnetError
-from pipeline.fsutil import atomic_output_dir, check_output_dir, atomic_write_text, write_json
+from pipeline.fsutil import atomic_output_dir, atomic_write_text, check_output_dir, write_json
+from pipeline.schema import SCHEMA_VERSION
 from pipeline.skeleton import ICVL_SKELETON
 
 MANIFEST = "manifest.json"
@@ -138,7 +139,7 @@ def _manifest(root, cfg, intr, plan, stats, rejected, tmp, beam_args, seconds) -
     files = {s: sorted(os.path.basename(p) for p in glob.glob(str(Path(tmp) / f"{s}-*")))
              for s in SPLITS}
     return {
-        "schema_version": _schema_version(),
+        "schema_version": SCHEMA_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "source_root": str(Path(root).resolve()),
         "label_files": plan.label_files,
@@ -157,9 +158,3 @@ def _manifest(root, cfg, intr, plan, stats, rejected, tmp, beam_args, seconds) -
         "beam_args": beam_args,
         "seconds": round(seconds, 1),
     }
-
-
-def _schema_version() -> int:
-    from pipeline.schema import SCHEMA_VERSION
-
-    return SCHEMA_VERSION

@@ -10,7 +10,7 @@ geometry functions.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -52,6 +52,23 @@ ICVL_INTRINSICS = Intrinsics(fx=241.42, fy=241.42, cx=160.0, cy=120.0)
 ICVL_BENCHMARK_INTRINSICS = Intrinsics(fx=240.99, fy=240.96, cx=160.0, cy=120.0)
 
 CAMERAS = {"icvl": ICVL_INTRINSICS, "icvl-benchmark": ICVL_BENCHMARK_INTRINSICS}
+
+
+def with_overrides(intr: Intrinsics, **overrides) -> Intrinsics:
+    """``intr`` with the given fields (fx, fy, cx, cy, width, height; px) replaced; None values are
+    ignored. SdnetError for non-positive focal lengths or sizes, or a principal point outside the image
+    (one line, for command-line flags --fx/--fy/--cx/--cy/--width/--height)."""
+    from pipeline.errors import SdnetError
+
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        intr = replace(intr, **given)
+    except (TypeError, ValueError) as e:
+        raise SdnetError(str(e)) from None
+    if not (0 <= intr.cx <= intr.width and 0 <= intr.cy <= intr.height):
+        raise SdnetError(f"intrinsics: principal point ({intr.cx:g}, {intr.cy:g}) px lies outside the "
+                         f"{intr.width}x{intr.height} image (check --cx/--cy and --width/--height)")
+    return intr
 
 
 def uvd_to_xyz(uvd: np.ndarray, intr: Intrinsics) -> np.ndarray:

@@ -133,27 +133,6 @@ def _unique(name: str, used: set[str]) -> str:
     return out
 
 
-# ----------------------------------------------------------------------------- intrinsics
-
-
-def resolve_intrinsics(base: Intrinsics, camera: Intrinsics | None = None, **overrides) -> Intrinsics:
-    """``camera`` (or ``base``) with the given fields (fx, fy, cx, cy px; width, height px) replaced.
-
-    None values are ignored. SdnetError for non-positive focal lengths or sizes, or a principal
-    point outside the image.
-    """
-    intr = camera or base
-    given = {k: v for k, v in overrides.items() if v is not None}
-    try:
-        intr = dataclasses.replace(intr, **given)
-    except (TypeError, ValueError) as e:
-        raise SdnetError(str(e)) from None
-    if not (0 <= intr.cx <= intr.width and 0 <= intr.cy <= intr.height):
-        raise SdnetError(f"intrinsics: principal point ({intr.cx:g}, {intr.cy:g}) px lies outside the "
-                         f"{intr.width}x{intr.height} image (check --cx/--cy and --width/--height)")
-    return intr
-
-
 # ----------------------------------------------------------------------------- the run
 
 

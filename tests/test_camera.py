@@ -22,3 +22,15 @@ def test_bad_intrinsics_are_refused():
         Intrinsics(fx=0.0, fy=1.0, cx=0.0, cy=0.0)
     with pytest.raises(ValueError, match="unknown"):
         Intrinsics.from_dict({"fx": 1, "fy": 1, "cx": 0, "cy": 0, "k1": 0.1})
+
+
+def test_with_overrides_replaces_given_fields_and_refuses_bad_values():
+    from pipeline.camera import with_overrides
+    from pipeline.errors import SdnetError
+
+    intr = with_overrides(ICVL_INTRINSICS, fx=475.0, cy=None, width=640, height=480, cx=320.0)
+    assert (intr.fx, intr.fy, intr.cx, intr.cy, intr.width) == (475.0, ICVL_INTRINSICS.fy, 320.0, 120.0, 640)
+    with pytest.raises(SdnetError, match="fx must be a positive number"):
+        with_overrides(ICVL_INTRINSICS, fx=-1.0)
+    with pytest.raises(SdnetError, match="principal point"):
+        with_overrides(ICVL_INTRINSICS, cx=400.0)

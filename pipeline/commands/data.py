@@ -56,21 +56,9 @@ def register(sub) -> None:
     p.set_defaults(func=run, accepts_unknown=True)
 
 
-def resolve_intrinsics(args):
-    from pipeline.camera import CAMERAS, Intrinsics
-
-    base = CAMERAS[args.camera].to_dict()
-    for k in ("fx", "fy", "cx", "cy"):
-        if getattr(args, k) is not None:
-            base[k] = getattr(args, k)
-    try:
-        return Intrinsics(**base)
-    except ValueError as e:
-        raise SdnetError(str(e)) from None
-
-
 def run(args: argparse.Namespace) -> int:
     from pipeline.build_data import convert_tree
+    from pipeline.camera import CAMERAS, with_overrides
     from pipeline.config import CentreConfig, DataConfig
 
     if args.out is None:
@@ -87,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
                          centre=CentreConfig(band_mm=args.band))
     except ValueError as e:
         raise SdnetError(str(e)) from None
-    intr = resolve_intrinsics(args)
+    intr = with_overrides(CAMERAS[args.camera], fx=args.fx, fy=args.fy, cx=args.cx, cy=args.cy)
     manifest = convert_tree(args.icvl_root, args.out, cfg, intr, args.beam_args,
                             overwrite=args.overwrite, progress=not args.quiet)
     summary = {k: manifest[k] for k in ("counts", "frames", "bytes", "rejected", "seconds")}

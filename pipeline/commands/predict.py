@@ -36,9 +36,9 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline.camera import CAMERAS
+    from pipeline.camera import CAMERAS, with_overrides
     from pipeline.errors import SdnetError
-    from pipeline.predict import (collect_frames, load_predictor, resolve_intrinsics, run_data_info,
+    from pipeline.predict import (collect_frames, load_predictor, run_data_info,
                                   run_intrinsics, run_predict, summary_line)
 
     out = args.out or Path("predictions")
@@ -47,8 +47,8 @@ def run(args: argparse.Namespace) -> int:
     if not Path(args.run).is_dir():
         raise SdnetError(f"{args.run}: run directory not found")
     info, _ = run_data_info(args.run)
-    intr = resolve_intrinsics(run_intrinsics(info), CAMERAS.get(args.camera), fx=args.fx, fy=args.fy,
-                              cx=args.cx, cy=args.cy, width=args.width, height=args.height)
+    intr = with_overrides(CAMERAS.get(args.camera) or run_intrinsics(info), fx=args.fx, fy=args.fy,
+                          cx=args.cx, cy=args.cy, width=args.width, height=args.height)
     collect_frames(args.path, args.split)  # bad input fails before the model loads
     pred = load_predictor(args.run, intr, refine=not args.no_refine)
     doc = run_predict(pred, args.path, out, split=args.split, batch_size=args.batch_size,
