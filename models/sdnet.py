@@ -63,13 +63,22 @@ def build_model(cfg: ModelConfig, num_joints: int = NUM_JOINTS) -> keras.Model:
     inputs = keras.Input((s, s, 1), name="depth")  # (B, S, S, 1)
     x = inputs
     layers = zip(cfg.conv_filters, cfg.conv_kernels, cfg.conv_strides, cfg.pool_after)
+    bn = bool(cfg.batch_norm)
     for i, (filters, kernel, stride, pool) in enumerate(layers, start=1):
         x = keras.layers.Conv2D(int(filters), int(kernel), strides=int(stride), padding="same",
-                                activation="relu", kernel_initializer="he_normal", name=f"conv{i}")(x)
+                                activation=None if bn else "relu", use_bias=not bn,
+                                kernel_initializer="he_normal", name=f"conv{i}")(x)
+        if bn:
+            x = keras.layers.BatchNormalization(name=f"bn{i}")(x)
+            x = keras.layers.ReLU(name=f"relu{i}")(x)
         if pool:
             x = keras.layers.MaxPooling2D(POOL_SIZE, POOL_STRIDE, padding="same", name=f"pool{i}")(x)
     x = keras.layers.Flatten(name="flatten")(x)  # (B, h * w * C)
-    x = keras.layers.Dense(int(cfg.fc_units), activation="relu", kernel_initializer="he_normal", name="fc")(x)
+    x = keras.layers.Dense(int(cfg.fc_units), activation=None if bn else "relu", use_bias=not bn,
+                           kernel_initializer="he_normal", name="fc")(x)
+    if bn:
+        x = keras.layers.BatchNormalization(name="bn_fc")(x)
+        x = keras.layers.ReLU(name="relu_fc")(x)
     if cfg.dropout > 0:
         x = keras.layers.Dropout(cfg.dropout, name="dropout")(x)
     outputs = keras.layers.Dense(3 * num_joints, dtype="float32", name="joints")(x)  # (B, 3J)

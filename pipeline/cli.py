@@ -15,6 +15,7 @@ from pipeline.errors import SdnetError
 from pipeline.commands import bench as _bench
 from pipeline.commands import synth as _synth
 from pipeline.commands import compare as _compare
+from pipeline.commands import curves as _curves
 from pipeline.commands import data as _data
 from pipeline.commands import eval as _eval
 from pipeline.commands import export as _export
@@ -23,7 +24,7 @@ from pipeline.commands import train as _train
 from pipeline.commands import tune as _tune
 from pipeline.commands import reproduce as _reproduce
 
-COMMAND_MODULES = [_synth, _data, _train, _eval, _compare, _predict, _export, _bench, _tune, _reproduce]
+COMMAND_MODULES = [_synth, _data, _train, _eval, _curves, _compare, _predict, _export, _bench, _tune, _reproduce]
 
 
 def build_parser() -> argparse.ArgumentParser:

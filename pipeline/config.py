@@ -169,18 +169,21 @@ class RefineConfig:
 class ModelConfig:
     """A ZF-net-style SDNet: conv layers (ReLU, 'same' padding; a 3x3/2 max-pool after those marked
     in ``pool_after``), one fully connected layer with dropout, then 3J linear outputs.
+    ``batch_norm``: batch normalization after each convolution and the fully connected layer
+    (before the ReLU).
 
     ``input_size``: crop side in pixels (taken from the dataset manifest at training time).
     """
 
     preset: str = "cpu"
     input_size: int = 128
-    conv_filters: tuple = (32, 64, 96, 96, 64)
+    conv_filters: tuple = (48, 96, 128, 128, 96)
     conv_kernels: tuple = (7, 5, 3, 3, 3)
     conv_strides: tuple = (2, 2, 1, 1, 1)
     pool_after: tuple = (True, True, False, False, True)
     fc_units: int = 1024
     dropout: float = 0.5
+    batch_norm: bool = False
 
     def __post_init__(self) -> None:
         n = len(self.conv_filters)
@@ -218,6 +221,30 @@ class LossConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class AugmentConfig:
+    """Online augmentation of training crops (``pipeline.augment``), drawn anew for every batch.
+
+    rotation_deg: in-plane angle uniform in [-rotation_deg, rotation_deg] degrees. scale: zoom
+    uniform in [1 - scale, 1 + scale] (a cube of cube/zoom). shift_mm: std of a Gaussian shift of the
+    hand centre, mm per axis (the depth axis as a move along the centre's ray). pixel_dropout: share
+    of hand pixels set to background. All zero: no augmentation.
+    """
+
+    rotation_deg: float = 0.0
+    scale: float = 0.0
+    shift_mm: float = 0.0
+    pixel_dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check([
+            (0.0 <= self.rotation_deg <= 180.0, f"augment rotation_deg must be in [0, 180], got {self.rotation_deg}"),
+            (0.0 <= self.scale < 0.5, f"augment scale must be in [0, 0.5), got {self.scale}"),
+            (self.shift_mm >= 0.0, f"augment shift_mm must be >= 0, got {self.shift_mm}"),
+            (0.0 <= self.pixel_dropout < 1.0, f"augment pixel_dropout must be in [0, 1), got {self.pixel_dropout}"),
+        ])
+
+
+@dataclasses.dataclass(frozen=True)
 class TrainDataInfo:
     """What a run needs to know about its data, copied from the manifest (crop px, cube mm)."""
 
@@ -230,6 +257,9 @@ class TrainDataInfo:
     counts: dict = dataclasses.field(default_factory=dict)
 
 
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Resolved configuration of one training run (written to ``RUN/config.json``).
@@ -238,6 +268,9 @@ class TrainConfig:
     budget for training and validation, over all resumes) may end it earlier. ``steps_per_epoch``:
     None = one pass over the training split. Learning rate: Adam, linear warm-up over
     ``warmup_steps``, then cosine decay to ``min_lr_fraction`` x ``learning_rate`` at the last step.
+    ``precision``: 'auto' (bfloat16 mixed precision on CPUs with native bfloat16 arithmetic and no
+    GPU, else float32), 'float32', 'bfloat16' (mixed: bfloat16 compute, float32 weights) or 'float16'
+    (mixed, for GPUs). ``augment``: online augmentation of the training crops.
     ``strategy``: 'auto' (multi-worker when TF_CONFIG is set, mirrored with > 1 GPU, else default),
     'default', 'mirrored' or 'multiworker'.
     """
@@ -254,8 +287,9 @@ class TrainConfig:
     warmup_steps: int = 100
     min_lr_fraction: float = 0.02
     seed: int = 0
-    mixed_precision: bool = False
+    precision: str = "auto"
     strategy: str = "auto"
+    augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:
         checks = [
@@ -268,6 +302,8 @@ class TrainConfig:
             (self.learning_rate > 0, f"learning rate must be > 0, got {self.learning_rate}"),
             (self.warmup_steps >= 0, f"warmup steps must be >= 0, got {self.warmup_steps}"),
             (0.0 <= self.min_lr_fraction <= 1.0, f"min_lr_fraction must be in [0, 1], got {self.min_lr_fraction}"),
+            (self.precision in PRECISIONS,
+             f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"),
             (self.strategy in ("auto", "default", "mirrored", "multiworker"),
              f"strategy must be auto, default, mirrored or multiworker, got {self.strategy!r}"),
         ]

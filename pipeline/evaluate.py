@@ -7,6 +7,7 @@ Outputs (in REPORT, written to a temporary directory and renamed when complete):
   predictions_uvd_cnn.txt      the CNN alone
   metrics.json                 per method: mean_error_mm, per_joint_mm, frames, success curves
   per_joint.png, success_{max_frame,mean_frame,joint}.png, examples.png
+  learning_curve.png           the run's validation error against steps and minutes (from history.csv)
   report.md, report.html       tables and figures, the run's settings and per-stage runtimes
 """
 from __future__ import annotations
@@ -111,11 +112,32 @@ def run_eval(run_dir: Path, data_dir: Path, out: Path, refine: bool = True,
                     "joint": "Joints within the threshold"}
         fig_list = [(captions[k], p) for k, p in figures.items()]
         fig_list.append(("Best, median and worst test frames (paper Fig. 6)", examples))
+        tables = [("Results on the test split", rows)]
+        curve = _learning_curve(run_dir, tmp / "learning_curve.png")
+        if curve is not None:
+            fig_list.insert(0, ("Learning curve of the run (validation split)", curve[0]))
+            tables.append(("Training time to reach a validation error", curve[1]))
+            settings["time to accuracy (validation)"] = curve[2]
+            write_json(tmp / "settings.json", settings)
         write_report(tmp, f"SDNet evaluation: {Path(run_dir).name} on {Path(data_dir).name}",
-                     settings, [("Results on the test split", rows)], fig_list,
-                     notes=_notes(metrics, tips, refine))
+                     settings, tables, fig_list, notes=_notes(metrics, tips, refine))
     print(format_rows(rows))
     return metrics
+
+
+def _learning_curve(run_dir: Path, path: Path):
+    """(figure path, table rows, time-to-accuracy dict) from RUN/history.csv; None without one."""
+    from eval.learning import learning_curve_figure, read_history, time_to_accuracy
+
+    try:
+        history = read_history(run_dir)
+    except ValueError:
+        return None
+    tta = time_to_accuracy(history)
+    rows = [{"validation error (mm)": f"<= {t:g}", "minutes": v["minutes"], "step": v["step"]}
+            for t, v in tta.items()]
+    return save_figure(learning_curve_figure({Path(run_dir).name: history}), path), rows, \
+        {f"{t:g} mm": v["minutes"] for t, v in tta.items()}
 
 
 def _examples_figure(preds, pred_uvd, intr: Intrinsics, path: Path) -> Path:

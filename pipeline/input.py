@@ -50,11 +50,15 @@ def split_files(data_dir: Path, split: str) -> list[str]:
 
 def make_dataset(data_dir: Path, split: str, batch_size: int, *, shuffle: bool = False,
                  repeat: bool = False, seed: int = 0, with_meta: bool = False,
-                 drop_remainder: bool = False, shuffle_buffer: int = 4096, check: bool = True):
+                 drop_remainder: bool = False, shuffle_buffer: int = 4096, check: bool = True,
+                 augment=None):
     """A batched, prefetched tf.data.Dataset over one split (files read in parallel).
 
     Without ``shuffle`` the records come in file order (for 'test': sequence, then frame order).
+    ``augment``: an ``AugmentConfig`` applied to every batch (``pipeline.augment``; not with
+    ``with_meta``), its randomness drawn from ``seed``.
     """
+    from pipeline.augment import is_active
     import tensorflow as tf
 
     from pipeline.schema import parse_example
@@ -74,14 +78,34 @@ def make_dataset(data_dir: Path, split: str, batch_size: int, *, shuffle: bool =
     if repeat:
         ds = ds.repeat()
 
+    augmenting = is_active(augment)
+    if augmenting and with_meta:
+        raise ValueError("augmentation is for training batches, not for records with metadata")
+
     def to_tuple(serialized):
         ex = parse_example(serialized)
         image = ex.pop("image")
         joints = tf.reshape(ex["joints"], (-1,))
         if with_meta:
             return image, joints, ex
+        if augmenting:
+            return image, joints, ex["centre_xyz"], ex["cube_mm"]
         return image, joints
 
     ds = ds.map(to_tuple, num_parallel_calls=autotune, deterministic=not shuffle)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=autotune)
+    if augmenting:
+        ds = augmented(ds, augment, seed)
     return ds.prefetch(autotune)
+
+
+def augmented(ds, augment, seed: int):
+    """Batches (image, joints, centre_xyz, cube_mm) -> augmented (image, joints), one stateless seed
+    per batch drawn from ``seed`` (``pipeline.augment``)."""
+    import tensorflow as tf
+
+    from pipeline.augment import augment_batch
+
+    seeds = tf.data.Dataset.random(seed=seed).batch(2)
+    return tf.data.Dataset.zip((ds, seeds)).map(
+        lambda batch, s: augment_batch(*batch, augment, s), num_parallel_calls=tf.data.AUTOTUNE)

@@ -34,6 +34,7 @@ import tensorflow as tf
 from pipeline.config import LossConfig, TrainConfig, TrainDataInfo, from_dict, to_dict
 from pipeline.errors import SdnetError
 from pipeline.fsutil import atomic_write_bytes, write_json
+from pipeline.precision import cpu_has_native_bf16, keras_policy, resolve_precision
 from pipeline.skeleton import ICVL_SKELETON
 
 DEFAULT_EPOCHS = 10
@@ -50,7 +51,11 @@ HISTORY_COLUMNS = ("epoch", "step", "loss", "mean_error_mm", "sdl", "val_loss", 
 MAX_ABS_JOINT = 3.0
 LOSS_OVERRIDES = ("sdl_weight", "alpha", "beta", "omega1", "omega2", "threshold_deg", "penalty")
 TOP_OVERRIDES = ("batch_size", "epochs", "steps", "steps_per_epoch", "minutes", "learning_rate",
-                 "warmup_steps", "min_lr_fraction", "seed", "mixed_precision", "strategy")
+                 "warmup_steps", "min_lr_fraction", "seed", "precision", "strategy")
+# option name -> AugmentConfig field, and ModelConfig fields that can be overridden.
+AUGMENT_OVERRIDES = {"aug_rotation_deg": "rotation_deg", "aug_scale": "scale", "aug_shift_mm": "shift_mm",
+                     "aug_pixel_dropout": "pixel_dropout"}
+MODEL_OVERRIDES = ("dropout", "batch_norm")
 
 
 # ---- configuration ------------------------------------------------------------------------------------
@@ -76,7 +81,7 @@ def resolve_config(manifest: dict, overrides: dict, base: TrainConfig | None = N
     from models.sdnet import preset, with_input_size
 
     given = {k: v for k, v in overrides.items() if v is not None}
-    unknown = set(given) - {"preset", *LOSS_OVERRIDES, *TOP_OVERRIDES}
+    unknown = set(given) - {"preset", *LOSS_OVERRIDES, *TOP_OVERRIDES, *AUGMENT_OVERRIDES, *MODEL_OVERRIDES}
     if unknown:
         raise ValueError(f"unknown training options {sorted(unknown)}")
     info = data_info(manifest, data_dir)
@@ -86,14 +91,17 @@ def resolve_config(manifest: dict, overrides: dict, base: TrainConfig | None = N
         model = base.model
         if "preset" in given and given["preset"] != model.preset:
             model = preset(given["preset"])
+        model = dataclasses.replace(model, **{k: given[k] for k in MODEL_OVERRIDES if k in given})
         loss = dataclasses.replace(base.loss, **{k: given[k] for k in LOSS_OVERRIDES if k in given})
+        augment = dataclasses.replace(base.augment, **{f: given[k] for k, f in AUGMENT_OVERRIDES.items()
+                                                       if k in given})
         top = {k: given[k] for k in TOP_OVERRIDES if k in given}
         if "steps" in top:
             top.setdefault("epochs", None)
         elif "epochs" in top:
             top.setdefault("steps", None)
         cfg = dataclasses.replace(base, model=with_input_size(model, info.crop_size), loss=loss, data=info,
-                                  **top)
+                                  augment=augment, **top)
         if cfg.epochs is None and cfg.steps is None and cfg.minutes is None:
             cfg = dataclasses.replace(cfg, epochs=DEFAULT_EPOCHS)
     except ValueError as e:
@@ -127,7 +135,10 @@ def load_run_config(run_dir: Path) -> TrainConfig:
     if not path.is_file():
         raise SdnetError(f"{path}: no run config (is {run_dir} a training run?)")
     try:
-        return from_dict(TrainConfig, json.loads(path.read_text()), where=str(path))
+        d = json.loads(path.read_text())
+        if "mixed_precision" in d:  # runs written before ``precision`` replaced it
+            d["precision"] = "float16" if d.pop("mixed_precision") else "float32"
+        return from_dict(TrainConfig, d, where=str(path))
     except (json.JSONDecodeError, TypeError, ValueError) as e:
         raise SdnetError(f"{path}: invalid run config ({e})") from None
 
@@ -138,7 +149,8 @@ def load_run_config(run_dir: Path) -> TrainConfig:
 class DataSource:
     """Where a run's batches come from.
 
-    train(batch_size, seed): endless shuffled batches (image (B, S, S, 1), joints (B, 3J)).
+    train(batch_size, seed, augment=None): endless shuffled batches (image (B, S, S, 1), joints (B, 3J)),
+      augmented online with an ``AugmentConfig`` when one is given.
     val(batch_size): one pass over the validation split, same structure.
     val_meta(batch_size): the same pass with a third element, a dict holding at least ``cube_mm`` (B,)
       [mm]; None when unavailable (the manifest's cube is then used).
@@ -162,26 +174,39 @@ def data_from_dir(data_dir: Path) -> DataSource:
     counts = manifest.get("counts", {})
     return DataSource(
         manifest=manifest, num_train=int(counts.get("train", 0)), num_val=int(counts.get("val", 0)),
-        train=lambda b, seed: make_dataset(data_dir, "train", b, shuffle=True, repeat=True, seed=seed,
-                                           drop_remainder=True, check=False),
+        train=lambda b, seed, augment=None: make_dataset(data_dir, "train", b, shuffle=True, repeat=True,
+                                                         seed=seed, drop_remainder=True, check=False,
+                                                         augment=augment),
         val=lambda b: make_dataset(data_dir, "val", b, check=False),
         val_meta=lambda b: make_dataset(data_dir, "val", b, with_meta=True, check=False),
         data_dir=str(data_dir))
 
 
 def data_from_arrays(manifest: dict, train_images: np.ndarray, train_joints: np.ndarray,
-                     val_images: np.ndarray, val_joints: np.ndarray, shuffle: bool = True) -> DataSource:
+                     val_images: np.ndarray, val_joints: np.ndarray, shuffle: bool = True,
+                     train_centres: np.ndarray | None = None) -> DataSource:
     """A DataSource over in-memory arrays (tests, notebooks): images (N, S, S, 1) in [-1, 1], joints
-    (N, 3J) normalized; the validation cube is the manifest's.
+    (N, 3J) normalized; the validation cube is the manifest's. ``train_centres`` (N, 3) [mm], camera
+    xyz of each crop's hand centre, is needed for augmentation.
 
     ``shuffle=False`` keeps the array order: a distributed run then sees exactly the batches of a
     one-device run (a shuffled dataset is re-seeded when tf.distribute rebuilds it for its replicas).
     """
-    def train(b, seed):
-        ds = tf.data.Dataset.from_tensor_slices((train_images.astype("float32"), train_joints.astype("float32")))
+    from pipeline.augment import is_active
+    from pipeline.input import augmented
+
+    def train(b, seed, augment=None):
+        arrays = (train_images.astype("float32"), train_joints.astype("float32"))
+        if is_active(augment):
+            if train_centres is None:
+                raise SdnetError("augmentation needs the training crops' hand centres (train_centres)")
+            cube = np.full(len(train_images), float(manifest["cube_mm"]), "float32")
+            arrays = (*arrays, np.asarray(train_centres, "float32"), cube)
+        ds = tf.data.Dataset.from_tensor_slices(arrays)
         if shuffle:
             ds = ds.shuffle(len(train_images), seed=seed)
-        return ds.repeat().batch(b, drop_remainder=True)
+        ds = ds.repeat().batch(b, drop_remainder=True)
+        return augmented(ds, augment, seed) if is_active(augment) else ds
 
     def val(b):
         return tf.data.Dataset.from_tensor_slices((val_images.astype("float32"), val_joints.astype("float32"))).batch(b)
@@ -578,22 +603,23 @@ def train(cfg: TrainConfig, data: DataSource, run_dir: Path, *, resume: bool = F
                          "to replace it)")
 
     policy = keras.mixed_precision.global_policy().name
-    if cfg.mixed_precision:
-        if not tf.config.list_logical_devices("GPU"):
-            log("mixed precision is meant for GPUs; on CPU it is slower")
-        keras.mixed_precision.set_global_policy("mixed_float16")
+    has_gpu = bool(tf.config.list_logical_devices("GPU"))
+    precision = resolve_precision(cfg.precision, has_gpu)
+    if precision == "float16" and not has_gpu:
+        log("float16 mixed precision is meant for GPUs; on CPU it is slower")
+    keras.mixed_precision.set_global_policy(keras_policy(precision))
     try:
         built = _build(cfg, run_dir, planned)
         if resume:
             _restore(built, run_dir)
-        image, joints = next(iter(data.train(cfg.batch_size, cfg.seed).take(1)))
+        image, joints = next(iter(data.train(cfg.batch_size, cfg.seed, cfg.augment).take(1)))
         stats = check_batch(image.numpy(), joints.numpy(), cfg)
         if not resume and run_dir.exists():
             shutil.rmtree(run_dir) if run_dir.is_dir() else run_dir.unlink()
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json(run_dir / CONFIG_FILE, config_json(cfg))
         atomic_write_bytes(run_dir / BATCH_PICTURE, batch_picture_png(image.numpy(), joints.numpy()))
-        log(f"batch check: {stats}; picture in {run_dir / BATCH_PICTURE}")
+        log(f"batch check: {stats}; picture in {run_dir / BATCH_PICTURE}; {precision} compute")
         return _fit(cfg, data, run_dir, built, _manager(built, run_dir), spe, planned, log, verbose)
     finally:
         keras.mixed_precision.set_global_policy(policy)
@@ -627,7 +653,7 @@ def _fit(cfg, data, run_dir, built: _Built, manager, spe: int, planned: int, log
         signal.signal(s, ctl.handle_signal)
     try:
         if remaining > 0:
-            train_ds = data.train(cfg.batch_size, cfg.seed + epochs_done)
+            train_ds = data.train(cfg.batch_size, cfg.seed + epochs_done, cfg.augment)
             model.fit(train_ds, epochs=epochs, initial_epoch=epochs_done, steps_per_epoch=spe,
                       validation_data=data.val(cfg.batch_size), callbacks=callbacks,
                       verbose=verbose if verbose is not None else (1 if sys.stderr.isatty() else 2))
@@ -699,4 +725,18 @@ def bench_train(quick: bool = False) -> dict:
         figures[f"train_images_per_s_{name}"] = round(rate, 2)
         figures[f"train_gflops_per_s_{name}"] = round(rate * 3 * count_flops(model) / 1e9, 2)
         figures[f"forward_gflops_per_image_{name}"] = round(count_flops(model) / 1e9, 4)
+        if name == "cpu" and cpu_has_native_bf16():
+            # the same model in bfloat16 mixed precision, measured in the same run
+            previous = keras.mixed_precision.global_policy().name
+            keras.mixed_precision.set_global_policy(keras_policy("bfloat16"))
+            try:
+                keras.utils.set_random_seed(0)
+                model = build_model(cfg)
+                model.compile(keras.optimizers.Adam(1e-4), SDNetLoss(0.5, penalty="hinge"), jit_compile=False)
+                model.fit(ds, steps_per_epoch=2, epochs=1, verbose=0)
+                bf16 = median_rate(run, repeats)
+            finally:
+                keras.mixed_precision.set_global_policy(previous)
+            figures["train_images_per_s_cpu_bf16"] = round(bf16, 2)
+            figures["train_bf16_speedup_cpu"] = round(bf16 / rate, 2)
     return figures

@@ -60,7 +60,8 @@ def tiny_data(n_train: int = 256, n_val: int = 64, shuffle: bool = True) -> tr.D
 
 
 def smoke_config(**overrides) -> tr.TrainConfig:
-    base = {"preset": "smoke", "batch_size": 16, "learning_rate": 1e-3, "warmup_steps": 10, "epochs": 4}
+    base = {"preset": "smoke", "batch_size": 16, "learning_rate": 1e-3, "warmup_steps": 10, "epochs": 4,
+            "precision": "float32"}  # exact comparisons below; bfloat16 has its own test
     return tr.resolve_config(tiny_manifest(), {**base, **overrides})
 
 

@@ -39,8 +39,20 @@ def register(sub) -> None:
     p.add_argument("--threshold-deg", type=float, default=None,
                    help="angle above which F penalizes a bend, degrees (default 110)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
-    p.add_argument("--mixed-precision", action="store_true", default=None,
-                   help="float16 compute (for GPUs)")
+    p.add_argument("--precision", choices=["auto", "float32", "bfloat16", "float16"], default=None,
+                   help="compute precision (default auto: bfloat16 mixed precision on CPUs with native "
+                   "bfloat16 such as AVX512_BF16/AMX, else float32; float16 is for GPUs)")
+    p.add_argument("--dropout", type=float, default=None, help="dropout rate after the fully connected layer")
+    p.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=None,
+                   help="batch normalization after each layer (default: as the preset)")
+    aug = p.add_argument_group("online augmentation (drawn anew for every batch; 0 turns one off)")
+    aug.add_argument("--aug-rotation-deg", type=float, default=None,
+                     help="in-plane rotation uniform in +-DEG degrees")
+    aug.add_argument("--aug-scale", type=float, default=None, help="zoom uniform in 1 +- SCALE")
+    aug.add_argument("--aug-shift-mm", type=float, default=None,
+                     help="std of the hand-centre shift per axis, mm")
+    aug.add_argument("--aug-pixel-dropout", type=float, default=None,
+                     help="share of hand pixels dropped to background")
     p.add_argument("--strategy", choices=["auto", "default", "mirrored", "multiworker"], default=None,
                    help="tf.distribute strategy (default auto: multi-worker with TF_CONFIG, mirrored "
                    "with several GPUs, else one device)")
@@ -59,7 +71,10 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
             "steps_per_epoch": args.steps_per_epoch, "batch_size": args.batch_size,
             "learning_rate": args.learning_rate, "sdl_weight": args.sdl_weight, "alpha": args.alpha,
             "beta": args.beta, "penalty": args.penalty, "threshold_deg": args.threshold_deg,
-            "seed": args.seed, "mixed_precision": args.mixed_precision, "strategy": args.strategy}
+            "seed": args.seed, "precision": args.precision, "strategy": args.strategy,
+            "dropout": args.dropout, "batch_norm": args.batch_norm,
+            "aug_rotation_deg": args.aug_rotation_deg, "aug_scale": args.aug_scale,
+            "aug_shift_mm": args.aug_shift_mm, "aug_pixel_dropout": args.aug_pixel_dropout}
 
 
 def run(args: argparse.Namespace) -> int:
