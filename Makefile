@@ -25,7 +25,7 @@ BEAM_ARGS ?=
 
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: help setup test all synth data train eval tune reproduce bench smoke clean
+.PHONY: help setup test all synth data train eval long tune reproduce bench smoke clean
 
 help:
 	@echo "make all      set up, then the whole pipeline on the embedded synthetic default"
@@ -35,6 +35,8 @@ help:
 	@echo "make data     convert it (or ICVL_ROOT=/path/to/ICVL) into TFRecords in $(DATA_DIR)"
 	@echo "make train    train the cpu preset on it ($(TRAIN_MINUTES) min) into $(RUN_DIR)"
 	@echo "make eval     metrics, figures and report of that run in $(REPORT_DIR)"
+	@echo "make long     a $(LONG_MINUTES)-minute run of the same recipe, scored on the synthetic test split"
+	@echo "              and on the real ICVL test poses rendered by sdnet synth --poses"
 	@echo "make tune     keras-tuner search over the loss weights alpha, beta, w (~30 min)"
 	@echo "make reproduce  the paper's Table 1 on our data (a few hours, resumable)"
 	@echo "make smoke    the whole pipeline shrunk to a couple of minutes, in $(WORK)/smoke"
@@ -75,21 +77,46 @@ $(DATA_DIR)/manifest.json: $(DATA_DEPS) | $(STAMP)
 	$(SDNET) data --icvl-root $(DATA_SOURCE) --out $(DATA_DIR) --crop $(CROP) --rotations $(ROTATIONS) \
 		--overwrite --preview $(DATA_DIR)-preview.png $(BEAM_ARGS)
 
-# make train: the cpu preset on make data's output, within TRAIN_MINUTES of training.
-TRAIN_MINUTES ?= 14
-SDL_WEIGHT ?= 0.5
+# make train: the cpu preset on make data's output, within TRAIN_MINUTES of training, with the
+# recipe of docs/recipe/README.md (online augmentation, precision auto = bfloat16 where native).
+TRAIN_MINUTES ?= 18
+SDL_WEIGHT ?= 0
 PRESET ?= cpu
+RECIPE ?= @RECIPE@
 train: $(RUN_DIR)/model.keras
 
 $(RUN_DIR)/model.keras: $(DATA_DIR)/manifest.json | $(STAMP)
 	$(SDNET) train --data $(DATA_DIR) --out $(RUN_DIR) --preset $(PRESET) --minutes $(TRAIN_MINUTES) \
-		--steps-per-epoch 400 --sdl-weight $(SDL_WEIGHT) --seed $(SEED) --force
+		--steps-per-epoch 400 --sdl-weight $(SDL_WEIGHT) --seed $(SEED) $(RECIPE) --force
 
 # make eval: the run of make train on make data's test split (refinement on), report in REPORT_DIR.
 eval: $(REPORT_DIR)/report.html
 
 $(REPORT_DIR)/report.html: $(RUN_DIR)/model.keras | $(STAMP)
 	$(SDNET) eval --run $(RUN_DIR) --data $(DATA_DIR) --out $(REPORT_DIR) --overwrite
+
+# make long: the documented longer run (LONG_MINUTES of training, same recipe), evaluated on the
+# synthetic test split and on the real ICVL test poses rendered by `sdnet synth --poses`.
+LONG_MINUTES ?= 60
+LONG_RUN ?= $(WORK)/run-long
+ICVL_POSES_TREE ?= $(WORK)/icvl-poses
+ICVL_POSES_DATA ?= $(WORK)/icvl-poses-data
+long: $(WORK)/report-long/report.html $(if $(wildcard $(ICVL_POSES)/test_seq_1.txt),$(WORK)/report-long-icvl/report.html,)
+
+$(LONG_RUN)/model.keras: $(DATA_DIR)/manifest.json | $(STAMP)
+	$(SDNET) train --data $(DATA_DIR) --out $(LONG_RUN) --preset $(PRESET) --minutes $(LONG_MINUTES) \
+		--steps-per-epoch 1000 --sdl-weight $(SDL_WEIGHT) --seed $(SEED) $(RECIPE) --force
+
+$(WORK)/report-long/report.html: $(LONG_RUN)/model.keras | $(STAMP)
+	$(SDNET) eval --run $(LONG_RUN) --data $(DATA_DIR) --out $(WORK)/report-long --overwrite
+
+$(ICVL_POSES_DATA)/manifest.json: | $(STAMP)
+	$(SDNET) synth --poses $(ICVL_POSES)/test_seq_1.txt $(ICVL_POSES)/test_seq_2.txt --out $(ICVL_POSES_TREE) --overwrite
+	$(SDNET) data --icvl-root $(ICVL_POSES_TREE) --out $(ICVL_POSES_DATA) --crop $(CROP) --rotations 1 --overwrite $(BEAM_ARGS)
+
+# (after report-long: that eval fits the run's prior and refinement weights on DATA_DIR's train/val)
+$(WORK)/report-long-icvl/report.html: $(WORK)/report-long/report.html $(ICVL_POSES_DATA)/manifest.json | $(STAMP)
+	$(SDNET) eval --run $(LONG_RUN) --data $(ICVL_POSES_DATA) --out $(WORK)/report-long-icvl --overwrite
 
 # make tune: a keras-tuner search over alpha, beta and w (6 trials x 4 minutes, about 30 minutes).
 TUNE_DIR ?= $(WORK)/tune

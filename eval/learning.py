@@ -13,6 +13,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import ScalarFormatter
 
 HISTORY_FILE = "history.csv"
 THRESHOLDS_MM = (15.0, 12.0, 10.0)
@@ -76,6 +77,9 @@ def plot_learning_curves(ax_steps, ax_minutes, runs: Mapping[str, pd.DataFrame],
         for t in thresholds_mm:
             ax.axhline(t, color="0.6", linewidth=0.7, linestyle="--")
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(ScalarFormatter())
+        ax.yaxis.set_minor_formatter(ScalarFormatter())
+        ax.tick_params(axis="y", which="minor", labelsize="x-small")
         ax.set_xlabel(label)
         ax.set_ylabel("mean joint error (mm)")
         ax.grid(alpha=0.3, which="both")

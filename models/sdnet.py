@@ -13,7 +13,9 @@ Presets (``PRESETS``):
   * ``paper``: 96 7x7/2, pool, 256 5x5/2, pool, 384 3x3, 384 3x3, 256 3x3, pool; FC 2048; 224 px.
   * ``cpu``: the same layers with 48, 96, 128, 128, 96 channels and FC 1024 at 128 px (129 MFLOPs per
     image forward, vs 2.35 GFLOPs for ``paper`` at 224 px), sized to train at
-    80+ images/s on 2 CPU cores (measured with ``sdnet bench --only train``).
+    80+ images/s on 2 CPU cores (measured with ``sdnet bench --only train``), and no dropout: this
+    small model underfits, and dropout 0.5 cost 1.1 mm of validation error at equal wall time
+    (docs/recipe/README.md).
   * ``smoke``: tiny widths and no dropout (a 64-unit layer), for tests.
 The input size is always replaced by the dataset's crop size (``with_input_size``).
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 
 import keras
+import numpy as np
 
 from pipeline.config import ModelConfig
 from pipeline.skeleton import NUM_JOINTS
@@ -32,7 +35,7 @@ PRESETS: dict[str, ModelConfig] = {
                          pool_after=(True, True, False, False, True), fc_units=2048, dropout=0.5),
     "cpu": ModelConfig(preset="cpu", input_size=128, conv_filters=(48, 96, 128, 128, 96),
                        conv_kernels=(7, 5, 3, 3, 3), conv_strides=(2, 2, 1, 1, 1),
-                       pool_after=(True, True, False, False, True), fc_units=1024, dropout=0.5),
+                       pool_after=(True, True, False, False, True), fc_units=1024, dropout=0.0),
     "smoke": ModelConfig(preset="smoke", input_size=32, conv_filters=(8, 16, 16, 16, 16),
                          conv_kernels=(5, 3, 3, 3, 3), conv_strides=(2, 1, 1, 1, 1),
                          pool_after=(True, True, False, False, True), fc_units=64, dropout=0.0),
@@ -53,11 +56,25 @@ def with_input_size(cfg: ModelConfig, input_size: int) -> ModelConfig:
     return dataclasses.replace(cfg, input_size=int(input_size))
 
 
-def build_model(cfg: ModelConfig, num_joints: int = NUM_JOINTS) -> keras.Model:
+def fit_pose_pca(joints: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray]:
+    """PCA of training poses: (components (dims, 3J), mean (3J,)) of joints (N, 3J), normalized
+    units. Components are orthonormal rows, ordered by explained variance."""
+    joints = np.asarray(joints, dtype=np.float64)
+    if joints.ndim != 2 or len(joints) <= dims:
+        raise ValueError(f"pose PCA: need more than {dims} poses of shape (N, 3J), got {joints.shape}")
+    mean = joints.mean(axis=0)
+    _, _, vt = np.linalg.svd(joints - mean, full_matrices=False)
+    return vt[:dims].astype("float32"), mean.astype("float32")
+
+
+def build_model(cfg: ModelConfig, num_joints: int = NUM_JOINTS,
+                pca: tuple[np.ndarray, np.ndarray] | None = None) -> keras.Model:
     """A Keras functional model (B, S, S, 1) -> (B, 3 * num_joints), S = cfg.input_size.
 
     Layers follow the global dtype policy (mixed precision when set); the output layer is float32.
-    Weights are drawn from Keras' global seed (``keras.utils.set_random_seed``).
+    Weights are drawn from Keras' global seed (``keras.utils.set_random_seed``). With
+    ``cfg.pca_dims`` the output layer is the fixed PCA basis ``pca`` = (components, mean) of
+    ``fit_pose_pca`` (zeros when None, e.g. before loading saved weights).
     """
     s = cfg.input_size
     inputs = keras.Input((s, s, 1), name="depth")  # (B, S, S, 1)
@@ -81,6 +98,17 @@ def build_model(cfg: ModelConfig, num_joints: int = NUM_JOINTS) -> keras.Model:
         x = keras.layers.ReLU(name="relu_fc")(x)
     if cfg.dropout > 0:
         x = keras.layers.Dropout(cfg.dropout, name="dropout")(x)
+    if cfg.pca_dims > 0:
+        x = keras.layers.Dense(int(cfg.pca_dims), name="pose_pca")(x)  # (B, K) pose coefficients
+        basis = keras.layers.Dense(3 * num_joints, dtype="float32", trainable=False, name="joints")
+        outputs = basis(x)  # (B, 3J) = coefficients @ components + mean
+        if pca is not None:
+            components, mean = pca
+            basis.set_weights([np.asarray(components, "float32"), np.asarray(mean, "float32")])
+        else:
+            basis.set_weights([np.zeros((cfg.pca_dims, 3 * num_joints), "float32"),
+                               np.zeros(3 * num_joints, "float32")])
+        return keras.Model(inputs, outputs, name=f"sdnet_{cfg.preset}")
     outputs = keras.layers.Dense(3 * num_joints, dtype="float32", name="joints")(x)  # (B, 3J)
     return keras.Model(inputs, outputs, name=f"sdnet_{cfg.preset}")
 

@@ -31,7 +31,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from pipeline.config import LossConfig, TrainConfig, TrainDataInfo, from_dict, to_dict
+from pipeline.config import AugmentConfig, LossConfig, TrainConfig, TrainDataInfo, from_dict, to_dict
 from pipeline.errors import SdnetError
 from pipeline.fsutil import atomic_write_bytes, write_json
 from pipeline.precision import cpu_has_native_bf16, keras_policy, resolve_precision
@@ -55,7 +55,8 @@ TOP_OVERRIDES = ("batch_size", "epochs", "steps", "steps_per_epoch", "minutes", 
 # option name -> AugmentConfig field, and ModelConfig fields that can be overridden.
 AUGMENT_OVERRIDES = {"aug_rotation_deg": "rotation_deg", "aug_scale": "scale", "aug_shift_mm": "shift_mm",
                      "aug_pixel_dropout": "pixel_dropout"}
-MODEL_OVERRIDES = ("dropout", "batch_norm")
+MODEL_OVERRIDES = ("dropout", "batch_norm", "pca_dims")
+NO_AUGMENT = AugmentConfig(rotation_deg=0.0, scale=0.0, shift_mm=0.0, pixel_dropout=0.0)
 
 
 # ---- configuration ------------------------------------------------------------------------------------
@@ -138,6 +139,8 @@ def load_run_config(run_dir: Path) -> TrainConfig:
         d = json.loads(path.read_text())
         if "mixed_precision" in d:  # runs written before ``precision`` replaced it
             d["precision"] = "float16" if d.pop("mixed_precision") else "float32"
+        if isinstance(d, dict) and "augment" not in d:  # runs written before online augmentation
+            d["augment"] = to_dict(NO_AUGMENT)
         return from_dict(TrainConfig, d, where=str(path))
     except (json.JSONDecodeError, TypeError, ValueError) as e:
         raise SdnetError(f"{path}: invalid run config ({e})") from None
@@ -500,7 +503,14 @@ class _Built:
     seconds: object
 
 
-def _build(cfg: TrainConfig, run_dir: Path, planned_total: int) -> _Built:
+def training_poses(data: DataSource, cfg: TrainConfig, n: int = 8192) -> np.ndarray:
+    """About ``n`` training poses (N, 3J), normalized, as training sees them (augmented)."""
+    batches = max(1, n // cfg.batch_size)
+    ds = data.train(cfg.batch_size, cfg.seed, cfg.augment).take(batches)
+    return np.concatenate([joints.numpy() for _, joints in ds])
+
+
+def _build(cfg: TrainConfig, run_dir: Path, planned_total: int, pca=None) -> _Built:
     from models.losses import MeanJointErrorMM, SDNetLoss, SkeletonDifferenceMetric
     from models.sdnet import build_model
 
@@ -508,7 +518,7 @@ def _build(cfg: TrainConfig, run_dir: Path, planned_total: int) -> _Built:
     keras.utils.set_random_seed(cfg.seed)
     sdl = sdl_kwargs(cfg.loss)
     with strategy.scope():
-        model = build_model(cfg.model, num_joints=len(cfg.data.skeleton["joint_names"]))
+        model = build_model(cfg.model, num_joints=len(cfg.data.skeleton["joint_names"]), pca=pca)
         schedule = WarmupCosine(cfg.learning_rate, planned_total, cfg.warmup_steps, cfg.min_lr_fraction)
         optimizer = keras.optimizers.Adam(schedule)
         model.compile(optimizer=optimizer, loss=SDNetLoss(sdl_weight=cfg.loss.sdl_weight, **sdl),
@@ -609,7 +619,12 @@ def train(cfg: TrainConfig, data: DataSource, run_dir: Path, *, resume: bool = F
         log("float16 mixed precision is meant for GPUs; on CPU it is slower")
     keras.mixed_precision.set_global_policy(keras_policy(precision))
     try:
-        built = _build(cfg, run_dir, planned)
+        pca = None
+        if cfg.model.pca_dims > 0 and not resume:  # a resumed run restores the basis with the weights
+            from models.sdnet import fit_pose_pca
+
+            pca = fit_pose_pca(training_poses(data, cfg), cfg.model.pca_dims)
+        built = _build(cfg, run_dir, planned, pca)
         if resume:
             _restore(built, run_dir)
         image, joints = next(iter(data.train(cfg.batch_size, cfg.seed, cfg.augment).take(1)))

@@ -112,7 +112,7 @@ def test_all_together_keep_the_hand_and_stay_in_range(frame):
 
 
 def test_inactive_config():
-    assert not is_active(None) and not is_active(AugmentConfig())
-    assert is_active(AugmentConfig(rotation_deg=10))
+    assert not is_active(None) and not is_active(AugmentConfig(0.0, 0.0, 0.0, 0.0))
+    assert is_active(AugmentConfig()) and is_active(AugmentConfig(0.0, 0.0, 0.0, pixel_dropout=0.1))
     with pytest.raises(ValueError, match="rotation_deg"):
         AugmentConfig(rotation_deg=200)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.sdnet import PRESETS, build_model, count_flops, preset, with_input_size
+from models.sdnet import PRESETS, build_model, count_flops, fit_pose_pca, preset, with_input_size
 from pipeline.skeleton import NUM_JOINTS
 
 
@@ -56,3 +56,42 @@ def test_presets_are_ordered_by_cost():
     flops = {name: count_flops(build_model(cfg)) for name, cfg in PRESETS.items()}
     assert flops["smoke"] < flops["cpu"] < flops["paper"]
     assert 2.0e9 < flops["paper"] < 2.6e9  # ZF-net conv layers at 224 px: about 2.3 GFLOPs
+
+
+def test_batch_norm_option_adds_normalization_without_conv_biases():
+    import dataclasses
+
+    cfg = dataclasses.replace(with_input_size(preset("smoke"), 32), batch_norm=True)
+    model = build_model(cfg)
+    names = [layer.name for layer in model.layers]
+    assert {"bn1", "bn5", "bn_fc"} <= set(names)
+    assert model.get_layer("conv1").use_bias is False
+    plain = build_model(with_input_size(preset("smoke"), 32))
+    assert not any(n.startswith("bn") for n in (layer.name for layer in plain.layers))
+
+
+def test_pose_pca_basis_reconstructs_poses_in_its_span():
+    rng = np.random.default_rng(0)
+    basis = np.linalg.qr(rng.normal(size=(3 * NUM_JOINTS, 4)))[0].T  # (4, 3J) orthonormal rows
+    mean = rng.normal(size=3 * NUM_JOINTS)
+    coeff = rng.normal(size=(200, 4)) * [3, 2, 1, 0.5]
+    poses = coeff @ basis + mean  # (200, 3J) in a 4-d affine subspace
+    components, mu = fit_pose_pca(poses, 4)
+    np.testing.assert_allclose(components @ components.T, np.eye(4), atol=1e-5)
+    recon = (poses - mu) @ components.T @ components + mu
+    np.testing.assert_allclose(recon, poses, atol=1e-4)
+    # the model's fixed output layer applies that basis
+    import dataclasses
+
+    cfg = dataclasses.replace(with_input_size(preset("smoke"), 32), pca_dims=4)
+    model = build_model(cfg, pca=(components, mu))
+    layer = model.get_layer("joints")
+    assert not layer.trainable
+    np.testing.assert_allclose(layer.get_weights()[0], components)
+    assert model.get_layer("pose_pca").units == 4
+
+
+def test_model_config_defaults_are_the_cpu_preset():
+    from pipeline.config import ModelConfig
+
+    assert ModelConfig() == preset("cpu")

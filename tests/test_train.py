@@ -59,9 +59,13 @@ def tiny_data(n_train: int = 256, n_val: int = 64, shuffle: bool = True) -> tr.D
     return tr.data_from_arrays(tiny_manifest(), xt, yt, xv, yv, shuffle=shuffle)
 
 
+# The in-memory arrays carry no hand centres, so these runs train without online augmentation.
+NO_AUG = {"aug_rotation_deg": 0.0, "aug_scale": 0.0, "aug_shift_mm": 0.0}
+
+
 def smoke_config(**overrides) -> tr.TrainConfig:
     base = {"preset": "smoke", "batch_size": 16, "learning_rate": 1e-3, "warmup_steps": 10, "epochs": 4,
-            "precision": "float32"}  # exact comparisons below; bfloat16 has its own test
+            "precision": "float32", **NO_AUG}  # exact comparisons below; bfloat16 has its own test
     return tr.resolve_config(tiny_manifest(), {**base, **overrides})
 
 
@@ -185,13 +189,13 @@ def test_bad_first_batch_is_refused_before_anything_is_written(tmp_path):
     with pytest.raises(SdnetError, match="normalized"):
         tr.train(smoke_config(), in_mm, run, log=quiet)
     other_crop = tr.data_from_arrays(tiny_manifest(48), xt, yt, xv, yv)
-    cfg = tr.resolve_config(tiny_manifest(48), {"preset": "smoke", "batch_size": 16})
+    cfg = tr.resolve_config(tiny_manifest(48), {"preset": "smoke", "batch_size": 16, **NO_AUG})
     with pytest.raises(SdnetError, match=r"\(48, 48, 1\)"):
         tr.train(cfg, other_crop, run, log=quiet)
     assert not run.exists()
     bad_skeleton = tiny_manifest()
     bad_skeleton["skeleton"] = {**bad_skeleton["skeleton"], "parents": [-1] + [0] * (NUM_JOINTS - 1)}
-    cfg = tr.resolve_config(bad_skeleton, {"preset": "smoke", "batch_size": 16})
+    cfg = tr.resolve_config(bad_skeleton, {"preset": "smoke", "batch_size": 16, **NO_AUG})
     with pytest.raises(SdnetError, match="skeleton"):
         tr.check_batch(xt[:4], yt[:4], cfg)
 
@@ -273,3 +277,64 @@ def test_cli_trains_on_a_tiny_data_dir(tmp_path, capsys):
     assert cli_main(argv[:-4] + ["--sdl-weight", "0.25", "--resume"]) == 2
     assert "different config" in capsys.readouterr().err
     assert snapshot(run) == before
+
+
+def test_bfloat16_run_computes_in_bfloat16_learns_and_restores_the_policy(tmp_path):
+    data = tiny_data()
+    cfg = smoke_config(epochs=6, sdl_weight=0.0, precision="bfloat16")
+    keras.utils.set_random_seed(cfg.seed)
+    initial = tr.validation_error_mm(build_model(cfg.model), data, cfg)["mean_error_mm"]
+    before = keras.mixed_precision.global_policy().name
+    summary = tr.train(cfg, data, tmp_path / "run", log=quiet, verbose=0)
+    assert keras.mixed_precision.global_policy().name == before
+    assert summary["val_mean_error_mm"] <= 0.7 * initial, (initial, summary)
+    model = keras.models.load_model(tmp_path / "run" / "model.keras", compile=False)
+    assert model.get_layer("conv1").compute_dtype == "bfloat16"
+    assert model.get_layer("joints").compute_dtype == "float32"  # outputs stay float32
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["precision"] == "bfloat16"
+
+
+def test_augmented_training_needs_centres_and_learns_with_them(tmp_path):
+    xt, yt = tiny_arrays(256, seed=0)
+    xv, yv = tiny_arrays(64, seed=1)
+    cfg = smoke_config(epochs=6, sdl_weight=0.0, aug_rotation_deg=20.0, aug_scale=0.05, aug_shift_mm=2.0)
+    assert cfg.augment.rotation_deg == 20.0 and cfg.augment.shift_mm == 2.0
+    without = tr.data_from_arrays(tiny_manifest(), xt, yt, xv, yv)
+    with pytest.raises(SdnetError, match="centres"):
+        tr.train(cfg, without, tmp_path / "a", log=quiet, verbose=0)
+    assert not (tmp_path / "a").exists()
+    centres = np.tile([0.0, 0.0, 350.0], (len(xt), 1))
+    data = tr.data_from_arrays(tiny_manifest(), xt, yt, xv, yv, train_centres=centres)
+    keras.utils.set_random_seed(cfg.seed)
+    initial = tr.validation_error_mm(build_model(cfg.model), data, cfg)["mean_error_mm"]
+    summary = tr.train(cfg, data, tmp_path / "b", log=quiet, verbose=0)
+    assert summary["val_mean_error_mm"] <= 0.8 * initial, (initial, summary)
+    batch = next(iter(data.train(16, 0, cfg.augment)))
+    assert not np.allclose(batch[1].numpy(), yt[:16])  # the labels moved with the crops
+
+
+def test_config_of_an_older_run_with_mixed_precision_still_loads(tmp_path):
+    cfg = smoke_config()
+    d = tr.config_json(cfg)
+    del d["precision"], d["augment"]
+    d["mixed_precision"] = False
+    (tmp_path / "config.json").write_text(json.dumps(d))
+    old = tr.load_run_config(tmp_path)
+    assert old.precision == "float32" and old.augment == tr.NO_AUGMENT  # as it was trained
+
+
+def test_cli_takes_augmentation_batch_norm_and_precision(tmp_path):
+    from tests.helpers import make_tiny_data_dir
+
+    data = make_tiny_data_dir(tmp_path, rotations=1, crop_size=CROP, train_seqs=3, frames_per_seq=4)
+    run = tmp_path / "run"
+    argv = ["train", "--data", str(data), "--out", str(run), "--preset", "smoke", "--epochs", "1",
+            "--batch-size", "4", "--sdl-weight", "0", "--aug-rotation-deg", "90", "--aug-scale", "0.1",
+            "--aug-shift-mm", "4", "--aug-pixel-dropout", "0.05", "--batch-norm", "--dropout", "0.1",
+            "--precision", "float32"]
+    assert cli_main(argv) == 0
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["augment"] == {"rotation_deg": 90.0, "scale": 0.1, "shift_mm": 4.0, "pixel_dropout": 0.05}
+    assert cfg["model"]["batch_norm"] is True and cfg["model"]["dropout"] == 0.1
+    model = load_model(run)
+    assert "bn1" in [layer.name for layer in model.layers]

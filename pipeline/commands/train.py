@@ -45,6 +45,9 @@ def register(sub) -> None:
     p.add_argument("--dropout", type=float, default=None, help="dropout rate after the fully connected layer")
     p.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=None,
                    help="batch normalization after each layer (default: as the preset)")
+    p.add_argument("--pca-dims", type=int, default=None,
+                   help="predict this many pose coefficients mapped to the joints by a fixed PCA basis "
+                   "of the (augmented) training poses (0 = direct joints, the default)")
     aug = p.add_argument_group("online augmentation (drawn anew for every batch; 0 turns one off)")
     aug.add_argument("--aug-rotation-deg", type=float, default=None,
                      help="in-plane rotation uniform in +-DEG degrees")
@@ -72,7 +75,7 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
             "learning_rate": args.learning_rate, "sdl_weight": args.sdl_weight, "alpha": args.alpha,
             "beta": args.beta, "penalty": args.penalty, "threshold_deg": args.threshold_deg,
             "seed": args.seed, "precision": args.precision, "strategy": args.strategy,
-            "dropout": args.dropout, "batch_norm": args.batch_norm,
+            "dropout": args.dropout, "batch_norm": args.batch_norm, "pca_dims": args.pca_dims,
             "aug_rotation_deg": args.aug_rotation_deg, "aug_scale": args.aug_scale,
             "aug_shift_mm": args.aug_shift_mm, "aug_pixel_dropout": args.aug_pixel_dropout}
 
