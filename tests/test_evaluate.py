@@ -69,3 +69,22 @@ def test_eval_bad_inputs(tiny, tmp_path, capsys):
             "--no-refine", "--compare", f"other={bad}"]
     assert main(args) == 2
     assert "bad.txt" in capsys.readouterr().err and not (tmp_path / "r2").exists()
+
+
+def test_eval_draws_the_learning_curve_and_time_to_accuracy_of_a_run_with_history(tiny):
+    import shutil
+
+    tmp, data, run = tiny
+    with_history = tmp / "run_with_history"
+    shutil.copytree(run, with_history)
+    (with_history / "history.csv").write_text(
+        "epoch,step,loss,mean_error_mm,sdl,val_loss,val_mean_error_mm,val_sdl,learning_rate,seconds\n"
+        "1,400,0.3,20,,0.3,16.5,,0.001,120\n2,800,0.2,14,,0.2,13.0,,0.001,240\n"
+        "3,1200,0.1,11,,0.1,11.5,,0.0005,360\n")
+    out = tmp / "report_history"
+    assert main(["eval", "--run", str(with_history), "--data", str(data), "--out", str(out), "--no-refine"]) == 0
+    assert (out / "learning_curve.png").stat().st_size > 0
+    settings = json.loads((out / "settings.json").read_text())
+    assert settings["time to accuracy (validation)"] == {"15 mm": 4.0, "12 mm": 6.0, "10 mm": None}
+    md = (out / "report.md").read_text()
+    assert "Training time to reach a validation error" in md and "learning_curve.png" in md
