@@ -41,3 +41,8 @@ if [ "${1:-1}" = 4 ]; then
   train online45-nodrop work/data1 --precision bfloat16 --dropout 0 --aug-rotation-deg 45 --aug-scale 0.1 \
     --aug-shift-mm 5
 fi
+# Stage 5: the default recipe with a 30-dimensional pose-PCA output (DeepPrior's prior).
+if [ "${1:-1}" = 5 ]; then
+  train online45-nodrop-pca30 work/data1 --precision bfloat16 --dropout 0 --aug-rotation-deg 45 --aug-scale 0.1 \
+    --aug-shift-mm 5 --pca-dims 30
+fi
