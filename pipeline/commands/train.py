@@ -42,7 +42,8 @@ def register(sub) -> None:
     p.add_argument("--precision", choices=["auto", "float32", "bfloat16", "float16"], default=None,
                    help="compute precision (default auto: bfloat16 mixed precision on CPUs with native "
                    "bfloat16 such as AVX512_BF16/AMX, else float32; float16 is for GPUs)")
-    p.add_argument("--dropout", type=float, default=None, help="dropout rate after the fully connected layer")
+    p.add_argument("--dropout", type=float, default=None,
+                   help="dropout rate after the fully connected layer (default: the preset's; cpu 0, paper 0.5)")
     p.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=None,
                    help="batch normalization after each layer (default: as the preset)")
     p.add_argument("--pca-dims", type=int, default=None,
@@ -50,12 +51,12 @@ def register(sub) -> None:
                    "of the (augmented) training poses (0 = direct joints, the default)")
     aug = p.add_argument_group("online augmentation (drawn anew for every batch; 0 turns one off)")
     aug.add_argument("--aug-rotation-deg", type=float, default=None,
-                     help="in-plane rotation uniform in +-DEG degrees")
-    aug.add_argument("--aug-scale", type=float, default=None, help="zoom uniform in 1 +- SCALE")
+                     help="in-plane rotation uniform in +-DEG degrees (default 45)")
+    aug.add_argument("--aug-scale", type=float, default=None, help="zoom uniform in 1 +- SCALE (default 0.1)")
     aug.add_argument("--aug-shift-mm", type=float, default=None,
-                     help="std of the hand-centre shift per axis, mm")
+                     help="std of the hand-centre shift per axis, mm (default 5)")
     aug.add_argument("--aug-pixel-dropout", type=float, default=None,
-                     help="share of hand pixels dropped to background")
+                     help="share of hand pixels dropped to background (default 0)")
     p.add_argument("--strategy", choices=["auto", "default", "mirrored", "multiworker"], default=None,
                    help="tf.distribute strategy (default auto: multi-worker with TF_CONFIG, mirrored "
                    "with several GPUs, else one device)")
