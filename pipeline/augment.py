@@ -61,13 +61,11 @@ def augment_batch(images, joints, centre_xyz, cube_mm, cfg: AugmentConfig, seed)
 
     # Centre shift: in x/y exactly; in depth as a move along the centre's ray (fraction e).
     shift_xy = shift[:, :2]  # (B, 2) mm
-    new_centre_xy = centre[:, :2] + shift_xy
+    shifted = centre + tf.pad(shift_xy, [[0, 0], [0, 1]])  # (B, 3) centre after the x/y shift
     ray = shift[:, 2] / centre[:, 2]  # (B,) e
-    centre_after = tf.concat([new_centre_xy, centre[:, 2:]], axis=1) * (1.0 + ray)[:, None]  # (B, 3)
+    centre_after = shifted * (1.0 + ray)[:, None]  # (B, 3)
     j = tf.reshape(tf.cast(joints, tf.float32), (b, -1, 3))  # (B, J, 3)
-    j = j - tf.concat([shift_xy, tf.zeros_like(shift_xy[:, :1])], axis=1)[:, None, :] / half[:, :, None]
-    j = j - (ray[:, None] * tf.concat([new_centre_xy, centre[:, 2:]], axis=1))[:, None, :] / half[:, :, None]
-    j = j * zoom[:, None, None]
+    j = (j - (centre_after - centre)[:, None, :] / half[:, :, None]) * zoom[:, None, None]
     a = centre_after[:, :2] / centre_after[:, 2:]  # (B, 2) ray direction of the new centre
     c, sn = tf.cos(angle), tf.sin(angle)
     rot = tf.reshape(tf.stack([c, sn, -sn, c], axis=1), (b, 2, 2))  # (B, 2, 2), geometry.rotation_matrix_2d

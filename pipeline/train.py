@@ -137,10 +137,10 @@ def load_run_config(run_dir: Path) -> TrainConfig:
         raise SdnetError(f"{path}: no run config (is {run_dir} a training run?)")
     try:
         d = json.loads(path.read_text())
-        if "mixed_precision" in d:  # runs written before ``precision`` replaced it
-            d["precision"] = "float16" if d.pop("mixed_precision") else "float32"
-        if isinstance(d, dict) and "augment" not in d:  # runs written before online augmentation
-            d["augment"] = to_dict(NO_AUGMENT)
+        if isinstance(d, dict):  # runs written before ``precision`` and online augmentation
+            if "mixed_precision" in d:
+                d["precision"] = "float16" if d.pop("mixed_precision") else "float32"
+            d.setdefault("augment", to_dict(NO_AUGMENT))
         return from_dict(TrainConfig, d, where=str(path))
     except (json.JSONDecodeError, TypeError, ValueError) as e:
         raise SdnetError(f"{path}: invalid run config ({e})") from None
@@ -704,12 +704,39 @@ def _fit(cfg, data, run_dir, built: _Built, manager, spe: int, planned: int, log
 
 # ---- benchmark (sdnet bench --only train) -----------------------------------------------------------
 
-def bench_train(quick: bool = False) -> dict:
-    """Training images/s and GFLOP/s per preset on random tensors, and a large fp32 matmul rate,
-    all in one run (medians over repeats). Training FLOPs = 3 x forward FLOPs per image."""
+def _training_rate(cfg, batch: int, steps: int, repeats: int, precision: str = "float32") -> tuple[float, int]:
+    """(images/s, forward FLOPs per image) of training ``cfg`` on random tensors in ``precision``
+    (median over ``repeats`` of ``steps`` steps, after a warm-up); the global policy is restored."""
     from eval.bench import median_rate
     from models.losses import SDNetLoss
-    from models.sdnet import PRESETS, build_model, count_flops
+    from models.sdnet import build_model, count_flops
+
+    previous = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy(keras_policy(precision))
+    try:
+        keras.utils.set_random_seed(0)
+        model = build_model(cfg)
+        model.compile(keras.optimizers.Adam(1e-4), SDNetLoss(0.5, penalty="hinge"), jit_compile=False)
+        s = cfg.input_size
+        ds = tf.data.Dataset.from_tensors((tf.random.uniform((batch, s, s, 1), -1, 1),
+                                           tf.random.uniform((batch, 48), -0.5, 0.5))).repeat()
+        model.fit(ds, steps_per_epoch=2, epochs=1, verbose=0)  # trace and warm up
+
+        def run() -> int:
+            model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
+            return steps * batch
+
+        return median_rate(run, repeats), count_flops(model)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def bench_train(quick: bool = False) -> dict:
+    """Training images/s and GFLOP/s per preset on random tensors, and a large fp32 matmul rate,
+    all in one run (medians over repeats); on CPUs with native bfloat16, the cpu preset in bfloat16
+    too. Training FLOPs = 3 x forward FLOPs per image."""
+    from eval.bench import median_rate
+    from models.sdnet import PRESETS
 
     repeats = 2 if quick else 3
     n = 2048
@@ -724,34 +751,12 @@ def bench_train(quick: bool = False) -> dict:
     for name, cfg in PRESETS.items():
         batch = 8 if name == "paper" else 32
         steps = 2 if (quick or name == "paper") else 8
-        keras.utils.set_random_seed(0)
-        model = build_model(cfg)
-        model.compile(keras.optimizers.Adam(1e-4), SDNetLoss(0.5, penalty="hinge"), jit_compile=False)
-        s = cfg.input_size
-        ds = tf.data.Dataset.from_tensors((tf.random.uniform((batch, s, s, 1), -1, 1),
-                                           tf.random.uniform((batch, 48), -0.5, 0.5))).repeat()
-        model.fit(ds, steps_per_epoch=2, epochs=1, verbose=0)  # trace and warm up
-
-        def run() -> int:
-            model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
-            return steps * batch
-
-        rate = median_rate(run, repeats)
+        rate, flops = _training_rate(cfg, batch, steps, repeats)
         figures[f"train_images_per_s_{name}"] = round(rate, 2)
-        figures[f"train_gflops_per_s_{name}"] = round(rate * 3 * count_flops(model) / 1e9, 2)
-        figures[f"forward_gflops_per_image_{name}"] = round(count_flops(model) / 1e9, 4)
+        figures[f"train_gflops_per_s_{name}"] = round(rate * 3 * flops / 1e9, 2)
+        figures[f"forward_gflops_per_image_{name}"] = round(flops / 1e9, 4)
         if name == "cpu" and cpu_has_native_bf16():
-            # the same model in bfloat16 mixed precision, measured in the same run
-            previous = keras.mixed_precision.global_policy().name
-            keras.mixed_precision.set_global_policy(keras_policy("bfloat16"))
-            try:
-                keras.utils.set_random_seed(0)
-                model = build_model(cfg)
-                model.compile(keras.optimizers.Adam(1e-4), SDNetLoss(0.5, penalty="hinge"), jit_compile=False)
-                model.fit(ds, steps_per_epoch=2, epochs=1, verbose=0)
-                bf16 = median_rate(run, repeats)
-            finally:
-                keras.mixed_precision.set_global_policy(previous)
+            bf16, _ = _training_rate(cfg, batch, steps, repeats, "bfloat16")
             figures["train_images_per_s_cpu_bf16"] = round(bf16, 2)
             figures["train_bf16_speedup_cpu"] = round(bf16 / rate, 2)
     return figures
