@@ -7,8 +7,11 @@ return one value per example, shape (B,). Parts and bones come from a ``Skeleton
 
 Our reading of the paper's equations (the extracted text is garbled; this is what we implement):
 
-* Eq. 1, joint loss: ``psi_D = sum_j ||X_j - X_j^GT||^2``, the squared Euclidean distance summed over
-  the J joints (Caffe's Euclidean loss without its 1/2).
+* Eq. 1, joint loss, two readings (``JOINT_READINGS``): ``"squared"``, ``psi_D = sum_j ||X_j -
+  X_j^GT||^2``, the squared Euclidean distance summed over the J joints (Caffe's Euclidean loss without
+  its 1/2); ``"distance"``, ``psi_D = sum_j ||X_j - X_j^GT||``, the plain Euclidean distance per joint.
+  The squared reading's gradient shrinks with the error, the distance reading's does not, which
+  decides how large w must be for psi_SDL to matter (docs/reproduce/README.md).
 * Eq. 2: ``psi_SDL = alpha Loss_a + beta Loss_b``.
 * Eq. 4, bones and angles: a part p is a chain of joints from the palm (layer 0, in every part) to the
   fingertip, for ICVL (palm, root, mid, tip). Its bone vectors are ``B_{p,l} = X_{chain[l+1]} -
@@ -33,8 +36,11 @@ Numerical care: bones shorter than ``eps`` (input units) count as zero vectors w
 [-pi/2, pi/2] where tan is unbounded, so it is clipped to +-``TAN_HALF_ANGLE_CAP`` (1.5 rad, tan = 14.1,
 i.e. angle errors beyond about 172 degrees are not pushed harder).
 
-The default ``threshold`` is 110 degrees: active flexion of a finger joint is at most about 90 (MCP
-and DIP) to 110 (PIP) degrees, so a predicted bend beyond it is anatomically implausible.
+``threshold`` is one angle (radians) or one per bone pair, shape (N,) in ``bone_angles`` order; the
+training code derives the per-angle thresholds from the training labels (``angle_thresholds``: a high
+percentile of each angle), so no correct training pose is penalised by a guessed constant.
+``DEFAULT_THRESHOLD_RAD`` (110 degrees, about the largest active flexion of a finger joint) is only
+the fallback when none is given.
 """
 from __future__ import annotations
 
@@ -50,6 +56,7 @@ DEFAULT_THRESHOLD_RAD = math.radians(110.0)
 TAN_HALF_ANGLE_CAP = 1.5
 BONE_EPS = 1e-6
 PENALTIES = ("step", "hinge")
+JOINT_READINGS = ("squared", "distance")
 
 
 def as_joints(y) -> tf.Tensor:
@@ -126,9 +133,23 @@ def bone_length_ratios(joints, skeleton: Skeleton = ICVL_SKELETON, eps: float = 
     return tf.where(ok, nb / tf.where(ok, den, 1.0), 0.5)
 
 
-def angle_penalty(theta: tf.Tensor, threshold: float, penalty: str) -> tf.Tensor:
+def angle_thresholds(joints, percentile: float, skeleton: Skeleton = ICVL_SKELETON) -> np.ndarray:
+    """Per-angle thresholds from example poses: the ``percentile`` (0-100) of each bone-pair angle
+    over ``joints`` (N, J, 3) or (N, 3J), any length unit -> (num pairs,) radians, ``bone_angles``
+    order (per finger: root, then middle joint)."""
+    theta = bone_angles(np.asarray(joints, np.float32), skeleton).numpy()  # (N, pairs)
+    return np.percentile(theta, percentile, axis=0).astype(np.float64)
+
+
+def _threshold_tensor(threshold) -> tf.Tensor:
+    """A scalar or (N,) float32 threshold [radians] that broadcasts against (B, N) angles."""
+    return tf.constant(np.asarray(threshold, np.float32))
+
+
+def angle_penalty(theta: tf.Tensor, threshold, penalty: str) -> tf.Tensor:
     """F(theta) of Eq. 5 for angles in radians: "step" (1 at or above threshold, else 0; no gradient)
-    or "hinge" (max(0, theta - threshold), radians)."""
+    or "hinge" (max(0, theta - threshold), radians). ``threshold``: radians, scalar or (N,)."""
+    threshold = _threshold_tensor(threshold)
     if penalty == "step":
         return tf.cast(theta >= threshold, theta.dtype)
     if penalty == "hinge":
@@ -136,16 +157,22 @@ def angle_penalty(theta: tf.Tensor, threshold: float, penalty: str) -> tf.Tensor
     raise ValueError(f"penalty must be one of {PENALTIES}, got {penalty!r}")
 
 
-def joint_loss(y_true, y_pred) -> tf.Tensor:
-    """Eq. 1 summed over joints: sum_j ||X_j - X_j^GT||^2, in squared input units; (B,)."""
+def joint_loss(y_true, y_pred, reading: str = "squared") -> tf.Tensor:
+    """Eq. 1 summed over joints, (B,): ``"squared"``, sum_j ||X_j - X_j^GT||^2 (squared input units),
+    or ``"distance"``, sum_j ||X_j - X_j^GT|| (input units; its gradient is finite, zero, at 0)."""
     d = as_joints(y_pred) - as_joints(y_true)  # (B, J, 3)
-    return tf.reduce_sum(tf.square(d), axis=[1, 2])
+    if reading == "squared":
+        return tf.reduce_sum(tf.square(d), axis=[1, 2])
+    if reading == "distance":
+        return tf.reduce_sum(_safe_norm(d, BONE_EPS), axis=1)
+    raise ValueError(f"joint loss reading must be one of {JOINT_READINGS}, got {reading!r}")
 
 
 def skeleton_difference_terms(y_true, y_pred, omega1: float = 1.0, omega2: float = 1.0,
-                              threshold: float = DEFAULT_THRESHOLD_RAD, penalty: str = "step",
+                              threshold=DEFAULT_THRESHOLD_RAD, penalty: str = "step",
                               skeleton: Skeleton = ICVL_SKELETON) -> tuple[tf.Tensor, tf.Tensor]:
-    """(Loss_a, Loss_b) of Eq. 3 and Eq. 6, each (B,), unitless. ``threshold`` in radians."""
+    """(Loss_a, Loss_b) of Eq. 3 and Eq. 6, each (B,), unitless. ``threshold``: radians, scalar or
+    one per bone pair (N,)."""
     th = bone_angles(y_pred, skeleton)  # (B, N)
     th_gt = bone_angles(y_true, skeleton)  # (B, N)
     half = tf.clip_by_value(0.5 * (th - th_gt), -TAN_HALF_ANGLE_CAP, TAN_HALF_ANGLE_CAP)
@@ -158,11 +185,12 @@ def skeleton_difference_terms(y_true, y_pred, omega1: float = 1.0, omega2: float
 
 
 def skeleton_difference_loss(y_true, y_pred, alpha: float = 1.0, beta: float = 1.0, omega1: float = 1.0,
-                             omega2: float = 1.0, threshold: float = DEFAULT_THRESHOLD_RAD,
+                             omega2: float = 1.0, threshold=DEFAULT_THRESHOLD_RAD,
                              penalty: str = "step", skeleton: Skeleton = ICVL_SKELETON) -> tf.Tensor:
     """psi_SDL = alpha Loss_a + beta Loss_b (Eq. 2), unitless, one value per example: (B,).
 
-    y_true, y_pred: (B, J, 3) or (B, 3J), same length unit (mm or normalized). ``threshold``: radians.
+    y_true, y_pred: (B, J, 3) or (B, 3J), same length unit (mm or normalized). ``threshold``: radians,
+    scalar or (N,).
     """
     if penalty not in PENALTIES:
         raise ValueError(f"penalty must be one of {PENALTIES}, got {penalty!r}")
@@ -170,12 +198,39 @@ def skeleton_difference_loss(y_true, y_pred, alpha: float = 1.0, beta: float = 1
     return alpha * loss_a + beta * loss_b
 
 
-def sdnet_loss(y_true, y_pred, sdl_weight: float = 0.0, **sdl_kwargs) -> tf.Tensor:
-    """Total training loss: joint loss + sdl_weight * psi_SDL; (B,). sdl_weight = 0 is the baseline."""
-    total = joint_loss(y_true, y_pred)
-    if sdl_weight:
-        total = total + sdl_weight * skeleton_difference_loss(y_true, y_pred, **sdl_kwargs)
-    return total
+def sdnet_loss(y_true, y_pred, sdl_weight=0.0, joint: str = "squared", **sdl_kwargs) -> tf.Tensor:
+    """Total training loss: joint loss (reading ``joint``) + sdl_weight * psi_SDL; (B,).
+
+    ``sdl_weight``: a float (0 is the baseline: psi_SDL is not computed) or a scalar tensor/variable
+    (a schedule sets it during training)."""
+    total = joint_loss(y_true, y_pred, joint)
+    if isinstance(sdl_weight, (int, float)) and not sdl_weight:
+        return total
+    return total + tf.cast(sdl_weight, tf.float32) * skeleton_difference_loss(y_true, y_pred, **sdl_kwargs)
+
+
+def gradient_norms(y_true, y_pred, joint: str = "squared", **sdl_kwargs) -> tuple[tf.Tensor, tf.Tensor]:
+    """(|d mean psi_D / d y_pred|, |d mean psi_SDL / d y_pred|): Frobenius norms over the batch of the
+    gradients of the batch-mean joint loss and of the *unweighted* batch-mean psi_SDL with respect to
+    the network's outputs (the 3J coordinates), i.e. what each term sends back into the network.
+
+    Their ratio is the balance weight: with w = |g_D| / |g_SDL| the two terms pull equally hard."""
+    y = tf.cast(tf.convert_to_tensor(y_pred), tf.float32)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(y)
+        d = tf.reduce_mean(joint_loss(y_true, y, joint))
+        s = tf.reduce_mean(skeleton_difference_loss(y_true, y, **sdl_kwargs))
+    g_d, g_s = tape.gradient(d, y), tape.gradient(s, y)
+    del tape
+    return tf.norm(g_d), tf.norm(g_s)
+
+
+def gradient_share(norm_joint, norm_sdl, weight) -> tf.Tensor:
+    """Share of the output-gradient norm carried by the weighted skeleton terms, in [0, 1]:
+    w |g_SDL| / (|g_D| + w |g_SDL|); 0 when both are zero."""
+    ws = tf.cast(weight, tf.float32) * norm_sdl
+    den = norm_joint + ws
+    return tf.where(den > 0, ws / tf.where(den > 0, den, 1.0), 0.0)
 
 
 def mean_joint_error(y_true, y_pred, scale: float = 1.0) -> tf.Tensor:
@@ -189,29 +244,49 @@ def mean_joint_error(y_true, y_pred, scale: float = 1.0) -> tf.Tensor:
 
 # ---- Keras wrappers -------------------------------------------------------------------------------
 
+def _threshold_config(threshold):
+    """A threshold [radians] as JSON-able config: a float, or a list of floats (one per bone pair)."""
+    a = np.asarray(threshold, np.float64)
+    return float(a) if a.ndim == 0 else [float(v) for v in a]
+
+
+def _sdl_config(alpha, beta, omega1, omega2, threshold, penalty) -> dict:
+    if penalty not in PENALTIES:
+        raise ValueError(f"penalty must be one of {PENALTIES}, got {penalty!r}")
+    return dict(alpha=float(alpha), beta=float(beta), omega1=float(omega1), omega2=float(omega2),
+                threshold=_threshold_config(threshold), penalty=penalty)
+
+
+def _check_reading(joint: str) -> str:
+    if joint not in JOINT_READINGS:
+        raise ValueError(f"joint loss reading must be one of {JOINT_READINGS}, got {joint!r}")
+    return joint
+
+
 @keras.saving.register_keras_serializable(package="sdnet")
 class JointLoss(keras.losses.Loss):
-    """Keras form of ``joint_loss`` (Eq. 1); batch mean of the per-example sums."""
+    """Keras form of ``joint_loss`` (Eq. 1, reading ``joint``); batch mean of the per-example sums."""
 
-    def __init__(self, name: str = "joint_loss", **kwargs):
+    def __init__(self, joint: str = "squared", name: str = "joint_loss", **kwargs):
         super().__init__(name=name, **kwargs)
+        self.joint = _check_reading(joint)
 
     def call(self, y_true, y_pred):
-        return joint_loss(y_true, y_pred)
+        return joint_loss(y_true, y_pred, self.joint)
+
+    def get_config(self):
+        return {**super().get_config(), "joint": self.joint}
 
 
 @keras.saving.register_keras_serializable(package="sdnet")
 class SkeletonDifferenceLoss(keras.losses.Loss):
-    """Keras form of ``skeleton_difference_loss`` (Eq. 2-7); ``threshold`` in radians."""
+    """Keras form of ``skeleton_difference_loss`` (Eq. 2-7); ``threshold`` in radians (scalar or (N,))."""
 
     def __init__(self, alpha: float = 1.0, beta: float = 1.0, omega1: float = 1.0, omega2: float = 1.0,
-                 threshold: float = DEFAULT_THRESHOLD_RAD, penalty: str = "step",
+                 threshold=DEFAULT_THRESHOLD_RAD, penalty: str = "step",
                  name: str = "skeleton_difference_loss", **kwargs):
         super().__init__(name=name, **kwargs)
-        if penalty not in PENALTIES:
-            raise ValueError(f"penalty must be one of {PENALTIES}, got {penalty!r}")
-        self.sdl = dict(alpha=float(alpha), beta=float(beta), omega1=float(omega1), omega2=float(omega2),
-                        threshold=float(threshold), penalty=penalty)
+        self.sdl = _sdl_config(alpha, beta, omega1, omega2, threshold, penalty)
 
     def call(self, y_true, y_pred):
         return skeleton_difference_loss(y_true, y_pred, **self.sdl)
@@ -222,17 +297,28 @@ class SkeletonDifferenceLoss(keras.losses.Loss):
 
 @keras.saving.register_keras_serializable(package="sdnet")
 class SDNetLoss(SkeletonDifferenceLoss):
-    """Joint loss + ``sdl_weight`` * psi_SDL (the paper's training loss; 0 gives the baseline)."""
+    """Joint loss (reading ``joint``) + w * psi_SDL, the paper's training loss; w = 0 is the baseline.
 
-    def __init__(self, sdl_weight: float = 0.0, name: str = "sdnet_loss", **kwargs):
+    w is ``sdl_weight`` unless ``use_weight_variable`` attached a scalar variable that a schedule
+    updates during training (``pipeline.train``); the saved config keeps ``sdl_weight``, the target.
+    """
+
+    def __init__(self, sdl_weight: float = 0.0, joint: str = "squared", name: str = "sdnet_loss", **kwargs):
         super().__init__(name=name, **kwargs)
         self.sdl_weight = float(sdl_weight)
+        self.joint = _check_reading(joint)
+        self.weight = None
+
+    def use_weight_variable(self, variable) -> None:
+        """Read w from ``variable`` (a scalar tf.Variable) at every step from now on."""
+        self.weight = variable
 
     def call(self, y_true, y_pred):
-        return sdnet_loss(y_true, y_pred, sdl_weight=self.sdl_weight, **self.sdl)
+        w = self.weight if (self.weight is not None and self.sdl_weight) else self.sdl_weight
+        return sdnet_loss(y_true, y_pred, sdl_weight=w, joint=self.joint, **self.sdl)
 
     def get_config(self):
-        return {**super().get_config(), "sdl_weight": self.sdl_weight}
+        return {**super().get_config(), "sdl_weight": self.sdl_weight, "joint": self.joint}
 
 
 @keras.saving.register_keras_serializable(package="sdnet")
@@ -253,17 +339,83 @@ class MeanJointErrorMM(keras.metrics.Mean):
         return {**super().get_config(), "cube_mm": self.cube_mm}
 
 
+def _sdl_metric_kwargs(kwargs: dict) -> tuple[dict, dict]:
+    """Split a metric's kwargs into (keras Mean kwargs, psi_SDL kwargs)."""
+    base = {k: kwargs.pop(k) for k in ("dtype",) if k in kwargs}
+    return base, _sdl_config(**{**dict(alpha=1.0, beta=1.0, omega1=1.0, omega2=1.0,
+                                       threshold=DEFAULT_THRESHOLD_RAD, penalty="step"), **kwargs})
+
+
 @keras.saving.register_keras_serializable(package="sdnet")
 class SkeletonDifferenceMetric(keras.metrics.Mean):
     """Running batch mean of psi_SDL (unitless), logged beside the loss whatever its weight."""
 
     def __init__(self, name: str = "sdl", **sdl_kwargs):
-        base = {k: sdl_kwargs.pop(k) for k in ("dtype",) if k in sdl_kwargs}
+        base, self.sdl = _sdl_metric_kwargs(dict(sdl_kwargs))
         super().__init__(name=name, **base)
-        self.sdl = dict(sdl_kwargs)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         return super().update_state(skeleton_difference_loss(y_true, y_pred, **self.sdl), sample_weight)
 
     def get_config(self):
         return {**super().get_config(), **self.sdl}
+
+
+@keras.saving.register_keras_serializable(package="sdnet")
+class LossTermMetric(keras.metrics.Mean):
+    """Running batch mean of one unweighted term of the loss: ``term`` = "joint" (psi_D, reading
+    ``joint``), "loss_a" (angle term, Eq. 3) or "loss_b" (bone-ratio term, Eq. 6)."""
+
+    TERMS = ("joint", "loss_a", "loss_b")
+
+    def __init__(self, term: str, joint: str = "squared", name: str | None = None, **sdl_kwargs):
+        if term not in self.TERMS:
+            raise ValueError(f"term must be one of {self.TERMS}, got {term!r}")
+        base, self.sdl = _sdl_metric_kwargs(dict(sdl_kwargs))
+        super().__init__(name=name or term, **base)
+        self.term, self.joint = term, _check_reading(joint)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        if self.term == "joint":
+            value = joint_loss(y_true, y_pred, self.joint)
+        else:
+            terms = skeleton_difference_terms(y_true, y_pred, self.sdl["omega1"], self.sdl["omega2"],
+                                              self.sdl["threshold"], self.sdl["penalty"])
+            value = terms[0] if self.term == "loss_a" else terms[1]
+        return super().update_state(value, sample_weight)
+
+    def get_config(self):
+        return {**super().get_config(), "term": self.term, "joint": self.joint, **self.sdl}
+
+
+@keras.saving.register_keras_serializable(package="sdnet")
+class GradientBalanceMetric(keras.metrics.Mean):
+    """Running mean over batches of how hard psi_SDL pulls against psi_D (``gradient_norms``):
+
+    ``quantity="share"``: w |g_SDL| / (|g_D| + w |g_SDL|), the share of the output-gradient norm the
+    weighted skeleton terms carry (w: ``weight``, a float or the scheduled variable of ``SDNetLoss``);
+    ``quantity="balance_w"``: |g_D| / |g_SDL|, the w at which both terms would pull equally hard.
+    """
+
+    QUANTITIES = ("share", "balance_w")
+
+    def __init__(self, quantity: str = "share", joint: str = "squared", weight=0.0, name: str | None = None,
+                 **sdl_kwargs):
+        if quantity not in self.QUANTITIES:
+            raise ValueError(f"quantity must be one of {self.QUANTITIES}, got {quantity!r}")
+        base, self.sdl = _sdl_metric_kwargs(dict(sdl_kwargs))
+        super().__init__(name=name or f"sdl_grad_{quantity}", **base)
+        self.quantity, self.joint, self.weight = quantity, _check_reading(joint), weight
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        g_d, g_s = gradient_norms(y_true, y_pred, self.joint, **self.sdl)
+        if self.quantity == "share":
+            value = gradient_share(g_d, g_s, self.weight)
+        else:
+            value = tf.where(g_s > 0, g_d / tf.where(g_s > 0, g_s, 1.0), 0.0)
+        return super().update_state(value)
+
+    def get_config(self):
+        w = self.weight if isinstance(self.weight, (int, float)) else float(self.weight.numpy())
+        return {**super().get_config(), "quantity": self.quantity, "joint": self.joint, "weight": w,
+                **self.sdl}

@@ -203,7 +203,17 @@ class ModelConfig:
 class LossConfig:
     """Training loss: joint loss + sdl_weight * (alpha Loss_a + beta Loss_b); see ``models.losses``.
 
-    ``threshold_deg``: the angle penalty threshold in degrees; ``penalty``: 'step' (paper) or 'hinge'.
+    ``joint_loss``: the reading of Eq. 1, 'squared' (sum of squared joint distances) or 'distance'
+    (sum of joint distances). ``penalty``: 'step' (paper) or 'hinge'.
+
+    Angle thresholds of the penalty F: ``threshold_deg`` (degrees) when set, one value for every
+    angle; when None (the default) one per bone pair, the ``threshold_percentile`` of that angle over
+    the training labels, derived when training starts and stored in ``angle_thresholds_deg``
+    (degrees, ``models.losses.bone_angles`` order) in the run's config.json.
+
+    w schedule: w is 0 for the first ``sdl_start`` fraction of the planned training steps, then
+    ramps linearly to ``sdl_weight`` over the next ``sdl_ramp`` fraction (0: at once). Both 0: w
+    from the first step (constant). The paper's "fine-tuning" reading is e.g. start 0.5, ramp 0.1.
     """
 
     sdl_weight: float = 0.5
@@ -211,17 +221,43 @@ class LossConfig:
     beta: float = 1.0
     omega1: float = 1.0
     omega2: float = 1.0
-    threshold_deg: float = 110.0
+    threshold_deg: float | None = None
+    threshold_percentile: float = 99.0
+    angle_thresholds_deg: tuple = ()
     penalty: str = "step"
+    joint_loss: str = "squared"
+    sdl_start: float = 0.0
+    sdl_ramp: float = 0.0
 
     def __post_init__(self) -> None:
         if self.penalty not in ("step", "hinge"):
             raise ValueError(f"loss: penalty must be 'step' or 'hinge', got {self.penalty!r}")
+        if self.joint_loss not in ("squared", "distance"):
+            raise ValueError(f"loss: joint_loss must be 'squared' or 'distance', got {self.joint_loss!r}")
         for name in ("sdl_weight", "alpha", "beta", "omega1", "omega2"):
             if getattr(self, name) < 0:
                 raise ValueError(f"loss: {name} must be >= 0, got {getattr(self, name)}")
-        if not 0.0 < self.threshold_deg <= 180.0:
+        if self.threshold_deg is not None and not 0.0 < self.threshold_deg <= 180.0:
             raise ValueError(f"loss: threshold_deg must be in (0, 180], got {self.threshold_deg}")
+        if not 50.0 <= self.threshold_percentile <= 100.0:
+            raise ValueError(f"loss: threshold_percentile must be in [50, 100], got {self.threshold_percentile}")
+        object.__setattr__(self, "angle_thresholds_deg", tuple(float(v) for v in self.angle_thresholds_deg))
+        if any(not 0.0 <= v <= 180.0 for v in self.angle_thresholds_deg):
+            raise ValueError(f"loss: angle_thresholds_deg must lie in [0, 180], got {self.angle_thresholds_deg}")
+        if not (0.0 <= self.sdl_start < 1.0 and 0.0 <= self.sdl_ramp <= 1.0 - self.sdl_start):
+            raise ValueError(f"loss: need 0 <= sdl_start < 1 and 0 <= sdl_ramp <= 1 - sdl_start, got "
+                             f"{self.sdl_start}, {self.sdl_ramp}")
+
+    @property
+    def scheduled(self) -> bool:
+        """True when w changes during training (a start or ramp fraction is set)."""
+        return self.sdl_weight > 0 and (self.sdl_start > 0 or self.sdl_ramp > 0)
+
+    def weight_at(self, fraction: float) -> float:
+        """w at ``fraction`` (0..1) of the planned training steps."""
+        if self.sdl_ramp > 0:
+            return self.sdl_weight * min(1.0, max(0.0, (fraction - self.sdl_start) / self.sdl_ramp))
+        return self.sdl_weight if fraction >= self.sdl_start else 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -321,6 +357,12 @@ class SynthConfig:
 
     Lengths in mm, probabilities per pixel. Written to ``synth.json``; the same config and seed give
     the same bytes whatever the Beam runner or its parallelism.
+
+    Sensor: the named ``sensor_profile`` (``pipeline.synth.profiles.SENSOR_PROFILES``: 'default' or
+    'occluded') gives every sensor parameter; the four sensor fields below override it when set
+    (None = the profile's value). ``synth.json`` records the resolved sensor beside this config.
+    An older config without ``sensor_profile`` (and with numbers for the four fields) loads as the
+    'default' profile with those values, i.e. the same sensor it was made with.
     """
 
     seed: int = 0
@@ -330,13 +372,18 @@ class SynthConfig:
     camera: str = "icvl"
     scale_range: float = 0.15  # subject hand scale uniform in 1 +- scale_range
     bone_noise: float = 0.04  # relative per-bone length noise (std)
-    noise_mm_at_300: float = 1.2
-    dropout: float = 0.004
-    edge_dropout: float = 0.3
-    flying_pixels: float = 0.15
+    sensor_profile: str = "default"
+    noise_mm_at_300: float | None = None  # None: the profile's value
+    dropout: float | None = None
+    edge_dropout: float | None = None
+    flying_pixels: float | None = None
 
     def __post_init__(self) -> None:
+        from pipeline.synth.profiles import SENSOR_PROFILES  # plain data, no heavy imports
+
         checks = [
+            (self.sensor_profile in SENSOR_PROFILES, f"sensor_profile must be one of "
+             f"{', '.join(SENSOR_PROFILES)}, got {self.sensor_profile!r}"),
             (self.train_frames >= 0, f"train_frames must be >= 0, got {self.train_frames}"),
             (self.test_frames >= 0, f"test_frames must be >= 0, got {self.test_frames}"),
             (self.train_frames + self.test_frames > 0, "nothing to make: train_frames + test_frames is 0"),
@@ -344,9 +391,15 @@ class SynthConfig:
             (0 <= self.seed < 2**63, f"seed must be in [0, 2^63), got {self.seed}"),
             (0.0 <= self.scale_range < 0.5, f"scale_range must be in [0, 0.5), got {self.scale_range}"),
             (0.0 <= self.bone_noise < 0.2, f"bone_noise must be in [0, 0.2), got {self.bone_noise}"),
-            (self.noise_mm_at_300 >= 0, f"noise_mm_at_300 must be >= 0, got {self.noise_mm_at_300}"),
+            (self.noise_mm_at_300 is None or self.noise_mm_at_300 >= 0,
+             f"noise_mm_at_300 must be >= 0, got {self.noise_mm_at_300}"),
         ]
         for name in ("dropout", "edge_dropout", "flying_pixels"):
             value = getattr(self, name)
-            checks.append((0.0 <= value <= 1.0, f"{name} must be in [0, 1], got {value}"))
+            checks.append((value is None or 0.0 <= value <= 1.0, f"{name} must be in [0, 1], got {value}"))
         _check(checks)
+
+    def sensor_overrides(self) -> dict:
+        """The sensor fields set in this config (SensorModel names -> values), on top of the profile."""
+        names = ("noise_mm_at_300", "dropout", "edge_dropout", "flying_pixels")
+        return {n: getattr(self, n) for n in names if getattr(self, n) is not None}

@@ -45,11 +45,15 @@ HISTORY_FILE = "history.csv"
 BATCH_PICTURE = "batch_check.png"
 CHECKPOINT_DIR = "checkpoints"
 LOG_DIR = "logs"
-HISTORY_COLUMNS = ("epoch", "step", "loss", "mean_error_mm", "sdl", "val_loss", "val_mean_error_mm",
-                   "val_sdl", "learning_rate", "seconds")
+# loss = joint + w * sdl; sdl = alpha loss_a + beta loss_b (unweighted terms); sdl_weight: w in force
+# at the epoch's end; sdl_grad_share / sdl_grad_balance_w: see models.losses.GradientBalanceMetric.
+HISTORY_COLUMNS = ("epoch", "step", "loss", "mean_error_mm", "joint", "sdl", "loss_a", "loss_b",
+                   "sdl_weight", "sdl_grad_share", "sdl_grad_balance_w", "val_loss", "val_mean_error_mm",
+                   "val_joint", "val_sdl", "val_loss_a", "val_loss_b", "learning_rate", "seconds")
 # Normalized joints beyond this magnitude mean the labels were not divided by cube/2.
 MAX_ABS_JOINT = 3.0
-LOSS_OVERRIDES = ("sdl_weight", "alpha", "beta", "omega1", "omega2", "threshold_deg", "penalty")
+LOSS_OVERRIDES = ("sdl_weight", "alpha", "beta", "omega1", "omega2", "threshold_deg", "threshold_percentile",
+                  "penalty", "joint_loss", "sdl_start", "sdl_ramp")
 TOP_OVERRIDES = ("batch_size", "epochs", "steps", "steps_per_epoch", "minutes", "learning_rate",
                  "warmup_steps", "min_lr_fraction", "seed", "precision", "strategy")
 # option name -> AugmentConfig field, and ModelConfig fields that can be overridden.
@@ -421,7 +425,8 @@ class _Controller:
         return Control()
 
 
-def _history_callback(path: Path, ctl: _Controller, lr_fn: Callable[[int], float]):
+def _history_callback(path: Path, ctl: _Controller, lr_fn: Callable[[int], float],
+                      w_fn: Callable[[], float]):
     class History(keras.callbacks.Callback):
         """Appends one row per epoch to history.csv (fixed columns; blank when absent)."""
 
@@ -429,7 +434,7 @@ def _history_callback(path: Path, ctl: _Controller, lr_fn: Callable[[int], float
             logs = dict(logs or {})
             step = ctl.step()
             row = {"epoch": epoch + 1, "step": step, "learning_rate": lr_fn(step),
-                   "seconds": round(ctl.elapsed(), 2)}
+                   "seconds": round(ctl.elapsed(), 2), "sdl_weight": w_fn()}
             for key in HISTORY_COLUMNS:
                 if key in logs:
                     row[key] = float(logs[key])
@@ -447,8 +452,9 @@ def _history_callback(path: Path, ctl: _Controller, lr_fn: Callable[[int], float
     return History()
 
 
-def _tensorboard_callback(log_dir: Path, ctl: _Controller, lr_fn: Callable[[int], float]):
-    """Per-epoch scalars (losses, errors in mm, learning rate) as TensorBoard event files in
+def _tensorboard_callback(log_dir: Path, ctl: _Controller, lr_fn: Callable[[int], float],
+                          w_fn: Callable[[], float]):
+    """Per-epoch scalars (loss terms, gradient share, errors in mm, learning rate, w) as TensorBoard event files in
     ``log_dir/train`` and ``log_dir/validation``, x axis = optimizer step. Written with TensorFlow's
     own summary op and the scalars-plugin metadata, so the ``tensorboard`` package is needed only to
     view them."""
@@ -472,6 +478,7 @@ def _tensorboard_callback(log_dir: Path, ctl: _Controller, lr_fn: Callable[[int]
             step = ctl.step()
             values = dict(logs or {})
             values["learning_rate"] = lr_fn(step)
+            values["sdl_weight"] = w_fn()
             for key, value in values.items():
                 name, tag = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
                 with self._writer(name).as_default():
@@ -485,6 +492,18 @@ def _tensorboard_callback(log_dir: Path, ctl: _Controller, lr_fn: Callable[[int]
             self.writers.clear()
 
     return Board()
+
+
+def _weight_schedule_callback(loss: LossConfig, variable, ctl: _Controller, schedule):
+    """Sets ``variable`` to w at the current fraction of the planned steps before every batch
+    (``LossConfig.weight_at``; the plan follows a time budget as ``_Controller`` re-plans it)."""
+
+    class WeightSchedule(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            total = max(1, int(schedule.total_steps.numpy()))
+            variable.assign(loss.weight_at(ctl.step() / total))
+
+    return WeightSchedule()
 
 
 def _fmt(v) -> str:
@@ -501,6 +520,7 @@ class _Built:
     checkpoint: object
     epochs_done: object
     seconds: object
+    sdl_weight: object  # tf.Variable holding the scheduled w, or None when w is constant
 
 
 def training_poses(data: DataSource, cfg: TrainConfig, n: int = 8192) -> np.ndarray:
@@ -510,26 +530,44 @@ def training_poses(data: DataSource, cfg: TrainConfig, n: int = 8192) -> np.ndar
     return np.concatenate([joints.numpy() for _, joints in ds])
 
 
+def _loss_and_metrics(cfg: TrainConfig, weight_var=None) -> tuple[object, list]:
+    """The compiled loss (joint + w psi_SDL) and the logged metrics: mean error [mm], each unweighted
+    loss term, and the gradient share / balance weight of the skeleton terms."""
+    from models.losses import (GradientBalanceMetric, LossTermMetric, MeanJointErrorMM, SDNetLoss,
+                               SkeletonDifferenceMetric)
+
+    sdl, joint = sdl_kwargs(cfg.loss), cfg.loss.joint_loss
+    loss = SDNetLoss(sdl_weight=cfg.loss.sdl_weight, joint=joint, **sdl)
+    if weight_var is not None:
+        loss.use_weight_variable(weight_var)
+    weight = weight_var if weight_var is not None else cfg.loss.sdl_weight
+    metrics = [MeanJointErrorMM(cfg.data.cube_mm), LossTermMetric("joint", joint, **sdl),
+               SkeletonDifferenceMetric(**sdl), LossTermMetric("loss_a", joint, **sdl),
+               LossTermMetric("loss_b", joint, **sdl),
+               GradientBalanceMetric("share", joint, weight, **sdl),
+               GradientBalanceMetric("balance_w", joint, weight, **sdl)]
+    return loss, metrics
+
+
 def _build(cfg: TrainConfig, run_dir: Path, planned_total: int, pca=None) -> _Built:
-    from models.losses import MeanJointErrorMM, SDNetLoss, SkeletonDifferenceMetric
     from models.sdnet import build_model
 
     strategy = select_strategy(cfg.strategy)
     keras.utils.set_random_seed(cfg.seed)
-    sdl = sdl_kwargs(cfg.loss)
     with strategy.scope():
         model = build_model(cfg.model, num_joints=len(cfg.data.skeleton["joint_names"]), pca=pca)
         schedule = WarmupCosine(cfg.learning_rate, planned_total, cfg.warmup_steps, cfg.min_lr_fraction)
         optimizer = keras.optimizers.Adam(schedule)
-        model.compile(optimizer=optimizer, loss=SDNetLoss(sdl_weight=cfg.loss.sdl_weight, **sdl),
-                      metrics=[MeanJointErrorMM(cfg.data.cube_mm), SkeletonDifferenceMetric(**sdl)],
-                      jit_compile=False)
+        weight_var = (tf.Variable(cfg.loss.weight_at(0.0), dtype=tf.float32, trainable=False, name="sdl_weight")
+                      if cfg.loss.scheduled else None)
+        loss, metrics = _loss_and_metrics(cfg, weight_var)
+        model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=False)
         optimizer.build(model.trainable_variables)
         epochs_done = tf.Variable(0, dtype=tf.int64, trainable=False, name="epochs_done")
         seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="train_seconds")
         checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, total_steps=schedule.total_steps,
                                          epochs_done=epochs_done, train_seconds=seconds)
-    return _Built(strategy, model, schedule, checkpoint, epochs_done, seconds)
+    return _Built(strategy, model, schedule, checkpoint, epochs_done, seconds, weight_var)
 
 
 def _manager(built: _Built, run_dir: Path):
@@ -537,9 +575,39 @@ def _manager(built: _Built, run_dir: Path):
 
 
 def sdl_kwargs(loss: LossConfig) -> dict:
-    """Keyword arguments of ``models.losses.skeleton_difference_loss`` for a LossConfig."""
+    """Keyword arguments of ``models.losses.skeleton_difference_loss`` for a LossConfig; the angle
+    threshold [radians] is ``threshold_deg`` when set, else the derived per-angle thresholds
+    (``with_angle_thresholds``), else the models.losses fallback constant."""
+    from models.losses import DEFAULT_THRESHOLD_RAD
+
+    if loss.threshold_deg is not None:
+        threshold = math.radians(loss.threshold_deg)
+    elif loss.angle_thresholds_deg:
+        threshold = [math.radians(v) for v in loss.angle_thresholds_deg]
+    else:
+        threshold = DEFAULT_THRESHOLD_RAD
     return dict(alpha=loss.alpha, beta=loss.beta, omega1=loss.omega1, omega2=loss.omega2,
-                threshold=math.radians(loss.threshold_deg), penalty=loss.penalty)
+                threshold=threshold, penalty=loss.penalty)
+
+
+def with_angle_thresholds(cfg: TrainConfig, data: DataSource, saved: TrainConfig | None = None,
+                          n: int = 8192) -> TrainConfig:
+    """``cfg`` with ``loss.angle_thresholds_deg`` filled in when ``threshold_deg`` is None: taken
+    from ``saved`` (a resumed run keeps its thresholds) or derived from about ``n`` training labels,
+    not augmented (the ``threshold_percentile`` of each bone-pair angle, degrees)."""
+    from models.losses import angle_thresholds
+
+    loss = cfg.loss
+    if loss.threshold_deg is not None or loss.angle_thresholds_deg:
+        return cfg
+    if saved is not None and saved.loss.angle_thresholds_deg and \
+            saved.loss.threshold_percentile == loss.threshold_percentile:
+        values = saved.loss.angle_thresholds_deg
+    else:
+        poses = training_poses(data, dataclasses.replace(cfg, augment=NO_AUGMENT), n)
+        values = np.degrees(angle_thresholds(poses, loss.threshold_percentile, ICVL_SKELETON))
+    loss = dataclasses.replace(loss, angle_thresholds_deg=tuple(round(float(v), 3) for v in values))
+    return dataclasses.replace(cfg, loss=loss)
 
 
 def _restore(built: _Built, run_dir: Path) -> None:
@@ -604,6 +672,7 @@ def train(cfg: TrainConfig, data: DataSource, run_dir: Path, *, resume: bool = F
     spe, planned = plan_steps(cfg, data.num_train)
     if resume:
         saved = load_run_config(run_dir)
+        cfg = with_angle_thresholds(cfg, data, saved)
         diff = config_differences(saved, cfg)
         if diff and not force:
             raise SdnetError(f"{run_dir / CONFIG_FILE}: the run was made with a different config "
@@ -611,6 +680,8 @@ def train(cfg: TrainConfig, data: DataSource, run_dir: Path, *, resume: bool = F
     elif run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())) and not force:
         raise SdnetError(f"{run_dir}: exists and is not empty (pass --resume to continue it or --force "
                          "to replace it)")
+    else:
+        cfg = with_angle_thresholds(cfg, data)
 
     policy = keras.mixed_precision.global_policy().name
     has_gpu = bool(tf.config.list_logical_devices("GPU"))
@@ -656,8 +727,12 @@ def _fit(cfg, data, run_dir, built: _Built, manager, spe: int, planned: int, log
             manager.save(checkpoint_number=ctl.step())
 
     lr_fn = lambda step: float(schedule(step))  # noqa: E731
-    callbacks = [ctl.callback, _history_callback(run_dir / HISTORY_FILE, ctl, lr_fn), Save(),
-                 _tensorboard_callback(run_dir / LOG_DIR, ctl, lr_fn)]
+    w_var = built.sdl_weight
+    w_fn = (lambda: float(cfg.loss.sdl_weight)) if w_var is None else (lambda: float(w_var.numpy()))  # noqa: E731
+    callbacks = [ctl.callback, _history_callback(run_dir / HISTORY_FILE, ctl, lr_fn, w_fn), Save(),
+                 _tensorboard_callback(run_dir / LOG_DIR, ctl, lr_fn, w_fn)]
+    if w_var is not None:
+        callbacks.insert(0, _weight_schedule_callback(cfg.loss, w_var, ctl, schedule))
     remaining = max(0, int(schedule.total_steps.numpy()) - start_step)
     epochs = epochs_done + math.ceil(remaining / spe)
     log(f"training {cfg.model.preset} preset on {data.num_train} records: step {start_step} of "

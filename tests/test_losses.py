@@ -247,3 +247,77 @@ def test_loss_runs_inside_a_compiled_function():
     x = straight_hand()[None].astype("float32")
     y = bend_tip(straight_hand(), 0, 90.0)[None].astype("float32")
     assert f(x, y).numpy()[0] == pytest.approx(1.0, abs=1e-4)
+
+
+# ---- the joint-loss readings, the gradient balance, the derived angle thresholds (issue 11) ----------
+
+def test_distance_reading_sums_joint_distances_and_has_a_finite_gradient_at_zero():
+    gt = straight_hand()
+    pred = gt.copy()
+    pred[3] += (3.0, 4.0, 0.0)  # 5 mm off
+    pred[6] += (0.0, 0.0, 2.0)  # 2 mm off
+    assert L.joint_loss(gt[None], pred[None], "distance").numpy()[0] == pytest.approx(7.0, rel=1e-5)
+    assert L.joint_loss(gt[None], pred[None], "squared").numpy()[0] == pytest.approx(29.0, rel=1e-5)
+    y = tf.constant(gt[None], tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(y)
+        value = L.joint_loss(gt[None], y, "distance")
+    g = tape.gradient(value, y).numpy()
+    assert np.all(np.isfinite(g)) and np.abs(g).max() == 0.0
+    with pytest.raises(ValueError, match="reading"):
+        L.joint_loss(gt[None], pred[None], "cubed")
+
+
+def test_gradient_norms_by_hand_and_the_share_of_the_skeleton_terms():
+    gt = np.stack([straight_hand(), straight_hand()])  # (2, J, 3)
+    shifted = gt + np.array([1.0, -2.0, 2.0])  # every joint 3 mm off: a pure translation
+    g_d, g_s = L.gradient_norms(gt, shifted)
+    # d/dy of mean_b sum_j |y - gt|^2 is 2 (y - gt) / B: norm 2 * 3 * sqrt(2 * 16) / 2
+    assert float(g_d) == pytest.approx(3.0 * math.sqrt(32.0), rel=1e-4)
+    assert float(g_s) == pytest.approx(0.0, abs=1e-6)  # psi_SDL is blind to translation
+    g_d1, _ = L.gradient_norms(gt, shifted, joint="distance")
+    assert float(g_d1) == pytest.approx(math.sqrt(32.0) / 2.0, rel=1e-4)  # unit vectors / B
+    bent = np.stack([bend_tip(gt[0], 1, 60.0), gt[1]])
+    g_d, g_s = L.gradient_norms(gt, bent)
+    assert float(g_s) > 0
+    share = L.gradient_share(g_d, g_s, 0.25).numpy()
+    assert share == pytest.approx(0.25 * float(g_s) / (float(g_d) + 0.25 * float(g_s)), rel=1e-5)
+    assert L.gradient_share(g_d, g_s, 0.0).numpy() == 0.0
+
+
+def test_angle_thresholds_are_the_percentile_of_each_training_angle():
+    # Index tip bent by 0, 1, ..., 99 degrees; every other angle straight (0).
+    poses = np.stack([bend_tip(straight_hand(), 1, float(a)) for a in range(100)])
+    th = np.degrees(L.angle_thresholds(poses, 99.0))
+    # bone_angles order: per finger (root, middle); the index middle-joint angle is pair 3.
+    assert th.shape == (N_PAIRS,)
+    assert th[3] == pytest.approx(98.01, abs=0.02)  # numpy's linear percentile of 0..99 at 99 %
+    assert np.delete(th, 3) == pytest.approx(0.0, abs=0.01)
+    assert np.degrees(L.angle_thresholds(poses, 50.0))[3] == pytest.approx(49.5, abs=0.02)
+
+
+def test_per_angle_thresholds_penalise_each_angle_against_its_own():
+    gt = straight_hand()
+    pred = bend_tip(gt, 1, 60.0)  # index middle-joint angle 60 degrees
+    tan_term = math.tan(math.radians(30.0))
+    low = np.full(N_PAIRS, math.radians(90.0))
+    low[3] = math.radians(50.0)  # this angle's own threshold is exceeded
+    assert sdl(gt, pred, threshold=low)[0] == pytest.approx(tan_term + 1.0, rel=1e-4)
+    high = np.full(N_PAIRS, math.radians(50.0))
+    high[3] = math.radians(70.0)  # only other angles have low thresholds, and they are straight
+    assert sdl(gt, pred, threshold=high)[0] == pytest.approx(tan_term, rel=1e-4)
+    loss = L.SDNetLoss(0.5, joint="distance", threshold=low)
+    again = L.SDNetLoss.from_config(loss.get_config())
+    assert again.get_config()["threshold"] == pytest.approx(list(low)) and again.joint == "distance"
+
+
+def test_scheduled_weight_variable_drives_the_keras_loss():
+    gt = straight_hand()[None]
+    pred = bend_tip(gt[0], 2, 40.0)[None]
+    w = tf.Variable(0.0, trainable=False)
+    loss = L.SDNetLoss(0.5)
+    loss.use_weight_variable(w)
+    base = float(L.joint_loss(gt, pred)[0])
+    assert float(loss(gt, pred)) == pytest.approx(base, rel=1e-6)
+    w.assign(0.5)
+    assert float(loss(gt, pred)) == pytest.approx(base + 0.5 * float(sdl(gt[0], pred[0])[0]), rel=1e-5)

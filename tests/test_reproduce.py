@@ -1,10 +1,17 @@
-"""`sdnet reproduce` end to end on smoke settings, and the findings paragraph on made-up numbers."""
+"""`sdnet reproduce` end to end on smoke settings; the findings paragraph, the paired intervals, the
+baseline pairing and the learning-curve numbers on made-up numbers."""
 import json
+import math
+import shutil
 
 import pytest
 
-from pipeline.cli import main
-from pipeline.reproduce import findings, findings_paragraph, spread
+from pipeline.cli import build_parser, main
+from pipeline.errors import SdnetError
+from pipeline.reproduce import (BASELINE, ReproduceOptions, _check_options, command_line, findings,
+                                findings_paragraph, flatness, format_delta, make_setting, mean_curve,
+                                pair_baseline, paired_difference, parse_extra_test, parse_setting, pure_w,
+                                run_tag, setting_arg, setting_from_tuning, setting_name, setting_tag, spread)
 from tests.helpers import make_tiny_data_dir, write_tiny_icvl_tree
 
 
@@ -74,6 +81,223 @@ def test_findings_partly_and_within_the_seed_spread():
     assert "no baseline run" in findings_paragraph(g, {w: s for w, s in stats.items() if w > 0}, "X", 2)
 
 
+# ---- paired differences, pairing, settings, learning curves (made-up numbers) --------------------------
+
+def test_paired_difference_interval_by_hand():
+    # diffs [-1, -2, -3]: mean -2, sd 1, t_{0.975, 2} = 4.3027 -> -2 -+ 4.3027 / sqrt(3) = [-4.484, 0.484]
+    p = paired_difference({0: 9.0, 1: 8.0, 2: 7.0}, {0: 10.0, 1: 10.0, 2: 10.0, 3: 5.0})
+    assert p["seeds"] == [0, 1, 2] and p["diffs"] == [-1.0, -2.0, -3.0] and p["n"] == 3
+    assert p["mean"] == pytest.approx(-2.0) and p["sd"] == pytest.approx(1.0)
+    assert p["t"] == pytest.approx(4.3027, abs=1e-4)
+    assert p["low"] == pytest.approx(-4.484, abs=1e-3) and p["high"] == pytest.approx(0.484, abs=1e-3)
+    assert p["verdict"] == "no clear difference"
+    assert format_delta(p) == "-2.00 [-4.48, +0.48] no clear difference"
+    # diffs [2, 2.5, 3]: mean 2.5, sd 0.5 -> 2.5 -+ 4.3027 * 0.5 / sqrt(3) = [1.258, 3.742]: worse
+    w = paired_difference({0: 12.0, 1: 12.5, 2: 13.0}, {0: 10.0, 1: 10.0, 2: 10.0})
+    assert (w["low"], w["high"]) == pytest.approx((1.2579, 3.7421), abs=1e-3) and w["verdict"] == "worse"
+    # diffs [-1, -1.2, -0.8, -1.1]: mean -1.025, sd 0.170783, t_{0.975, 3} = 3.1824 -> [-1.2968, -0.7532]
+    b = paired_difference({0: 9.0, 1: 8.8, 2: 9.2, 3: 8.9}, {0: 10.0, 1: 10.0, 2: 10.0, 3: 10.0})
+    assert b["sd"] == pytest.approx(math.sqrt(0.0875 / 3))
+    assert (b["low"], b["high"]) == pytest.approx((-1.2968, -0.7532), abs=1e-3) and b["verdict"] == "better"
+    # one common seed: a difference but no interval; none in common: no comparison
+    one = paired_difference({0: 9.0, 1: 8.0}, {1: 8.5})
+    assert one["n"] == 1 and one["mean"] == pytest.approx(-0.5)
+    assert one["low"] is None and one["high"] is None and one["verdict"] is None
+    assert format_delta(one) == "-0.50 (1 seed: no interval)"
+    assert paired_difference({0: 9.0}, {1: 8.0}) is None and format_delta(None) == "-"
+
+
+def test_pairing_rule():
+    base, base_d = BASELINE, parse_setting("sdl_weight=0,joint_loss=distance")
+    base_h = parse_setting("sdl_weight=0,penalty=hinge")  # an SDL key only: still a plain baseline
+    w = pure_w(0.125)
+    w_d = parse_setting("sdl_weight=0.03,joint_loss=distance,sdl_start=0.5")
+    w_h = parse_setting("sdl_weight=0.5,penalty=hinge,alpha=2")
+    w_x = parse_setting("sdl_weight=0.1,joint_loss=other")
+    settings = [base_h, base, base_d, w, w_d, w_h, w_x]
+    assert pair_baseline(w, settings) == (base, None)  # of two plain baselines, the one without SDL keys
+    assert pair_baseline(w_h, settings) == (base, None)  # SDL keys do not take part in the pairing
+    assert pair_baseline(w_d, settings) == (base_d, None)  # same joint_loss; sdl_start is an SDL key
+    b, note = pair_baseline(w_x, settings)  # no baseline with joint_loss=other: the plain one, noted
+    assert b == base and note == "no baseline with joint_loss=other: compared with the plain baseline (w=0)"
+    assert pair_baseline(base_d, settings) == (None, None)  # baselines are not compared
+    assert pair_baseline(w, [base_h, w]) == (base_h, None)
+    b, note = pair_baseline(w_x, [base_d, w_x])  # neither its own nor the plain baseline
+    assert b is None and "not compared" in note
+    assert pair_baseline(w, [w]) == (None, "no baseline (w=0) among the settings: not compared")
+
+
+def test_setting_tags_names_and_parsing():
+    # pure-w tags are the directory names of earlier versions, so old output dirs resume
+    assert run_tag(pure_w(0.5), 0) == "w0.5_s0" and run_tag(pure_w(0), 1) == "w0_s1"
+    assert run_tag(pure_w(0.125), 2) == "w0.125_s2"
+    s = parse_setting("joint_loss=distance, sdl_weight=0.03,sdl_start=0.5")
+    assert s == (("sdl_weight", 0.03), ("joint_loss", "distance"), ("sdl_start", 0.5))
+    assert s == parse_setting("sdl_start=0.5,joint_loss=distance,sdl_weight=0.03")  # order-free
+    assert run_tag(s, 0) == "w0.03-joint_loss=distance-sdl_start=0.5_s0"
+    assert setting_name(s) == "SDNet w=0.03, joint_loss=distance, sdl_start=0.5"
+    assert setting_name(pure_w(0)) == "baseline (w=0)" and setting_name(pure_w(0.125)) == "SDNet w=0.125"
+    assert setting_name(parse_setting("sdl_weight=0,joint_loss=distance")) == "baseline (w=0, joint_loss=distance)"
+    assert parse_setting(setting_arg(s)) == s
+    assert setting_tag(parse_setting("sdl_weight=0.1,penalty=a/b c")) == "w0.1-penalty=a_b_c"
+    assert parse_setting("sdl_weight=1,penalty=hinge") == (("sdl_weight", 1.0), ("penalty", "hinge"))
+    for bad, says in (("penalty=hinge", "sdl_weight"), ("sdl_weight", "KEY=VALUE"),
+                      ("sdl_weight=0.1,sdl_weight=0.2", "twice"), ("sdl_weight=nan", "finite"),
+                      ("sdl_weight=-1", ">= 0"), ("sdl_weight=big", "number"), ("sdl_weight=0.1,=3", "KEY=VALUE")):
+        with pytest.raises(ValueError, match=says):
+            parse_setting(bad)
+    assert parse_extra_test("icvl_real-2=/x/y") == ("icvl_real-2", __import__("pathlib").Path("/x/y"))
+    for bad in ("a b=/x", "noequals", "synthetic=/x", "x="):
+        with pytest.raises(ValueError):
+            parse_extra_test(bad)
+    with pytest.raises(ValueError, match="must not repeat"):
+        ReproduceOptions(train={}, settings=(pure_w(0), make_setting({"sdl_weight": 0.0})))
+    with pytest.raises(ValueError, match="directory name"):
+        ReproduceOptions(train={}, settings=(parse_setting("sdl_weight=0.1,penalty=a/b"),
+                                             parse_setting("sdl_weight=0.1,penalty=a_b")))
+
+
+def test_learning_curve_flatness_and_mean():
+    # the last validation minus the one nearest 75% of the steps (300 of 400)
+    f = flatness([100, 200, 300, 400], [20.0, 15.0, 12.0, 11.5])
+    assert f == {"change_mm": pytest.approx(-0.5), "from_step": 300, "to_step": 400, "final_mm": 11.5}
+    assert flatness([10, 100], [30.0, 20.0])["from_step"] == 10  # never the last validation itself
+    assert flatness([50], [20.0]) is None
+    steps, mean = mean_curve([([1, 2, 3], [10.0, 8.0, 6.0]), ([1, 2, 3], [12.0, 10.0, 8.0])])
+    assert list(steps) == [1, 2, 3] and list(mean) == [11.0, 9.0, 7.0]
+    # other step grids: interpolated on the union of steps up to the shorter run's end
+    steps, mean = mean_curve([([0, 2, 4], [10.0, 8.0, 6.0]), ([0, 3], [12.0, 9.0])])
+    assert list(steps) == [0, 2, 3] and list(mean) == pytest.approx([11.0, 9.0, 8.0])
+
+
+def _paired_w(cnn):
+    return {w: paired_difference(dict(enumerate(cnn[w])), dict(enumerate(cnn[0.0]))) for w in cnn if w > 0}
+
+
+def test_findings_with_paired_intervals():
+    cnn = {0.0: [12.7, 12.5, 12.9], 0.125: [8.9, 8.8, 9.2], 0.5: [8.4, 8.3, 8.5]}
+    stats = _stats(cnn, cnn, {w: [v + 3 for v in vs] for w, vs in cnn.items()},
+                   {w: [v + 2 for v in vs] for w, vs in cnn.items()}, {w: [50 + w, 51 + w, 52] for w in cnn})
+    paired = _paired_w(cnn)
+    f = findings(stats, paired)
+    b = f["sdnet_below_baseline"]
+    assert b["verdict"] == "holds" and b["by_paired_interval"] and all(b["interval_below_zero"].values())
+    text = findings_paragraph(f, stats, "X", 3)
+    assert "SDNet is below the baseline for every weight, with a paired 95% interval excluding 0 for each" in text
+    p = paired[0.125]  # diffs -3.8, -3.7, -3.7
+    assert f"w=0.125 8.97 mm, Δ -3.73 [{p['low']:+.2f}, {p['high']:+.2f}]" in text
+
+    # Means below the baseline, but the paired intervals include 0: only in part, and said so.
+    cnn = {0.0: [10.0, 11.0, 10.5], 0.125: [9.0, 11.5, 10.4], 0.5: [8.0, 9.0, 8.4]}
+    stats = _stats(cnn, cnn, cnn, cnn, {w: [50, 50, 50] for w in cnn})
+    f = findings(stats, _paired_w(cnn))
+    b = f["sdnet_below_baseline"]
+    assert b["verdict"] == "partly" and b["interval_below_zero"] == {0.125: False, 0.5: True}
+    text = findings_paragraph(f, stats, "X", 3)
+    assert ("SDNet is below the baseline with a paired 95% interval excluding 0 only for w=0.5 (its mean is "
+            "lower also for w=0.125, but there the interval includes 0)") in text
+    assert "the paper's first finding holds only in part" in text
+    # none excluding 0
+    cnn = {0.0: [10.0, 11.0, 10.5], 0.125: [9.0, 11.5, 10.4]}
+    stats = _stats(cnn, cnn, cnn, cnn, {w: [50, 50, 50] for w in cnn})
+    text = findings_paragraph(findings(stats, _paired_w(cnn)), stats, "X", 3)
+    assert "SDNet's mean error is below the baseline for w=0.125, but no paired 95% interval excludes 0" in text
+
+
+def test_findings_paragraph_on_other_settings():
+    cnn = {0.0: [10.0, 10.0, 10.0], 0.5: [9.0, 8.0, 7.0]}
+    stats = _stats(cnn, cnn, cnn, cnn, {w: [50, 50, 50] for w in cnn})
+    worse = paired_difference({0: 12.0, 1: 12.5, 2: 13.0}, {0: 10.0, 1: 10.0, 2: 10.0})
+    better = paired_difference({0: 9.0, 1: 8.8, 2: 9.2, 3: 8.9}, {0: 10.0, 1: 10.0, 2: 10.0, 3: 10.0})
+    unclear = paired_difference({0: 9.0, 1: 8.0, 2: 7.0}, {0: 10.0, 1: 10.0, 2: 10.0})
+    one = paired_difference({0: 9.5}, {0: 10.0})
+    others = [
+        {"name": "SDNet w=0.03, joint_loss=distance", "source": None, "note": None,
+         "baseline_name": "baseline (w=0, joint_loss=distance)", "paired": {"cnn": better, "refined": worse}},
+        {"name": "SDNet w=0.3, alpha=2", "source": "chosen on validation by t/best.json", "note": None,
+         "baseline_name": "baseline (w=0)", "paired": {"cnn": unclear, "refined": unclear}},
+        {"name": "SDNet w=0.1, joint_loss=x", "source": None, "baseline_name": None, "paired": {},
+         "note": "no baseline (w=0, joint_loss=x) among the settings: not compared"},
+        {"name": "SDNet w=0.2, penalty=hinge", "source": None, "note": None, "baseline_name": "baseline (w=0)",
+         "paired": {"cnn": one, "refined": one}}]
+    text = findings_paragraph(findings(stats, _paired_w(cnn)), stats, "X", 3, others)
+    assert ("SDNet w=0.03, joint_loss=distance: better on the CNN error (Δ -1.02 [-1.30, -0.75] mm) and "
+            "worse after refinement (Δ +2.50 [+1.26, +3.74] mm; vs baseline (w=0, joint_loss=distance); "
+            "n=4 seeds)") in text
+    assert ("SDNet w=0.3, alpha=2 (chosen on validation by t/best.json): no clear difference on the CNN error "
+            "(Δ -2.00 [-4.48, +0.48] mm)") in text
+    assert "SDNet w=0.1, joint_loss=x cannot be compared (no baseline (w=0, joint_loss=x)" in text
+    assert "SDNet w=0.2, penalty=hinge differs from baseline (w=0) by -0.50 mm (CNN)" in text
+    assert "too few for an interval" in text
+    # only other settings: the paper's findings are not checked, the others are still reported
+    text = findings_paragraph(findings({}), {}, "X", 3, others[:1])
+    assert "none of the paper's settings (w alone) was trained" in text and ": better on the CNN" in text
+
+
+def _write_best(path, **loss):
+    """A best.json of `sdnet tune` whose loss is the default LossConfig with w=0.3, alpha=2, beta=0.5."""
+    import dataclasses
+
+    from pipeline.config import LossConfig
+
+    full = dataclasses.asdict(LossConfig(**{"sdl_weight": 0.3, "alpha": 2.0, "beta": 0.5, **loss}))
+    path.write_text(json.dumps({"sdl_weight": full["sdl_weight"], "alpha": full["alpha"], "beta": full["beta"],
+                                "val_mean_error_mm": 9.1, "trial_id": "3", "loss": full}))
+    return path
+
+
+def test_setting_from_tuning_and_command_line_round_trip(tmp_path):
+    from pipeline.commands.reproduce import extra_tests_from_args, options_from_args
+
+    best = _write_best(tmp_path / "best.json", penalty="hinge")
+    assert setting_from_tuning(best) == (("sdl_weight", 0.3), ("alpha", 2.0), ("beta", 0.5), ("penalty", "hinge"))
+    assert setting_from_tuning(tmp_path) == setting_from_tuning(best)  # the tune dir works too
+    with pytest.raises(SdnetError, match="best.json"):
+        setting_from_tuning(tmp_path / "none.json")
+
+    def parse(argv):
+        args, _ = build_parser().parse_known_args(argv)
+        return options_from_args(args), extra_tests_from_args(args)
+
+    argv = ["reproduce", "--data", "D", "--out", "O", "--seeds", "0", "3", "--weights", "0", "0.125",
+            "--setting", "sdl_weight=0.03,joint_loss=distance,sdl_start=0.5",
+            "--setting", "sdl_weight=0,joint_loss=distance",
+            "--from-tuning", str(best), "--preset", "cpu", "--steps", "500", "--extra-test", "real=E"]
+    opts, extra = parse(argv)
+    assert [setting_tag(s) for s in opts.settings] == [
+        "w0", "w0.125", "w0.03-joint_loss=distance-sdl_start=0.5", "w0-joint_loss=distance",
+        "w0.3-alpha=2-beta=0.5-penalty=hinge"]
+    assert opts.source(opts.settings[-1]) == f"chosen on validation by {best}"
+    assert opts.source(opts.settings[0]) is None
+    line = command_line("D", "O", opts, None, extra)
+    assert "--setting sdl_weight=0.03,joint_loss=distance,sdl_start=0.5" in line
+    assert f"--from-tuning {best}" in line and "--extra-test real=E" in line
+    assert parse(line.split()[1:]) == (opts, extra)
+    # without --weights, --setting or --from-tuning: the paper's weights; --setting alone: only it
+    opts, _ = parse(["reproduce", "--data", "D", "--out", "O", "--smoke"])
+    assert opts.settings == tuple(pure_w(w) for w in (0, 0.125, 0.25, 0.5))
+    assert parse(command_line("D", "O", opts, None).split()[1:])[0] == opts
+    opts, _ = parse(["reproduce", "--data", "D", "--out", "O", "--smoke", "--steps", "2",
+                     "--setting", "sdl_weight=0.5,penalty=hinge"])
+    assert opts.settings == (parse_setting("sdl_weight=0.5,penalty=hinge"),)
+    assert parse(command_line("D", "O", opts, None).split()[1:])[0] == opts
+
+
+def test_settings_may_be_added_to_an_output_dir(tmp_path):
+    out = tmp_path / "r"
+    first = ReproduceOptions(train={"steps": 2}, settings=(pure_w(0), parse_setting("sdl_weight=0.1,penalty=a/b")))
+    state = _check_options(out, first)
+    out.mkdir()
+    (out / "reproduce.json").write_text(json.dumps(state))
+    more = ReproduceOptions(train={"steps": 2}, settings=(pure_w(0), pure_w(0.5)))
+    assert [r["tag"] for r in _check_options(out, more)["settings"]] == ["w0", "w0.1-penalty=a_b", "w0.5"]
+    with pytest.raises(SdnetError, match="w0.1-penalty=a_b holds runs of"):  # same directory, other overrides
+        _check_options(out, ReproduceOptions(train={"steps": 2},
+                                             settings=(parse_setting("sdl_weight=0.1,penalty=a_b"),)))
+    with pytest.raises(SdnetError, match="other training options"):
+        _check_options(out, ReproduceOptions(train={"steps": 3}, settings=(pure_w(0),)))
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("repro")
@@ -85,58 +309,97 @@ def tiny(tmp_path_factory):
     icvl.mkdir()
     for k in (1, 2):
         (icvl / f"test_seq_{k}.txt").write_text((other / f"Testing/test_seq_{k}.txt").read_text())
-    return tmp, data, icvl
+    # A second data dir of the same crop size and cube: an --extra-test set.
+    second = make_tiny_data_dir(tmp / "second", rotations=1, crop_size=32, train_seqs=1, frames_per_seq=2,
+                                test_frames=(2, 1), seed=11)
+    return tmp, data, icvl, second
 
 
 def test_reproduce_runs_end_to_end_and_resumes(tiny, capsys):
-    tmp, data, icvl = tiny
+    tmp, data, icvl, second = tiny
     out = tmp / "reproduce"
-    argv = ["reproduce", "--data", str(data), "--out", str(out), "--smoke", "--steps", "2", "--seeds", "0",
-            "--weights", "0", "0.5", "--icvl-poses", str(icvl)]
+    argv = ["reproduce", "--data", str(data), "--out", str(out), "--smoke", "--steps", "4", "--seeds", "0",
+            "--weights", "0", "0.5", "--setting", "penalty=hinge,sdl_weight=0.5", "--icvl-poses", str(icvl),
+            "--extra-test", f"second={second}"]
     assert main(argv) == 0
     res = json.loads((out / "results.json").read_text())
-    assert set(res["testsets"]) == {"synthetic", "icvl_poses"}
+    tags = ["w0", "w0.5", "w0.5-penalty=hinge"]
+    assert [s["tag"] for s in res["settings"]] == tags
+    assert res["settings"][2]["overrides"] == {"sdl_weight": 0.5, "penalty": "hinge"}
+    assert res["settings"][2]["baseline"] == "w0" and res["settings"][2]["baseline_note"] is None
+    assert list(res["testsets"]) == ["synthetic", "icvl_poses", "second"]
     assert res["testsets"]["synthetic"]["frames"] == 5 and res["testsets"]["icvl_poses"]["frames"] == 4
+    assert res["testsets"]["second"]["frames"] == 3 and res["extra_tests"] == {"second": str(second)}
+    assert res["testsets"]["second"]["label"] == f"second: the test split of {second}"
     for name, ts in res["testsets"].items():
-        assert set(ts["settings"]) == {"0", "0.5"}
-        for w, s in ts["settings"].items():
-            metrics = json.loads((out / "evals" / name / f"w{w}_s0" / "metrics.json").read_text())
+        assert list(ts["settings"]) == tags
+        for tag, s in ts["settings"].items():
+            metrics = json.loads((out / "evals" / name / f"{tag}_s0" / "metrics.json").read_text())
             assert s["cnn"]["mean"] == pytest.approx(metrics["SDNet CNN"]["mean_error_mm"])
             assert s["refined"]["mean"] == pytest.approx(metrics["SDNet CNN + refinement"]["mean_error_mm"])
             assert s["cnn"]["values"] == [s["cnn"]["mean"]] and s["cnn"]["sd"] == 0.0
-        # the paragraph's verdict follows the numbers
-        base, sd = ts["settings"]["0"]["cnn"]["mean"], ts["settings"]["0.5"]["cnn"]["mean"]
+        # the paired differences (one seed: no interval) are the per-seed differences
+        base = ts["settings"]["w0"]
+        assert base["paired"] is None and base["verdict"] is None
+        for tag in tags[1:]:
+            p = ts["settings"][tag]["paired"]
+            assert p["cnn"]["n"] == 1 and p["cnn"]["low"] is None and ts["settings"][tag]["verdict"] is None
+            for m in ("cnn", "refined", "tips_cnn", "tips_refined"):
+                assert p[m]["mean"] == pytest.approx(ts["settings"][tag][m]["mean"] - base[m]["mean"])
+        # the paragraph's verdict follows the numbers of the paper's settings (w alone)
+        base, sd = ts["settings"]["w0"]["cnn"]["mean"], ts["settings"]["w0.5"]["cnn"]["mean"]
         below = "SDNet is below the baseline for every weight" in ts["paragraph"]
         assert below == (sd < base)
         assert ts["findings"]["sdnet_below_baseline"]["verdict"] == ("holds" if sd < base else "does not hold")
+        assert "Other settings" in ts["paragraph"] and "SDNet w=0.5, penalty=hinge differs from" in ts["paragraph"]
         assert (out / f"per_joint_{name}.png").stat().st_size > 5000
         assert (out / f"success_max_frame_{name}.png").stat().st_size > 5000
-    # the prior and the refinement weights come from the data dir (train/val), never from the poses
-    for w in ("0", "0.5"):
-        settings = json.loads((out / "evals/icvl_poses" / f"w{w}_s0" / "settings.json").read_text())
-        refine = json.loads((out / "runs" / f"w{w}_s0" / "refine.json").read_text())
-        assert settings["refinement"] == refine and "val frames" in refine["note"]
+    # the prior and the refinement weights come from the data dir (train/val), never from the test sets
+    for tag in tags:
+        refine = json.loads((out / "runs" / f"{tag}_s0" / "refine.json").read_text())
+        assert "val frames" in refine["note"]
+        for name in ("icvl_poses", "second"):
+            settings = json.loads((out / "evals" / name / f"{tag}_s0" / "settings.json").read_text())
+            assert settings["refinement"] == refine
+    # the runs trained what their setting says
+    config = json.loads((out / "runs/w0.5-penalty=hinge_s0/config.json").read_text())
+    assert config["loss"]["penalty"] == "hinge" and config["loss"]["sdl_weight"] == 0.5
+    # convergence: 4 steps of 2 per epoch -> validations at steps 2 and 4
+    for tag in tags:
+        c = res["convergence"][tag]
+        seed0 = c["per_seed"][0]
+        assert (seed0["from_step"], seed0["to_step"]) == (2, 4)
+        assert c["change_mm"]["mean"] == pytest.approx(seed0["change_mm"])
+    assert (out / "learning_curves.png").stat().st_size > 5000
     table = (out / "table1.md").read_text()
     assert "| baseline (w=0) | 12.70 |" in table and "| SDNet w=0.5 | 8.40 |" in table
+    assert "| SDNet w=0.5, penalty=hinge | - |" in table and "(1 seed: no interval)" in table
+    assert "Δ vs baseline (95% CI), CNN" in table and f"## second: the test split of {second}" in table
+    assert "## Convergence" in table and "learning_curves.png" in table
     assert "Wall-clock duration:" in table and res["testsets"]["synthetic"]["paragraph"] in table
     assert res["duration"]["last_invocation_s"] > 0
+    assert res["command"] == (f"sdnet reproduce --data {data} --out {out} --seeds 0 --weights 0 0.5 "
+                              f"--setting sdl_weight=0.5,penalty=hinge --smoke --icvl-poses {icvl} "
+                              f"--extra-test second={second}")
 
     # Running again reuses every run and evaluation.
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/*/*/metrics.json")}
     stamps.update({p: p.stat().st_mtime_ns for p in out.glob("runs/*/model.keras")})
-    assert len(stamps) == 6
+    assert len(stamps) == 12
     capsys.readouterr()
     assert main(argv) == 0
     assert "training" not in capsys.readouterr().err
     assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
-    assert len(json.loads((out / "reproduce.json").read_text())["sessions"]) == 2
+    state = json.loads((out / "reproduce.json").read_text())
+    assert len(state["sessions"]) == 2 and [s["tag"] for s in state["settings"]] == tags
     # another budget cannot be mixed into the same table
-    assert main([*argv[:-2], "--steps", "3"]) == 2
+    i = argv.index("--steps")
+    assert main([*argv[:i + 1], "3", *argv[i + 2:]]) == 2
     assert "other training options" in capsys.readouterr().err
 
 
 def test_reproduce_bad_inputs_are_one_line_errors(tiny, tmp_path, capsys):
-    _, data, _ = tiny
+    _, data, _, second = tiny
     base = ["reproduce", "--data", str(data), "--out", str(tmp_path / "r")]
     assert main(base) == 2
     assert "--minutes-per-run, --steps or --epochs" in capsys.readouterr().err
@@ -146,4 +409,31 @@ def test_reproduce_bad_inputs_are_one_line_errors(tiny, tmp_path, capsys):
     assert "no test_seq_*.txt" in capsys.readouterr().err
     assert main(["reproduce", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "r"), "--smoke"]) == 2
     assert "manifest" in capsys.readouterr().err
+    # settings: an unknown loss option is named; a value the loss refuses; no sdl_weight
+    assert main([*base, "--smoke", "--setting", "sdl_weight=0.5,pneality=hinge"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown loss option 'pneality'" in err and len(err.strip().splitlines()) == 1
+    assert main([*base, "--smoke", "--setting", "sdl_weight=0.5,seed=3"]) == 2
+    assert "unknown loss option 'seed'" in capsys.readouterr().err
+    assert main([*base, "--smoke", "--setting", "sdl_weight=0.5,penalty=square"]) == 2
+    assert "penalty must be 'step' or 'hinge'" in capsys.readouterr().err
+    assert main([*base, "--smoke", "--setting", "penalty=hinge"]) == 2
+    assert "give sdl_weight" in capsys.readouterr().err
+    assert main([*base, "--smoke", "--weights", "0.5", "--setting", "sdl_weight=0.5"]) == 2
+    assert "must not repeat" in capsys.readouterr().err
+    assert main([*base, "--smoke", "--from-tuning", str(tmp_path / "best.json")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    # extra test sets: bad name, no manifest, another crop or cube, a name given twice
+    assert main([*base, "--smoke", "--extra-test", f"a b={second}"]) == 2
+    assert "NAME must be" in capsys.readouterr().err
+    assert main([*base, "--smoke", "--extra-test", f"x={tmp_path}"]) == 2
+    assert "no manifest" in capsys.readouterr().err
+    other = tmp_path / "other_cube"
+    shutil.copytree(second, other)
+    manifest = json.loads((other / "manifest.json").read_text())
+    (other / "manifest.json").write_text(json.dumps({**manifest, "cube_mm": manifest["cube_mm"] + 50}))
+    assert main([*base, "--smoke", "--extra-test", f"x={other}"]) == 2
+    assert "cube_mm" in capsys.readouterr().err
+    assert main([*base, "--smoke", "--extra-test", f"x={second}", "--extra-test", f"x={second}"]) == 2
+    assert "given twice" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from pipeline.errors import SdnetError
+from pipeline.synth.profiles import SENSOR_PROFILES
 
 _EPILOG = """\
 modes:
@@ -17,6 +18,13 @@ modes:
       the poses of ICVL label files rendered as test sequences, labels equal to the input
   sdnet synth --preview PNG [--from-tree DIR]
       a montage of sample frames with their skeletons (with --out: of the tree just written)
+
+sensor profiles (--sensor-profile, any mode that renders; recorded in synth.json):
+  default   the ordinary short-range depth sensor: noise, a few dropouts, ragged edges
+  occluded  heavy missing depth (15% dropouts, 60% of silhouette pixels lost, more at grazing
+            angles) and occluders, Poisson with mean 2 per frame: discs of radius 10-25 mm, half
+            holes, half objects 10-40 mm in front of the hand, e.g.
+            sdnet synth --poses test_seq_1.txt test_seq_2.txt --out DIR --sensor-profile occluded
 
 Beam pipeline options go after `--`, e.g. `sdnet synth --out DIR -- --direct_num_workers=1`.
 """
@@ -35,6 +43,9 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed; same seed, same bytes (default 0)")
     p.add_argument("--sequence-length", type=int, default=None,
                    help="frames per training sequence (default 200)")
+    p.add_argument("--sensor-profile", choices=tuple(SENSOR_PROFILES), default=None,
+                   help="named depth-sensor model: default, or occluded (heavy missing depth plus "
+                   "occluding discs, see below); default: default")
     p.add_argument("--poses", type=Path, nargs="+", metavar="LABELS",
                    help="render the poses of these ICVL label files (uvd, ICVL intrinsics) as test sequences")
     p.add_argument("--preview", type=Path, metavar="PNG", help="write a montage of sample frames")
@@ -56,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.from_tree and not args.preview:
         raise SdnetError("--from-tree needs --preview PNG")
+    if args.from_tree and args.sensor_profile is not None:
+        raise SdnetError("--sensor-profile renders new frames; it does not apply to --from-tree")
     if args.preview_frames < 1:
         raise SdnetError(f"--preview-frames must be >= 1, got {args.preview_frames}")
     if args.workers is not None and args.workers < 1:
@@ -89,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
 def _config(args):
     from pipeline.config import SynthConfig
 
-    kwargs = {"seed": args.seed}
+    kwargs = {"seed": args.seed, "sensor_profile": args.sensor_profile or "default"}
     for key in ("train_frames", "test_frames", "sequence_length"):
         if getattr(args, key) is not None:
             kwargs[key] = getattr(args, key)
@@ -102,10 +115,9 @@ def _config(args):
 def _context(cfg, root: Path):
     from beam_jobs.synth_job import JobContext
     from pipeline.camera import CAMERAS
-    from pipeline.synth.sensor import SensorModel
+    from pipeline.synth.sensor import sensor_for
 
-    sensor = SensorModel(noise_mm_at_300=cfg.noise_mm_at_300, dropout=cfg.dropout,
-                         edge_dropout=cfg.edge_dropout, flying_pixels=cfg.flying_pixels)
+    sensor = sensor_for(cfg.sensor_profile, **cfg.sensor_overrides())
     return JobContext(root=str(root), intr=CAMERAS[cfg.camera], sensor=sensor, seed=cfg.seed,
                       scale_range=cfg.scale_range, bone_noise=cfg.bone_noise)
 
@@ -191,7 +203,7 @@ def _run_poses(args) -> int:
     from pipeline.config import SynthConfig, to_dict
     from pipeline.fsutil import atomic_output_dir, write_json
 
-    base = SynthConfig(seed=args.seed)
+    base = SynthConfig(seed=args.seed, sensor_profile=args.sensor_profile or "default")
     ctx = _context(base, args.out)
     frames = load_pose_files(list(args.poses), args.seed, ctx.intr)
     with atomic_output_dir(args.out, args.overwrite) as tmp:
@@ -202,6 +214,7 @@ def _run_poses(args) -> int:
             "generator": "sdnet synth --poses",
             "poses": [str(p) for p in args.poses],
             "seed": args.seed,
+            "sensor_profile": base.sensor_profile,
             "intrinsics": ctx.intr.to_dict(),
             "sensor": dataclasses.asdict(ctx.sensor),
             "hand_shape_config": {k: v for k, v in to_dict(base).items()

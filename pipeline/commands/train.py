@@ -37,7 +37,18 @@ def register(sub) -> None:
     p.add_argument("--penalty", choices=["step", "hinge"], default=None,
                    help="angle feasibility penalty F: step (paper, no gradient) or hinge (default step)")
     p.add_argument("--threshold-deg", type=float, default=None,
-                   help="angle above which F penalizes a bend, degrees (default 110)")
+                   help="one angle above which F penalizes a bend, degrees (default: none; one threshold per "
+                   "angle derived from the training labels, see --threshold-percentile)")
+    p.add_argument("--threshold-percentile", type=float, default=None,
+                   help="without --threshold-deg: each angle's threshold is this percentile of that angle "
+                   "over the training labels, stored in RUN/config.json (default 99)")
+    p.add_argument("--joint-loss", choices=["squared", "distance"], default=None,
+                   help="reading of Eq. 1: sum of squared joint distances (squared, default) or of joint "
+                   "distances (distance)")
+    p.add_argument("--sdl-start", type=float, default=None,
+                   help="w schedule: w = 0 for this fraction of the planned steps (default 0)")
+    p.add_argument("--sdl-ramp", type=float, default=None,
+                   help="w schedule: then ramp w linearly to --sdl-weight over this fraction (default 0: at once)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
     p.add_argument("--precision", choices=["auto", "float32", "bfloat16", "float16"], default=None,
                    help="compute precision (default auto: bfloat16 mixed precision on CPUs with native "
@@ -75,6 +86,8 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
             "steps_per_epoch": args.steps_per_epoch, "batch_size": args.batch_size,
             "learning_rate": args.learning_rate, "sdl_weight": args.sdl_weight, "alpha": args.alpha,
             "beta": args.beta, "penalty": args.penalty, "threshold_deg": args.threshold_deg,
+            "threshold_percentile": args.threshold_percentile, "joint_loss": args.joint_loss,
+            "sdl_start": args.sdl_start, "sdl_ramp": args.sdl_ramp,
             "seed": args.seed, "precision": args.precision, "strategy": args.strategy,
             "dropout": args.dropout, "batch_norm": args.batch_norm, "pca_dims": args.pca_dims,
             "aug_rotation_deg": args.aug_rotation_deg, "aug_scale": args.aug_scale,

@@ -2,6 +2,9 @@
 
 Input: ideal depth (H, W) float in mm with inf for background. Output: (H, W) uint16 mm as ICVL
 stores it, background = ICVL_BACKGROUND (32001). Effects, in order:
+  * occluders (off by default): discs centred on random hand pixels, either holes (no depth) or flat
+    objects in front of the hand. They change the ideal depth, so every effect below treats their
+    edges like the hand's own (ragged edges, flying pixels, noise and loss at depth steps);
   * ragged silhouettes: edge pixels dropped at random, and "flying pixels" just outside the edge that
     take a neighbour's depth pushed back by a few mm (mixed foreground/background returns);
   * missing pixels: random dropouts, more likely where the surface is seen at a grazing angle;
@@ -16,11 +19,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.icvl import ICVL_BACKGROUND
+from pipeline.synth.profiles import SENSOR_PROFILES
 
 
 @dataclass(frozen=True)
 class SensorModel:
-    """Sensor parameters (depth in mm; probabilities per pixel)."""
+    """Sensor parameters (depth in mm; probabilities per pixel).
+
+    Occluders per frame are Poisson with mean ``occluders`` (0 = off: no random numbers are drawn,
+    so output bytes are those of a sensor without the feature). Each is a disc centred on a random
+    hand pixel with radius uniform in ``occluder_radius_mm`` (mm at the hand's depth there); with
+    probability ``occluder_holes`` it is a hole (hand depth missing), else a flat object facing the
+    camera ``occluder_gap_mm`` (uniform) in front of the hand's depth at the disc centre.
+    """
 
     noise_mm_at_300: float = 1.2  # noise std on a surface facing the camera at 300 mm
     slope_noise_gain: float = 0.35  # extra std per unit of surface slope (depth change per footprint)
@@ -29,13 +40,34 @@ class SensorModel:
     edge_dropout: float = 0.3  # probability to drop a pixel on the silhouette
     flying_pixels: float = 0.15  # probability that a pixel just outside the silhouette is kept
     flying_push_mm: float = 20.0  # max extra depth of a flying pixel
+    occluders: float = 0.0  # expected occluders per frame (Poisson mean); 0 = off
+    occluder_radius_mm: tuple[float, float] = (10.0, 25.0)  # (min, max) disc radius, mm
+    occluder_gap_mm: tuple[float, float] = (10.0, 40.0)  # (min, max) object distance in front, mm
+    occluder_holes: float = 0.5  # probability that an occluder is a hole rather than an object
 
     def __post_init__(self) -> None:
-        for name in ("dropout", "grazing_dropout", "edge_dropout", "flying_pixels"):
+        for name in ("dropout", "grazing_dropout", "edge_dropout", "flying_pixels", "occluder_holes"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"sensor: {name} must be in [0, 1]")
         if self.noise_mm_at_300 < 0 or self.flying_push_mm < 0 or self.slope_noise_gain < 0:
             raise ValueError("sensor: noise parameters must be >= 0")
+        if not self.occluders >= 0:
+            raise ValueError(f"sensor: occluders must be >= 0, got {self.occluders}")
+        (r0, r1), (g0, g1) = self.occluder_radius_mm, self.occluder_gap_mm
+        if not 0 < r0 <= r1:
+            raise ValueError(f"sensor: occluder_radius_mm must be (min, max) with 0 < min <= max, "
+                             f"got {self.occluder_radius_mm}")
+        if not 0 <= g0 <= g1:
+            raise ValueError(f"sensor: occluder_gap_mm must be (min, max) with 0 <= min <= max, "
+                             f"got {self.occluder_gap_mm}")
+
+
+def sensor_for(profile: str = "default", **overrides) -> SensorModel:
+    """The SensorModel of a named profile (``SENSOR_PROFILES``), with ``overrides`` (SensorModel
+    fields; None = keep the profile's value) on top. Unknown profile -> ValueError naming the choices."""
+    if profile not in SENSOR_PROFILES:
+        raise ValueError(f"unknown sensor profile {profile!r}; choose from {', '.join(SENSOR_PROFILES)}")
+    return SensorModel(**{**SENSOR_PROFILES[profile], **{k: v for k, v in overrides.items() if v is not None}})
 
 
 IDEAL_SENSOR = SensorModel(noise_mm_at_300=0.0, slope_noise_gain=0.0, dropout=0.0,
@@ -50,12 +82,74 @@ def quantize(depth: np.ndarray) -> np.ndarray:
     return out
 
 
+def draw_occluders(depth: np.ndarray, rng: np.random.Generator, model: SensorModel,
+                   focal_px: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The random occluders of one frame of ideal ``depth`` (H, W) mm (inf = background).
+
+    Returns (centres (N, 2) pixel (u, v), radii (N,) px, front (N,) mm, holes (N,) bool); ``front``
+    is the depth of an object's flat face (NaN for holes). N is Poisson(model.occluders); radii are
+    converted from mm at the hand's depth z at the centre: r_px = r_mm * focal_px / z.
+    """
+    n = int(rng.poisson(model.occluders))
+    fg_index = np.flatnonzero(np.isfinite(depth))
+    if n == 0 or fg_index.size == 0:
+        return np.zeros((0, 2)), np.zeros(0), np.zeros(0), np.zeros(0, dtype=bool)
+    draws = rng.random((4, n))  # centre pick, radius, kind, gap
+    pick = fg_index[np.minimum((draws[0] * fg_index.size).astype(np.int64), fg_index.size - 1)]
+    v, u = np.divmod(pick, depth.shape[1])
+    z = depth.flat[pick]  # (N,) mm, the hand at each centre
+    (r0, r1), (g0, g1) = model.occluder_radius_mm, model.occluder_gap_mm
+    radii = (r0 + draws[1] * (r1 - r0)) * focal_px / z
+    holes = draws[2] < model.occluder_holes
+    front = np.where(holes, np.nan, z - (g0 + draws[3] * (g1 - g0)))
+    return np.stack([u, v], axis=1).astype(np.float64), radii, front, holes
+
+
+def paint_occluders(depth: np.ndarray, centres: np.ndarray, radii: np.ndarray, front: np.ndarray,
+                    holes: np.ndarray) -> np.ndarray:
+    """A copy of ideal ``depth`` (H, W) mm (inf = background) with the occluder discs drawn in.
+
+    Discs: pixels within radii (N,) px of centres (N, 2) pixel (u, v). Objects (holes False) are
+    z-buffered at depth ``front`` (N,) mm, over the hand and the background alike; holes then remove
+    whatever is inside them (inf). Work is confined to the discs' bounding box, clipped to the image.
+    """
+    out = np.array(depth, dtype=np.result_type(depth, np.float32))  # a float copy
+    if len(radii) == 0:
+        return out
+    H, W = depth.shape
+    u0 = max(int(np.floor((centres[:, 0] - radii).min())), 0)
+    u1 = min(int(np.ceil((centres[:, 0] + radii).max())) + 1, W)
+    v0 = max(int(np.floor((centres[:, 1] - radii).min())), 0)
+    v1 = min(int(np.ceil((centres[:, 1] + radii).max())) + 1, H)
+    vv, uu = np.mgrid[v0:v1, u0:u1]  # (h, w) pixel coordinates of the window
+    inside = ((uu[None] - centres[:, 0, None, None]) ** 2 + (vv[None] - centres[:, 1, None, None]) ** 2
+              <= (radii ** 2)[:, None, None])  # (N, h, w)
+    win = out[v0:v1, u0:u1]
+    objects = inside & ~holes[:, None, None]
+    if objects.any():
+        face = np.where(objects, front[:, None, None], np.inf).min(axis=0)  # (h, w) nearest face
+        np.minimum(win, face, out=win)
+    win[(inside & holes[:, None, None]).any(axis=0)] = np.inf
+    return out
+
+
+def add_occluders(depth: np.ndarray, rng: np.random.Generator, model: SensorModel,
+                  focal_px: float) -> np.ndarray:
+    """Ideal ``depth`` (H, W) mm with random occluders drawn in; unchanged (and ``rng`` untouched)
+    when the model has none (``occluders == 0``)."""
+    if model.occluders <= 0:
+        return depth
+    return paint_occluders(depth, *draw_occluders(depth, rng, model, focal_px))
+
+
 def apply_sensor(depth: np.ndarray, rng: np.random.Generator, model: SensorModel,
                  focal_px: float) -> np.ndarray:
     """Sensor effects on ideal ``depth`` (H, W) mm (inf = background) -> uint16 (H, W) mm.
 
-    ``focal_px`` converts a pixel's footprint to mm (footprint = z / focal) for the slope.
+    ``focal_px`` converts a pixel's footprint to mm (footprint = z / focal) for the slope, and an
+    occluder's radius from mm to px. Occluders are drawn first, into the ideal depth.
     """
+    depth = add_occluders(depth, rng, model, focal_px)
     fg_full = np.isfinite(depth)
     out = np.full(depth.shape, ICVL_BACKGROUND, dtype=np.uint16)
     if not fg_full.any():
