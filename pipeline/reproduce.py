@@ -36,6 +36,11 @@ Output directory (``DIR``):
   per_joint_<testset>.png, success_max_frame_<testset>.png   every setting, means over seeds
   learning_curves.png     validation error against training step, one colour per setting
 
+Calibration (``--candidate``): each candidate setting is trained with the first seed only; the one
+of lowest *validation* error (never the test splits) joins the settings and is trained with every
+seed. The candidates' validation errors and learning curves are reported (``calibration`` in
+results.json, ``calibration_curves.png``).
+
 Resumable: a run with a summary.json and an eval with a metrics.json are not redone; an
 interrupted run continues from its checkpoint; settings may be added to a directory in a later
 invocation (the training options must stay the same). The findings paragraph is generated from the
@@ -370,6 +375,7 @@ class ReproduceOptions:
     seeds: tuple = (0, 1)
     smoke: bool = False
     tuning: tuple = ()
+    candidates: tuple = ()
 
     def __post_init__(self) -> None:
         if not self.settings or not self.seeds:
@@ -385,6 +391,11 @@ class ReproduceOptions:
             raise ValueError(f"two settings share the directory name {dup!r}")
         if any(s not in self.settings for s, _ in self.tuning):
             raise ValueError("a tuned setting is not among the settings")
+        for s in self.candidates:
+            if make_setting(dict(s)) != tuple(s):
+                raise ValueError(f"candidate {s!r} is not in canonical form (use make_setting)")
+        if len(set(self.candidates)) != len(self.candidates):
+            raise ValueError("candidates must not repeat")
 
     def source(self, setting: Setting) -> str | None:
         """'chosen on validation by PATH' for a setting read from a tune best.json, else None."""
@@ -784,8 +795,8 @@ def convergence_numbers(curves: Mapping[Setting, list]) -> dict:
     return out
 
 
-def write_learning_curves(out: Path, curves: Mapping[Setting, list]) -> Path:
-    """``learning_curves.png``: validation error against step, one colour per setting."""
+def write_learning_curves(out: Path, curves: Mapping[Setting, list], name: str = LEARNING_CURVES) -> Path:
+    """``out/name`` (default learning_curves.png): validation error against step, one colour per setting."""
     from matplotlib.figure import Figure
 
     from eval.plots import save_figure
@@ -793,7 +804,7 @@ def write_learning_curves(out: Path, curves: Mapping[Setting, list]) -> Path:
     fig = Figure(figsize=(9, 5.5))
     ax = fig.add_subplot()
     plot_setting_curves(ax, {setting_name(s): [(st, e) for _, st, e in runs] for s, runs in curves.items()})
-    return save_figure(fig, out / LEARNING_CURVES)
+    return save_figure(fig, out / name)
 
 
 def _per_seed_numbers(out: Path, name: str, setting: Setting, seeds: Sequence[int]) -> tuple[dict, list]:
@@ -990,6 +1001,7 @@ def command_line(data_dir: Path, out: Path, opts: ReproduceOptions, icvl: Path |
         parts.append("--weights " + " ".join(_fmt_value(sdl_weight(s)) for s in weights))
     parts += [f"--setting {setting_arg(s)}" for s in opts.settings if not is_pure_w(s) and s not in tuned]
     parts += [f"--from-tuning {p}" for _, p in opts.tuning]
+    parts += [f"--candidate {setting_arg(c)}" for c in opts.candidates]
     if opts.smoke:
         parts.append("--smoke")
         t = opts.train
@@ -1014,7 +1026,8 @@ def _check_options(out: Path, opts: ReproduceOptions) -> dict:
     """reproduce.json: refuse another budget/preset in the same directory (runs would not be
     comparable) and a setting whose directory name is taken by other overrides; record every setting."""
     path = out / OPTIONS_FILE
-    want = [{"tag": setting_tag(s), "overrides": dict(s)} for s in opts.settings]
+    every = [*opts.settings, *(c for c in opts.candidates if c not in opts.settings)]
+    want = [{"tag": setting_tag(s), "overrides": dict(s)} for s in every]
     if path.is_file():
         state = json.loads(path.read_text())
         saved = state.get("train", {})
@@ -1038,12 +1051,51 @@ def validate_settings(opts: ReproduceOptions, manifest: dict, data_dir: Path) ->
     ``resolve_config`` refuses."""
     from pipeline import train as tr
 
-    for setting in opts.settings:
+    for setting in (*opts.settings, *opts.candidates):
         check_setting_keys(setting, tr.LOSS_OVERRIDES)
         try:
             tr.resolve_config(manifest, {**opts.train, **dict(setting)}, data_dir=data_dir)
         except (ValueError, SdnetError) as e:
             raise SdnetError(f"--setting {setting_arg(setting)}: {e}") from None
+
+
+def calibrate(data, data_dir: Path, out: Path, opts: ReproduceOptions, log: Callable[[str], None]) -> dict:
+    """Train every candidate with the first seed and choose the one of lowest validation error.
+
+    Returns {"seed", "chosen" (tag), "candidates": [{"tag", "name", "overrides", "val_mm"}, ...]}
+    (val_mm: the run's final validation mean error, mm). Test data is never read here."""
+    seed = opts.seeds[0]
+    rows = []
+    for k, cand in enumerate(opts.candidates, start=1):
+        summary = train_setting(data, data_dir, out / "runs" / run_tag(cand, seed), opts, cand, seed, log)
+        rows.append({"tag": setting_tag(cand), "name": setting_name(cand), "overrides": dict(cand),
+                     "val_mm": float(summary["val_mean_error_mm"])})
+        log(f"candidate {k}/{len(opts.candidates)} {setting_name(cand)}: val {rows[-1]['val_mm']:.2f} mm")
+    best = min(rows, key=lambda r: r["val_mm"])
+    log(f"calibration: chose {best['name']} (val {best['val_mm']:.2f} mm, seed {seed})")
+    return {"seed": seed, "chosen": best["tag"], "candidates": rows}
+
+
+def with_calibrated(opts: ReproduceOptions, calibration: dict) -> ReproduceOptions:
+    """``opts`` whose settings include the chosen candidate (labelled as chosen on validation)."""
+    chosen = next(c for c in opts.candidates if setting_tag(c) == calibration["chosen"])
+    if chosen in opts.settings:
+        return opts
+    label = (f"calibration: lowest validation error of {len(opts.candidates)} candidates, "
+             f"seed {calibration['seed']}")
+    return dataclasses.replace(opts, settings=(*opts.settings, chosen), tuning=(*opts.tuning, (chosen, label)))
+
+
+def calibration_markdown(calibration: dict, baseline_val: float | None) -> list[str]:
+    lines = ["## Calibration (chosen on the validation split)", "",
+             f"Each candidate trained once (seed {calibration['seed']}, the same budget); the one of lowest "
+             "final validation error joins the table above with every seed."
+             + (f" Baseline (w=0), same seed: {baseline_val:.2f} mm." if baseline_val is not None else ""), "",
+             "| candidate | validation mean error (mm) | chosen |", "|---|---:|:-:|"]
+    for r in calibration["candidates"]:
+        lines.append(f"| {r['name']} | {r['val_mm']:.2f} | {'yes' if r['tag'] == calibration['chosen'] else ''} |")
+    lines += ["", "![calibration curves](calibration_curves.png)", ""]
+    return lines
 
 
 def reproduce(data_dir: Path, out: Path, opts: ReproduceOptions, icvl_poses: Path | None = None,
@@ -1083,6 +1135,10 @@ def reproduce(data_dir: Path, out: Path, opts: ReproduceOptions, icvl_poses: Pat
             testsets["icvl_poses"] = prepare_icvl_poses(icvl_poses, data_dir, out, opts.smoke,
                                                         beam_args or [], log)
         testsets.update(extra_tests)
+        calibration, asked = None, opts
+        if opts.candidates:
+            calibration = calibrate(data, data_dir, out, opts, log)
+            opts = with_calibrated(opts, calibration)
         runs = [(seed, setting) for seed in opts.seeds for setting in opts.settings]
         for k, (seed, setting) in enumerate(runs, start=1):
             run_dir = out / "runs" / run_tag(setting, seed)
@@ -1106,14 +1162,23 @@ def reproduce(data_dir: Path, out: Path, opts: ReproduceOptions, icvl_poses: Pat
         res["convergence"] = convergence_numbers(curves)
         write_learning_curves(out, curves)
         res["extra_tests"] = {name: str(p) for name, p in extra_tests.items()}
+        if calibration is not None:
+            res["calibration"] = calibration
+            cand = dataclasses.replace(asked, settings=asked.candidates, seeds=(calibration["seed"],), tuning=())
+            write_learning_curves(out, read_curves(out, cand), "calibration_curves.png")
         save_time()
         session_s = state["sessions"][-1]["seconds"]
         total_s = sum(s["seconds"] or 0.0 for s in state["sessions"])
         res["duration"] = {"last_invocation_s": session_s, "all_invocations_s": total_s,
                            "sessions": state["sessions"]}
-        res["command"] = command_line(data_dir, out, opts, icvl_poses, extra_tests)
+        res["command"] = command_line(data_dir, out, asked, icvl_poses, extra_tests)
         write_json(out / "results.json", res)
-        atomic_write_text(out / "table1.md", table_markdown(res, res["command"], session_s, total_s))
+        text = table_markdown(res, res["command"], session_s, total_s)
+        if calibration is not None:
+            base = out / "runs" / run_tag(BASELINE, calibration["seed"]) / "summary.json"
+            base_val = json.loads(base.read_text())["val_mean_error_mm"] if base.is_file() else None
+            text += "\n" + "\n".join(calibration_markdown(calibration, base_val))
+        atomic_write_text(out / "table1.md", text)
     finally:
         save_time()
     log(f"done in {_duration(time.perf_counter() - t0)}: {out / 'table1.md'}")

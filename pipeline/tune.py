@@ -1,4 +1,4 @@
-"""``sdnet tune``: a keras-tuner search over the loss weights alpha, beta and the SDL weight w.
+"""``sdnet tune``: a keras-tuner search over the SDL weight w, alpha, beta and the joint-loss reading.
 
 Each trial is one ordinary training run (``pipeline.train.train``, the same code as ``sdnet train``)
 with the trial's alpha, beta and w and the search's fixed training options; its objective is the
@@ -12,8 +12,12 @@ trained models early; with about six trials and the learning-rate schedule plann
 budget (a truncated run is not a fair early estimate), it would spend the budget on brackets
 instead of on information. The first ``initial_points`` trials are random (log-uniform).
 
-Search space (log-uniform): w in [0.03, 2], alpha in [0.1, 10], beta in [0.1, 10]. The baseline
-w = 0 cannot lie on a log scale; compare against it with ``sdnet train --sdl-weight 0`` under the
+Search space (log-uniform): w in [1e-3, 1], alpha in [0.1, 10], beta in [0.1, 10], and the reading
+of Eq. 1 (``joint_loss``: squared or distance) as a choice. The w range covers the balance point,
+where the skeleton terms' gradient equals the joint loss's (about w = 0.03-0.05 with the squared
+reading on normalized joints, about 0.15 with the distance reading: history.csv's
+``sdl_grad_balance_w``), by more than a decade on both sides. The baseline w = 0 cannot lie on a
+log scale; compare against it with ``sdnet train --sdl-weight 0`` under the
 same options (or ``sdnet reproduce``, which trains it beside w = 0.125, 0.25, 0.5).
 
 Every trial trains with the same seed, so trials differ only by their loss weights.
@@ -53,23 +57,32 @@ BEST_FILE = "best.json"
 PLOT_FILE = "tuning.png"
 TUNER_DIR = "keras_tuner"
 TRIALS_DIR = "trials"
-CSV_COLUMNS = ("trial_id", "status", "sdl_weight", "alpha", "beta", OBJECTIVE, "steps", "wall_seconds",
-               "run_dir")
-TUNED = ("sdl_weight", "alpha", "beta")
+CSV_COLUMNS = ("trial_id", "status", "sdl_weight", "alpha", "beta", "joint_loss", OBJECTIVE, "steps",
+               "wall_seconds", "run_dir")
+TUNED_NUMBERS = ("sdl_weight", "alpha", "beta")
+TUNED = (*TUNED_NUMBERS, "joint_loss")
+JOINT_READINGS = ("squared", "distance")
 
 
 @dataclasses.dataclass(frozen=True)
 class SearchSpace:
-    """Log-uniform ranges of the tuned loss weights (w > 0: the baseline w = 0 is not on a log scale)."""
+    """Log-uniform ranges of the tuned loss weights (w > 0: the baseline w = 0 is not on a log scale)
+    and the joint-loss readings to choose from (one reading: fixed)."""
 
-    w_min: float = 0.03
-    w_max: float = 2.0
+    w_min: float = 1e-3
+    w_max: float = 1.0
     ab_min: float = 0.1
     ab_max: float = 10.0
+    joint_losses: tuple = JOINT_READINGS
 
     def __post_init__(self) -> None:
         if not (0 < self.w_min < self.w_max and 0 < self.ab_min < self.ab_max):
             raise ValueError("search space: need 0 < min < max for w and for alpha/beta")
+        object.__setattr__(self, "joint_losses", tuple(self.joint_losses))
+        if not self.joint_losses or any(r not in JOINT_READINGS for r in self.joint_losses) or \
+                len(set(self.joint_losses)) != len(self.joint_losses):
+            raise ValueError(f"search space: joint losses must be distinct values of {JOINT_READINGS}, "
+                             f"got {self.joint_losses}")
 
     def hyperparameters(self):
         import keras_tuner as kt
@@ -78,6 +91,10 @@ class SearchSpace:
         hp.Float("sdl_weight", self.w_min, self.w_max, sampling="log")
         hp.Float("alpha", self.ab_min, self.ab_max, sampling="log")
         hp.Float("beta", self.ab_min, self.ab_max, sampling="log")
+        if len(self.joint_losses) > 1:
+            hp.Choice("joint_loss", list(self.joint_losses))
+        else:
+            hp.Fixed("joint_loss", self.joint_losses[0])
         return hp
 
 
@@ -145,7 +162,8 @@ def _make_tuner_class():
             values = {k: trial.hyperparameters.get(k) for k in TUNED}
             done = sum(1 for t in self.oracle.trials.values() if _ended(t))
             self.log(f"trial {trial.trial_id} ({done + 1} of {self.oracle.max_trials}): "
-                     f"w={values['sdl_weight']:.4g}, alpha={values['alpha']:.4g}, beta={values['beta']:.4g}")
+                     f"w={values['sdl_weight']:.4g}, alpha={values['alpha']:.4g}, beta={values['beta']:.4g}, "
+                     f"joint loss {values['joint_loss']}")
 
         def on_trial_end(self, trial):
             super().on_trial_end(trial)  # oracle.end_trial + save: the trial counts as finished
@@ -192,7 +210,8 @@ def trial_rows(out: Path, oracle) -> list[dict]:
             continue
         status = str(getattr(trial.status, "value", trial.status))
         row = {"trial_id": trial_id, "status": status,
-               **{k: float(trial.hyperparameters.get(k)) for k in TUNED}}
+               **{k: float(trial.hyperparameters.get(k)) for k in TUNED_NUMBERS},
+               "joint_loss": str(trial.hyperparameters.get("joint_loss"))}
         value = trial.metrics.get_best_value(OBJECTIVE) if trial.metrics.exists(OBJECTIVE) else None
         row[OBJECTIVE] = float(value) if value is not None and status == "COMPLETED" else float("nan")
         run_dir = Path(out) / TRIALS_DIR / str(trial_id)
@@ -219,7 +238,7 @@ def read_tuning_csv(path: Path) -> list[dict]:
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     for r in rows:
-        for k in (*TUNED, OBJECTIVE):
+        for k in (*TUNED_NUMBERS, OBJECTIVE):
             r[k] = float(r[k])
     return rows
 
@@ -235,7 +254,7 @@ def best_record(out: Path, rows: list[dict], options: TuneOptions) -> dict | Non
     run_dir = Path(out) / best["run_dir"]
     loss = dataclasses.asdict(load_run_config(run_dir).loss)
     return {"sdl_weight": best["sdl_weight"], "alpha": best["alpha"], "beta": best["beta"],
-            OBJECTIVE: best[OBJECTIVE], "trial_id": best["trial_id"], "run_dir": str(run_dir.resolve()),
+            "joint_loss": best["joint_loss"], OBJECTIVE: best[OBJECTIVE], "trial_id": best["trial_id"], "run_dir": str(run_dir.resolve()),
             "loss": loss, "train_options": dict(options.train), "trials_finished": len(rows),
             "trials_completed": len(done), "objective": f"{OBJECTIVE} (min)"}
 
@@ -262,7 +281,8 @@ def plot_tuning(ax, rows: list[dict], best: dict | None = None, space: SearchSpa
     ax.set_yscale("log")
     ax.set_xlabel("alpha (angle-term weight, log scale)")
     ax.set_ylabel("beta (bone-ratio-term weight, log scale)")
-    ax.set_title(f"Loss-weight search, {len(done)} completed trials (size and label: w)")
+    ax.set_title(f"Loss-weight search, {len(done)} completed trials (size and label: w; "
+                 "circle: squared, square: distance)", fontsize=9)
     ax.grid(alpha=0.3, which="both")
     if space is not None:  # the whole searched range, with a margin
         ax.set_xlim(space.ab_min / 1.3, space.ab_max * 1.3)
@@ -274,8 +294,16 @@ def plot_tuning(ax, rows: list[dict], best: dict | None = None, space: SearchSpa
     b = [r["beta"] for r in done]
     w = [r["sdl_weight"] for r in done]
     e = [r[OBJECTIVE] for r in done]
-    sizes = [40 + 60 * (math.log(v) - math.log(0.01)) for v in w]  # area grows with log w
-    sc = ax.scatter(a, b, c=e, s=sizes, cmap="viridis_r", edgecolors="k", linewidths=0.5)
+    sizes = [30 + 25 * (math.log(v) - math.log(1e-3)) for v in w]  # area grows with log w
+    markers = {"squared": "o", "distance": "s"}
+    lo, hi = min(e), max(e)
+    sc = None
+    for reading, marker in markers.items():
+        idx = [i for i, r in enumerate(done) if r.get("joint_loss", "squared") == reading]
+        if idx:
+            sc = ax.scatter([a[i] for i in idx], [b[i] for i in idx], c=[e[i] for i in idx],
+                            s=[sizes[i] for i in idx], marker=marker, cmap="viridis_r", vmin=lo, vmax=hi,
+                            edgecolors="k", linewidths=0.5, label=f"joint loss: {reading}")
     for r in done:
         ax.annotate(f"w={r['sdl_weight']:.3g}", (r["alpha"], r["beta"]), textcoords="offset points",
                     xytext=(6, 6), fontsize=7)
@@ -379,7 +407,7 @@ def read_best(path: Path) -> dict:
     try:
         best = json.loads(path.read_text())
         loss = from_dict(LossConfig, dict(best["loss"]), where=f"{path}: loss")
-        for k in TUNED:
+        for k in TUNED_NUMBERS:
             if not math.isclose(float(best[k]), getattr(loss, k), rel_tol=1e-6):
                 raise ValueError(f"{k} differs from loss.{k}")
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:

@@ -437,3 +437,31 @@ def test_reproduce_bad_inputs_are_one_line_errors(tiny, tmp_path, capsys):
     assert main([*base, "--smoke", "--extra-test", f"x={second}", "--extra-test", f"x={second}"]) == 2
     assert "given twice" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_calibration_trains_candidates_once_and_keeps_the_one_of_lowest_validation_error(tiny, capsys):
+    tmp, data, _, _ = tiny
+    out = tmp / "calibrated"
+    argv = ["reproduce", "--data", str(data), "--out", str(out), "--smoke", "--steps", "4", "--seeds", "0", "1",
+            "--weights", "0", "--candidate", "sdl_weight=0.5", "--candidate", "sdl_weight=0.01,penalty=hinge"]
+    assert main(argv) == 0
+    res = json.loads((out / "results.json").read_text())
+    cal = res["calibration"]
+    val = {c["tag"]: json.loads((out / "runs" / f"{c['tag']}_s0" / "summary.json").read_text())["val_mean_error_mm"]
+           for c in cal["candidates"]}
+    assert set(val) == {"w0.5", "w0.01-penalty=hinge"} and cal["seed"] == 0
+    assert cal["chosen"] == min(val, key=val.get)  # chosen on validation, never on test
+    assert [c["val_mm"] for c in cal["candidates"]] == pytest.approx([val["w0.5"], val["w0.01-penalty=hinge"]])
+    other = next(t for t in val if t != cal["chosen"])
+    # the chosen candidate is trained and evaluated with every seed; the other one only trained once
+    assert [s["tag"] for s in res["settings"]] == ["w0", cal["chosen"]]
+    assert "calibration" in res["settings"][1]["source"]
+    for seed in (0, 1):
+        assert (out / "evals/synthetic" / f"{cal['chosen']}_s{seed}" / "metrics.json").is_file()
+    assert (out / "runs" / f"{other}_s0" / "summary.json").is_file()
+    assert not (out / "runs" / f"{other}_s1").exists() and not (out / "evals/synthetic" / f"{other}_s0").exists()
+    assert res["testsets"]["synthetic"]["settings"][cal["chosen"]]["paired"]["cnn"]["n"] == 2
+    table = (out / "table1.md").read_text()
+    assert "## Calibration (chosen on the validation split)" in table and "calibration_curves.png" in table
+    assert (out / "calibration_curves.png").stat().st_size > 5000
+    assert res["command"].endswith("--candidate sdl_weight=0.5 --candidate sdl_weight=0.01,penalty=hinge --smoke")

@@ -30,10 +30,12 @@ def test_search_writes_rows_best_and_plot_then_continues(data, tmp_path, capsys)
         assert tuple(next(csv.reader(f))) == CSV_COLUMNS
     for r in rows:
         assert r["status"] == "COMPLETED" and r["val_mean_error_mm"] > 0
-        assert 0.03 <= r["sdl_weight"] <= 2 and 0.1 <= r["alpha"] <= 10 and 0.1 <= r["beta"] <= 10
+        assert 1e-3 <= r["sdl_weight"] <= 1 and 0.1 <= r["alpha"] <= 10 and 0.1 <= r["beta"] <= 10
+        assert r["joint_loss"] in ("squared", "distance")
         run_cfg = json.loads((out / r["run_dir"] / "config.json").read_text())
         # each trial is a training run with the trial's weights and the search's fixed options
         assert run_cfg["loss"]["sdl_weight"] == pytest.approx(r["sdl_weight"])
+        assert run_cfg["loss"]["joint_loss"] == r["joint_loss"]
         assert run_cfg["loss"]["alpha"] == pytest.approx(r["alpha"])
         assert run_cfg["steps"] == 2 and run_cfg["seed"] == 5 and run_cfg["model"]["preset"] == "smoke"
         summary = json.loads((out / r["run_dir"] / "summary.json").read_text())
@@ -73,6 +75,7 @@ def test_search_writes_rows_best_and_plot_then_continues(data, tmp_path, capsys)
     loss = json.loads((run / "config.json").read_text())["loss"]
     assert loss["sdl_weight"] == pytest.approx(best["sdl_weight"])
     assert loss["alpha"] == pytest.approx(best["alpha"]) and loss["beta"] == pytest.approx(best["beta"])
+    assert loss["joint_loss"] == best["joint_loss"]
     assert tuned_overrides(out / "best.json", {"alpha": 0.5, "beta": None})["alpha"] == 0.5
     assert tuned_overrides(out / "best.json", {"alpha": 0.5, "beta": None})["beta"] == pytest.approx(best["beta"])
 
@@ -135,3 +138,14 @@ def test_interrupted_trial_is_retried_with_its_values_and_best_is_the_minimum(da
     assert _tune(data, out, 5, *random_only) == 2
     assert "the data went away" in capsys.readouterr().err
     assert len(read_tuning_csv(out / "tuning.csv")) == 4
+
+
+def test_joint_loss_choice_and_w_range_reach_the_search_space(data, tmp_path, capsys):
+    out = tmp_path / "one-reading"
+    assert _tune(data, out, 1, "--joint-loss", "distance", "--w-min", "0.002", "--w-max", "0.004") == 0
+    row = read_tuning_csv(out / "tuning.csv")[0]
+    assert row["joint_loss"] == "distance" and 0.002 <= row["sdl_weight"] <= 0.004
+    space = json.loads((out / "search.json").read_text())["space"]
+    assert space["joint_losses"] == ["distance"] and space["w_min"] == 0.002
+    assert _tune(data, tmp_path / "bad", 1, "--w-min", "0.5", "--w-max", "0.1") == 2
+    assert "need 0 < min < max" in capsys.readouterr().err

@@ -38,6 +38,10 @@ def register(sub) -> None:
     p.add_argument("--from-tuning", action="append", default=[], type=Path, metavar="PATH",
                    help="one more setting: the loss options of a `sdnet tune` best.json (or its "
                    "directory), labelled as chosen on validation by that file; repeatable")
+    p.add_argument("--candidate", action="append", default=[], metavar="KEY=VALUE[,KEY=VALUE...]",
+                   help="a calibration candidate (same form as --setting): every candidate is trained with "
+                   "the first seed, and the one of lowest validation error joins the settings with every "
+                   "seed; repeatable")
     p.add_argument("--preset", choices=["paper", "cpu", "smoke"], default="cpu",
                    help="model preset of every run (default cpu)")
     budget = p.add_mutually_exclusive_group()
@@ -91,7 +95,7 @@ def extra_tests_from_args(args: argparse.Namespace) -> dict[str, Path]:
 
 
 def options_from_args(args: argparse.Namespace):
-    from pipeline.reproduce import SMOKE_TRAIN, ReproduceOptions
+    from pipeline.reproduce import SMOKE_TRAIN, ReproduceOptions, parse_setting
 
     if args.smoke:
         if args.minutes_per_run is not None or args.epochs is not None:
@@ -109,8 +113,9 @@ def options_from_args(args: argparse.Namespace):
         train = {k: v for k, v in train.items() if v is not None}
     settings, tuning = settings_from_args(args)
     try:
+        candidates = tuple(parse_setting(t) for t in args.candidate)
         return ReproduceOptions(train=train, settings=settings, seeds=tuple(args.seeds), smoke=args.smoke,
-                                tuning=tuning)
+                                tuning=tuning, candidates=candidates)
     except ValueError as e:
         raise SdnetError(str(e)) from None
 

@@ -10,9 +10,10 @@ from pipeline.errors import SdnetError
 def register(sub) -> None:
     p = sub.add_parser(
         "tune",
-        help="search the loss weights alpha, beta and w (keras-tuner Bayesian optimization)",
-        description="Bayesian optimization (keras-tuner) over the skeleton-difference loss weights: "
-        "w in [0.03, 2], alpha and beta in [0.1, 10], all log-uniform. Each trial is a `sdnet train` "
+        help="search w, alpha, beta and the joint-loss reading (keras-tuner Bayesian optimization)",
+        description="Bayesian optimization (keras-tuner) over the skeleton-difference loss: w in "
+        "[1e-3, 1] (both sides of the point where its gradient equals the joint loss's), alpha and beta "
+        "in [0.1, 10], all log-uniform, and the reading of Eq. 1 (--joint-loss). Each trial is a `sdnet train` "
         "run in DIR/trials/<id> with the same training options and seed; the objective is its final "
         "validation mean error in mm. Writes DIR/tuning.csv (one row per finished trial), "
         "DIR/best.json (for `sdnet train --from-tuning`) and DIR/tuning.png after every trial. "
@@ -36,6 +37,11 @@ def register(sub) -> None:
     p.add_argument("--learning-rate", type=float, default=None, help="peak learning rate (default 1e-3)")
     p.add_argument("--penalty", choices=["step", "hinge"], default=None,
                    help="angle penalty of the SDL (default: the training default)")
+    p.add_argument("--joint-loss", choices=["squared", "distance", "both"], default="both",
+                   help="reading(s) of Eq. 1 to search: sum of squared joint distances, of joint "
+                   "distances, or both as a choice (default both)")
+    p.add_argument("--w-min", type=float, default=1e-3, help="lower end of the log-uniform w range (default 1e-3)")
+    p.add_argument("--w-max", type=float, default=1.0, help="upper end of the log-uniform w range (default 1)")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the search and of every trial's training (default 0)")
     p.add_argument("--initial-points", type=int, default=4,
@@ -46,7 +52,7 @@ def register(sub) -> None:
 
 
 def options_from_args(args: argparse.Namespace):
-    from pipeline.tune import TuneOptions
+    from pipeline.tune import JOINT_READINGS, SearchSpace, TuneOptions
 
     if args.epochs is None and args.max_steps is None and args.minutes_per_trial is None:
         raise SdnetError("give the length of a trial: --epochs, --max-steps or --minutes-per-trial")
@@ -56,7 +62,12 @@ def options_from_args(args: argparse.Namespace):
              "minutes": args.minutes_per_trial, "steps_per_epoch": args.steps_per_epoch,
              "batch_size": args.batch_size, "learning_rate": args.learning_rate, "penalty": args.penalty,
              "seed": args.seed}
-    return TuneOptions(train={k: v for k, v in train.items() if v is not None}, seed=args.seed,
+    readings = JOINT_READINGS if args.joint_loss == "both" else (args.joint_loss,)
+    try:
+        space = SearchSpace(w_min=args.w_min, w_max=args.w_max, joint_losses=readings)
+    except ValueError as e:
+        raise SdnetError(str(e)) from None
+    return TuneOptions(train={k: v for k, v in train.items() if v is not None}, space=space, seed=args.seed,
                        initial_points=args.initial_points)
 
 
@@ -70,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
     best = tune(args.data, args.out, args.trials, options_from_args(args), overwrite=args.overwrite,
                 quiet_training=not args.verbose)
     print(f"best of {best['trials_completed']} completed trials: trial {best['trial_id']}, "
-          f"w={best['sdl_weight']:.4g}, alpha={best['alpha']:.4g}, beta={best['beta']:.4g} -> "
+          f"w={best['sdl_weight']:.4g}, alpha={best['alpha']:.4g}, beta={best['beta']:.4g}, "
+          f"joint loss {best['joint_loss']} -> "
           f"validation mean error {best[OBJECTIVE]:.3f} mm")
     print(f"wrote {args.out / CSV_FILE}, {args.out / BEST_FILE}, {args.out / PLOT_FILE}; "
           f"train with: sdnet train --from-tuning {args.out / BEST_FILE} --data ... --out ...")
