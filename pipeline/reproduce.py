@@ -795,6 +795,30 @@ def convergence_numbers(curves: Mapping[Setting, list]) -> dict:
     return out
 
 
+def add_gradient_numbers(conv: dict, out: Path, opts: ReproduceOptions) -> dict:
+    """Add to each setting of ``conv`` (``convergence_numbers``) the spread over seeds of the last
+    epoch's ``sdl_grad_share`` (share of the output-gradient norm carried by the weighted skeleton
+    terms, training batches) and ``sdl_grad_balance_w`` (the w at which both would pull equally);
+    runs whose history lacks the columns are left out."""
+    from eval.learning import read_history
+
+    for setting in opts.settings:
+        shares, balance = [], []
+        for seed in opts.seeds:
+            try:
+                h = read_history(out / "runs" / run_tag(setting, seed))
+            except ValueError:
+                continue
+            if {"sdl_grad_share", "sdl_grad_balance_w"} <= set(h.columns) and h["sdl_grad_share"].notna().any():
+                shares.append(float(h["sdl_grad_share"].dropna().iloc[-1]))
+                balance.append(float(h["sdl_grad_balance_w"].dropna().iloc[-1]))
+        entry = conv.setdefault(setting_tag(setting), {"name": setting_name(setting), "per_seed": [],
+                                                       "change_mm": None, "final_mm": None})
+        entry["grad_share"] = spread(shares) if shares else None
+        entry["balance_w"] = spread(balance) if balance else None
+    return conv
+
+
 def write_learning_curves(out: Path, curves: Mapping[Setting, list], name: str = LEARNING_CURVES) -> Path:
     """``out/name`` (default learning_curves.png): validation error against step, one colour per setting."""
     from matplotlib.figure import Figure
@@ -931,15 +955,22 @@ def convergence_markdown(conv: dict) -> list[str]:
              f"Change = validation mean error at the last epoch minus the error at the epoch nearest "
              f"{FLAT_FROM:.0%} of the steps (mm; near 0 = flat, negative = still falling; from history.csv "
              "of each run, validation split of the data dir). Cells: mean over seeds ± sd.", "",
+             "Skeleton share = w|g_SDL| / (|g_D| + w|g_SDL|) and balance w = |g_D| / |g_SDL| in the last "
+             "epoch, where g are the gradients of the joint loss (D) and of the unweighted psi_SDL with "
+             "respect to the network's outputs (training batches; history.csv sdl_grad_share, "
+             "sdl_grad_balance_w).", "",
              "| setting | final val error (mm) | change over about the last 25% of steps (mm) | "
+             "skeleton share of the gradient, last epoch | balance w, last epoch | "
              "per seed: change (from→to step) |",
-             "|---|---:|---:|---|"]
+             "|---|---:|---:|---:|---:|---|"]
     for c in conv.values():
         per = "; ".join(f"s{p['seed']}: " + (f"{p['change_mm']:+.2f} ({p['from_step']}→{p['to_step']})"
                                              if p["change_mm"] is not None else "one validation only")
                         for p in c["per_seed"]) or "no history"
         change = _pm(c["change_mm"], 0, "{:+.2f}") if c["change_mm"] else "-"
-        lines.append(f"| {c['name']} | {_pm(c['final_mm'], 0)} | {change} | {per} |")
+        share = _pm(c["grad_share"], 0, "{:.3f}") if c.get("grad_share") else "-"
+        bal = _pm(c["balance_w"], 0, "{:.4f}") if c.get("balance_w") else "-"
+        lines.append(f"| {c['name']} | {_pm(c['final_mm'], 0)} | {change} | {share} | {bal} | {per} |")
     lines += ["", f"![learning curves]({LEARNING_CURVES})", ""]
     return lines
 
@@ -1159,7 +1190,7 @@ def reproduce(data_dir: Path, out: Path, opts: ReproduceOptions, icvl_poses: Pat
         for name, ts in res["testsets"].items():
             write_figures(out, name, ts.pop("_plots"))
         curves = read_curves(out, opts)
-        res["convergence"] = convergence_numbers(curves)
+        res["convergence"] = add_gradient_numbers(convergence_numbers(curves), out, opts)
         write_learning_curves(out, curves)
         res["extra_tests"] = {name: str(p) for name, p in extra_tests.items()}
         if calibration is not None:

@@ -340,3 +340,53 @@ def test_cli_takes_augmentation_batch_norm_and_precision(tmp_path):
     assert cfg["model"]["batch_norm"] is True and cfg["model"]["dropout"] == 0.1
     model = load_model(run)
     assert "bn1" in [layer.name for layer in model.layers]
+
+
+def test_w_schedule_starts_the_skeleton_loss_late_and_history_logs_every_term(tmp_path):
+    data = tiny_data(64, 32)
+    run = tmp_path / "late"
+    cfg = smoke_config(epochs=4, steps_per_epoch=2, sdl_weight=0.5, sdl_start=0.5, penalty="hinge")
+    tr.train(cfg, data, run, log=quiet, verbose=0)
+    rows = history(run)
+    # 8 planned steps: w = 0 before step 4 (half of them), then 0.5
+    assert [float(r["sdl_weight"]) for r in rows] == [0.0, 0.0, 0.5, 0.5]
+    for r in rows:
+        w = float(r["sdl_weight"])
+        assert float(r["loss"]) == pytest.approx(float(r["joint"]) + w * float(r["sdl"]), rel=1e-4)
+        assert float(r["sdl"]) == pytest.approx(float(r["loss_a"]) + float(r["loss_b"]), rel=1e-4)  # alpha = beta = 1
+        assert (float(r["sdl_grad_share"]) == 0.0) == (w == 0.0) and 0.0 <= float(r["sdl_grad_share"]) < 1.0
+        assert float(r["sdl_grad_balance_w"]) > 0 and r["val_joint"] and r["val_loss_a"]
+    assert tr.LossConfig(sdl_weight=0.4, sdl_start=0.5, sdl_ramp=0.2).weight_at(0.6) == pytest.approx(0.2)
+    assert tr.LossConfig(sdl_weight=0.4).weight_at(0.0) == 0.4 and not tr.LossConfig(sdl_weight=0.4).scheduled
+    with pytest.raises(SdnetError, match="sdl_ramp"):
+        smoke_config(sdl_start=0.8, sdl_ramp=0.5)
+    with pytest.raises(SdnetError, match="joint_loss"):
+        smoke_config(joint_loss="cubed")
+
+
+def test_angle_thresholds_are_derived_from_the_training_labels_and_kept_on_resume(tmp_path):
+    xt, yt = tiny_arrays(64, seed=0)
+    xv, yv = tiny_arrays(16, seed=1)
+    joints = yt.reshape(64, NUM_JOINTS, 3).copy()
+    index_mid, index_tip = ICVL_SKELETON.part_chains[1][2:]
+    angles = np.radians(np.arange(64.0))  # the index finger's middle joint bent by 0..63 degrees
+    bone = joints[:, index_tip] - joints[:, index_mid]
+    c, s = np.cos(angles), np.sin(angles)
+    joints[:, index_tip, 0] = joints[:, index_mid, 0] + c * bone[:, 0] - s * bone[:, 1]
+    joints[:, index_tip, 1] = joints[:, index_mid, 1] + s * bone[:, 0] + c * bone[:, 1]
+    data = tr.data_from_arrays(tiny_manifest(), xt, joints.reshape(64, -1), xv, yv)
+    run = tmp_path / "run"
+    cfg = smoke_config(epochs=1, steps_per_epoch=1, threshold_percentile=100.0)
+    assert cfg.loss.threshold_deg is None and cfg.loss.angle_thresholds_deg == ()
+    tr.train(cfg, data, run, log=quiet, verbose=0)
+    stored = json.loads((run / "config.json").read_text())["loss"]["angle_thresholds_deg"]
+    # pair order: per finger (root, middle joint); the largest index middle-joint bend is 63 degrees
+    assert stored[3] == pytest.approx(63.0, abs=0.01)
+    assert np.delete(stored, 3) == pytest.approx(0.0, abs=0.01)
+    assert tr.sdl_kwargs(tr.load_run_config(run).loss)["threshold"][3] == pytest.approx(np.radians(63.0), abs=1e-4)
+    # a resumed run keeps its thresholds (no config difference), a fixed threshold_deg wins over them
+    again = tr.with_angle_thresholds(cfg, data, tr.load_run_config(run))
+    assert tr.config_differences(again, tr.load_run_config(run)) == []
+    fixed = smoke_config(threshold_deg=110.0)
+    assert tr.with_angle_thresholds(fixed, data) == fixed
+    assert tr.sdl_kwargs(fixed.loss)["threshold"] == pytest.approx(np.radians(110.0))
