@@ -711,6 +711,8 @@ def findings_paragraph(f: dict, stats: dict, label: str, seeds: int, others: Seq
     b = f["sdnet_below_baseline"]
     if not weights:
         parts.append("none of the paper's settings (w alone) was trained, so its findings are not checked.")
+    elif b["verdict"] is None and 0.0 in stats:
+        parts.append("no SDNet weight (w > 0) was trained, so SDNet cannot be compared with the baseline.")
     elif b["verdict"] is None:
         parts.append("there is no baseline run (w=0), so SDNet cannot be compared with it.")
     else:
