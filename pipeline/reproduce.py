@@ -203,12 +203,12 @@ def setting_from_tuning(path: Path) -> Setting:
     tuned keys (sdl_weight, alpha, beta) and every other loss option that differs from its default."""
     from pipeline.config import LossConfig
     from pipeline.train import LOSS_OVERRIDES
-    from pipeline.tune import TUNED, read_best
+    from pipeline.tune import TUNED_NUMBERS, read_best
 
     loss = read_best(path)["loss"]
     defaults = {f.name: f.default for f in dataclasses.fields(LossConfig)}
     keep = {k: loss[k] for k in LOSS_OVERRIDES
-            if k in loss and (k in TUNED or k not in defaults or loss[k] != defaults[k])}
+            if k in loss and (k in TUNED_NUMBERS or k not in defaults or loss[k] != defaults[k])}
     try:
         return make_setting(keep)
     except ValueError as e:

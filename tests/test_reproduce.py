@@ -252,6 +252,9 @@ def test_setting_from_tuning_and_command_line_round_trip(tmp_path):
     best = _write_best(tmp_path / "best.json", penalty="hinge")
     assert setting_from_tuning(best) == (("sdl_weight", 0.3), ("alpha", 2.0), ("beta", 0.5), ("penalty", "hinge"))
     assert setting_from_tuning(tmp_path) == setting_from_tuning(best)  # the tune dir works too
+    # a tuned joint-loss reading is kept only when it is not the default (squared)
+    distance = _write_best(tmp_path / "distance.json", joint_loss="distance")
+    assert dict(setting_from_tuning(distance))["joint_loss"] == "distance"
     with pytest.raises(SdnetError, match="best.json"):
         setting_from_tuning(tmp_path / "none.json")
 
