@@ -250,7 +250,8 @@ def _threshold_config(threshold):
     return float(a) if a.ndim == 0 else [float(v) for v in a]
 
 
-def _sdl_config(alpha, beta, omega1, omega2, threshold, penalty) -> dict:
+def _sdl_config(alpha=1.0, beta=1.0, omega1=1.0, omega2=1.0, threshold=DEFAULT_THRESHOLD_RAD,
+                penalty="step") -> dict:
     if penalty not in PENALTIES:
         raise ValueError(f"penalty must be one of {PENALTIES}, got {penalty!r}")
     return dict(alpha=float(alpha), beta=float(beta), omega1=float(omega1), omega2=float(omega2),
@@ -342,8 +343,7 @@ class MeanJointErrorMM(keras.metrics.Mean):
 def _sdl_metric_kwargs(kwargs: dict) -> tuple[dict, dict]:
     """Split a metric's kwargs into (keras Mean kwargs, psi_SDL kwargs)."""
     base = {k: kwargs.pop(k) for k in ("dtype",) if k in kwargs}
-    return base, _sdl_config(**{**dict(alpha=1.0, beta=1.0, omega1=1.0, omega2=1.0,
-                                       threshold=DEFAULT_THRESHOLD_RAD, penalty="step"), **kwargs})
+    return base, _sdl_config(**kwargs)
 
 
 @keras.saving.register_keras_serializable(package="sdnet")
