@@ -172,7 +172,7 @@ def convert_frame(png_bytes: bytes | None, item: FrameItem, cfg: DataConfig,
     if reason:
         return [], reason
     try:
-        depth = decode_depth_png(png_bytes, item.image, (intr.width, intr.height))
+        depth = decode_depth_png(png_bytes, item.image, (intr.width, intr.height), intr.depth_scale)
         return make_records(depth, item, cfg, intr), None
     except DepthImageError as e:
         return [], str(e).split(": ", 1)[-1]

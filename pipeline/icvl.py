@@ -8,6 +8,9 @@ Layout::
     ROOT/Testing/Depth/test_seq_K/image_NNNN.png
 
 Label u, v are pixels, d is mm. Depth pixels equal to 0 or 32001 are background/invalid.
+
+Other cameras store depth in other units (e.g. 0.125 mm): ``decode_depth_png(..., depth_scale=S)``
+converts S mm per unit to whole mm once, on reading, so every later stage sees ICVL's convention.
 """
 from __future__ import annotations
 
@@ -25,6 +28,9 @@ from pipeline.skeleton import NUM_JOINTS
 
 BACKGROUND_VALUES = (0, 32001)
 ICVL_BACKGROUND = 32001
+# No depth camera sees a hand scene whose typical (median) depth lies outside this range (mm): a
+# frame that does is read with the wrong depth unit.
+SENSIBLE_MEDIAN_MM = (50.0, 10000.0)
 FIELDS_PER_LINE = 1 + 3 * NUM_JOINTS
 
 
@@ -110,20 +116,26 @@ def encode_depth_png(depth: np.ndarray, compress_level: int = 6) -> bytes:
     return buf.getvalue()
 
 
-def read_depth_png(path: Path, expect_size: tuple[int, int] | None = None) -> np.ndarray:
-    """Read a 16-bit depth PNG as (H, W) uint16 mm.
+def read_depth_png(path: Path, expect_size: tuple[int, int] | None = None,
+                   depth_scale: float = 1.0) -> np.ndarray:
+    """Read a 16-bit depth PNG as (H, W) uint16 mm (stored units times ``depth_scale`` mm/unit).
 
     ``expect_size`` is (width, height). Raises DepthImageError naming the file for a missing,
-    truncated or non-PNG file, a bit depth other than 16, or a wrong size.
+    truncated or non-PNG file, a bit depth other than 16, a wrong size, or depth values that make no
+    sense at the given scale.
     """
     path = Path(path)
     if not path.is_file():
         raise DepthImageError(f"{path}: depth image not found")
-    return decode_depth_png(path.read_bytes(), str(path), expect_size)
+    return decode_depth_png(path.read_bytes(), str(path), expect_size, depth_scale)
 
 
-def decode_depth_png(data: bytes, name: str, expect_size: tuple[int, int] | None = None) -> np.ndarray:
-    """Decode PNG bytes read from ``name`` (used in messages) as (H, W) uint16 depth in mm."""
+def decode_depth_png(data: bytes, name: str, expect_size: tuple[int, int] | None = None,
+                     depth_scale: float = 1.0) -> np.ndarray:
+    """Decode PNG bytes read from ``name`` (used in messages) as (H, W) uint16 depth in mm.
+
+    ``depth_scale``: mm per stored unit; values other than 1.0 go through ``depth_units_to_mm`` and
+    ``check_depth_range``."""
     try:
         with Image.open(io.BytesIO(data)) as img:
             if img.format != "PNG":
@@ -142,7 +154,35 @@ def decode_depth_png(data: bytes, name: str, expect_size: tuple[int, int] | None
     if expect_size is not None and (depth.shape[1], depth.shape[0]) != tuple(expect_size):
         raise DepthImageError(
             f"{name}: image is {depth.shape[1]}x{depth.shape[0]}, expected {expect_size[0]}x{expect_size[1]}")
+    if depth_scale != 1.0:
+        depth = depth_units_to_mm(depth, depth_scale)
+    check_depth_range(depth, name, depth_scale)
     return depth
+
+
+def depth_units_to_mm(raw: np.ndarray, depth_scale: float) -> np.ndarray:
+    """Stored depth (H, W) uint16 in units of ``depth_scale`` mm -> (H, W) uint16 whole mm.
+
+    0 stays 0 (no depth); values beyond 32000 mm become 0 too (32001 and up are ICVL's background
+    code)."""
+    mm = np.rint(raw.astype(np.float64) * depth_scale)
+    mm[(raw == 0) | (mm > ICVL_BACKGROUND - 1)] = 0
+    return mm.astype(np.uint16)
+
+
+def check_depth_range(depth: np.ndarray, name: str, depth_scale: float = 1.0) -> None:
+    """DepthImageError when the median valid depth (mm) of a frame lies outside
+    ``SENSIBLE_MEDIAN_MM``: the depth unit is wrong. Frames without valid pixels pass."""
+    valid = depth[~background_mask(depth)]
+    if valid.size == 0:
+        return
+    median = float(np.median(valid))
+    lo, hi = SENSIBLE_MEDIAN_MM
+    if not lo <= median <= hi:
+        raise DepthImageError(
+            f"{name}: median depth {median / 1000:.3g} m at {depth_scale:g} mm per depth unit makes no "
+            f"sense for a depth camera; give the camera's depth unit with --depth-scale MM_PER_UNIT "
+            f"(e.g. 0.125 for 1/8-mm units, 0.1, 1)")
 
 
 def background_mask(depth: np.ndarray) -> np.ndarray:

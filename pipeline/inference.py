@@ -128,7 +128,7 @@ def load_depth_frames(manifest: dict, split: str, paths, intr: Intrinsics) -> np
     if not base.is_dir():
         raise SdnetError(f"{base}: the source depth images of split '{split}' are needed for the "
                          "refinement but are not there (use --no-refine, or restore the tree)")
-    return np.stack([read_depth_png(base / p, (intr.width, intr.height)) for p in paths])
+    return np.stack([read_depth_png(base / p, (intr.width, intr.height), intr.depth_scale) for p in paths])
 
 
 def hand_band(centre_xyz: np.ndarray, cube_mm: np.ndarray) -> np.ndarray:

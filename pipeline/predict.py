@@ -307,7 +307,7 @@ def predict_chunk(pred: Predictor, refs: Sequence[FrameRef], batch_size: int = 6
             progress.update(1)
         t0 = time.perf_counter()
         try:
-            depth = read_depth_png(ref.path, (intr.width, intr.height))
+            depth = read_depth_png(ref.path, (intr.width, intr.height), intr.depth_scale)
             t1 = time.perf_counter()
             crop, centre = crop_frame(depth, pred)
             t2 = time.perf_counter()

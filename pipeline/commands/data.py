@@ -5,6 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
+from pipeline.commands.camera_args import add_camera_arguments, camera_from_args
 from pipeline.errors import SdnetError
 
 EPILOG = """\
@@ -45,10 +46,7 @@ def register(sub) -> None:
                    help="depth band (mm) behind the nearest hand pixel used for the hand centre")
     p.add_argument("--shards", type=int, default=0, help="train shards (0: about 2000 records each)")
     p.add_argument("--seed", type=int, default=0, help="seed of the scale/centre jitter")
-    p.add_argument("--camera", choices=["icvl", "icvl-benchmark"], default="icvl",
-                   help="intrinsics of the depth images")
-    p.add_argument("--fx", type=float), p.add_argument("--fy", type=float)
-    p.add_argument("--cx", type=float), p.add_argument("--cy", type=float)
+    add_camera_arguments(p, "icvl: 320x240 PNGs in mm")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     p.add_argument("--preview", type=Path, metavar="PNG",
                    help="write a montage of crops with joints; with --out only, preview existing data")
@@ -58,7 +56,7 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pipeline.build_data import convert_tree
-    from pipeline.camera import CAMERAS, with_overrides
+    from pipeline.camera import ICVL_INTRINSICS
     from pipeline.config import CentreConfig, DataConfig
 
     if args.out is None:
@@ -75,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
                          centre=CentreConfig(band_mm=args.band))
     except ValueError as e:
         raise SdnetError(str(e)) from None
-    intr = with_overrides(CAMERAS[args.camera], fx=args.fx, fy=args.fy, cx=args.cx, cy=args.cy)
+    intr = camera_from_args(args, ICVL_INTRINSICS)
     manifest = convert_tree(args.icvl_root, args.out, cfg, intr, args.beam_args,
                             overwrite=args.overwrite, progress=not args.quiet)
     summary = {k: manifest[k] for k in ("counts", "frames", "bytes", "rejected", "seconds")}
