@@ -54,6 +54,7 @@ OK = "ok"
 NO_HAND = "no hand"
 UNREADABLE = "unreadable"
 DECIMALS = 3  # uvd px/mm and xyz mm in the JSON (the ICVL label precision)
+HANDS = ("right", "left")  # the model is trained on right hands; a left one is mirrored
 
 
 # ----------------------------------------------------------------------------- input frames
@@ -139,7 +140,8 @@ def _unique(name: str, used: set[str]) -> str:
 @dataclasses.dataclass
 class Predictor:
     """What predict needs from a run: the Keras model, the crop (``crop_size`` px, ``cube_mm`` mm),
-    the hand-centre rule, the camera, and the refinement (``prior``/``refine`` None when off)."""
+    the hand-centre rule, the camera, the refinement (``prior``/``refine`` None when off) and the
+    ``hand`` in the images ('right' as the model was trained, or 'left': mirrored in and out)."""
 
     model: object
     crop_size: int
@@ -151,12 +153,23 @@ class Predictor:
     run_dir: Path = Path(".")
     centre_source: str = "defaults"
     preset: str | None = None
+    hand: str = "right"
 
     _forward: object = dataclasses.field(default=None, repr=False)
 
     @property
     def refining(self) -> bool:
         return self.prior is not None and self.refine is not None
+
+    @property
+    def mirrored(self) -> bool:
+        """True for a left hand: frames are mirrored left-right before the CNN (a right hand)."""
+        return self.hand == "left"
+
+    @property
+    def work_intrinsics(self) -> Intrinsics:
+        """The camera of the frames the CNN and the refinement see (mirrored for a left hand)."""
+        return self.intrinsics.mirrored() if self.mirrored else self.intrinsics
 
     def forward(self, crops: np.ndarray) -> np.ndarray:
         """The CNN on crops (B, S, S, 1) float32 -> (B, 3J) normalized joints, through one
@@ -228,14 +241,18 @@ def load_refinement(run_dir: Path):
     return prior, cfg
 
 
-def load_predictor(run_dir: Path, intrinsics: Intrinsics | None = None, refine: bool = True) -> Predictor:
-    """A Predictor for ``run_dir``; ``intrinsics`` None = the run's camera. Checks everything (config,
-    refinement files, model and its input size) before returning; SdnetError on any problem."""
+def load_predictor(run_dir: Path, intrinsics: Intrinsics | None = None, refine: bool = True,
+                   hand: str = "right") -> Predictor:
+    """A Predictor for ``run_dir``; ``intrinsics`` None = the run's camera; ``hand`` 'right' or 'left'.
+    Checks everything (config, refinement files, model and its input size) before returning;
+    SdnetError on any problem."""
     from pipeline.inference import load_model
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise SdnetError(f"{run_dir}: run directory not found")
+    if hand not in HANDS:
+        raise SdnetError(f"hand must be one of {', '.join(HANDS)}, got {hand!r}")
     info, raw = run_data_info(run_dir)
     intr = intrinsics or run_intrinsics(info)
     centre, source = centre_config_of(info)
@@ -247,7 +264,7 @@ def load_predictor(run_dir: Path, intrinsics: Intrinsics | None = None, refine: 
                          f"{info.crop_size} px")
     return Predictor(model=model, crop_size=int(info.crop_size), cube_mm=float(info.cube_mm), centre=centre,
                      intrinsics=intr, prior=prior, refine=cfg, run_dir=run_dir, centre_source=source,
-                     preset=raw.get("model", {}).get("preset"))
+                     preset=raw.get("model", {}).get("preset"), hand=hand)
 
 
 # ----------------------------------------------------------------------------- per-frame core
@@ -255,10 +272,12 @@ def load_predictor(run_dir: Path, intrinsics: Intrinsics | None = None, refine: 
 
 def crop_frame(depth: np.ndarray, pred: Predictor) -> tuple[np.ndarray, np.ndarray]:
     """(normalized crop (S, S) float32 in [-1, 1], hand centre (3,) camera xyz mm) of a raw depth
-    frame (H, W) uint16 mm, exactly as ``sdnet data`` crops at angle 0. Raises NoHandError."""
-    centre = hand_centre(depth, pred.intrinsics, pred.cube_mm, pred.centre)
-    centre_uvd = xyz_to_uvd(centre, pred.intrinsics)
-    affine = crop_affine(centre_uvd, pred.cube_mm, pred.crop_size, pred.intrinsics)
+    frame (H, W) uint16 mm, exactly as ``sdnet data`` crops at angle 0, in the camera of
+    ``pred.work_intrinsics`` (``depth`` already mirrored for a left hand). Raises NoHandError."""
+    intr = pred.work_intrinsics
+    centre = hand_centre(depth, intr, pred.cube_mm, pred.centre)
+    centre_uvd = xyz_to_uvd(centre, intr)
+    affine = crop_affine(centre_uvd, pred.cube_mm, pred.crop_size, intr)
     return crop_depth(depth, affine, pred.crop_size, centre_uvd[2], pred.cube_mm), centre
 
 
@@ -269,7 +288,14 @@ def cnn_uvd(pred: Predictor, crops: np.ndarray, centres: np.ndarray, batch_size:
         batch = crops[start:start + batch_size, ..., None].astype(np.float32)  # (B, S, S, 1)
         outs.append(pred.forward(batch).reshape(-1, NUM_JOINTS, 3))
     norm = np.concatenate(outs).astype(np.float64)  # (N, J, 3) normalized crop frame
-    return denormalize_joints(norm, centres, pred.cube_mm, pred.intrinsics)
+    return denormalize_joints(norm, centres, pred.cube_mm, pred.work_intrinsics)
+
+
+def unmirror_uvd(uvd: np.ndarray, width: int) -> np.ndarray:
+    """Image uvd (..., 3) of a left-right mirrored frame of ``width`` px -> the original frame's."""
+    out = np.array(uvd, dtype=np.float64)
+    out[..., 0] = width - 1 - out[..., 0]
+    return out
 
 
 @dataclasses.dataclass
@@ -297,19 +323,21 @@ def predict_chunk(pred: Predictor, refs: Sequence[FrameRef], batch_size: int = 6
     """Read, crop, run the CNN on and (when on) refine a run of frames; one FrameResult per ref.
 
     ``timing`` (optional) accumulates seconds per stage over the frames with a hand: 'read' (file +
-    PNG decode), 'crop' (centre + crop), 'cnn' (forward + mapping to uvd), 'refine'.
+    PNG decode), 'crop' (centre + crop), 'cnn' (forward + mapping to uvd), 'refine'. A left hand
+    (``pred.mirrored``) is processed mirrored; results are mapped back to the original image.
     """
     timing = timing if timing is not None else {}
-    intr = pred.intrinsics
-    results, crops, centres = [], [], []
+    intr, work_intr = pred.intrinsics, pred.work_intrinsics
+    results, crops, centres, work_depths = [], [], [], []
     for ref in refs:
         if progress is not None:
             progress.update(1)
         t0 = time.perf_counter()
         try:
             depth = read_depth_png(ref.path, (intr.width, intr.height), intr.depth_scale)
+            work = np.ascontiguousarray(depth[:, ::-1]) if pred.mirrored else depth
             t1 = time.perf_counter()
-            crop, centre = crop_frame(depth, pred)
+            crop, centre = crop_frame(work, pred)
             t2 = time.perf_counter()
         except DepthImageError as e:
             results.append(FrameResult(ref, f"{UNREADABLE}: {_reason(e, ref.path)}"))
@@ -322,6 +350,7 @@ def predict_chunk(pred: Predictor, refs: Sequence[FrameRef], batch_size: int = 6
         results.append(FrameResult(ref, OK, depth=depth, centre_xyz=centre))
         crops.append(crop)
         centres.append(centre)
+        work_depths.append(work)
     ok = [r for r in results if r.status == OK]
     if not ok:
         return results
@@ -334,20 +363,25 @@ def predict_chunk(pred: Predictor, refs: Sequence[FrameRef], batch_size: int = 6
             if not fine:
                 r.status = f"{NO_HAND}: the CNN put a joint in the camera plane (depth 0 mm)"
         ok, uvd, centres = [r for r, s in zip(ok, sane) if s], uvd[sane], list(np.stack(centres)[sane])
+        work_depths = [d for d, s in zip(work_depths, sane) if s]
         if not ok:
             return results
-    xyz = uvd_to_xyz(uvd, intr)
     final_uvd = uvd
     if pred.refining:
         from models.refine import refine_poses
 
         t0 = time.perf_counter()
-        xyz = refine_poses(xyz, np.stack([r.depth for r in ok]),
-                           hand_band(np.stack(centres), np.full(len(ok), pred.cube_mm)), intr,
+        xyz = refine_poses(uvd_to_xyz(uvd, work_intr), np.stack(work_depths),
+                           hand_band(np.stack(centres), np.full(len(ok), pred.cube_mm)), work_intr,
                            pred.prior, pred.refine, np.array([r.ref.sequence for r in ok]),
                            np.array([r.ref.index for r in ok]))
-        final_uvd = xyz_to_uvd(xyz, intr)
+        final_uvd = xyz_to_uvd(xyz, work_intr)
         timing["refine"] = timing.get("refine", 0.0) + time.perf_counter() - t0
+    if pred.mirrored:
+        uvd, final_uvd = unmirror_uvd(uvd, intr.width), unmirror_uvd(final_uvd, intr.width)
+        for r in ok:
+            r.centre_xyz = r.centre_xyz * np.array([-1.0, 1.0, 1.0])  # x' = -x in the mirrored camera
+    xyz = uvd_to_xyz(final_uvd, intr)
     for r, u_cnn, u, x in zip(ok, uvd, final_uvd, xyz):
         r.uvd_cnn, r.uvd, r.xyz = u_cnn, u, x
     return results
@@ -425,7 +459,7 @@ def predictions_document(pred: Predictor, source: Path, kind: str, entries: list
     """The content of predictions.json.
 
     Top level: run, input, input_kind, joint_names (J, ICVL order), units, intrinsics (px),
-    crop_size (px), cube_mm, centre (the hand-centre rule) and centre_source, refined (bool),
+    crop_size (px), cube_mm, centre (the hand-centre rule) and centre_source, refined (bool), hand,
     refine (the RefineConfig or null), counts (frames / ok / no_hand / unreadable), ms_per_frame
     (per stage, per frame with a hand, this machine), frames: one entry per input frame, in input
     order, with path, sequence, frame, status, overlay (relative path or null), and when status is
@@ -449,6 +483,7 @@ def predictions_document(pred: Predictor, source: Path, kind: str, entries: list
         "centre": to_dict(pred.centre),
         "centre_source": pred.centre_source,
         "refined": pred.refining,
+        "hand": pred.hand,
         "refine": to_dict(pred.refine) if pred.refining else None,
         "counts": {"frames": n, "ok": n_ok,
                    "no_hand": sum(s.startswith(NO_HAND) for s in statuses),
@@ -510,8 +545,8 @@ def run_predict(pred: Predictor, source: Path, out: Path, *, split: str = "all",
 
 def _size_hint(status: str) -> str:
     if "expected" in status and "x" in status and "image is" in status:
-        return ("; give the camera that took it with --fx --fy --cx --cy --width --height "
-                "(or --camera)")
+        return ("; give the camera that took it with --intrinsics FILE.json, or --camera and "
+                "--fx --fy --cx --cy --width --height --depth-scale")
     return ""
 
 

@@ -34,3 +34,44 @@ def test_with_overrides_replaces_given_fields_and_refuses_bad_values():
         with_overrides(ICVL_INTRINSICS, fx=-1.0)
     with pytest.raises(SdnetError, match="principal point"):
         with_overrides(ICVL_INTRINSICS, cx=400.0)
+
+
+def test_intrinsics_json_gives_a_whole_camera_and_names_the_file_on_errors(tmp_path):
+    import json
+
+    from pipeline.camera import load_intrinsics_json
+    from pipeline.errors import SdnetError
+
+    good = tmp_path / "cam.json"
+    good.write_text(json.dumps({"fx": 476, "fy": 477.5, "cx": 319.5, "cy": 239.5, "width": 640,
+                                "height": 480, "depth_scale": 0.125}))
+    intr = load_intrinsics_json(good)
+    assert intr == Intrinsics(476.0, 477.5, 319.5, 239.5, 640, 480, 0.125)
+    no_scale = tmp_path / "mm.json"
+    no_scale.write_text(json.dumps({"fx": 476, "fy": 476, "cx": 320, "cy": 240, "width": 640, "height": 480}))
+    assert load_intrinsics_json(no_scale).depth_scale == 1.0
+    cases = {"missing": ({"fx": 476, "fy": 476, "cx": 320, "cy": 240}, "missing width, height"),
+             "unknown": ({"fx": 1, "fy": 1, "cx": 0, "cy": 0, "width": 2, "height": 2, "k1": 0}, "unknown keys"),
+             "scale": ({"fx": 1, "fy": 1, "cx": 0, "cy": 0, "width": 2, "height": 2, "depth_scale": 0},
+                       "depth_scale must be a positive"),
+             "centre": ({"fx": 1, "fy": 1, "cx": 900, "cy": 0, "width": 2, "height": 2}, "principal point"),
+             "text": ({"fx": "476", "fy": 1, "cx": 0, "cy": 0, "width": 2, "height": 2}, "must be a number")}
+    for name, (content, message) in cases.items():
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(content))
+        with pytest.raises(SdnetError, match=message) as err:
+            load_intrinsics_json(path)
+        assert str(err.value).startswith(str(path))
+    (tmp_path / "broken.json").write_text("{fx: 1")
+    with pytest.raises(SdnetError, match="broken.json: not a JSON file"):
+        load_intrinsics_json(tmp_path / "broken.json")
+    with pytest.raises(SdnetError, match="intrinsics file not found"):
+        load_intrinsics_json(tmp_path / "none.json")
+
+
+def test_mirrored_camera_maps_a_point_to_its_mirror_image():
+    intr = Intrinsics(fx=300.0, fy=300.0, cx=150.0, cy=120.0, width=320, height=240)
+    xyz = np.array([40.0, -10.0, 500.0])
+    u = xyz_to_uvd(xyz, intr)[0]
+    mirrored = xyz_to_uvd(xyz * [-1, 1, 1], intr.mirrored())
+    np.testing.assert_allclose(mirrored[0], intr.width - 1 - u)

@@ -41,7 +41,8 @@ def test_label_file_lenient_and_empty(tmp_path):
 
 
 def test_depth_png_round_trip_and_bad_files(tmp_path):
-    depth = np.random.default_rng(0).integers(0, 32002, (240, 320)).astype(np.uint16)
+    depth = np.random.default_rng(0).integers(0, 3000, (240, 320)).astype(np.uint16)
+    depth[::7] = 32001  # background rows
     write_depth_png(tmp_path / "d.png", depth)
     np.testing.assert_array_equal(read_depth_png(tmp_path / "d.png", (320, 240)), depth)
     with pytest.raises(DepthImageError, match="expected 100x240"):
@@ -76,3 +77,29 @@ def test_find_label_files_orders_and_fails(tmp_path):
     (tmp_path / "Training/labels.txt").write_text("")
     names = [f.path.name for f in find_label_files(tmp_path)]
     assert names == ["labels.txt", "test_seq_2.txt", "test_seq_10.txt"]
+
+
+def test_depth_scale_converts_stored_units_to_mm_on_reading(tmp_path):
+    from pipeline.icvl import depth_units_to_mm
+
+    units = np.zeros((240, 320), np.uint16)
+    units[100:140, 100:160] = 4000  # a hand at 500 mm in 1/8-mm units
+    units[0, 0] = 65535  # 8.2 m in those units: kept; beyond 32 m would be dropped
+    write_depth_png(tmp_path / "rs.png", units)
+    mm = read_depth_png(tmp_path / "rs.png", (320, 240), depth_scale=0.125)
+    assert mm.dtype == np.uint16 and mm[120, 120] == 500 and mm[0, 0] == 8192 and mm[5, 5] == 0
+    # 0 stays "no depth"; anything beyond 32000 mm (ICVL's background code and up) becomes 0.
+    np.testing.assert_array_equal(depth_units_to_mm(np.array([[0, 3, 35000]], np.uint16), 1.0), [[0, 3, 0]])
+
+
+def test_depth_that_makes_no_sense_for_the_scale_is_a_clear_error(tmp_path):
+    units = np.zeros((240, 320), np.uint16)
+    units[60:200, 60:260] = 16000  # a scene 2 m away in 1/8-mm units, read as mm: 16 m
+    write_depth_png(tmp_path / "rs.png", units)
+    with pytest.raises(DepthImageError, match=r"rs.png: median depth 16 m at 1 mm per depth unit.*--depth-scale"):
+        read_depth_png(tmp_path / "rs.png")
+    assert read_depth_png(tmp_path / "rs.png", depth_scale=0.125)[100, 100] == 2000
+    units[60:200, 60:260] = 200  # 25 mm at 0.125 mm per unit: no depth camera sees that close
+    write_depth_png(tmp_path / "near.png", units)
+    with pytest.raises(DepthImageError, match="makes no sense"):
+        read_depth_png(tmp_path / "near.png", depth_scale=0.125)

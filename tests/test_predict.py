@@ -242,3 +242,66 @@ def test_folder_with_unreadable_frames(tiny, tmp_path, capsys):
     Image.fromarray(np.full((240, 320), 80, np.uint8)).save(only_bad / "b.png")
     err = _error(["--run", tiny["run"], only_bad, "--out", tmp_path / "o2", "--no-refine"], capsys)
     assert "none of the 2 frames is readable" in err and not (tmp_path / "o2").exists()
+
+
+def test_depth_scale_and_intrinsics_file_read_another_cameras_units(tiny, tmp_path):
+    """The same frame stored in 1/8-mm units and read with --depth-scale 0.125 (or a JSON camera)
+    gives the joints of the mm original; read as mm it is refused with a hint."""
+    png = sorted((tiny["tree"] / "Testing/Depth/test_seq_1").glob("*.png"))[0]
+    mm = np.asarray(Image.open(png)).astype(np.uint16)
+    units = np.where(mm == ICVL_BACKGROUND, 0, mm.astype(np.int64) * 8).astype(np.uint16)
+    folder = tmp_path / "rs"
+    folder.mkdir()
+    write_depth_png(folder / "frame.png", units)
+    ref, scaled, from_file = tmp_path / "ref", tmp_path / "scaled", tmp_path / "file"
+    assert main(["predict", "--run", str(tiny["run"]), str(png), "--out", str(ref), "--no-refine"]) == 0
+    assert main(["predict", "--run", str(tiny["run"]), str(folder / "frame.png"), "--out", str(scaled),
+                 "--no-refine", "--depth-scale", "0.125"]) == 0
+    cam = tmp_path / "cam.json"
+    cam.write_text(json.dumps({**ICVL_INTRINSICS.to_dict(), "depth_scale": 0.125}))
+    assert main(["predict", "--run", str(tiny["run"]), str(folder), "--out", str(from_file),
+                 "--no-refine", "--intrinsics", str(cam)]) == 0
+    want = json.loads((ref / "predictions.json").read_text())["frames"][0]
+    for out in (scaled, from_file):
+        doc = json.loads((out / "predictions.json").read_text())
+        assert doc["intrinsics"]["depth_scale"] == 0.125
+        np.testing.assert_allclose(doc["frames"][0]["uvd"], want["uvd"], atol=1e-3)
+
+
+def test_depth_in_the_wrong_unit_is_refused_with_a_hint(tiny, tmp_path, capsys):
+    units = np.zeros((240, 320), np.uint16)
+    units[80:160, 120:200] = 4000  # a hand at 500 mm in 1/8-mm units
+    units[160:, :] = 12000  # a body at 1.5 m
+    png = tmp_path / "rs.png"
+    write_depth_png(png, units)
+    err = _error(["--run", tiny["run"], png, "--out", tmp_path / "o", "--no-refine"], capsys)
+    assert "rs.png" in err and "makes no sense" in err and "--depth-scale" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_left_hand_is_mirrored_in_and_its_joints_mirrored_out(tiny, tmp_path):
+    """A mirrored frame predicted as a left hand gives the mirror image of the right-hand result
+    (CNN and refinement), on a camera whose principal point is the image centre."""
+    src = sorted((tiny["tree"] / "Testing/Depth/test_seq_1").glob("*.png"))
+    right, left = tmp_path / "right", tmp_path / "left"
+    right.mkdir()
+    left.mkdir()
+    for k, p in enumerate(src):
+        depth = np.asarray(Image.open(p)).astype(np.uint16)
+        write_depth_png(right / f"image_{k}.png", depth)
+        write_depth_png(left / f"image_{k}.png", np.ascontiguousarray(depth[:, ::-1]))
+    centred = ["--cx", "159.5"]
+    assert main(["predict", "--run", str(tiny["refined"]), str(right), "--out", str(tmp_path / "r"),
+                 *centred]) == 0
+    assert main(["predict", "--run", str(tiny["refined"]), str(left), "--out", str(tmp_path / "l"),
+                 "--hand", "left", *centred]) == 0
+    r = json.loads((tmp_path / "r/predictions.json").read_text())
+    m = json.loads((tmp_path / "l/predictions.json").read_text())
+    assert m["hand"] == "left" and r["hand"] == "right" and m["counts"]["ok"] == len(src)
+    for fr, fl in zip(r["frames"], m["frames"]):
+        for key in ("uvd", "uvd_cnn"):
+            want = np.array(fr[key])
+            want[:, 0] = 319 - want[:, 0]
+            np.testing.assert_allclose(fl[key], want, atol=2e-3)
+        np.testing.assert_allclose(fl["xyz"], np.array(fr["xyz"]) * [-1, 1, 1], atol=2e-3)
+        np.testing.assert_allclose(fl["centre_xyz"], np.array(fr["centre_xyz"]) * [-1, 1, 1], atol=2e-3)

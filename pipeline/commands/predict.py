@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pipeline.commands.camera_args import add_camera_arguments, camera_from_args
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -14,19 +16,16 @@ def register(sub) -> None:
         "RUN/prior.json and RUN/refine.json, written by `sdnet eval`). A folder is one sequence in "
         "name order. Writes OUT/predictions.json and OUT/overlays/<name>.png. Frames without a hand "
         "or that cannot be read get a per-frame status. The camera defaults to the run's dataset; "
-        "for another sensor (RealSense, Kinect, ...) give its intrinsics, which must match the "
-        "images' size.")
+        "for another sensor (RealSense, Kinect, ...) give its intrinsics, image size and depth unit "
+        "(--intrinsics FILE.json, or --camera and the single flags); see the README's 'Your own camera'.")
     p.add_argument("path", type=Path, help="a depth PNG, a folder of PNGs, or an ICVL tree root")
     p.add_argument("--run", type=Path, required=True, help="run directory of `sdnet train`")
     p.add_argument("--out", type=Path, default=None, help="output directory (default: ./predictions)")
     p.add_argument("--no-refine", action="store_true", help="CNN only (no prior needed)")
-    p.add_argument("--camera", choices=["icvl", "icvl-benchmark"], default=None,
-                   help="named intrinsics (default: those of the run's dataset)")
-    for name, what in (("fx", "focal length x, px"), ("fy", "focal length y, px"),
-                       ("cx", "principal point x, px"), ("cy", "principal point y, px")):
-        p.add_argument(f"--{name}", type=float, default=None, help=what)
-    p.add_argument("--width", type=int, default=None, help="image width, px (must match the PNGs)")
-    p.add_argument("--height", type=int, default=None, help="image height, px (must match the PNGs)")
+    p.add_argument("--hand", choices=["right", "left"], default="right",
+                   help="the hand in the images; the model was trained on right hands, so a left hand "
+                   "is mirrored in and its joints mirrored back out (default right)")
+    add_camera_arguments(p, "the camera of the run's dataset")
     p.add_argument("--split", choices=["all", "train", "test"], default="all",
                    help="for an ICVL tree: which label files to predict (default all)")
     p.add_argument("--batch-size", type=int, default=64, help="CNN batch size (default 64)")
@@ -36,7 +35,6 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline.camera import CAMERAS, with_overrides
     from pipeline.errors import SdnetError
     from pipeline.predict import (collect_frames, load_predictor, run_data_info,
                                   run_intrinsics, run_predict, summary_line)
@@ -47,10 +45,9 @@ def run(args: argparse.Namespace) -> int:
     if not Path(args.run).is_dir():
         raise SdnetError(f"{args.run}: run directory not found")
     info, _ = run_data_info(args.run)
-    intr = with_overrides(CAMERAS.get(args.camera) or run_intrinsics(info), fx=args.fx, fy=args.fy,
-                          cx=args.cx, cy=args.cy, width=args.width, height=args.height)
+    intr = camera_from_args(args, run_intrinsics(info))
     collect_frames(args.path, args.split)  # bad input fails before the model loads
-    pred = load_predictor(args.run, intr, refine=not args.no_refine)
+    pred = load_predictor(args.run, intr, refine=not args.no_refine, hand=args.hand)
     doc = run_predict(pred, args.path, out, split=args.split, batch_size=args.batch_size,
                       overlays=not args.no_overlays, overwrite=args.overwrite)
     print(summary_line(doc, out))
