@@ -7,17 +7,23 @@ so the runner and its parallelism cannot change a byte.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from beam_jobs.common import worker_logs_aside
+from beam_jobs.common import run_pipeline, worker_logs_aside
 from pipeline.camera import Intrinsics
 from pipeline.fsutil import atomic_write_text
 from pipeline.icvl import write_depth_png
 from pipeline.synth.frames import FrameSpec, SequenceSpec, label_line, render_frame, rng_for, sequence_frames
 from pipeline.synth.sensor import SensorModel
+
+
+# Dask bag partitions at most (Beam's Reshuffle is a no-op on Dask: the partitions of the created
+# sequences or frames are the units of parallel work).
+MAX_PARTITIONS = 64
 
 
 @dataclass(frozen=True)
@@ -55,14 +61,18 @@ def write_label_file(item, ctx: JobContext) -> str:
     return label_file
 
 
-def pipeline_options(beam_args: list[str], num_workers: int, running_mode: str):
-    """PipelineOptions for the DirectRunner with ``num_workers`` workers in ``running_mode``;
-    ``beam_args`` (any Beam option) come last and win."""
+def pipeline_options(beam_args: list[str], num_workers: int, running_mode: str, partitions: int = 1):
+    """PipelineOptions: on the DirectRunner (no --runner, or a DirectRunner spelling) with
+    ``num_workers`` workers in ``running_mode``; on Dask with ``partitions`` bag partitions
+    (``beam_jobs.common.runner_defaults``); ``beam_args`` (any Beam option) come last and win."""
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    return PipelineOptions([f"--direct_num_workers={num_workers}",
-                            f"--direct_running_mode={running_mode}",
-                            "--default_sdk_harness_log_level=WARNING", *beam_args])
+    from beam_jobs.common import is_direct, runner_defaults
+
+    args = ["--default_sdk_harness_log_level=WARNING"]
+    if is_direct(beam_args):
+        args = [f"--direct_num_workers={num_workers}", f"--direct_running_mode={running_mode}", *args]
+    return PipelineOptions([*args, *runner_defaults(beam_args, partitions), *beam_args])
 
 
 def run(ctx: JobContext, sequences: list[SequenceSpec] | None = None,
@@ -71,43 +81,48 @@ def run(ctx: JobContext, sequences: list[SequenceSpec] | None = None,
         progress_total: int | None = None) -> None:
     """Run the job: ``sequences`` to generate, or ready ``frames`` (labelled poses), into ctx.root.
 
-    ``num_workers`` defaults to the machine's cores. A progress bar counts the PNG files that
-    appear under the root (it works whatever process writes them) when ``progress_total`` is set.
+    ``num_workers`` (DirectRunner) defaults to the machine's cores. A progress bar counts the PNG
+    files that appear under the root (it works whatever process writes them) when ``progress_total``
+    is set. The root reaches the workers as an absolute path (they may run elsewhere: on several
+    machines it must be on storage they all see at that path).
     """
     if num_workers is None:
         num_workers = 1 if running_mode == "in_memory" else (os.cpu_count() or 1)
+    ctx = dataclasses.replace(ctx, root=os.path.abspath(ctx.root))
+    items = len(sequences) if sequences is not None else len(frames or ())
     stop = threading.Event()
     watcher = None
     with worker_logs_aside() as console:
-        import apache_beam as beam  # its import warnings go to the log too
+        import apache_beam  # noqa: F401  (its import warnings go to the log too)
 
-        options = pipeline_options(list(beam_args), num_workers, running_mode)
+        options = pipeline_options(list(beam_args), num_workers, running_mode, min(items, MAX_PARTITIONS))
         if progress_total:
             watcher = threading.Thread(target=_progress, args=(Path(ctx.root), progress_total, stop, console),
                                        daemon=True)
             watcher.start()
         try:
-            _build_and_run(beam, options, ctx, sequences, frames)
+            run_pipeline(options, lambda p: _build(p, ctx, sequences, frames))
         finally:
             stop.set()
             if watcher is not None:
                 watcher.join()
 
 
-def _build_and_run(beam, options, ctx: JobContext, sequences, frames) -> None:
-    with beam.Pipeline(options=options) as p:
-            if sequences is not None:
-                items = _with_offsets(sequences)
-                frame_pc = (p
-                            | "CreateSequences" >> beam.Create(items)
-                            | "GenerateSequencePoses" >> beam.FlatMap(generate_sequence, ctx))
-            else:
-                frame_pc = p | "CreateLabelledFrames" >> beam.Create(frames)
-            _ = (frame_pc
-                 | "SpreadFrames" >> beam.Reshuffle()
-                 | "RenderAndWritePng" >> beam.Map(render_and_write, ctx)
-                 | "GroupByLabelFile" >> beam.GroupByKey()
-                 | "WriteLabelFiles" >> beam.Map(write_label_file, ctx))
+def _build(p, ctx: JobContext, sequences, frames) -> None:
+    import apache_beam as beam
+
+    if sequences is not None:
+        items = _with_offsets(sequences)
+        frame_pc = (p
+                    | "CreateSequences" >> beam.Create(items)
+                    | "GenerateSequencePoses" >> beam.FlatMap(generate_sequence, ctx))
+    else:
+        frame_pc = p | "CreateLabelledFrames" >> beam.Create(frames)
+    _ = (frame_pc
+         | "SpreadFrames" >> beam.Reshuffle()
+         | "RenderAndWritePng" >> beam.Map(render_and_write, ctx)
+         | "GroupByLabelFile" >> beam.GroupByKey()
+         | "WriteLabelFiles" >> beam.Map(write_label_file, ctx))
 
 
 def _with_offsets(sequences: list[SequenceSpec]) -> list[tuple[SequenceSpec, int]]:

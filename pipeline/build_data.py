@@ -69,26 +69,39 @@ def _progress_thread(progress_dir: str, total: int, stop: threading.Event, enabl
     return t
 
 
-def _read_jsonl(pattern: str) -> list[dict]:
-    rows = []
-    for f in sorted(glob.glob(pattern)):
+def collect_reports(out_dir: Path) -> tuple[dict[str, dict], list[dict]]:
+    """Read and remove the shard reports the job left in ``out_dir``: (per-split sums of frames,
+    records and bytes, the rejected frames)."""
+    from beam_jobs.data_job import REPORT_PREFIX
+
+    stats: dict[str, dict] = {}
+    rejected: list[dict] = []
+    for f in sorted(glob.glob(os.path.join(str(out_dir), f"{REPORT_PREFIX}*.json"))):
         with open(f) as fh:
-            rows.extend(json.loads(line) for line in fh if line.strip())
+            report = json.load(fh)
         os.remove(f)
-    return rows
+        s = stats.setdefault(report["split"], {"split": report["split"], "frames": 0, "records": 0, "bytes": 0})
+        for key in ("frames", "records", "bytes"):
+            s[key] += int(report[key])
+        rejected.extend(report["rejected"])
+    return stats, rejected
 
 
 def convert_tree(root: Path, out: Path, cfg: DataConfig, intr: Intrinsics,
                  beam_args: list[str] | None = None, overwrite: bool = False,
-                 progress: bool = True) -> dict:
+                 progress: bool = True, in_process: bool = False) -> dict:
     """Convert the ICVL tree at ``root`` into ``out``; returns the manifest.
+
+    ``in_process``: no Beam, the same shard tasks converted one after another in this process
+    (``beam_jobs.data_job.convert_in_process``; the reference of the equivalence tests).
 
     Raises SdnetError when the root has no label files, no frame converts, or more than
     ``cfg.max_reject_fraction`` of the frames are rejected (nothing is left at ``out`` then).
     """
     from beam_jobs import data_job
 
-    root = Path(root)
+    # Absolute paths: workers (Dask's, a cluster's) do not share the driver's working directory.
+    root, out = Path(root).absolute(), Path(out).absolute()
     t0 = time.time()
     check_output_dir(out, overwrite)  # fail before any work
     plan = plan_frames(root, cfg)
@@ -102,7 +115,10 @@ def convert_tree(root: Path, out: Path, cfg: DataConfig, intr: Intrinsics,
             with worker_logs_aside() as console:
                 thread = _progress_thread(progress_dir, len(plan.frames), stop, progress, console)
                 try:
-                    data_job.run(plan.frames, cfg, intr, tmp, shards, beam_args or [], progress_dir)
+                    if in_process:
+                        data_job.convert_in_process(plan.frames, cfg, intr, str(tmp), shards)
+                    else:
+                        data_job.run(plan.frames, cfg, intr, tmp, shards, beam_args or [], progress_dir)
                 finally:
                     stop.set()
                     thread.join(timeout=5)
@@ -110,8 +126,8 @@ def convert_tree(root: Path, out: Path, cfg: DataConfig, intr: Intrinsics,
             for f in glob.glob(os.path.join(progress_dir, "*")):
                 os.remove(f)
             os.rmdir(progress_dir)
-        stats = {r["split"]: r for r in _read_jsonl(str(Path(tmp) / "_stats*.jsonl"))}
-        rejected = plan.rejected + _read_jsonl(str(Path(tmp) / "_rejected*.jsonl"))
+        stats, job_rejected = collect_reports(tmp)
+        rejected = plan.rejected + job_rejected
         rejected.sort(key=lambda r: (r.get("path", ""), r.get("line", 0)))
         _check_rejections(rejected, total_frames, cfg)
         atomic_write_text(Path(tmp) / REJECTED, "".join(json.dumps(r) + "\n" for r in rejected))

@@ -19,12 +19,14 @@ from pipeline.commands import curves as _curves
 from pipeline.commands import data as _data
 from pipeline.commands import eval as _eval
 from pipeline.commands import export as _export
+from pipeline.commands import fit_centre as _fit_centre
 from pipeline.commands import predict as _predict
 from pipeline.commands import train as _train
 from pipeline.commands import tune as _tune
 from pipeline.commands import reproduce as _reproduce
 
-COMMAND_MODULES = [_synth, _data, _train, _eval, _curves, _compare, _predict, _export, _bench, _tune, _reproduce]
+COMMAND_MODULES = [_synth, _data, _train, _fit_centre, _eval, _curves, _compare, _predict, _export, _bench, _tune,
+                   _reproduce]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     args, unknown = parser.parse_known_args(argv)
     if unknown and not getattr(args, "accepts_unknown", False):
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-    args.beam_args = unknown
+    # Beam options: the unknown ones (a `--` separator dropped), after those a command collects itself
+    # (`sdnet synth ... -- --runner=...` puts them in its positional beam_args).
+    args.beam_args = [*(getattr(args, "beam_args", None) or []), *(a for a in unknown if a != "--")]
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
