@@ -56,9 +56,18 @@ class CentreConfig:
 
     The hand is taken to be the nearest object: valid pixels (not 0/32001) with depth in
     [min_depth_mm, max_depth_mm]; the near edge is the ``near_percentile`` of their depths (robust to
-    a few noisy pixels); pixels within ``band_mm`` behind the near edge give the first estimate; then,
-    ``refine_iters`` times, the centre of mass of the pixels inside the cube (in 3-D) around the last
-    centre is taken. At least ``min_pixels`` pixels are needed.
+    a few noisy pixels); pixels within ``band_mm`` behind the near edge are the candidates.
+
+    ``method`` 'com' (the original rule): the centre of mass of the candidates, then ``refine_iters``
+    times the centre of mass of all valid pixels inside the cube (in 3-D) around the last centre.
+    ``method`` 'blob' (for real scenes: forearm, body and clutter in view): the candidates are split
+    into blobs where neighbouring pixels differ by more than ``step_mm`` in depth; the blob holding
+    the nearest pixels is the hand. When it runs out of the image (a forearm) and is longer than
+    ``hand_extent_mm``, only its points within ``hand_extent_mm`` (3-D) of its far end (the point
+    farthest from where it leaves the image) are kept; the centre of mass of those, then
+    ``refine_iters`` times the centre of mass of the kept points inside the cube, is the centre.
+    At least ``min_pixels`` pixels are needed. Older configs without ``method`` mean 'com'
+    (``centre_config_from_dict``).
     """
 
     min_depth_mm: float = 100.0
@@ -67,6 +76,31 @@ class CentreConfig:
     band_mm: float = 150.0
     refine_iters: int = 2
     min_pixels: int = 50
+    method: str = "blob"
+    step_mm: float = 30.0
+    hand_extent_mm: float = 170.0
+
+    def __post_init__(self) -> None:
+        _check([(self.method in CENTRE_METHODS, f"centre method must be one of {', '.join(CENTRE_METHODS)}, "
+                 f"got {self.method!r}"),
+                (self.step_mm > 0, f"centre step_mm must be > 0, got {self.step_mm}"),
+                (self.hand_extent_mm >= 0, f"centre hand_extent_mm must be >= 0, got {self.hand_extent_mm}")])
+
+
+CENTRE_METHODS = ("blob", "com")
+
+
+def centre_config_from_dict(d: dict, where: str = "centre") -> CentreConfig:
+    """A CentreConfig from a manifest's dict; one written before ``method`` existed means 'com'."""
+    return from_dict(CentreConfig, {"method": "com", **d}, where)
+
+
+def data_config_from_dict(d: dict, where: str = "config") -> "DataConfig":
+    """A DataConfig from a manifest's ``config`` (its centre rule read by ``centre_config_from_dict``)."""
+    d = dict(d)
+    if isinstance(d.get("centre"), dict):
+        d["centre"] = centre_config_from_dict(d["centre"], f"{where}.centre")
+    return from_dict(DataConfig, d, where)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -296,6 +330,7 @@ class TrainDataInfo:
     intrinsics: dict = dataclasses.field(default_factory=dict)
     skeleton: dict = dataclasses.field(default_factory=dict)
     counts: dict = dataclasses.field(default_factory=dict)
+    centre: dict = dataclasses.field(default_factory=dict)  # the hand-centre rule (CentreConfig)
 
 
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
@@ -363,6 +398,15 @@ class SynthConfig:
     (None = the profile's value). ``synth.json`` records the resolved sensor beside this config.
     An older config without ``sensor_profile`` (and with numbers for the four fields) loads as the
     'default' profile with those values, i.e. the same sensor it was made with.
+
+    Camera: ``camera`` names one of ``pipeline.camera.CAMERAS``; ``intrinsics`` (a dict of the
+    Intrinsics fields, with ``depth_scale``), when set, is the camera actually used (e.g. from
+    ``--intrinsics FILE.json`` or single-field overrides) and ``camera`` is then 'custom' or the name
+    it started from. Frames are rendered at its size and written in its depth unit.
+
+    Scenes: a share ``scene_fraction`` of the training sequences and ``test_scene_fraction`` of the
+    test sequences (whole sequences) are real-camera scenes (``pipeline.synth.scene``: hand at
+    250-900 mm, forearm out of the image, torso and clutter behind). Older configs: no scenes.
     """
 
     seed: int = 0
@@ -377,11 +421,23 @@ class SynthConfig:
     dropout: float | None = None
     edge_dropout: float | None = None
     flying_pixels: float | None = None
+    intrinsics: dict | None = None  # the camera's fields (pipeline.camera.Intrinsics); None: CAMERAS[camera]
+    scene_fraction: float = 0.0  # share of training sequences that are scenes (older configs: none)
+    test_scene_fraction: float = 0.0  # share of test sequences that are scenes
 
     def __post_init__(self) -> None:
+        from pipeline.camera import CAMERAS, Intrinsics
         from pipeline.synth.profiles import SENSOR_PROFILES  # plain data, no heavy imports
 
+        if self.intrinsics is None:
+            _check([(self.camera in CAMERAS, f"camera must be one of {', '.join(CAMERAS)} (or give "
+                     f"intrinsics), got {self.camera!r}")])
+        else:
+            Intrinsics.from_dict(dict(self.intrinsics))  # ValueError for bad or unknown fields
         checks = [
+            (0.0 <= self.scene_fraction <= 1.0, f"scene_fraction must be in [0, 1], got {self.scene_fraction}"),
+            (0.0 <= self.test_scene_fraction <= 1.0,
+             f"test_scene_fraction must be in [0, 1], got {self.test_scene_fraction}"),
             (self.sensor_profile in SENSOR_PROFILES, f"sensor_profile must be one of "
              f"{', '.join(SENSOR_PROFILES)}, got {self.sensor_profile!r}"),
             (self.train_frames >= 0, f"train_frames must be >= 0, got {self.train_frames}"),
@@ -398,6 +454,12 @@ class SynthConfig:
             value = getattr(self, name)
             checks.append((value is None or 0.0 <= value <= 1.0, f"{name} must be in [0, 1], got {value}"))
         _check(checks)
+
+    def camera_intrinsics(self):
+        """The camera frames are rendered with (``pipeline.camera.Intrinsics``)."""
+        from pipeline.camera import CAMERAS, Intrinsics
+
+        return CAMERAS[self.camera] if self.intrinsics is None else Intrinsics.from_dict(dict(self.intrinsics))
 
     def sensor_overrides(self) -> dict:
         """The sensor fields set in this config (SensorModel names -> values), on top of the profile."""

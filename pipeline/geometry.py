@@ -35,7 +35,8 @@ def valid_depth_mask(depth: np.ndarray, cfg: CentreConfig) -> np.ndarray:
 
 def hand_centre(depth: np.ndarray, intr: Intrinsics, cube_mm: float,
                 cfg: CentreConfig = CentreConfig()) -> np.ndarray:
-    """Centre of mass of the hand pixels, as camera xyz (3,) in mm. Raises NoHandError."""
+    """The label-free hand centre of a raw depth frame (H, W) uint16 mm, as camera xyz (3,) in mm,
+    by ``cfg.method`` (see ``CentreConfig``). Raises NoHandError."""
     mask = valid_depth_mask(depth, cfg)
     if mask.sum() < cfg.min_pixels:
         raise NoHandError(f"fewer than {cfg.min_pixels} pixels in the depth range "
@@ -43,15 +44,84 @@ def hand_centre(depth: np.ndarray, intr: Intrinsics, cube_mm: float,
     vs, us = np.nonzero(mask)
     ds = depth[vs, us].astype(np.float64)
     near = np.percentile(ds, cfg.near_percentile)
-    sel = ds <= near + cfg.band_mm
-    pts = uvd_to_xyz(np.stack([us, vs, ds], axis=-1), intr)  # (P, 3) mm
-    centre = pts[sel].mean(axis=0)
+    if cfg.method == "com":
+        pts = uvd_to_xyz(np.stack([us, vs, ds], axis=-1), intr)  # (P, 3) mm
+        return _cube_mean(pts, pts[ds <= near + cfg.band_mm].mean(axis=0), cube_mm, cfg)
+    band = mask & (depth.astype(np.float64) <= near + cfg.band_mm)
+    blob = nearest_blob(depth, band, cfg.step_mm, cfg.min_pixels)
+    if blob is None:
+        raise NoHandError(f"no blob of {cfg.min_pixels} connected pixels within {cfg.band_mm:g} mm "
+                          f"behind the nearest depth {near:.0f} mm")
+    vs, us = np.nonzero(blob)
+    pts = uvd_to_xyz(np.stack([us, vs, depth[vs, us].astype(np.float64)], axis=-1), intr)  # (P, 3) mm
+    border = (us == 0) | (vs == 0) | (us == depth.shape[1] - 1) | (vs == depth.shape[0] - 1)
+    pts = cut_forearm(pts, border, cfg.hand_extent_mm, cfg.min_pixels)
+    return _cube_mean(pts, pts.mean(axis=0), cube_mm, cfg)
+
+
+def _cube_mean(pts: np.ndarray, centre: np.ndarray, cube_mm: float, cfg: CentreConfig) -> np.ndarray:
+    """``cfg.refine_iters`` times: the mean of the points (P, 3) mm inside the cube around ``centre``."""
     for _ in range(cfg.refine_iters):
         inside = np.all(np.abs(pts - centre) <= cube_mm / 2.0, axis=1)
         if inside.sum() < cfg.min_pixels:
             break
         centre = pts[inside].mean(axis=0)
     return centre
+
+
+def nearest_blob(depth: np.ndarray, band: np.ndarray, step_mm: float, min_pixels: int) -> np.ndarray | None:
+    """The connected blob (H, W) bool of ``band`` pixels that holds the nearest depth, or None.
+
+    Pixels are connected when they are 8-neighbours in the image and their depths (mm) differ by at
+    most ``step_mm``: a pixel with a steeper step to any band neighbour is an edge and belongs to no
+    blob, so a hand in front of a body or a desk stays apart from it. Blobs smaller than
+    ``min_pixels`` are ignored; among the rest, the one whose 5th-percentile depth is smallest wins.
+    """
+    d = np.where(band, depth.astype(np.float64), np.nan)
+    pad = np.pad(d, 1, constant_values=np.nan)
+    h, w = d.shape
+    steep = np.zeros(d.shape, dtype=bool)
+    for dv, du in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        other = pad[1 + dv:1 + dv + h, 1 + du:1 + du + w]
+        with np.errstate(invalid="ignore"):
+            jump = np.abs(other - d) > step_mm  # False where either is NaN
+        steep |= jump
+        # the neighbour sees the same step: shift the flags back onto it
+        back = np.zeros_like(steep)
+        back[max(dv, 0):, max(du, 0):w + min(du, 0)] = jump[:h - dv, max(-du, 0):w - max(du, 0)]
+        steep |= back
+    labels, n = ndimage.label(band & ~steep, structure=np.ones((3, 3), dtype=bool))
+    if n == 0:
+        return None
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    best, best_depth = None, np.inf
+    for k in np.flatnonzero(sizes >= min_pixels):
+        if k == 0:
+            continue
+        near = np.percentile(d[labels == k], 5)
+        if near < best_depth:
+            best, best_depth = k, near
+    return None if best is None else labels == best
+
+
+def cut_forearm(pts: np.ndarray, at_border: np.ndarray, hand_extent_mm: float,
+                min_pixels: int) -> np.ndarray:
+    """The points (P, 3) mm of a blob that belong to the hand when an arm runs out of the image.
+
+    ``at_border`` (P,) marks the blob's pixels on the image border. Without any, or when the blob
+    reaches no farther than ``hand_extent_mm`` from where it leaves the image, all points are the
+    hand. Otherwise the hand is the far end: the points within ``hand_extent_mm`` of the point
+    farthest from the border pixels' mean (kept only when at least ``min_pixels`` remain).
+    """
+    if hand_extent_mm <= 0 or not at_border.any():
+        return pts
+    exit_point = pts[at_border].mean(axis=0)
+    reach = np.linalg.norm(pts - exit_point, axis=1)  # (P,) mm
+    if reach.max() <= hand_extent_mm:
+        return pts
+    far_end = pts[np.argmax(reach)]
+    keep = np.linalg.norm(pts - far_end, axis=1) <= hand_extent_mm
+    return pts[keep] if keep.sum() >= min_pixels else pts
 
 
 def rotation_matrix_2d(angle_deg: float) -> np.ndarray:

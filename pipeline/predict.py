@@ -12,8 +12,10 @@ Per frame (exactly as ``sdnet data`` crops): raw depth (H, W) uint16 mm -> label
 (``geometry.hand_centre``, camera xyz mm) -> normalized (S, S) crop of a ``cube_mm`` cube
 (``geometry.crop_affine`` + ``crop_depth``, angle 0) -> CNN -> normalized crop-frame joints ->
 ``geometry.denormalize_joints`` -> image uvd (px, px, mm) -> camera xyz (mm) through the intrinsics.
-Crop size and cube come from ``RUN/config.json``; the hand-centre rule from the run's data manifest
-when it is still there, else ``CentreConfig`` defaults.
+Crop size, cube and the hand-centre rule come from ``RUN/config.json`` (older runs: the rule from
+their data manifest when it is still there). With the run's learned centre refinement
+(``RUN/centre.keras``, ``sdnet fit-centre``) each frame is cropped a second time around the refined
+centre.
 
 Refinement (on unless ``refine=False``): ``models.refine.refine_poses`` with RUN/prior.json and
 RUN/refine.json (both written by ``sdnet eval``), the hand's depth band = the crop cube's depth
@@ -39,7 +41,8 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from pipeline.camera import ICVL_INTRINSICS, Intrinsics, uvd_to_xyz, xyz_to_uvd
-from pipeline.config import CentreConfig, RefineConfig, TrainDataInfo, from_dict, to_dict
+from pipeline.config import (CentreConfig, RefineConfig, TrainDataInfo, centre_config_from_dict, from_dict,
+                             to_dict)
 from pipeline.errors import DepthImageError, SdnetError
 from pipeline.geometry import NoHandError, crop_affine, crop_depth, denormalize_joints, hand_centre
 from pipeline.icvl import background_mask, find_label_files, read_depth_png
@@ -154,6 +157,7 @@ class Predictor:
     centre_source: str = "defaults"
     preset: str | None = None
     hand: str = "right"
+    centre_refiner: object = None  # pipeline.centre_refiner.CentreRefiner, or None
 
     _forward: object = dataclasses.field(default=None, repr=False)
 
@@ -207,16 +211,22 @@ def run_intrinsics(info: TrainDataInfo) -> Intrinsics:
 
 
 def centre_config_of(info: TrainDataInfo) -> tuple[CentreConfig, str]:
-    """The hand-centre rule the run's data was cropped with: from its manifest when it is still on
-    disk (``manifest.json`` -> config.centre), else the defaults. Returns (config, where from)."""
+    """The hand-centre rule the run's data was cropped with: the one the run recorded (config.json
+    data.centre), else its data manifest's when still on disk, else the rule of the runs that
+    recorded none ('com'). Returns (config, where from)."""
+    if info.centre:
+        try:
+            return centre_config_from_dict(info.centre, "run config: data.centre"), "run config"
+        except (TypeError, ValueError) as e:
+            raise SdnetError(str(e)) from None
     manifest = Path(info.data_dir) / "manifest.json" if info.data_dir else None
     if manifest is None or not manifest.is_file():
-        return CentreConfig(), "defaults"
+        return CentreConfig(method="com"), "defaults"
     try:
         centre = json.loads(manifest.read_text())["config"]["centre"]
-        return from_dict(CentreConfig, centre, f"{manifest}: config.centre"), str(manifest)
+        return centre_config_from_dict(centre, f"{manifest}: config.centre"), str(manifest)
     except (KeyError, TypeError, ValueError, json.JSONDecodeError):
-        return CentreConfig(), "defaults"
+        return CentreConfig(method="com"), "defaults"
 
 
 def load_refinement(run_dir: Path):
@@ -242,10 +252,12 @@ def load_refinement(run_dir: Path):
 
 
 def load_predictor(run_dir: Path, intrinsics: Intrinsics | None = None, refine: bool = True,
-                   hand: str = "right") -> Predictor:
-    """A Predictor for ``run_dir``; ``intrinsics`` None = the run's camera; ``hand`` 'right' or 'left'.
+                   hand: str = "right", centre_refine: bool = True) -> Predictor:
+    """A Predictor for ``run_dir``; ``intrinsics`` None = the run's camera; ``hand`` 'right' or 'left';
+    ``centre_refine``: use the run's learned centre refinement (RUN/centre.keras) when it has one.
     Checks everything (config, refinement files, model and its input size) before returning;
     SdnetError on any problem."""
+    from pipeline.centre_refiner import load_centre_refiner
     from pipeline.inference import load_model
 
     run_dir = Path(run_dir)
@@ -264,7 +276,8 @@ def load_predictor(run_dir: Path, intrinsics: Intrinsics | None = None, refine: 
                          f"{info.crop_size} px")
     return Predictor(model=model, crop_size=int(info.crop_size), cube_mm=float(info.cube_mm), centre=centre,
                      intrinsics=intr, prior=prior, refine=cfg, run_dir=run_dir, centre_source=source,
-                     preset=raw.get("model", {}).get("preset"), hand=hand)
+                     preset=raw.get("model", {}).get("preset"), hand=hand,
+                     centre_refiner=load_centre_refiner(run_dir) if centre_refine else None)
 
 
 # ----------------------------------------------------------------------------- per-frame core
@@ -273,12 +286,25 @@ def load_predictor(run_dir: Path, intrinsics: Intrinsics | None = None, refine: 
 def crop_frame(depth: np.ndarray, pred: Predictor) -> tuple[np.ndarray, np.ndarray]:
     """(normalized crop (S, S) float32 in [-1, 1], hand centre (3,) camera xyz mm) of a raw depth
     frame (H, W) uint16 mm, exactly as ``sdnet data`` crops at angle 0, in the camera of
-    ``pred.work_intrinsics`` (``depth`` already mirrored for a left hand). Raises NoHandError."""
+    ``pred.work_intrinsics`` (``depth`` already mirrored for a left hand). Raises NoHandError.
+    With the run's centre refiner, the crop is cut a second time around the refined centre.
+    """
+    centre = hand_centre(depth, pred.work_intrinsics, pred.cube_mm, pred.centre)
+    crop = crop_at(depth, centre, pred)
+    if pred.centre_refiner is not None:
+        moved = centre + pred.centre_refiner.move(crop[None])[0] * pred.cube_mm / 2.0
+        if np.all(np.isfinite(moved)) and moved[2] >= pred.centre.min_depth_mm:
+            centre = moved
+            crop = crop_at(depth, centre, pred)
+    return crop, centre
+
+
+def crop_at(depth: np.ndarray, centre: np.ndarray, pred: Predictor) -> np.ndarray:
+    """The normalized crop (S, S) of ``depth`` (H, W) uint16 mm around ``centre`` (3,) xyz mm, angle 0."""
     intr = pred.work_intrinsics
-    centre = hand_centre(depth, intr, pred.cube_mm, pred.centre)
     centre_uvd = xyz_to_uvd(centre, intr)
     affine = crop_affine(centre_uvd, pred.cube_mm, pred.crop_size, intr)
-    return crop_depth(depth, affine, pred.crop_size, centre_uvd[2], pred.cube_mm), centre
+    return crop_depth(depth, affine, pred.crop_size, centre_uvd[2], pred.cube_mm)
 
 
 def cnn_uvd(pred: Predictor, crops: np.ndarray, centres: np.ndarray, batch_size: int = 64) -> np.ndarray:
@@ -460,6 +486,7 @@ def predictions_document(pred: Predictor, source: Path, kind: str, entries: list
 
     Top level: run, input, input_kind, joint_names (J, ICVL order), units, intrinsics (px),
     crop_size (px), cube_mm, centre (the hand-centre rule) and centre_source, refined (bool), hand,
+    centre_refined (bool: the learned centre refinement was applied),
     refine (the RefineConfig or null), counts (frames / ok / no_hand / unreadable), ms_per_frame
     (per stage, per frame with a hand, this machine), frames: one entry per input frame, in input
     order, with path, sequence, frame, status, overlay (relative path or null), and when status is
@@ -484,6 +511,7 @@ def predictions_document(pred: Predictor, source: Path, kind: str, entries: list
         "centre_source": pred.centre_source,
         "refined": pred.refining,
         "hand": pred.hand,
+        "centre_refined": pred.centre_refiner is not None,
         "refine": to_dict(pred.refine) if pred.refining else None,
         "counts": {"frames": n, "ok": n_ok,
                    "no_hand": sum(s.startswith(NO_HAND) for s in statuses),

@@ -59,11 +59,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+from eval.compare import PAPER_TABLE1_MM
 from pipeline.errors import SdnetError
 from pipeline.fsutil import atomic_write_text, write_json
 
 # Paper Table 1: mean Euclidean distance error on ICVL (mm) per SDL weight (0 = baseline).
-PAPER_TABLE1 = {0.0: 12.6990, 0.125: 8.8209, 0.25: 8.7291, 0.5: 8.4002}
+PAPER_TABLE1 = PAPER_TABLE1_MM
 DEFAULT_WEIGHTS = (0.0, 0.125, 0.25, 0.5)
 OPTIONS_FILE = "reproduce.json"
 LEARNING_CURVES = "learning_curves.png"
@@ -447,7 +448,7 @@ def prepare_icvl_poses(icvl_dir: Path, data_dir: Path, out: Path, smoke: bool, b
     from pipeline.build_data import convert_tree
     from pipeline.camera import Intrinsics
     from pipeline.cli import main
-    from pipeline.config import DataConfig, from_dict
+    from pipeline.config import data_config_from_dict
     from pipeline.input import MANIFEST, read_manifest
 
     tree, conv = Path(out) / "icvl_poses_tree", Path(out) / "icvl_poses_data"
@@ -461,7 +462,7 @@ def prepare_icvl_poses(icvl_dir: Path, data_dir: Path, out: Path, smoke: bool, b
     if not (conv / MANIFEST).is_file():
         manifest = read_manifest(data_dir)
         try:
-            cfg = from_dict(DataConfig, manifest["config"], where=f"{data_dir}/manifest.json: config")
+            cfg = data_config_from_dict(manifest["config"], where=f"{data_dir}/manifest.json: config")
         except (KeyError, TypeError, ValueError) as e:
             raise SdnetError(f"{data_dir}/manifest.json: no usable data config ({e})") from None
         intr = Intrinsics.from_dict(json.loads((tree / "synth.json").read_text())["intrinsics"])

@@ -72,7 +72,8 @@ def data_info(manifest: dict, data_dir: str | Path = "") -> TrainDataInfo:
             data_dir=str(Path(data_dir).resolve()) if data_dir else "",
             schema_version=int(manifest["schema_version"]), crop_size=int(manifest["crop_size"]),
             cube_mm=float(manifest["cube_mm"]), intrinsics=dict(manifest["intrinsics"]),
-            skeleton=dict(manifest["skeleton"]), counts={k: int(v) for k, v in manifest["counts"].items()})
+            skeleton=dict(manifest["skeleton"]), counts={k: int(v) for k, v in manifest["counts"].items()},
+            centre=dict(manifest.get("config", {}).get("centre", {})))
     except (KeyError, TypeError, ValueError) as e:
         raise SdnetError(f"manifest of {data_dir or 'the data'}: missing or invalid field ({e})") from None
 

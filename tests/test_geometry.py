@@ -75,3 +75,68 @@ def test_affine_inverse():
     pts = np.array([[100.0, 80.0], [150.0, 60.0]])
     np.testing.assert_allclose(g.apply_affine(g.invert_affine(a), g.apply_affine(a, pts)), pts)
     np.testing.assert_allclose(g.apply_affine(a, pts[:1]), [[63.5, 63.5]])
+
+
+def _scene(hand_z=450.0, body_gap=200.0, forearm=True):
+    """A stick hand at ``hand_z`` mm, a body surface ``body_gap`` mm behind it filling the lower image,
+    and (``forearm``) a 50-mm-wide arm at the wrist's depth running from the palm out of the image
+    bottom. Returns (joints xyz (16, 3), depth (240, 320) uint16 mm)."""
+    rng = np.random.default_rng(3)
+    xyz = stick_hand_xyz(rng, (0.0, -20.0, hand_z))
+    depth = draw_stick_hand(xyz)
+    body = np.zeros_like(depth, dtype=bool)
+    body[110:, 40:280] = True
+    depth[body & (depth == 32001)] = int(hand_z + body_gap)
+    if forearm:
+        u, v, _ = xyz_to_uvd(xyz[0], INTR)
+        half_width = int(25 * INTR.fx / hand_z)
+        arm = depth[int(v) + 10:, int(u) - half_width:int(u) + half_width]
+        arm[:] = np.minimum(arm, int(hand_z + 10))
+    return xyz, depth
+
+
+def test_blob_centre_stays_on_a_hand_in_front_of_a_body_where_com_drifts():
+    xyz, depth = _scene(forearm=False)
+    target = xyz.mean(axis=0)
+    blob = g.hand_centre(depth, INTR, 250.0, CentreConfig(method="blob"))
+    com = g.hand_centre(depth, INTR, 250.0, CentreConfig(method="com", band_mm=250.0))
+    assert np.linalg.norm(blob - target) < 25.0
+    assert com[2] - target[2] > 60.0  # pulled back toward the body
+
+
+def test_blob_centre_cuts_a_forearm_that_leaves_the_image():
+    xyz, depth = _scene(body_gap=400.0)
+    target = xyz.mean(axis=0)
+    cut = g.hand_centre(depth, INTR, 250.0, CentreConfig(method="blob"))
+    uncut = g.hand_centre(depth, INTR, 250.0, CentreConfig(method="blob", hand_extent_mm=0.0))
+    assert np.linalg.norm(cut - target) < 0.6 * np.linalg.norm(uncut - target)
+    assert np.linalg.norm(cut - target) < 35.0
+
+
+def test_blob_and_com_agree_on_a_lone_hand():
+    xyz, uvd, depth = _frame()
+    blob = g.hand_centre(depth, INTR, 250.0, CentreConfig(method="blob"))
+    com = g.hand_centre(depth, INTR, 250.0, CentreConfig(method="com"))
+    assert np.linalg.norm(blob - com) < 3.0
+
+
+def test_nearest_blob_splits_at_depth_steps():
+    depth = np.full((40, 60), 32001, np.uint16)
+    depth[10:30, 5:25] = 400  # near square
+    depth[10:30, 25:50] = 480  # touching it in the image, 80 mm farther
+    band = depth < 1000
+    blob = g.nearest_blob(depth, band, step_mm=30.0, min_pixels=20)
+    assert blob[20, 10] and not blob[20, 40] and blob.sum() <= 20 * 20
+    joined = g.nearest_blob(depth, band, step_mm=100.0, min_pixels=20)
+    assert joined[20, 10] and joined[20, 40]
+
+
+def test_old_centre_configs_mean_the_original_rule():
+    from pipeline.config import centre_config_from_dict
+
+    old = {"min_depth_mm": 100.0, "max_depth_mm": 1500.0, "near_percentile": 0.5, "band_mm": 150.0,
+           "refine_iters": 2, "min_pixels": 50}
+    assert centre_config_from_dict(old).method == "com"
+    assert centre_config_from_dict({**old, "method": "blob"}).method == "blob"
+    with pytest.raises(ValueError, match="centre method"):
+        CentreConfig(method="nearest")

@@ -305,3 +305,37 @@ def test_left_hand_is_mirrored_in_and_its_joints_mirrored_out(tiny, tmp_path):
             np.testing.assert_allclose(fl[key], want, atol=2e-3)
         np.testing.assert_allclose(fl["xyz"], np.array(fr["xyz"]) * [-1, 1, 1], atol=2e-3)
         np.testing.assert_allclose(fl["centre_xyz"], np.array(fr["centre_xyz"]) * [-1, 1, 1], atol=2e-3)
+
+
+def test_fit_centre_trains_a_refiner_that_predict_applies(tiny, tmp_path, capsys):
+    """`sdnet fit-centre` writes centre.keras/centre.json; predict then crops a second time around
+    rule centre + move * cube/2 (the move the refiner gives on the first crop); --no-centre-refine
+    keeps the rule's centre."""
+    from pipeline.geometry import hand_centre
+    from pipeline.predict import crop_at
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny["run"], run)
+    assert main(["fit-centre", "--data", str(tiny["data"]), "--run", str(run), "--steps", "20",
+                 "--batch-size", "4", "--quiet"]) == 0
+    doc = json.loads((run / "centre.json").read_text())
+    assert len(doc["mu"]) == 3 and doc["steps"] == 20 and doc["crop_size"] == CROP
+    assert doc["validation"]["centre_error_mm_before"] > 0 and (run / "centre.keras").is_file()
+
+    folder, _ = _folder(tiny, tmp_path, blank=False)
+    refs = collect_frames(folder)[1]
+    pred = load_predictor(run, refine=False)
+    plain = load_predictor(run, refine=False, centre_refine=False)
+    assert pred.centre_refiner is not None and plain.centre_refiner is None
+    for r_ref, r_plain in zip(predict_chunk(pred, refs), predict_chunk(plain, refs)):
+        rule = hand_centre(r_plain.depth, pred.intrinsics, pred.cube_mm, pred.centre)
+        np.testing.assert_allclose(r_plain.centre_xyz, rule)
+        move = pred.centre_refiner.move(crop_at(r_plain.depth, rule, pred)[None])[0]
+        np.testing.assert_allclose(r_ref.centre_xyz, rule + move * pred.cube_mm / 2, atol=1e-6)
+    out = tmp_path / "out"
+    assert main(["predict", "--run", str(run), str(folder), "--out", str(out), "--no-refine"]) == 0
+    assert json.loads((out / "predictions.json").read_text())["centre_refined"] is True
+    out2 = tmp_path / "out2"
+    assert main(["predict", "--run", str(run), str(folder), "--out", str(out2), "--no-refine",
+                 "--no-centre-refine"]) == 0
+    assert json.loads((out2 / "predictions.json").read_text())["centre_refined"] is False

@@ -44,6 +44,9 @@ def register(sub) -> None:
                    help="fail when more than this share of frames is rejected")
     p.add_argument("--band", type=float, default=150.0,
                    help="depth band (mm) behind the nearest hand pixel used for the hand centre")
+    p.add_argument("--centre-method", choices=["blob", "com"], default="blob",
+                   help="hand centre: blob (the nearest depth blob, forearm cut off; for scenes with "
+                   "arm, body and clutter) or com (centre of mass of the depth band, the original rule)")
     p.add_argument("--shards", type=int, default=0, help="train shards (0: about 2000 records each)")
     p.add_argument("--seed", type=int, default=0, help="seed of the scale/centre jitter")
     add_camera_arguments(p, "icvl: 320x240 PNGs in mm")
@@ -70,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
                          scale_jitter=args.scale_jitter, centre_jitter_mm=args.centre_jitter,
                          val_fraction=args.val_fraction, skip_prerotated=args.skip_prerotated,
                          max_reject_fraction=args.max_reject, shards=args.shards, seed=args.seed,
-                         centre=CentreConfig(band_mm=args.band))
+                         centre=CentreConfig(band_mm=args.band, method=args.centre_method))
     except ValueError as e:
         raise SdnetError(str(e)) from None
     intr = camera_from_args(args, ICVL_INTRINSICS)

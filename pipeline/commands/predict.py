@@ -22,6 +22,9 @@ def register(sub) -> None:
     p.add_argument("--run", type=Path, required=True, help="run directory of `sdnet train`")
     p.add_argument("--out", type=Path, default=None, help="output directory (default: ./predictions)")
     p.add_argument("--no-refine", action="store_true", help="CNN only (no prior needed)")
+    p.add_argument("--no-centre-refine", action="store_true",
+                   help="crop around the rule's hand centre only, without the run's learned centre "
+                   "refinement (RUN/centre.keras, written by `sdnet fit-centre`)")
     p.add_argument("--hand", choices=["right", "left"], default="right",
                    help="the hand in the images; the model was trained on right hands, so a left hand "
                    "is mirrored in and its joints mirrored back out (default right)")
@@ -47,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     info, _ = run_data_info(args.run)
     intr = camera_from_args(args, run_intrinsics(info))
     collect_frames(args.path, args.split)  # bad input fails before the model loads
-    pred = load_predictor(args.run, intr, refine=not args.no_refine, hand=args.hand)
+    pred = load_predictor(args.run, intr, refine=not args.no_refine, hand=args.hand,
+                          centre_refine=not args.no_centre_refine)
     doc = run_predict(pred, args.path, out, split=args.split, batch_size=args.batch_size,
                       overlays=not args.no_overlays, overwrite=args.overwrite)
     print(summary_line(doc, out))

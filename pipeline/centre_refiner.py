@@ -1,0 +1,150 @@
+"""Train, store and apply the learned hand-centre refinement (``models.centre``) of a run.
+
+Training data: the training split of ``sdnet data``'s records, each crop re-cut online around a
+centre moved by a Gaussian shift (``AugmentConfig.shift_mm`` per axis, exact: ``pipeline.augment``)
+plus rotation and scale, so the network sees centres that missed the hand by tens of mm. Target:
+``mean_j(joints) - mu`` (B, 3), where joints are the record's normalized joints (units of cube/2,
+relative to the crop centre) and ``mu`` is their mean over the un-augmented training records: the
+move that puts the hand where the rule's training crops held it on average. The validation split
+measures the centre error (mm) with and without the network under the same shifts.
+
+Files in the run directory: ``centre.keras`` (the network) and ``centre.json`` (mu, the training
+settings and the validation figures).
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.config import AugmentConfig
+from pipeline.errors import SdnetError
+
+CENTRE_MODEL_FILE = "centre.keras"
+CENTRE_FILE = "centre.json"
+# Centre misses the refiner is trained on: a Gaussian shift of this std per axis (mm), any in-plane
+# angle, +-10% scale, a few missing pixels.
+TRAIN_AUGMENT = AugmentConfig(rotation_deg=180.0, scale=0.1, shift_mm=25.0, pixel_dropout=0.05)
+
+
+def mean_joint_offset(joints):
+    """Joints (B, 3J) normalized -> their mean (B, 3), units of cube/2 (tf or numpy)."""
+    import tensorflow as tf
+
+    return tf.reduce_mean(tf.reshape(joints, (tf.shape(joints)[0], -1, 3)), axis=1)
+
+
+def training_mu(data_dir: Path, batches: int = 40, batch_size: int = 256) -> np.ndarray:
+    """mu (3,): the mean normalized joint position of the un-augmented training records (cube/2)."""
+    from pipeline.input import make_dataset
+
+    total, n = np.zeros(3), 0
+    for _, joints in make_dataset(data_dir, "train", batch_size).take(batches):
+        total += mean_joint_offset(joints).numpy().sum(axis=0)
+        n += int(joints.shape[0])
+    if n == 0:
+        raise SdnetError(f"{data_dir}: no training records for the centre refiner")
+    return total / n
+
+
+def _pairs(data_dir: Path, split: str, batch_size: int, mu: np.ndarray, seed: int, repeat: bool):
+    """(crop, target move) batches with the centre misses of ``TRAIN_AUGMENT``."""
+    import tensorflow as tf
+
+    from pipeline.input import make_dataset
+
+    mu_t = tf.constant(mu, tf.float32)
+    ds = make_dataset(data_dir, split, batch_size, shuffle=repeat, repeat=repeat, seed=seed,
+                      drop_remainder=repeat, augment=TRAIN_AUGMENT)
+    return ds.map(lambda image, joints: (image, mean_joint_offset(joints) - mu_t))
+
+
+def train_centre_refiner(data_dir: Path, run_dir: Path, steps: int = 1500, batch_size: int = 64,
+                         seed: int = 0, progress: bool = True) -> dict:
+    """Fit the centre refiner on ``data_dir``'s training split, write RUN/centre.keras and
+    RUN/centre.json, and return the latter's content."""
+    import keras
+    import tensorflow as tf
+
+    from models.centre import build_centre_model
+    from pipeline.fsutil import write_json
+    from pipeline.input import read_manifest
+
+    if steps < 1:
+        raise SdnetError(f"--steps must be >= 1, got {steps}")
+    manifest = read_manifest(data_dir)
+    crop, cube = int(manifest["crop_size"]), float(manifest["cube_mm"])
+    t0 = time.time()
+    keras.utils.set_random_seed(seed)
+    mu = training_mu(data_dir)
+    model = build_centre_model(crop)
+    schedule = keras.optimizers.schedules.CosineDecay(1e-3, steps, alpha=0.05)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=keras.losses.Huber(delta=0.2))
+    train = _pairs(data_dir, "train", batch_size, mu, seed, repeat=True)
+    model.fit(train, steps_per_epoch=steps, epochs=1, verbose=1 if progress else 0)
+    val_split = "val" if manifest.get("counts", {}).get("val") else "train"
+    before, after = [], []
+    for image, target in _pairs(data_dir, val_split, 256, mu, seed + 1, repeat=False).take(8):
+        move = model(image, training=False)
+        before.append(tf.norm(target, axis=1).numpy())
+        after.append(tf.norm(target - move, axis=1).numpy())
+    half = cube / 2.0
+    doc = {
+        "mu": [float(m) for m in mu],
+        "units": "mu and the network's output: cube/2, camera axes (x right, y down, z away)",
+        "crop_size": crop, "cube_mm": cube, "steps": steps, "batch_size": batch_size, "seed": seed,
+        "augment": {"rotation_deg": TRAIN_AUGMENT.rotation_deg, "scale": TRAIN_AUGMENT.scale,
+                    "shift_mm": TRAIN_AUGMENT.shift_mm, "pixel_dropout": TRAIN_AUGMENT.pixel_dropout},
+        "validation": {"split": val_split,
+                       "centre_error_mm_before": float(np.mean(np.concatenate(before)) * half),
+                       "centre_error_mm_after": float(np.mean(np.concatenate(after)) * half)},
+        "seconds": round(time.time() - t0, 1),
+    }
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tmp = run_dir / f".{CENTRE_MODEL_FILE}.tmp.keras"
+    model.save(tmp)
+    tmp.replace(run_dir / CENTRE_MODEL_FILE)
+    write_json(run_dir / CENTRE_FILE, doc)
+    if progress:
+        v = doc["validation"]
+        print(f"centre refiner: {val_split} centre error {v['centre_error_mm_before']:.1f} mm -> "
+              f"{v['centre_error_mm_after']:.1f} mm under shifts of {TRAIN_AUGMENT.shift_mm:g} mm "
+              f"per axis ({doc['seconds']:.0f} s)", file=sys.stderr)
+    return doc
+
+
+class CentreRefiner:
+    """A loaded refiner: ``move(crops)`` (N, S, S) -> (N, 3) centre moves in cube/2 units."""
+
+    def __init__(self, model, doc: dict):
+        import tensorflow as tf
+
+        self.model, self.doc = model, doc
+        spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)
+        self._fn = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+
+    def move(self, crops: np.ndarray) -> np.ndarray:
+        return self._fn(np.asarray(crops, np.float32)[..., None]).numpy().astype(np.float64)
+
+
+def load_centre_refiner(run_dir: Path) -> CentreRefiner | None:
+    """The run's refiner, or None when it has none; SdnetError when its files are broken."""
+    import keras
+
+    run_dir = Path(run_dir)
+    path, meta = run_dir / CENTRE_MODEL_FILE, run_dir / CENTRE_FILE
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(meta.read_text())
+        model = keras.models.load_model(path, compile=False)
+    except Exception as e:  # noqa: BLE001 - any failure is a corrupt run for the user
+        raise SdnetError(f"{path}: cannot load the centre refiner ({type(e).__name__}: {e})") from None
+    if not all(math.isfinite(m) for m in doc.get("mu", [math.nan])):
+        raise SdnetError(f"{meta}: no valid mu")
+    return CentreRefiner(model, doc)
