@@ -50,11 +50,20 @@ PUBLISHED_FILES: dict[str, PublishedMethod] = {
     "CVPR18_ICVL_V2V_PoseNet.txt": PublishedMethod("V2V-PoseNet", 6.284),
 }
 
+# The SDNet paper's numbers, the one place they are kept (reports, `make reproduce`, --with-reported).
+# Table 1: mean Euclidean error on real ICVL (mm) per skeleton-difference weight w; w = 0 is the
+# baseline CNN (joint loss only, no refinement).
+PAPER_TABLE1_MM: dict[float, float] = {0.0: 12.6990, 0.125: 8.8209, 0.25: 8.7291, 0.5: 8.4002}
+# Section 5.3: test-time per frame on a GTX 980 (ms), and what the refinement gains (mm, a range).
+PAPER_RUNTIME_MS: dict[str, float] = {"cnn": 7.0, "refinement": 12.0}
+PAPER_REFINEMENT_GAIN_MM: tuple[float, float] = (0.05, 0.15)
+
 # Mean errors on ICVL reported in papers, with no result file here (from ../shared/README.md and the
 # SDNet paper's text and Table 1). Never recomputed; shown only with --with-reported.
 REPORTED_ONLY: tuple[PublishedMethod, ...] = (
-    PublishedMethod("SDNet (paper)", 8.40, "paper Table 1, skeleton-difference weight 0.5: 8.4002"),
-    PublishedMethod("SDNet baseline CNN (paper)", 12.699, "paper Table 1"),
+    PublishedMethod("SDNet (paper)", round(PAPER_TABLE1_MM[0.5], 2),
+                    f"paper Table 1, skeleton-difference weight 0.5: {PAPER_TABLE1_MM[0.5]:.4f}"),
+    PublishedMethod("SDNet baseline CNN (paper)", PAPER_TABLE1_MM[0.0], "paper Table 1"),
     PublishedMethod("Cascaded [16]", 9.8, "about; as quoted in the SDNet paper"),
     PublishedMethod("Guo baseline", 8.358),
     PublishedMethod("DeepPrior++", 8.1, "sequence A only"),
@@ -255,3 +264,40 @@ def run_compare(gt_paths: Sequence[Path], pred_specs: Sequence[str], out: Path, 
         atomic_write_text(tmp / "table.csv", table_csv(rows))
         write_metric_figures(tmp, ordered)
     return rows
+
+
+GROUND_TRUTH_NAMES = (("icvl_test_groundtruth_label.txt",), ("test_seq_1.txt", "test_seq_2.txt"))
+PUBLISHED_SUBDIR = "published"
+
+
+def find_published(icvl_dir: Path) -> tuple[list[Path], Path] | None:
+    """(ground-truth files, folder of result files) in ``icvl_dir``, or None when either is missing.
+
+    ``icvl_dir`` holds the real ICVL test labels (``icvl_test_groundtruth_label.txt``, else
+    ``test_seq_1.txt`` and ``test_seq_2.txt``) and the published result files in ``published/``
+    (the layout of ``../shared/icvl``).
+    """
+    icvl_dir = Path(icvl_dir)
+    folder = icvl_dir / PUBLISHED_SUBDIR
+    if not folder.is_dir() or not any(p.suffix == ".txt" for p in folder.iterdir()):
+        return None
+    for names in GROUND_TRUTH_NAMES:
+        paths = [icvl_dir / n for n in names]
+        if all(p.is_file() for p in paths):
+            return paths, folder
+    return None
+
+
+def score_published(gt_paths: Sequence[Path], folder: Path, intr: Intrinsics) -> dict:
+    """Score every result file of ``folder`` against ``gt_paths`` as ``sdnet compare`` does.
+
+    Returns a JSON-ready dict: ``rows`` (``table_rows``, sorted by mean error, with the published
+    value beside each recomputed one), ``metrics`` (method -> ``summarize`` result), ``ground_truth``,
+    ``frames`` and ``intrinsics``. Errors in mm (camera xyz through ``intr``).
+    """
+    specs = parse_pred_specs([str(folder)])
+    gt, preds = load_inputs(gt_paths, specs)
+    metrics, tips = score(gt.uvd, preds, intr)
+    rows = table_rows(metrics, {s.name: s.path for s in specs}, fingertips=tips)
+    return {"ground_truth": [str(p) for p in gt_paths], "frames": gt.frames, "intrinsics": intr.to_dict(),
+            "rows": rows, "metrics": {r["method"]: metrics[r["method"]] for r in rows}}

@@ -97,6 +97,57 @@ def learning_curve_figure(runs: Mapping[str, pd.DataFrame]) -> Figure:
     return fig
 
 
+# history.csv loss columns (training; validation is the same name with "val_") -> legend label.
+LOSS_TERMS = {"loss": "total loss", "joint": "joint loss", "sdl": "psi_SDL (alpha Loss_a + beta Loss_b)",
+              "loss_a": "Loss_a (angles)", "loss_b": "Loss_b (bone ratios)"}
+
+
+def loss_terms(history: pd.DataFrame) -> list[str]:
+    """The ``LOSS_TERMS`` columns of ``history`` with at least one positive finite value."""
+    out = []
+    for col in LOSS_TERMS:
+        if col in history and (pd.to_numeric(history[col], errors="coerce") > 0).any():
+            out.append(col)
+    return out
+
+
+def plot_loss_terms(ax, history: pd.DataFrame, x: str = "step") -> None:
+    """The loss terms of one run (unitless, log scale) against ``x`` ('step' or 'minutes'):
+    training (solid, mean over the epoch's batches) and validation (dashed, same colour)."""
+    from eval.plots import method_colors
+
+    terms = loss_terms(history)
+    colors = method_colors(terms)
+    for col in terms:
+        width = 2.2 if col == "loss" else 1.4
+        ax.plot(history[x], history[col], "-", color=colors[col], linewidth=width, label=LOSS_TERMS[col])
+        val = f"val_{col}"
+        if val in history and (pd.to_numeric(history[val], errors="coerce") > 0).any():
+            ax.plot(history[x], history[val], "--", color=colors[col], linewidth=width, alpha=0.8)
+    ax.set_yscale("log")
+    ax.set_xlabel("optimizer step" if x == "step" else "wall-clock minutes (training + validation)")
+    ax.set_ylabel("loss (unitless)")
+    ax.grid(alpha=0.3, which="both")
+    ax.set_xlim(left=0)
+    if terms:
+        ax.set_title("Loss terms (solid: training; dashed: validation)")
+        ax.legend(fontsize="small", loc="upper right")
+
+
+def run_curves_figure(name: str, history: pd.DataFrame) -> Figure:
+    """One run's learning curves: error in mm (top) and loss terms (bottom), against steps (left)
+    and minutes (right). Without logged loss terms, only the top row."""
+    rows = 2 if loss_terms(history) else 1
+    fig = Figure(figsize=(12, 4.4 * rows))
+    axes = fig.subplots(rows, 2, squeeze=False)
+    plot_learning_curves(axes[0, 0], axes[0, 1], {name: history})
+    if rows == 2:
+        plot_loss_terms(axes[1, 0], history, "step")
+        plot_loss_terms(axes[1, 1], history, "minutes")
+    fig.tight_layout()
+    return fig
+
+
 def comparison_table(runs: Mapping[str, pd.DataFrame], at_minutes: float | None = None,
                      thresholds_mm: Sequence[float] = THRESHOLDS_MM) -> pd.DataFrame:
     """One row per run: steps, minutes, final and best validation error, the error at ``at_minutes``

@@ -80,8 +80,11 @@ def plot_per_joint(ax, metrics: Mapping[str, dict], skeleton: Skeleton = ICVL_SK
 
 
 def plot_success_curve(ax, metrics: Mapping[str, dict], curve: str = "max_frame",
-                       colors: Mapping[str, tuple] | None = None) -> None:
-    """Success rate (% of frames, or of joints for ``joint``) against the error threshold (mm)."""
+                       colors: Mapping[str, tuple] | None = None,
+                       linestyles: Mapping[str, str] | None = None) -> None:
+    """Success rate (% of frames, or of joints for ``joint``) against the error threshold (mm).
+
+    ``linestyles``: method -> matplotlib line style (default solid), e.g. to tell test sets apart."""
     if curve not in CURVE_NAMES:
         raise ValueError(f"unknown curve {curve!r}; choose from {CURVE_NAMES}")
     names = list(metrics)
@@ -92,7 +95,8 @@ def plot_success_curve(ax, metrics: Mapping[str, dict], curve: str = "max_frame"
         t = np.asarray(m["thresholds_mm"], dtype=np.float64)  # (T,)
         y = 100.0 * np.asarray(m[curve], dtype=np.float64)  # (T,) percent
         t_max = max(t_max, float(t.max()))
-        ax.plot(t, y, label=f"{name} ({m['mean_error_mm']:.2f} mm)", color=colors[name], linewidth=1.8)
+        ax.plot(t, y, label=f"{name} ({m['mean_error_mm']:.2f} mm)", color=colors[name], linewidth=1.8,
+                linestyle=(linestyles or {}).get(name, "-"))
     ax.set_xlim(0, t_max or 80)
     ax.set_ylim(0, 100)
     ax.set_xlabel("error threshold (mm)")
@@ -131,3 +135,52 @@ def write_metric_figures(out_dir: Path, metrics: Mapping[str, dict],
     for curve in CURVE_NAMES:
         written[curve] = save_figure(success_figure(metrics, curve), out_dir / figure_name(curve))
     return written
+
+
+def rolling_mean(values, window: int) -> np.ndarray:
+    """Centred moving average of a (N,) series over ``window`` frames (shorter at the ends): (N,)."""
+    v = np.asarray(values, dtype=np.float64)  # (N,)
+    window = min(int(window), v.size)
+    if window <= 1:
+        return v.copy()
+    kernel = np.ones(window)
+    sums = np.convolve(v, kernel, mode="same")
+    counts = np.convolve(np.ones_like(v), kernel, mode="same")
+    return sums / counts
+
+
+def plot_sequence_errors(ax, frame_index, errors: Mapping[str, np.ndarray], title: str = "",
+                         window: int = 25, colors: Mapping[str, tuple] | None = None) -> None:
+    """Per-frame mean joint error (mm) of one test sequence against its frame index, per method:
+    every frame as a thin translucent line, the ``window``-frame centred moving average bold."""
+    order = np.argsort(np.asarray(frame_index), kind="stable")
+    x = np.asarray(frame_index)[order]  # (N,)
+    colors = colors or method_colors(list(errors))
+    for name, e in errors.items():
+        y = np.asarray(e, dtype=np.float64)[order]  # (N,) mm
+        ax.plot(x, y, color=colors[name], linewidth=0.6, alpha=0.35)
+        ax.plot(x, rolling_mean(y, window), color=colors[name], linewidth=1.8,
+                label=f"{name} (mean {y.mean():.2f} mm)")
+    ax.set_xlabel("frame index")
+    ax.set_ylabel("mean joint error (mm)")
+    ax.set_xlim(x.min() if x.size else 0, x.max() if x.size else 1)
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(f"{title} ({len(x)} frames; bold: {window}-frame moving average)", fontsize="medium")
+    ax.legend(fontsize="small", loc="upper right")
+
+
+def sequence_errors_figure(sequences: Mapping[str, tuple[np.ndarray, Mapping[str, np.ndarray]]],
+                           window: int = 25) -> Figure:
+    """One row per test sequence of ``plot_sequence_errors``: ``sequences`` maps a sequence name to
+    (frame indices (N,), {method: per-frame mean error (N,) mm})."""
+    n = max(len(sequences), 1)
+    fig = Figure(figsize=(11, 2.9 * n))
+    axes = fig.subplots(n, 1, squeeze=False)[:, 0]
+    names = list(next(iter(sequences.values()))[1]) if sequences else []
+    colors = method_colors(names)
+    for ax, (seq, (frames, errors)) in zip(axes, sequences.items()):
+        plot_sequence_errors(ax, frames, errors, title=str(seq), window=window, colors=colors)
+    fig.tight_layout()
+    return fig

@@ -1,7 +1,8 @@
 """Evaluation reports (``report.md`` and a self-contained ``report.html``) and the qualitative figure.
 
-``write_report`` turns settings, tables and figure files into Markdown (figures linked by relative
-path) and HTML (figures embedded as base64 PNG, so the file can be mailed on its own).
+``write_report`` turns sections (paragraphs, tables, figure files) into Markdown (figures linked by
+relative path) and HTML (figures embedded as base64 PNG, no script: the file can be mailed on its own
+and read without JavaScript).
 ``plot_pose_examples`` draws depth images with ground-truth and predicted skeletons, like the paper's
 Fig. 6 (e.g. for the best, median and worst frames of ``eval.metrics.select_example_frames``).
 """
@@ -11,6 +12,7 @@ import base64
 import html
 import math
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -28,15 +30,25 @@ FINGER_COLORS = dict(zip(FINGERS, ("#e6194b", "#f58231", "#ffe119", "#3cb44b", "
 
 CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; max-width: 1100px;
-       margin: 2em auto; padding: 0 1em; color: #222; line-height: 1.45; }
-h1 { border-bottom: 2px solid #ddd; padding-bottom: .3em; }
+       margin: 1.5em auto; padding: 0 1em; color: #222; line-height: 1.45; }
+h1 { border-bottom: 2px solid #ddd; padding-bottom: .3em; margin-bottom: .2em; font-size: 1.7em; }
 h2 { margin-top: 1.8em; border-bottom: 1px solid #eee; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 0.92em; }
+p.subtitle { color: #555; margin-top: .2em; }
+p.note { color: #555; font-size: 0.88em; margin: .3em 0 0; max-width: 60em; }
+table { border-collapse: collapse; margin: .3em 0; font-size: 0.92em; }
 th, td { border: 1px solid #ccc; padding: .3em .7em; }
 th { background: #f3f3f3; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr:nth-child(even) td { background: #fafafa; }
-figure { margin: 1.5em 0; }
+figure { margin: 1.2em 0; }
+figure.table figcaption { font-weight: 600; color: #222; margin: 0 0 .2em; }
+div.kv { display: flex; flex-wrap: wrap; gap: 0 2em; align-items: flex-start; }
+div.kv figure { margin: .8em 0; }
+div.cols { display: flex; gap: 1em; align-items: flex-start; }
+div.cols figure { flex: 1 1 0; min-width: 0; }
+table.summary { width: 100%; table-layout: fixed; }
+table.summary th:first-child { width: 27%; }
+table.summary th:last-child { width: 16%; }
 figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 0.92em; margin-top: .3em; }
 """
@@ -56,20 +68,40 @@ def _flatten(settings: Mapping, prefix: str = "") -> list[tuple[str, object]]:
     return out
 
 
-def _format_value(value) -> str:
-    """A table cell: floats with 3 decimals, None/NaN as '-', sequences comma-separated."""
+def settings_rows(settings: Mapping) -> list[dict]:
+    """A (nested) settings mapping -> rows {'setting': dotted key, 'value': value} for a table."""
+    return [{"setting": k, "value": v} for k, v in _flatten(settings)]
+
+
+@dataclass(frozen=True)
+class Strong:
+    """A table cell shown in bold (e.g. the chosen cell of a search), formatted like its value."""
+
+    value: object
+
+
+def _format_value(value, spec: str | None = None) -> str:
+    """A table cell: floats with 3 decimals (or ``spec``), None/NaN as '-', sequences comma-separated."""
+    if isinstance(value, Strong):
+        return _format_value(value.value, spec)
     if value is None:
         return "-"
     if isinstance(value, (bool, np.bool_)):
         return str(bool(value))
     if isinstance(value, (float, np.floating)):
-        return "-" if math.isnan(value) else f"{float(value):.3f}"
+        return "-" if math.isnan(value) else format(float(value), spec or ".3f")
+    if isinstance(value, (int, np.integer)) and spec:
+        return format(int(value), spec)
     if isinstance(value, (list, tuple)):
         return ", ".join(_format_value(v) for v in value)
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k} {_format_value(v)}" for k, v in value.items())
     return str(value)
 
 
 def _is_number(value) -> bool:
+    if isinstance(value, Strong):
+        value = value.value
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
 
 
@@ -92,25 +124,76 @@ def _md_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+def _numeric_column(rows, i: int) -> bool:
+    return bool(rows) and all(_is_number(r[i]) or r[i] is None for r in rows)
+
+
+def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[object]],
+                   formats: Mapping[str, str] | None = None) -> str:
+    """A Markdown table; numeric columns right-aligned; ``formats``: column -> format spec."""
+    formats = formats or {}
     head = "| " + " | ".join(_md_cell(c) for c in columns) + " |"
-    rule = "|" + "|".join("---:" if rows and all(_is_number(r[i]) or r[i] is None for r in rows)
-                          else "---" for i in range(len(columns))) + "|"
-    body = ["| " + " | ".join(_md_cell(_format_value(v)) for v in r) + " |" for r in rows]
+    rule = "|" + "|".join("---:" if _numeric_column(rows, i) else "---" for i in range(len(columns))) + "|"
+
+    def cell(v, c):
+        text = _md_cell(_format_value(v, formats.get(c)))
+        return f"**{text}**" if isinstance(v, Strong) else text
+
+    body = ["| " + " | ".join(cell(v, c) for v, c in zip(r, columns)) + " |" for r in rows]
     return "\n".join([head, rule, *body])
 
 
-def html_table(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+def html_table(columns: Sequence[str], rows: Sequence[Sequence[object]],
+               formats: Mapping[str, str] | None = None, table_id: str = "", css_class: str = "") -> str:
+    """An HTML table; numeric cells get class "num"; ``formats``: column -> format spec."""
+    formats = formats or {}
+    head = "".join(f'<th scope="col">{html.escape(c)}</th>' for c in columns)
     body = []
     for r in rows:
-        cells = "".join(f'<td class="num">{html.escape(_format_value(v))}</td>' if _is_number(v)
-                        else f"<td>{html.escape(_format_value(v))}</td>" for v in r)
-        body.append(f"<tr>{cells}</tr>")
-    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(body) + "\n</tbody>\n</table>"
+        cells = []
+        for v, c in zip(r, columns):
+            text = html.escape(_format_value(v, formats.get(c)))
+            text = f"<strong>{text}</strong>" if isinstance(v, Strong) else text
+            cells.append(f'<td class="num">{text}</td>' if _is_number(v) else f"<td>{text}</td>")
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    attrs = (f' id="{html.escape(table_id)}"' if table_id else "") + \
+            (f' class="{html.escape(css_class)}"' if css_class else "")
+    return (f"<table{attrs}>\n<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(body)
+            + "\n</tbody>\n</table>")
 
 
 # ----------------------------------------------------------------------------- report
+
+@dataclass(frozen=True)
+class Table:
+    """A table of a report: ``data`` is a pandas DataFrame or a list of dicts (one per row).
+
+    ``formats``: column -> format spec for its numbers (default: 3 decimals for floats);
+    ``id``: the HTML id (for tests and links); ``note``: a line under the table;
+    ``compact``: a small key-value table laid out beside its neighbours in HTML.
+    """
+
+    caption: str
+    data: object
+    formats: Mapping[str, str] = field(default_factory=dict)
+    id: str = ""
+    note: str = ""
+    compact: bool = False
+    css_class: str = ""
+
+
+@dataclass(frozen=True)
+class Section:
+    """A section of a report: a heading, paragraphs (plain text), tables, then figures
+    (caption, PNG path) pairs; ``figure_columns`` = 2 sets the figures side by side in HTML."""
+
+    heading: str
+    paragraphs: Sequence[str] = ()
+    tables: Sequence[Table] = ()
+    figures: Sequence[tuple[str, Path]] = ()
+    id: str = ""
+    figure_columns: int = 1
+
 
 def _png_bytes(path: Path) -> bytes:
     path = Path(path)
@@ -126,46 +209,72 @@ def _paragraphs(notes: str) -> list[str]:
     return [p.strip() for p in notes.strip().split("\n\n") if p.strip()]
 
 
-def write_report(out_dir: Path, title: str, settings: Mapping, tables: Sequence[tuple[str, object]],
-                 figures: Sequence[tuple[str, Path]], notes: str = "") -> dict[str, Path]:
+def _markdown_section(section: Section, out_dir: Path) -> list[str]:
+    md = [f"## {section.heading}", ""]
+    for p in section.paragraphs:
+        md += [p, ""]
+    for t in section.tables:
+        columns, rows = _table_records(t.data)
+        md += [f"**{t.caption}**", "", markdown_table(columns, rows, t.formats), ""]
+        if t.note:
+            md += [f"*{t.note}*", ""]
+    for caption, path in section.figures:
+        rel = Path(os.path.relpath(Path(path).resolve(), out_dir.resolve())).as_posix()
+        md += [f"### {caption}", "", f"![{caption}]({rel})", ""]
+    return md
+
+
+def _html_section(section: Section, images: Mapping[Path, bytes]) -> list[str]:
+    e = html.escape
+    sid = f' id="{e(section.id)}"' if section.id else ""
+    body = [f"<section{sid}>", f"<h2>{e(section.heading)}</h2>"]
+    body += [f"<p>{e(p)}</p>" for p in section.paragraphs]
+    compact_open = False
+    for t in section.tables:
+        columns, rows = _table_records(t.data)
+        if t.compact and not compact_open:
+            body.append('<div class="kv">')
+            compact_open = True
+        elif not t.compact and compact_open:
+            body.append("</div>")
+            compact_open = False
+        note = f'<p class="note">{e(t.note)}</p>' if t.note else ""
+        body.append(f"<figure class=\"table\"><figcaption>{e(t.caption)}</figcaption>\n"
+                    + html_table(columns, rows, t.formats, t.id, t.css_class) + note + "</figure>")
+    if compact_open:
+        body.append("</div>")
+    if section.figures and section.figure_columns > 1:
+        body.append('<div class="cols">')
+    for caption, path in section.figures:
+        b64 = base64.b64encode(images[Path(path)]).decode("ascii")
+        body.append(f'<figure><img alt="{e(caption)}" src="data:image/png;base64,{b64}">'
+                    f"<figcaption>{e(caption)}</figcaption></figure>")
+    if section.figures and section.figure_columns > 1:
+        body.append("</div>")
+    body.append("</section>")
+    return body
+
+
+def write_report(out_dir: Path, title: str, sections: Sequence[Section], subtitle: str = "") -> dict[str, Path]:
     """Write ``out_dir/report.md`` and ``out_dir/report.html``; returns {'md': path, 'html': path}.
 
-    ``settings``: (nested) mapping shown as a two-column table (nested keys dotted).
-    ``tables``: (caption, pandas.DataFrame or list of dicts) pairs; floats shown with 3 decimals.
-    ``figures``: (caption, PNG path) pairs; Markdown links them relative to ``out_dir``, HTML embeds
-    them as base64, so the HTML is self-contained. ``notes``: plain text, blank-line paragraphs.
-    Both files are written atomically; a missing or non-PNG figure is an SdnetError (nothing written).
+    The sections appear in the given order (put the results first). Markdown links the figures
+    relative to ``out_dir``; HTML embeds them as base64 PNG, with no script and no external
+    resource, so the file is self-contained and reads the same without JavaScript. Both files are
+    written atomically; a missing or non-PNG figure is an SdnetError (nothing written).
     """
     out_dir = Path(out_dir)
-    images = [(caption, Path(p), _png_bytes(p)) for caption, p in figures]
-    setting_rows = [[k, v] for k, v in _flatten(settings)]
-    parsed = [(caption, *_table_records(t)) for caption, t in tables]
-
-    md = [f"# {title}", "", "## Settings", "", markdown_table(["setting", "value"], setting_rows), ""]
-    for caption, columns, rows in parsed:
-        md += [f"## {caption}", "", markdown_table(columns, rows), ""]
-    if images:
-        md += ["## Figures", ""]
-        for caption, path, _ in images:
-            rel = Path(os.path.relpath(path.resolve(), out_dir.resolve())).as_posix()
-            md += [f"### {caption}", "", f"![{caption}]({rel})", ""]
-    if notes.strip():
-        md += ["## Notes", "", "\n\n".join(_paragraphs(notes)), ""]
+    images = {Path(p): _png_bytes(p) for s in sections for _, p in s.figures}
+    md = [f"# {title}", ""] + ([f"*{subtitle}*", ""] if subtitle else [])
+    for s in sections:
+        md += _markdown_section(s, out_dir)
 
     e = html.escape
-    body = [f"<h1>{e(title)}</h1>", "<h2>Settings</h2>", html_table(["setting", "value"], setting_rows)]
-    for caption, columns, rows in parsed:
-        body += [f"<h2>{e(caption)}</h2>", html_table(columns, rows)]
-    if images:
-        body.append("<h2>Figures</h2>")
-        for caption, _, data in images:
-            b64 = base64.b64encode(data).decode("ascii")
-            body.append(f'<figure><img alt="{e(caption)}" src="data:image/png;base64,{b64}">'
-                        f"<figcaption>{e(caption)}</figcaption></figure>")
-    if notes.strip():
-        body.append("<h2>Notes</h2>")
-        body += [f"<p>{e(p)}</p>" for p in _paragraphs(notes)]
+    body = [f"<h1>{e(title)}</h1>"] + ([f'<p class="subtitle">{e(subtitle)}</p>'] if subtitle else [])
+    for s in sections:
+        body += _html_section(s, images)
     page = ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
             f"<title>{e(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
             + "\n".join(body) + "\n</body>\n</html>\n")
 

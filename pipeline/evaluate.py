@@ -7,27 +7,32 @@ Outputs (in REPORT, written to a temporary directory and renamed when complete):
   predictions_uvd_cnn.txt      the CNN alone
   metrics.json                 per method: mean_error_mm, per_joint_mm, frames, success curves
   per_joint.png, success_{max_frame,mean_frame,joint}.png, examples.png
-  learning_curve.png           the run's validation error against steps and minutes (from history.csv)
-  report.md, report.html       tables and figures, the run's settings and per-stage runtimes
+  per_frame_errors.csv         per test frame (sequence, frame index) and method: mean and fingertip error (mm)
+  published.json               with --published: the published ICVL result files scored on the real labels
+  learning_curve.png           the run's errors and loss terms against steps and minutes (from history.csv)
+  per_sequence.png             the mean error of every test frame against its index, per sequence
+  report.md, report.html       summary (ours beside the paper and the published methods), figures,
+                               settings last (eval.run_report; every number read from these files)
 """
 from __future__ import annotations
 
 import json
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from eval.metrics import fingertip_mean_error, frame_mean_errors, select_example_frames, success_at, summarize
+from eval.metrics import (fingertip_mean_error, frame_mean_errors, joint_errors, select_example_frames,
+                          success_at, summarize)
 from eval.plots import save_figure, write_metric_figures
-from eval.report import pose_examples_figure, write_report
+from eval.report import pose_examples_figure
 from eval.results_io import read_results, write_results
+from eval.run_report import (CNN, PER_FRAME_FILE, PUBLISHED_FILE, REFINED, describe_test_set, per_frame_table,
+                             run_date, write_run_report)
 from pipeline.camera import Intrinsics, uvd_to_xyz
 from pipeline.errors import SdnetError
-from pipeline.fsutil import atomic_output_dir, write_json
-
-CNN = "SDNet CNN"
-REFINED = "SDNet CNN + refinement"
+from pipeline.fsutil import atomic_output_dir, atomic_write_text, write_json
 
 
 def metric_rows(metrics: dict, tips: dict) -> list[dict]:
@@ -53,8 +58,12 @@ def format_rows(rows: list[dict]) -> str:
 
 def run_eval(run_dir: Path, data_dir: Path, out: Path, refine: bool = True,
              compare: list[tuple[str, Path]] = (), eval_intr: Intrinsics | None = None,
-             overwrite: bool = False, batch_size: int = 64) -> dict:
-    """Evaluate ``run_dir`` on the test split of ``data_dir`` into ``out``; returns metrics.json."""
+             overwrite: bool = False, batch_size: int = 64, published_dir: Path | None = None) -> dict:
+    """Evaluate ``run_dir`` on the test split of ``data_dir`` into ``out``; returns metrics.json.
+
+    ``published_dir``: a folder with the real ICVL test labels and published result files (e.g.
+    ../shared/icvl); they are scored as ``sdnet compare`` does and shown beside the paper's numbers.
+    """
     from pipeline.fsutil import check_output_dir
     from pipeline.inference import load_depth_frames, load_model, predict_split, read_run_config
     from pipeline.input import check_manifest, read_manifest
@@ -68,6 +77,7 @@ def run_eval(run_dir: Path, data_dir: Path, out: Path, refine: bool = True,
     model = load_model(run_dir)
     others = [(name, read_results(path, expected_frames=manifest["counts"]["test"]))
               for name, path in compare]  # validate before the slow part
+    published = load_published(published_dir) if published_dir is not None else None
 
     preds = predict_split(model, data_dir, "test", data_intr, batch_size, keep_crops=True)
     variants = {CNN: preds.pred_uvd}
@@ -87,57 +97,67 @@ def run_eval(run_dir: Path, data_dir: Path, out: Path, refine: bool = True,
         variants[name] = uvd
 
     gt_xyz = uvd_to_xyz(preds.gt_uvd, eval_intr)
-    metrics = {n: summarize(uvd_to_xyz(u, eval_intr), gt_xyz) for n, u in variants.items()}
-    tips = {n: fingertip_mean_error(uvd_to_xyz(u, eval_intr), gt_xyz) for n, u in variants.items()}
+    pred_xyz = {n: uvd_to_xyz(u, eval_intr) for n, u in variants.items()}
+    metrics = {n: summarize(x, gt_xyz) for n, x in pred_xyz.items()}
+    tips = {n: fingertip_mean_error(x, gt_xyz) for n, x in pred_xyz.items()}
+    per_frame = per_frame_table(preds.sequence, preds.frame, {n: joint_errors(x, gt_xyz) for n, x in pred_xyz.items()})
     rows = metric_rows(metrics, tips)
     best_name = REFINED if refine else CNN
     with atomic_output_dir(Path(out), overwrite) as tmp:
         write_results(tmp / "predictions_uvd.txt", variants[best_name])
         write_results(tmp / "predictions_uvd_cnn.txt", preds.pred_uvd)
         write_json(tmp / "metrics.json", metrics)
-        figures = write_metric_figures(tmp, metrics)
-        examples = _examples_figure(preds, variants[best_name], eval_intr, tmp / "examples.png")
+        atomic_write_text(tmp / PER_FRAME_FILE, per_frame.to_csv(index=False, float_format="%.4f"))
+        if published is not None:
+            write_json(tmp / PUBLISHED_FILE, published)
+        write_metric_figures(tmp, metrics)
+        _examples_figure(preds, variants[best_name], eval_intr, tmp / "examples.png")
+        source = manifest.get("source_root")
         settings = {
             "run": str(Path(run_dir).resolve()), "data": str(Path(data_dir).resolve()),
-            "source": manifest.get("source_root"), "test frames": len(preds),
+            "source": source, "test set": describe_test_set(source), "test frames": len(preds),
             "preset": run_cfg.get("model", {}).get("preset", run_cfg.get("preset")),
             "loss": run_cfg.get("loss"), "steps": _run_steps(run_dir),
+            "trained": run_date(run_dir), "evaluated": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
             "eval intrinsics": eval_intr.to_dict(), "refinement": settings_refine,
             "runtime (ms/frame, this machine)": runtime,
         }
+        tta = _time_to_accuracy(run_dir)
+        if tta is not None:
+            settings["time to accuracy (validation)"] = tta
         write_json(tmp / "settings.json", settings)
-        captions = {"per_joint": "Mean error per joint (paper Fig. 4)",
-                    "max_frame": "Frames with every joint within the threshold (paper Fig. 5)",
-                    "mean_frame": "Frames whose mean joint error is within the threshold",
-                    "joint": "Joints within the threshold"}
-        fig_list = [(captions[k], p) for k, p in figures.items()]
-        fig_list.append(("Best, median and worst test frames (paper Fig. 6)", examples))
-        tables = [("Results on the test split", rows)]
-        curve = _learning_curve(run_dir, tmp / "learning_curve.png")
-        if curve is not None:
-            fig_list.insert(0, ("Learning curve of the run (validation split)", curve[0]))
-            tables.append(("Training time to reach a validation error", curve[1]))
-            settings["time to accuracy (validation)"] = curve[2]
-            write_json(tmp / "settings.json", settings)
-        write_report(tmp, f"SDNet evaluation: {Path(run_dir).name} on {Path(data_dir).name}",
-                     settings, tables, fig_list, notes=_notes(metrics, tips, refine))
+        write_run_report(tmp, run_dir)
     print(format_rows(rows))
     return metrics
 
 
-def _learning_curve(run_dir: Path, path: Path):
-    """(figure path, table rows, time-to-accuracy dict) from RUN/history.csv; None without one."""
-    from eval.learning import learning_curve_figure, read_history, time_to_accuracy
+def _time_to_accuracy(run_dir: Path) -> dict | None:
+    """{'15 mm': minutes or None, ...} from RUN/history.csv; None without a history."""
+    from eval.learning import read_history, time_to_accuracy
 
     try:
         history = read_history(run_dir)
     except ValueError:
         return None
-    tta = time_to_accuracy(history)
-    rows = [{"validation error (mm)": f"<= {t:g}", "minutes": v["minutes"], "step": v["step"]}
-            for t, v in tta.items()]
-    return save_figure(learning_curve_figure({Path(run_dir).name: history}), path), rows, \
-        {f"{t:g} mm": v["minutes"] for t, v in tta.items()}
+    return {f"{t:g} mm": v["minutes"] for t, v in time_to_accuracy(history).items()}
+
+
+def rebuild_report(out: Path, run_dir: Path | None = None) -> Path:
+    """Rewrite REPORT/report.md and report.html from REPORT's files (no prediction); returns the HTML."""
+    return write_run_report(Path(out), run_dir)["html"]
+
+
+def load_published(icvl_dir: Path) -> dict:
+    """The published ICVL result files of ``icvl_dir`` scored on its real test labels with the ICVL
+    benchmark intrinsics (``eval.compare.score_published``); SdnetError when the files are missing."""
+    from eval.compare import find_published, score_published
+    from pipeline.camera import CAMERAS
+
+    found = find_published(icvl_dir)
+    if found is None:
+        raise SdnetError(f"{icvl_dir}: expected the ICVL test labels (icvl_test_groundtruth_label.txt, or "
+                         "test_seq_1.txt and test_seq_2.txt) and result files in published/")
+    return score_published(*found, CAMERAS["icvl-benchmark"])
 
 
 def _examples_figure(preds, pred_uvd, intr: Intrinsics, path: Path) -> Path:
@@ -151,16 +171,6 @@ def _examples_figure(preds, pred_uvd, intr: Intrinsics, path: Path) -> Path:
     fig = pose_examples_figure([preds.crops[i].astype(np.float32) for i in idx], gt_uv, pred_uv,
                                titles, background_value=1.0)
     return save_figure(fig, path)
-
-
-def _notes(metrics: dict, tips: dict, refine: bool) -> str:
-    if not refine:
-        return "Refinement off (--no-refine)."
-    cnn, ref = metrics[CNN]["mean_error_mm"], metrics[REFINED]["mean_error_mm"]
-    verdict = "lowers" if ref < cnn else "does not lower"
-    return (f"The hierarchical refinement {verdict} the mean error on this test split: "
-            f"{cnn:.3f} mm without, {ref:.3f} mm with (fingertips {tips[CNN]:.3f} -> "
-            f"{tips[REFINED]:.3f} mm). Its weights were chosen on the validation split.")
 
 
 def _run_crop_size(run_cfg: dict):

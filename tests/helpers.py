@@ -97,3 +97,42 @@ def make_tiny_data_dir(tmp_path: Path, rotations: int = 2, crop_size: int = 32, 
 
 def camera_xyz(uvd: np.ndarray) -> np.ndarray:
     return uvd_to_xyz(uvd, ICVL_INTRINSICS)
+
+
+def html_tables(page: str) -> dict[str, list[list[str]]]:
+    """Every ``<table id=...>`` of an HTML page, parsed with the stdlib's HTML parser: id -> rows of
+    cell texts (the header row first)."""
+    from html.parser import HTMLParser
+
+    class Tables(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.tables, self.current, self.row, self.cell = {}, None, None, None
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            if tag == "table" and attrs.get("id"):
+                self.current = self.tables.setdefault(attrs["id"], [])
+            elif tag == "tr" and self.current is not None:
+                self.row = []
+            elif tag in ("td", "th") and self.row is not None:
+                self.cell = []
+
+        def handle_endtag(self, tag):
+            if tag == "table":
+                self.current = None
+            elif tag == "tr" and self.row is not None:
+                self.current.append(self.row)
+                self.row = None
+            elif tag in ("td", "th") and self.cell is not None:
+                self.row.append("".join(self.cell).strip())
+                self.cell = None
+
+        def handle_data(self, data):
+            if self.cell is not None:
+                self.cell.append(data)
+
+    parser = Tables()
+    parser.feed(page)
+    parser.close()
+    return parser.tables

@@ -9,7 +9,7 @@ from eval.results_io import read_results
 from pipeline.cli import main
 from pipeline.config import to_dict
 from models.sdnet import build_model, preset, with_input_size
-from tests.helpers import make_tiny_data_dir
+from tests.helpers import html_tables, make_tiny_data_dir
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,8 @@ def test_eval_writes_every_output(tiny, capsys):
     assert main(["eval", "--run", str(run), "--data", str(data), "--out", str(out)]) == 0
     for name in ("predictions_uvd.txt", "predictions_uvd_cnn.txt", "metrics.json", "settings.json",
                  "per_joint.png", "success_max_frame.png", "success_mean_frame.png",
-                 "success_joint.png", "examples.png", "report.md", "report.html"):
+                 "success_joint.png", "examples.png", "per_frame_errors.csv", "per_sequence.png",
+                 "report.md", "report.html"):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     assert (run / "prior.json").is_file() and (run / "refine.json").is_file()
     metrics = json.loads((out / "metrics.json").read_text())
@@ -42,8 +43,37 @@ def test_eval_writes_every_output(tiny, capsys):
         assert m["max_frame"][-1] >= m["max_frame"][0]
     assert read_results(out / "predictions_uvd.txt", expected_frames=7).shape == (7, 16, 3)
     html = (out / "report.html").read_text()
-    assert html.count("data:image/png;base64") == 5
+    assert html.count("data:image/png;base64") == 6  # per joint, 3 success curves, examples, per sequence
+    summary = html_tables(html)["summary"]
+    assert [r[0] for r in summary[1:]] == list(metrics)
+    for row in summary[1:]:
+        assert row[1] == f"{metrics[row[0]]['mean_error_mm']:.2f}"
     assert "mean error (mm)" in capsys.readouterr().out
+
+
+def test_eval_scores_published_files_and_rebuilds_the_report_from_its_files(tiny, tmp_path):
+    from eval.results_io import write_results
+
+    _, data, run = tiny
+    icvl = tmp_path / "icvl"
+    (icvl / "published").mkdir(parents=True)
+    gt = np.random.default_rng(0).uniform(100, 300, size=(4, 16, 3))
+    write_results(icvl / "icvl_test_groundtruth_label.txt", gt)
+    write_results(icvl / "published" / "NEUCOM18_ICVL_Pose_REN.txt", gt + 1.0)
+    out = tmp_path / "r"
+    assert main(["eval", "--run", str(run), "--data", str(data), "--out", str(out), "--no-refine",
+                 "--published", str(icvl)]) == 0
+    published = json.loads((out / "published.json").read_text())
+    assert list(published["metrics"]) == ["Pose-REN"] and published["frames"] == 4
+    paper = {r[0]: r for r in html_tables((out / "report.html").read_text())["paper"][1:]}
+    assert paper["Pose-REN"][1] == f"{published['metrics']['Pose-REN']['mean_error_mm']:.2f}"
+
+    (out / "report.html").unlink()
+    assert main(["eval", "--out", str(out), "--report-only"]) == 0
+    assert "Pose-REN" in (out / "report.html").read_text()
+    assert main(["eval", "--run", str(run), "--data", str(data), "--out", str(tmp_path / "r2"),
+                 "--published", str(tmp_path)]) == 2  # no labels there: refused before predicting
+    assert not (tmp_path / "r2").exists()
 
 
 def test_eval_prediction_mapping_is_exact_for_a_perfect_model(tiny):

@@ -8,7 +8,8 @@ import pytest
 from matplotlib.figure import Figure
 
 from eval.plots import save_figure
-from eval.report import FINGER_COLORS, plot_pose_examples, pose_examples_figure, write_report
+from eval.report import (FINGER_COLORS, Section, Strong, Table, html_table, markdown_table, plot_pose_examples,
+                         pose_examples_figure, settings_rows, write_report)
 from pipeline.errors import SdnetError
 from pipeline.skeleton import FINGERS, ICVL_SKELETON, NUM_JOINTS
 
@@ -23,11 +24,14 @@ def _report(tmp_path, figures):
     table = pd.DataFrame({"method": ["SDNet", "SDNet + refinement"], "mean_error_mm": [8.41234, 8.3],
                           "frames": [1596, 1596]})
     runtime = [{"stage": "cnn", "ms_per_frame": 7.0}, {"stage": "refine", "ms_per_frame": 12.5}]
+    settings = settings_rows({"preset": "smoke", "loss": {"alpha": 0.5, "beta": 1.0}, "steps": 20})
     return write_report(
         tmp_path / "report", "SDNet on ICVL <test>",
-        settings={"preset": "smoke", "loss": {"alpha": 0.5, "beta": 1.0}, "steps": 20},
-        tables=[("Mean error", table), ("Runtime", runtime)],
-        figures=figures, notes="First paragraph.\n\nSecond & last paragraph.")
+        [Section("Summary", ["First paragraph.", "Second & last paragraph."],
+                 [Table("Mean error", table, {"mean_error_mm": ".2f"}, id="summary"), Table("Runtime", runtime)]),
+         Section("Figures", figures=figures),
+         Section("Settings", tables=[Table("Run", settings, compact=True)])],
+        subtitle="evaluated today")
 
 
 def test_report_md_links_figures_and_html_embeds_them(tmp_path):
@@ -35,18 +39,30 @@ def test_report_md_links_figures_and_html_embeds_them(tmp_path):
     paths = _report(tmp_path, [("Per-joint error", png)])
     md = paths["md"].read_text()
     html = paths["html"].read_text()
-    assert md.startswith("# SDNet on ICVL <test>")
+    assert md.startswith("# SDNet on ICVL <test>\n\n*evaluated today*")
     assert "![Per-joint error](figs/per_joint.png)" in md  # relative to the report
     assert "| loss.alpha | 0.500 |" in md and "| preset | smoke |" in md
-    assert "| SDNet | 8.412 | 1596 |" in md and "| refine | 12.500 |" in md
+    assert "| SDNet | 8.41 | 1596 |" in md and "| refine | 12.500 |" in md
     assert "Second & last paragraph." in md
+    assert md.index("## Summary") < md.index("## Figures") < md.index("## Settings")
 
     assert "SDNet on ICVL &lt;test&gt;" in html and "Second &amp; last paragraph." in html
     srcs = re.findall(r'<img [^>]*src="([^"]+)"', html)
     assert len(srcs) == 1 and srcs[0].startswith("data:image/png;base64,")
     assert base64.b64decode(srcs[0].split(",", 1)[1]) == png.read_bytes()
-    assert "<th>mean_error_mm</th>" in html and '<td class="num">8.412</td>' in html
+    assert '<th scope="col">mean_error_mm</th>' in html and '<td class="num">8.41</td>' in html
+    assert '<table id="summary">' in html and '<div class="kv">' in html
     assert "<style>" in html and "http" not in html.replace("<!DOCTYPE html>", "")  # self-contained
+    assert "<script" not in html
+
+
+def test_table_cells_strong_and_formats():
+    rows = [[Strong(8.08554), "a|b", None, float("nan"), [1.0, 2.0], 3]]
+    md = markdown_table(["x", "y", "z", "w", "v", "n"], rows, {"x": ".2f", "n": ","})
+    assert md.splitlines()[-1] == "| **8.09** | a\\|b | - | - | 1.000, 2.000 | 3 |"
+    assert md.splitlines()[1].startswith("|---:|---|")
+    html_text = html_table(["x"], [[Strong(8.08554)]], {"x": ".1f"}, table_id="grid")
+    assert '<table id="grid">' in html_text and '<td class="num"><strong>8.1</strong></td>' in html_text
 
 
 def test_report_refuses_missing_or_non_png_figures_and_writes_nothing(tmp_path):
@@ -101,3 +117,145 @@ def test_pose_examples_figure_saves_and_checks_lengths(tmp_path):
         pose_examples_figure(images, gt, pred, ["only one title"])
     with pytest.raises(ValueError, match="joints must be"):
         pose_examples_figure(images, gt[:, :5], pred[:, :5], ["a", "b"])
+
+
+# ----------------------------------------------------------------------------- the eval report
+
+def _fake_eval_report(tmp_path, with_published=True):
+    """A report dir as `sdnet eval` leaves it (metrics, settings, per-frame errors, figures, published
+    scores of two tiny result files) and a run dir with a history.csv of every logged column."""
+    from eval.compare import score_published
+    from eval.metrics import joint_errors, summarize
+    from eval.plots import write_metric_figures
+    from eval.results_io import write_results
+    from eval.run_report import CNN, PER_FRAME_FILE, PUBLISHED_FILE, REFINED, per_frame_table
+    from pipeline.camera import ICVL_BENCHMARK_INTRINSICS
+    from pipeline.fsutil import write_json
+
+    rng = np.random.default_rng(3)
+    report, run = tmp_path / "report", tmp_path / "run-x"
+    report.mkdir()
+    run.mkdir()
+    n = 30
+    gt = rng.uniform(-80, 80, size=(n, NUM_JOINTS, 3)) + [0, 0, 350]
+    preds = {CNN: gt + rng.normal(0, 9, gt.shape), REFINED: gt + rng.normal(0, 8, gt.shape)}
+    metrics = {k: summarize(p, gt) for k, p in preds.items()}
+    write_json(report / "metrics.json", metrics)
+    seq = np.array(["test_seq_1"] * 12 + ["test_seq_2"] * 18)
+    frame = np.concatenate([np.arange(12), np.arange(18)])
+    table = per_frame_table(seq, frame, {k: joint_errors(p, gt) for k, p in preds.items()})
+    (report / PER_FRAME_FILE).write_text(table.to_csv(index=False, float_format="%.4f"))
+    write_metric_figures(report, metrics)
+    _figure(report / "examples.png")
+    grid = {"radius_mm": [4.0, 8.0], "gamma_d": [0.0, 0.01], "gamma_m": [0.0], "window": [2, 4]}
+    search = [{"radius_mm": r, "gamma_d": g, "gamma_m": 0.0, "window": w, "mean_error_mm": 8 + r / 10 - g * 10 + w / 100}
+              for r in grid["radius_mm"] for g in grid["gamma_d"] for w in grid["window"]]
+    write_json(report / "settings.json", {
+        "run": str(run), "data": "/d", "source": None, "test set": "the synthetic test sequences (sdnet synth)",
+        "test frames": n, "preset": "cpu", "loss": {"sdl_weight": 0.125, "alpha": 1.0, "beta": 0.5},
+        "steps": 12345, "trained": "2025-01-02", "evaluated": "2025-01-03",
+        "eval intrinsics": {"fx": 241.42}, "runtime (ms/frame, this machine)": {"cnn_ms_per_frame": 1.5,
+                                                                                 "refine_ms_per_frame": 3.0},
+        "refinement": {"config": {"radius_mm": 4.0, "gamma_d": 0.01, "gamma_m": 0.0, "window": 2},
+                       "note": "chosen on 10 val frames", "val_unrefined_mm": 9.0, "val_refined_mm": 8.5,
+                       "grid": grid, "table": search}})
+    (run / "history.csv").write_text(
+        "epoch,step,loss,mean_error_mm,joint,sdl,loss_a,loss_b,sdl_weight,val_loss,val_mean_error_mm,val_joint,seconds\n"
+        "1,100,2.0,30,1.5,4.0,3.0,1.0,0.125,1.8,25,1.4,60\n2,200,1.0,16,0.8,2.0,1.5,0.5,0.125,1.2,14,0.9,120\n"
+        "3,300,0.5,11,0.4,1.0,0.8,0.2,0.125,0.9,11.5,0.7,180\n")
+    published = None
+    if with_published:
+        icvl = tmp_path / "icvl"
+        (icvl / "published").mkdir(parents=True)
+        gt_uvd = rng.uniform(100, 300, size=(5, NUM_JOINTS, 3))
+        write_results(icvl / "icvl_test_groundtruth_label.txt", gt_uvd)
+        write_results(icvl / "published" / "A.txt", gt_uvd + rng.normal(0, 2, gt_uvd.shape))
+        write_results(icvl / "published" / "B.txt", gt_uvd + rng.normal(0, 4, gt_uvd.shape))
+        published = score_published([icvl / "icvl_test_groundtruth_label.txt"], icvl / "published",
+                                    ICVL_BENCHMARK_INTRINSICS)
+        write_json(report / PUBLISHED_FILE, published)
+    return report, run, metrics, published
+
+
+def _cells(table):
+    """Parsed table rows -> {first cell: {column: cell text}}."""
+    header, *rows = table
+    return {r[0]: dict(zip(header, r)) for r in rows}
+
+
+def test_eval_report_summary_numbers_equal_metrics_json(tmp_path):
+    """Parsed with a real HTML parser: the summary's numbers are metrics.json's, the paper's are
+    Table 1's, the published methods' are their recomputed scores; results come before settings."""
+    import json
+
+    from eval.compare import PAPER_TABLE1_MM
+    from eval.run_report import fingertip_error, write_run_report
+    from pipeline.skeleton import ICVL_SKELETON
+    from tests.helpers import html_tables
+
+    report, run, _, published = _fake_eval_report(tmp_path)
+    paths = write_run_report(report)
+    page = paths["html"].read_text()
+    metrics = json.loads((report / "metrics.json").read_text())  # what the page must agree with
+
+    tables = html_tables(page)
+    summary = _cells(tables["summary"])
+    assert list(summary) == list(metrics)
+    for name, m in metrics.items():
+        row = summary[name]
+        tips = np.mean([m["per_joint_mm"][j] for j in ICVL_SKELETON.fingertips])
+        assert row["mean error (mm)"] == f"{m['mean_error_mm']:.2f}"
+        assert row["fingertips (mm)"] == f"{tips:.2f}" == f"{fingertip_error(m):.2f}"
+        assert row["max-frame <= 20 mm (%)"] == f"{100 * m['max_frame'][20]:.1f}"
+        assert row["max-frame <= 40 mm (%)"] == f"{100 * m['max_frame'][40]:.1f}"
+        assert row["frames"] == str(m["frames"]) and row["source"] == "this run"
+
+    paper = _cells(tables["paper"])
+    means = {k: v["mean error (mm)"] for k, v in paper.items()}
+    assert means["SDNet (paper), w = 0.125 [this run's w]"] == f"{PAPER_TABLE1_MM[0.125]:.2f}"
+    assert means["SDNet (paper), w = 0.5"] == "8.40" and means["SDNet (paper), w = 0, baseline"] == "12.70"
+    for name, m in published["metrics"].items():
+        assert paper[name]["mean error (mm)"] == f"{m['mean_error_mm']:.2f}"
+        assert paper[name]["source"] == "result file, recomputed"
+    assert [float(v) for v in means.values()] == sorted(float(v) for v in means.values())
+
+    grid = _cells(tables["refine-grid"])  # radius 4, gamma_d 0.01, window 2 is the chosen cell
+    assert grid["4"]["gamma_m 0, window 2"] == f"{8 + 0.4 - 0.1 + 0.02:.3f}"
+    assert "<strong>8.320</strong>" in page
+    assert [r[0] for r in tables["sequences"][1:]] == ["test_seq_1", "test_seq_2"]
+
+    title = re.search(r"<h1>(.*?)</h1>", page).group(1)
+    assert title == "SDNet run-x: cpu preset, w = 0.125, alpha = 1, beta = 0.5, 12,345 steps, trained 2025-01-02"
+    headings = re.findall(r"<h2>(.*?)</h2>", page)
+    assert headings[0] == "Summary" and headings[-1] == "Settings" and "Training" in headings
+    assert "<script" not in page and page.count("data:image/png;base64,") == 7
+    for name in ("learning_curve.png", "per_sequence.png", "success_max_frame_published.png"):
+        assert (report / name).read_bytes().startswith(b"\x89PNG")
+
+    md = paths["md"].read_text()
+    assert md.index("## Summary") < md.index("## Results") < md.index("## Settings")
+    cnn = metrics["SDNet CNN"]
+    assert f"| SDNet CNN | {cnn['mean_error_mm']:.2f} | {fingertip_error(cnn):.2f} |" in md
+    assert "| SDNet (paper), w = 0.5 | 8.40 |" in md
+
+
+def test_eval_report_without_published_or_history_says_how_to_add_them(tmp_path):
+    from eval.run_report import write_run_report
+    from tests.helpers import html_tables
+
+    report, run, _, _ = _fake_eval_report(tmp_path, with_published=False)
+    (run / "history.csv").unlink()
+    page = write_run_report(report)["html"].read_text()
+    paper = _cells(html_tables(page)["paper"])
+    assert all(row["source"] == "paper, Table 1" for row in paper.values()) and len(paper) == 4
+    assert "--published DIR" in page and "<h2>Training</h2>" not in page
+
+
+def test_grid_table_pivots_the_search_and_marks_the_choice():
+    from eval.run_report import grid_table
+
+    grid = {"a": [1.0, 2.0], "b": [0.0], "c": [0.1, 0.2]}
+    search = [{"a": a, "b": 0.0, "c": c, "mean_error_mm": a + c} for a in grid["a"] for c in grid["c"]]
+    rows = grid_table(search, grid, {"a": 2.0, "b": 0.0, "c": 0.1})
+    assert [list(r) for r in rows] == [["a", "b", "c 0.1", "c 0.2"]] * 2
+    assert rows[0]["c 0.2"] == 1.2 and isinstance(rows[1]["c 0.1"], Strong) and rows[1]["c 0.1"].value == 2.1

@@ -15,14 +15,21 @@ def register(sub) -> None:
         "'train', weights chosen on 'val', stored in the run dir), and writes predictions_uvd.txt, "
         "metrics.json, the per-joint and success-curve figures, the best/median/worst examples, and "
         "report.md/report.html.")
-    p.add_argument("--run", type=Path, required=True, help="run directory of `sdnet train`")
-    p.add_argument("--data", type=Path, required=True, help="data directory of `sdnet data`")
+    p.add_argument("--run", type=Path, default=None, help="run directory of `sdnet train`")
+    p.add_argument("--data", type=Path, default=None, help="data directory of `sdnet data`")
     p.add_argument("--out", type=Path, required=True, help="report directory")
     p.add_argument("--no-refine", action="store_true", help="score the CNN alone")
     p.add_argument("--compare", nargs="*", default=[], metavar="NAME=FILE",
                    help="other result files (standard format, same test frames) to put in the tables")
     p.add_argument("--camera", choices=["data", "icvl", "icvl-benchmark"], default="data",
                    help="intrinsics for uvd -> xyz in the metrics (default: the dataset's)")
+    p.add_argument("--published", type=Path, default=None, metavar="DIR",
+                   help="a folder with the real ICVL test labels (icvl_test_groundtruth_label.txt) and "
+                   "published result files in DIR/published/ (e.g. ../shared/icvl): scored as `sdnet compare` "
+                   "does and shown beside the paper's Table 1 at the top of the report")
+    p.add_argument("--report-only", action="store_true",
+                   help="only rewrite report.md/report.html of an existing --out from its files "
+                   "(metrics.json, settings.json, ...) and the run's history.csv; no prediction")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     p.set_defaults(func=run)
@@ -42,9 +49,16 @@ def run(args: argparse.Namespace) -> int:
     from pipeline.camera import CAMERAS
     from pipeline.evaluate import run_eval
 
+    if args.report_only:
+        from pipeline.evaluate import rebuild_report
+
+        print(f"report: {rebuild_report(args.out, args.run)}")
+        return 0
+    if args.run is None or args.data is None:
+        raise SdnetError("sdnet eval needs --run and --data (or --report-only with an existing --out)")
     intr = None if args.camera == "data" else CAMERAS[args.camera]
     run_eval(args.run, args.data, args.out, refine=not args.no_refine,
              compare=parse_compare(args.compare), eval_intr=intr, overwrite=args.overwrite,
-             batch_size=args.batch_size)
+             batch_size=args.batch_size, published_dir=args.published)
     print(f"report: {args.out / 'report.html'}")
     return 0

@@ -1,0 +1,419 @@
+"""The report of ``sdnet eval``, assembled from the files of a report directory and its run.
+
+Every number on the page is read from a file: ``REPORT/metrics.json`` (per method: mean and per-joint
+errors in mm, success curves), ``REPORT/settings.json`` (the run, the loss, the refinement and its
+search table, runtimes, the test set), ``REPORT/per_frame_errors.csv`` (per test frame and method:
+mean and fingertip error in mm), ``REPORT/published.json`` (published ICVL result files scored by
+``eval.compare``, when given) and ``RUN/history.csv`` (learning curves). The paper's numbers come
+from ``eval.compare`` (``PAPER_TABLE1_MM``, ``PAPER_RUNTIME_MS``).
+
+Order, for a reader: the title names the run; the summary (our numbers, then the paper's Table 1
+and the published methods on real ICVL, marked as such) comes first; then the figures, the
+per-sequence view, the training curves; the settings last, as tables.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from eval.compare import PAPER_REFINEMENT_GAIN_MM, PAPER_RUNTIME_MS, PAPER_TABLE1_MM, SOURCE_RECOMPUTED
+from eval.metrics import success_at
+from pipeline.errors import SdnetError
+from pipeline.skeleton import ICVL_SKELETON, Skeleton
+
+CNN = "SDNet CNN"
+REFINED = "SDNet CNN + refinement"
+PER_FRAME_FILE = "per_frame_errors.csv"
+PUBLISHED_FILE = "published.json"
+SEQUENCE_FIGURE = "per_sequence.png"
+CURVES_FIGURE = "learning_curve.png"
+
+# Column names of the summary tables (the test reads them back), and their number formats.
+MEAN, TIPS, MAX20, MAX40, FRAMES, SOURCE = ("mean error (mm)", "fingertips (mm)", "max-frame <= 20 mm (%)",
+                                            "max-frame <= 40 mm (%)", "frames", "source")
+PAPER_SOURCE = "paper, Table 1"
+RECOMPUTED_SOURCE = "result file, recomputed"
+COMPARISON_FIGURE = "success_max_frame_published.png"
+SUMMARY_FORMATS = {MEAN: ".2f", TIPS: ".2f", MAX20: ".1f", MAX40: ".1f"}
+FIGURE_CAPTIONS = {
+    "per_joint": "Mean error per joint (paper Fig. 4)",
+    "max_frame": "Frames with every joint within the threshold (paper Fig. 5)",
+    "examples": "Best, median and worst test frames (paper Fig. 6): ground truth thick, prediction dashed",
+    "mean_frame": "Frames whose mean joint error is within the threshold",
+    "joint": "Joints within the threshold",
+}
+
+
+# ----------------------------------------------------------------------------- pure pieces
+
+def fingertip_error(summary: Mapping, skeleton: Skeleton = ICVL_SKELETON) -> float:
+    """Mean error over the fingertips (mm) from a ``summarize`` result's per-joint means."""
+    per_joint = np.asarray(summary["per_joint_mm"], dtype=np.float64)  # (J,)
+    return float(per_joint[list(skeleton.fingertips)].mean())
+
+
+def summary_rows(metrics: Mapping[str, Mapping], skeleton: Skeleton = ICVL_SKELETON) -> list[dict]:
+    """One row per method, in ``metrics`` order: mean and fingertip error (mm), max-frame success
+    at 20 and 40 mm (%), frames."""
+    return [{"method": name, MEAN: m["mean_error_mm"], TIPS: fingertip_error(m, skeleton),
+             MAX20: 100.0 * success_at(m, "max_frame", 20.0), MAX40: 100.0 * success_at(m, "max_frame", 40.0),
+             FRAMES: m["frames"], SOURCE: "this run"} for name, m in metrics.items()]
+
+
+def paper_rows(published: Mapping | None, run_w: float | None = None) -> list[dict]:
+    """The paper's Table 1 (reported) and, when given, the published result files recomputed on the
+    real ICVL test labels (``eval.compare.score_published``), sorted by mean error (mm). The paper's
+    row with this run's skeleton-difference weight ``run_w`` says so."""
+    rows = []
+    for w, mm in PAPER_TABLE1_MM.items():
+        name = f"SDNet (paper), w = {w:g}" + (", baseline" if w == 0 else "")
+        rows.append({"method": name + (" [this run's w]" if run_w is not None and w == run_w else ""),
+                     MEAN: mm, TIPS: None, MAX20: None, MAX40: None, FRAMES: None, SOURCE: PAPER_SOURCE})
+    if published:
+        for r in published["rows"]:
+            if r["source"] != SOURCE_RECOMPUTED:
+                continue
+            rows.append({"method": r["method"], MEAN: r["mean_error_mm"], TIPS: r["fingertip_mm"],
+                         MAX20: r["max_frame_le_20mm_pct"], MAX40: r["max_frame_le_40mm_pct"],
+                         FRAMES: r["frames"], SOURCE: RECOMPUTED_SOURCE})
+    return sorted(rows, key=lambda r: r[MEAN])
+
+
+def sequence_rows(per_frame: pd.DataFrame, methods: Sequence[str]) -> list[dict]:
+    """Per test sequence: frames, and each method's mean and fingertip error over its frames (mm)."""
+    rows = []
+    for seq, df in per_frame.groupby("sequence", sort=True):
+        row = {"sequence": str(seq), FRAMES: len(df)}
+        for m in methods:
+            row[f"{m}: mean (mm)"] = float(df[mean_column(m)].mean())
+        for m in methods:
+            row[f"{m}: fingertips (mm)"] = float(df[tips_column(m)].mean())
+        rows.append(row)
+    return rows
+
+
+def mean_column(method: str) -> str:
+    """Column of ``per_frame_errors.csv`` holding a method's per-frame mean joint error (mm)."""
+    return f"mean_mm[{method}]"
+
+
+def tips_column(method: str) -> str:
+    """Column of ``per_frame_errors.csv`` holding a method's per-frame fingertip error (mm)."""
+    return f"tips_mm[{method}]"
+
+
+def per_frame_table(sequence, frame, errors: Mapping[str, np.ndarray],
+                    skeleton: Skeleton = ICVL_SKELETON) -> pd.DataFrame:
+    """``per_frame_errors.csv`` as a DataFrame: sequence, frame index, and per method its mean and
+    fingertip error of each frame, from joint errors {method: (N, J) mm}."""
+    tips = list(skeleton.fingertips)
+    df = pd.DataFrame({"sequence": np.asarray(sequence).astype(str), "frame": np.asarray(frame).astype(int)})
+    for name, e in errors.items():
+        e = np.asarray(e, dtype=np.float64)  # (N, J) mm
+        df[mean_column(name)] = e.mean(axis=1)
+        df[tips_column(name)] = e[:, tips].mean(axis=1)
+    return df
+
+
+def grid_table(search: Sequence[Mapping], grid: Mapping[str, Sequence], chosen: Mapping) -> list[dict]:
+    """The refinement search as a table: one row per value pair of the first two grid keys, one
+    column per combination of the others; cells are the validation mean error (mm), the chosen
+    setting in bold (``eval.report.Strong``)."""
+    from eval.report import Strong
+
+    keys = list(grid)
+    row_keys, col_keys = keys[:2], keys[2:]
+    lookup = {tuple(float(r[k]) for k in keys): r["mean_error_mm"] for r in search}
+    chosen_key = tuple(float(chosen[k]) for k in keys) if all(k in chosen for k in keys) else None
+    rows = []
+    for row_vals in itertools.product(*(grid[k] for k in row_keys)):
+        row = {k: v for k, v in zip(row_keys, row_vals)}
+        for col_vals in itertools.product(*(grid[k] for k in col_keys)):
+            label = ", ".join(f"{k} {v:g}" for k, v in zip(col_keys, col_vals)) or "mean error (mm)"
+            key = tuple(float(v) for v in (*row_vals, *col_vals))
+            value = lookup.get(key)
+            row[label] = Strong(value) if key == chosen_key and value is not None else value
+        rows.append(row)
+    return rows
+
+
+def grid_formats(grid: Mapping[str, Sequence]) -> dict[str, str]:
+    """Number formats of ``grid_table``: grid values as written (``g``), errors with 3 decimals."""
+    return {k: "g" for k in list(grid)[:2]}
+
+
+def describe_test_set(source_root: str | None) -> str:
+    """What the test split is, from the data's source tree (``synth.json`` of ``sdnet synth``)."""
+    if not source_root:
+        return "the test split"
+    path = Path(source_root) / "synth.json"
+    if not path.is_file():
+        return f"the test sequences of the ICVL tree {source_root}"
+    meta = json.loads(path.read_text())
+    profile = meta.get("sensor_profile") or meta.get("config", {}).get("sensor_profile") or "default"
+    sensor = "" if profile == "default" else f", sensor profile '{profile}'"
+    if meta.get("generator") == "sdnet synth --poses":
+        return f"the real ICVL test poses rendered by sdnet synth --poses (synthetic depth images{sensor})"
+    return f"the synthetic test sequences (sdnet synth{sensor})"
+
+
+def is_real_icvl(test_set: str) -> bool:
+    return test_set.startswith("the test sequences of the ICVL tree")
+
+
+def run_title(settings: Mapping) -> str:
+    """'SDNet <run>: <preset> preset, w = ..., N steps, trained <date>' from settings.json."""
+    loss = settings.get("loss") or {}
+    w = loss.get("sdl_weight")
+    if w is None:
+        weights = "loss weights unknown"
+    elif w == 0:
+        weights = "w = 0 (joint loss only)"
+    else:
+        weights = f"w = {w:g}, alpha = {loss.get('alpha', 1.0):g}, beta = {loss.get('beta', 1.0):g}"
+    if loss.get("joint_loss"):
+        weights += f", {loss['joint_loss']} joint loss"
+    steps = settings.get("steps")
+    parts = [f"{settings.get('preset') or '?'} preset", weights,
+             f"{steps:,} steps" if isinstance(steps, int) else "steps unknown"]
+    if settings.get("trained"):
+        parts.append(f"trained {settings['trained']}")
+    return f"SDNet {Path(settings.get('run', 'run')).name}: " + ", ".join(parts)
+
+
+def lead_paragraphs(metrics: Mapping, settings: Mapping, published: Mapping | None) -> list[str]:
+    """The summary's sentences, generated from the numbers."""
+    test_set = settings.get("test set", "the test split")
+    frames = next(iter(metrics.values()))["frames"]
+    out = []
+    if CNN in metrics and REFINED in metrics:
+        cnn, ref = metrics[CNN]["mean_error_mm"], metrics[REFINED]["mean_error_mm"]
+        lo, hi = PAPER_REFINEMENT_GAIN_MM
+        out.append(f"On {frames} frames of {test_set}: {cnn:.2f} mm from the CNN, {ref:.2f} mm after the "
+                   f"refinement ({ref - cnn:+.2f} mm; the paper reports a gain of {lo:g} to {hi:g} mm); "
+                   f"fingertips {fingertip_error(metrics[CNN]):.2f} -> {fingertip_error(metrics[REFINED]):.2f} mm. "
+                   "The refinement weights were chosen on the validation split.")
+    elif CNN in metrics:
+        out.append(f"On {frames} frames of {test_set}: {metrics[CNN]['mean_error_mm']:.2f} mm from the CNN "
+                   "(refinement off).")
+    w = (settings.get("loss") or {}).get("sdl_weight")
+    paper = (f"The paper reports {PAPER_TABLE1_MM[0.5]:.2f} mm for SDNet (w = 0.5) and "
+             f"{PAPER_TABLE1_MM[0.0]:.2f} mm for its baseline CNN on real ICVL")
+    if w in PAPER_TABLE1_MM:
+        paper += f"; its row with this run's w = {w:g}: {PAPER_TABLE1_MM[w]:.2f} mm"
+    out.append(paper + ".")
+    if not is_real_icvl(test_set):
+        out.append("The second table is on ICVL's real depth images, ours on other images: set the numbers "
+                   "side by side for their order of magnitude, not as a ranking.")
+    if published is None:
+        out.append("Published methods: give sdnet eval --published DIR (the real ICVL test labels and "
+                   "published result files, e.g. ../shared/icvl) to score them on this page.")
+    return out
+
+
+def _date(path: Path) -> str | None:
+    return (datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc).strftime("%Y-%m-%d")
+            if path.is_file() else None)
+
+
+def run_date(run_dir: Path) -> str | None:
+    """The day (UTC) training finished: the time of RUN/summary.json, else of RUN/model.keras."""
+    for name in ("summary.json", "model.keras"):
+        d = _date(Path(run_dir) / name)
+        if d:
+            return d
+    return None
+
+
+def _comparison_caption(test_set: str) -> str:
+    return (f"Frames with every joint within the threshold (paper Fig. 5): this run on {test_set} (solid) "
+            "and the published methods on real ICVL (dashed)")
+
+
+def comparison_figure(metrics: Mapping[str, Mapping], published: Mapping, curve: str = "max_frame"):
+    """A success-curve figure of this run's methods (solid) and the published methods recomputed on
+    real ICVL (dashed, named '... (real ICVL)')."""
+    from matplotlib.figure import Figure
+
+    from eval.plots import plot_success_curve
+
+    both = dict(metrics)
+    styles = {}
+    for name, m in published["metrics"].items():
+        both[f"{name} (real ICVL)"] = m
+        styles[f"{name} (real ICVL)"] = "--"
+    fig = Figure(figsize=(8.5, 5.2))
+    plot_success_curve(fig.add_subplot(), both, curve, linestyles=styles)
+    return fig
+
+
+# ----------------------------------------------------------------------------- sections
+
+def _figure_path(report_dir: Path, name: str) -> Path | None:
+    from eval.plots import figure_name
+
+    file = "examples.png" if name == "examples" else figure_name(name)
+    path = report_dir / file
+    return path if path.is_file() else None
+
+
+def _refinement_tables(refinement) -> list:
+    from eval.report import Table
+
+    if not isinstance(refinement, Mapping):
+        return [Table("Refinement", [{"setting": "refinement", "value": str(refinement)}], compact=True)]
+    config = dict(refinement.get("config", {}))
+    rows = [{"setting": k, "value": v} for k, v in config.items()]
+    rows += [{"setting": "validation error without / with (mm)",
+              "value": f"{refinement.get('val_unrefined_mm', float('nan')):.3f} / "
+                       f"{refinement.get('val_refined_mm', float('nan')):.3f}"},
+             {"setting": "note", "value": refinement.get("note", "")}]
+    tables = [Table("Refinement (weights chosen on the validation split)", rows, compact=True)]
+    if refinement.get("table") and refinement.get("grid"):
+        tables.append(Table("Refinement search: validation mean error (mm) over the grid",
+                            grid_table(refinement["table"], refinement["grid"], config),
+                            grid_formats(refinement["grid"]), id="refine-grid",
+                            note="Bold: the setting chosen (lowest validation error). Rows: the first two grid "
+                                 "keys; columns: the combinations of the others."))
+    return tables
+
+
+def _runtime_rows(runtime: Mapping) -> list[dict]:
+    rows = [{"stage": "CNN (ms/frame)", "this machine": runtime.get("cnn_ms_per_frame"),
+             "paper, GTX 980": PAPER_RUNTIME_MS["cnn"]}]
+    if "refine_ms_per_frame" in runtime:
+        rows.append({"stage": "refinement (ms/frame)", "this machine": runtime["refine_ms_per_frame"],
+                     "paper, GTX 980": PAPER_RUNTIME_MS["refinement"]})
+    if "refine_setup_s" in runtime:
+        rows.append({"stage": "refinement set-up: prior, weights (s)", "this machine": runtime["refine_setup_s"],
+                     "paper, GTX 980": None})
+    return rows
+
+
+def settings_section(settings: Mapping):
+    """The last section: the run, the loss, the camera, the runtimes and the refinement, as tables."""
+    from eval.report import Section, Table
+
+    run_keys = ("run", "data", "source", "test set", "test frames", "preset", "steps", "trained", "evaluated")
+    run_rows = [{"setting": k, "value": settings[k]} for k in run_keys if k in settings]
+    loss = [{"setting": k, "value": v} for k, v in (settings.get("loss") or {}).items()]
+    intr = [{"setting": k, "value": v} for k, v in (settings.get("eval intrinsics") or {}).items()]
+    tables = [Table("Run", run_rows, compact=True), Table("Loss", loss, compact=True),
+              Table("Camera for uvd -> xyz", intr, compact=True)]
+    runtime = settings.get("runtime (ms/frame, this machine)") or {}
+    if runtime:
+        tables.append(Table("Runtime", _runtime_rows(runtime), compact=True))
+    tables += _refinement_tables(settings.get("refinement", "off"))
+    return Section("Settings", tables=tables, id="settings")
+
+
+def build_sections(report_dir: Path, metrics: Mapping, settings: Mapping, published: Mapping | None,
+                   per_frame: pd.DataFrame | None, history: pd.DataFrame | None,
+                   figures: Mapping[str, Path]) -> list:
+    """The report's sections in reading order (see the module docstring)."""
+    from eval.learning import time_to_accuracy
+    from eval.report import Section, Table
+
+    test_set = settings.get("test set", "the test split")
+    ours = Table(f"This run on {test_set}", summary_rows(metrics), SUMMARY_FORMATS, id="summary",
+                 css_class="summary")
+    gt_note = ""
+    if published:
+        gt_note = (f"Recomputed rows: the published result files scored against {', '.join(Path(p).name for p in published['ground_truth'])} "
+                   f"({published['frames']} frames) with the ICVL benchmark intrinsics (fx {published['intrinsics']['fx']:g}, "
+                   f"fy {published['intrinsics']['fy']:g}), as sdnet compare does.")
+    run_w = (settings.get("loss") or {}).get("sdl_weight")
+    paper = Table("Real ICVL test set (ICVL's depth images): the paper's Table 1 and published methods",
+                  paper_rows(published, run_w), SUMMARY_FORMATS, id="paper", note=gt_note, css_class="summary")
+    sections = [Section("Summary", lead_paragraphs(metrics, settings, published), [ours, paper], id="summary-section")]
+
+    keys = ("per_joint", "comparison" if "comparison" in figures else "max_frame", "examples")
+    result_figs = [(FIGURE_CAPTIONS.get(k) or _comparison_caption(test_set), figures[k]) for k in keys if k in figures]
+    sections.append(Section("Results", figures=result_figs, id="results"))
+
+    if per_frame is not None and "sequence" in figures:
+        methods = [m for m in metrics if mean_column(m) in per_frame]
+        sections.append(Section(
+            "Per sequence, over time",
+            ["The temporal fingertip term of the refinement acts along each sequence: the mean joint error "
+             "of every frame against its index, and each sequence's means."],
+            [Table("Mean error per test sequence (mm)", sequence_rows(per_frame, methods),
+                   {c: ".2f" for m in methods for c in (f"{m}: mean (mm)", f"{m}: fingertips (mm)")},
+                   id="sequences")],
+            [("Mean joint error of each frame against its index, per test sequence", figures["sequence"])],
+            id="sequences-section"))
+
+    if history is not None and "curves" in figures:
+        tta = [{"validation error (mm)": f"<= {t:g}", "minutes": v["minutes"], "step": v["step"]}
+               for t, v in time_to_accuracy(history).items()]
+        last = history.iloc[-1]
+        sections.append(Section(
+            "Training",
+            [f"{int(last['step']):,} steps in {float(last['minutes']):.1f} minutes; last validation error "
+             f"{float(last['val_mean_error_mm']):.2f} mm, best {float(history['val_mean_error_mm'].min()):.2f} mm "
+             "(validation split, CNN alone)."],
+            [Table("Training time to reach a validation error", tta, {"minutes": ".1f"}, id="time-to-accuracy")],
+            [("Learning curves of the run: error (mm) and loss terms against steps and minutes", figures["curves"])],
+            id="training"))
+
+    more = [(FIGURE_CAPTIONS[k], figures[k]) for k in ("mean_frame", "joint") if k in figures]
+    if more:
+        sections.append(Section("More success curves", figures=more, id="more", figure_columns=2))
+    sections.append(settings_section(settings))
+    return sections
+
+
+# ----------------------------------------------------------------------------- files
+
+def read_json(path: Path):
+    path = Path(path)
+    if not path.is_file():
+        raise SdnetError(f"{path}: not found (run sdnet eval first)")
+    return json.loads(path.read_text())
+
+
+def read_per_frame(report_dir: Path) -> pd.DataFrame | None:
+    path = Path(report_dir) / PER_FRAME_FILE
+    return pd.read_csv(path, dtype={"sequence": str}) if path.is_file() else None
+
+
+def write_run_report(report_dir: Path, run_dir: Path | None = None) -> dict[str, Path]:
+    """Draw the figures that come from the files (per sequence, learning curves) and write
+    ``report.md`` and ``report.html`` into ``report_dir``. ``run_dir`` defaults to settings' run."""
+    from eval.learning import read_history, run_curves_figure
+    from eval.plots import save_figure, sequence_errors_figure
+    from eval.report import write_report
+
+    report_dir = Path(report_dir)
+    metrics = read_json(report_dir / "metrics.json")
+    settings = read_json(report_dir / "settings.json")
+    published_path = report_dir / PUBLISHED_FILE
+    published = read_json(published_path) if published_path.is_file() else None
+    run_dir = Path(run_dir or settings.get("run", ""))
+
+    figures = {k: p for k in FIGURE_CAPTIONS if (p := _figure_path(report_dir, k)) is not None}
+    per_frame = read_per_frame(report_dir)
+    if per_frame is not None:
+        methods = [m for m in metrics if mean_column(m) in per_frame]
+        seqs = {str(s): (df["frame"].to_numpy(), {m: df[mean_column(m)].to_numpy() for m in methods})
+                for s, df in per_frame.groupby("sequence", sort=True)}
+        figures["sequence"] = save_figure(sequence_errors_figure(seqs), report_dir / SEQUENCE_FIGURE)
+    if published is not None and "max_frame" in figures:
+        figures["comparison"] = save_figure(comparison_figure(metrics, published), report_dir / COMPARISON_FIGURE)
+    try:
+        history = read_history(run_dir)
+    except ValueError:
+        history = None
+    if history is not None:
+        figures["curves"] = save_figure(run_curves_figure(run_dir.name, history), report_dir / CURVES_FIGURE)
+
+    sections = build_sections(report_dir, metrics, settings, published, per_frame, history, figures)
+    subtitle = (f"Evaluated {settings.get('evaluated', '?')} on {settings.get('test set', 'the test split')} "
+                f"({settings.get('test frames', '?')} frames; data {settings.get('data', '?')}).")
+    return write_report(report_dir, run_title(settings), sections, subtitle)
