@@ -491,7 +491,8 @@ def predictions_document(pred: Predictor, source: Path, kind: str, entries: list
     (per stage, per frame with a hand, this machine), frames: one entry per input frame, in input
     order, with path, sequence, frame, status, overlay (relative path or null), and when status is
     "ok": centre_xyz (3), uvd (J x 3), xyz (J x 3), plus uvd_cnn (J x 3, before the refinement)
-    when refined.
+    when refined. For an ICVL tree ``run_predict`` adds error_mm (``pipeline.score.score_entries``:
+    the error against the tree's labels, or null when it has none).
     """
     statuses = [e["status"] for e in entries]
     n = len(entries)
@@ -567,6 +568,10 @@ def run_predict(pred: Predictor, source: Path, out: Path, *, split: str = "all",
                              f"{unreadable[0]['path']}: {unreadable[0]['status']})"
                              f"{_size_hint(unreadable[0]['status'])}")
         doc = predictions_document(pred, source, kind, entries, timing)
+        if kind == "icvl-tree":
+            from pipeline.score import score_entries, tree_labels
+
+            doc["error_mm"] = score_entries(entries, tree_labels(Path(source)), pred.intrinsics)
         write_json(tmp / PREDICTIONS_FILE, doc)
     return doc
 
@@ -584,5 +589,8 @@ def summary_line(doc: dict, out: Path) -> str:
     ms = doc["ms_per_frame"]
     stages = ", ".join(f"{k} {v:.1f}" for k, v in ms.items())
     refined = "refined" if doc["refined"] else "CNN only"
+    scored = doc.get("error_mm") or {}
+    error = (f"; {scored['mean_error_mm']:.2f} mm mean error against the tree's labels"
+             if "mean_error_mm" in scored else "")
     return (f"{c['frames']} frames: {c['ok']} ok, {c['no_hand']} no hand, {c['unreadable']} unreadable "
-            f"({refined}; ms/frame: {stages}) -> {Path(out) / PREDICTIONS_FILE}")
+            f"({refined}; ms/frame: {stages}){error} -> {Path(out) / PREDICTIONS_FILE}")

@@ -1,0 +1,47 @@
+"""Score ``sdnet predict``'s output on a labelled ICVL tree: the joints' error against the labels.
+
+Only the frames with a hand (status "ok") are scored; the share of frames with a hand is reported
+beside the error, so a method cannot look better by finding fewer hands.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.camera import Intrinsics, uvd_to_xyz
+from pipeline.icvl import find_label_files, read_label_file
+
+
+def tree_labels(root: Path) -> dict[str, np.ndarray]:
+    """{image path as predict names it (depth dir / label path): uvd (J, 3) [px, px, mm]} of every
+    readable label line of the ICVL tree at ``root`` (bad lines are skipped: predict reads paths only)."""
+    labels = {}
+    for lf in find_label_files(root):
+        records, _ = read_label_file(lf.path, strict=False)
+        for r in records:
+            labels[str(lf.depth_dir / r.path)] = r.uvd
+    return labels
+
+
+def score_entries(entries: list[dict], labels: dict[str, np.ndarray], intr: Intrinsics) -> dict | None:
+    """Error of predictions.json frame entries against ``labels`` (``tree_labels``), camera ``intr``.
+
+    Returns None when no entry has a label; else {"labelled_frames", "frames_with_hand",
+    "mean_error_mm" (final joints, mean over joints then frames), "cnn_mean_error_mm" (before the
+    refinement, when refined), "max_joint_error_mm_median"}."""
+    labelled = [e for e in entries if e["path"] in labels]
+    if not labelled:
+        return None
+    ok = [e for e in labelled if e["status"] == "ok"]
+    out = {"labelled_frames": len(labelled), "frames_with_hand": len(ok)}
+    if not ok:
+        return out
+    gt = uvd_to_xyz(np.stack([labels[e["path"]] for e in ok]), intr)  # (N, J, 3) mm
+    dist = np.linalg.norm(np.array([e["xyz"] for e in ok]) - gt, axis=-1)  # (N, J)
+    out["mean_error_mm"] = round(float(dist.mean()), 3)
+    out["max_joint_error_mm_median"] = round(float(np.median(dist.max(axis=1))), 3)
+    if "uvd_cnn" in ok[0]:
+        cnn = uvd_to_xyz(np.array([e["uvd_cnn"] for e in ok]), intr)
+        out["cnn_mean_error_mm"] = round(float(np.linalg.norm(cnn - gt, axis=-1).mean()), 3)
+    return out

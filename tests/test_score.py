@@ -1,0 +1,24 @@
+"""pipeline.score: predict's output scored against an ICVL tree's labels."""
+import numpy as np
+
+from pipeline.camera import ICVL_INTRINSICS as INTR, uvd_to_xyz, xyz_to_uvd
+from pipeline.score import score_entries, tree_labels
+from tests.helpers import write_tiny_icvl_tree
+
+
+def test_scores_only_frames_with_a_hand_and_measures_in_camera_mm(tmp_path):
+    root = write_tiny_icvl_tree(tmp_path / "tree", train_seqs=1, frames_per_seq=2, test_frames=(3,))
+    labels = tree_labels(root)
+    assert len(labels) == 5 and all(v.shape == (16, 3) for v in labels.values())
+    entries = []
+    for k, (path, uvd) in enumerate(sorted(labels.items())):
+        xyz = uvd_to_xyz(uvd, INTR) + [3.0, 4.0, 0.0]  # every joint 5 mm off
+        entry = {"path": path, "status": "ok", "xyz": xyz.tolist(), "uvd": xyz_to_uvd(xyz, INTR).tolist(),
+                 "uvd_cnn": xyz_to_uvd(xyz + [0.0, 0.0, 12.0], INTR).tolist()}
+        entries.append(entry if k else {"path": path, "status": "no hand: nothing near"})
+    entries.append({"path": str(tmp_path / "unlabelled.png"), "status": "ok", "xyz": [[0, 0, 1]] * 16})
+    s = score_entries(entries, labels, INTR)
+    assert s["labelled_frames"] == 5 and s["frames_with_hand"] == 4
+    np.testing.assert_allclose([s["mean_error_mm"], s["max_joint_error_mm_median"]], [5.0, 5.0], atol=1e-3)
+    np.testing.assert_allclose(s["cnn_mean_error_mm"], 13.0, atol=1e-3)
+    assert score_entries(entries[-1:], labels, INTR) is None
