@@ -17,13 +17,16 @@ from beam_jobs.common import run_pipeline, worker_logs_aside
 from pipeline.camera import Intrinsics
 from pipeline.fsutil import atomic_write_text
 from pipeline.icvl import write_depth_png
-from pipeline.synth.frames import FrameSpec, SequenceSpec, label_line, render_frame, rng_for, sequence_frames
+from pipeline.synth.frames import (FrameSpec, SequenceSpec, frame_scene, label_line, render_frame, rng_for,
+                                   sequence_frames)
 from pipeline.synth.sensor import SensorModel
 
 
 # Dask bag partitions at most (Beam's Reshuffle is a no-op on Dask: the partitions of the created
 # sequences or frames are the units of parallel work).
 MAX_PARTITIONS = 64
+
+SCENE_PNG_LEVEL = 1  # zlib effort for the PNGs of scene frames
 
 
 @dataclass(frozen=True)
@@ -45,11 +48,15 @@ def generate_sequence(item: tuple[SequenceSpec, int], ctx: JobContext) -> list[F
 
 
 def render_and_write(frame: FrameSpec, ctx: JobContext) -> tuple[str, tuple[int, str]]:
-    """Render one frame, write its PNG under the root; returns (label file, (order, label line))."""
-    depth = render_frame(frame.joints, frame.shape, ctx.intr, ctx.sensor, rng_for(ctx.seed, *frame.noise_key))
+    """Render one frame (in its scene, if it has one), write its PNG in the camera's depth unit under
+    the root; returns (label file, (order, label line))."""
+    depth = render_frame(frame.joints, frame.shape, ctx.intr, ctx.sensor, rng_for(ctx.seed, *frame.noise_key),
+                         frame_scene(frame, ctx.seed, ctx.intr))
     path = Path(ctx.root) / frame.depth_dir / frame.rel_path
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_depth_png(path, depth)
+    # Scene frames are depth almost everywhere: zlib level 1 encodes them 3-4x faster than the
+    # default 6, for files about 10 % larger (plain frames keep level 6 and their bytes).
+    write_depth_png(path, depth, compress_level=SCENE_PNG_LEVEL if frame.scene_key is not None else 6)
     return frame.label_file, (frame.order, label_line(frame, ctx.intr))
 
 

@@ -6,8 +6,12 @@ import re
 import sys
 from pathlib import Path
 
+from pipeline.commands.camera_args import add_camera_arguments, camera_from_args
 from pipeline.errors import SdnetError
 from pipeline.synth.profiles import SENSOR_PROFILES
+
+# Share of training sequences that are real-camera scenes in a tree made without --scene-fraction.
+DEFAULT_SCENE_FRACTION = 0.3
 
 _EPILOG = """\
 modes:
@@ -25,6 +29,24 @@ sensor profiles (--sensor-profile, any mode that renders; recorded in synth.json
             angles) and occluders, Poisson with mean 2 per frame: discs of radius 10-25 mm, half
             holes, half objects 10-40 mm in front of the hand, e.g.
             sdnet synth --poses test_seq_1.txt test_seq_2.txt --out DIR --sensor-profile occluded
+  structured  a structured-light / active-stereo camera (RealSense-class): noise 2 mm at 300 mm
+            growing with depth^2, projector shadows (holes left of nearer objects, 25 mm
+            baseline), holes on oblique surfaces and dark patches, flying pixels between surfaces
+
+scenes (--scene-fraction, --test-scene-fraction; whole sequences, recorded in synth.json):
+  a scene's hand is at 250-900 mm (plain frames: about 220-420 mm) with its forearm continuing
+  out of the image, a torso 150-400 mm behind the hand and clutter behind it (a desk, boxes,
+  balls, cylinders); nothing but the arm is ever in front of the hand. Labels stay the hand's 16
+  joints. By default 30% of the training sequences and none of the test ones are scenes.
+
+cameras (--camera NAME | --intrinsics FILE.json, then --fx ... --depth-scale override fields):
+  frames are rendered at the camera's size and intrinsics and stored in its depth unit:
+  value = round(mm / depth_scale); no depth is 32001 in a 1-mm (ICVL) tree and 0 otherwise.
+  synth.json records the camera; read such a tree with the same camera, e.g. the RealSense-style
+  test set of `make camera-test`:
+    sdnet synth --out DIR --camera realsense --sensor-profile structured --train-frames 0 \
+        --test-frames 400 --test-scene-fraction 1 --seed 1
+    sdnet data --icvl-root DIR --camera realsense --out DATA
 
 Beam pipeline options go after `--`, e.g. `sdnet synth --out DIR -- --direct_num_workers=1`.
 """
@@ -44,20 +66,28 @@ def register(sub) -> None:
     p.add_argument("--sequence-length", type=int, default=None,
                    help="frames per training sequence (default 200)")
     p.add_argument("--sensor-profile", choices=tuple(SENSOR_PROFILES), default=None,
-                   help="named depth-sensor model: default, or occluded (heavy missing depth plus "
-                   "occluding discs, see below); default: default")
+                   help="named depth-sensor model: default, occluded (heavy missing depth plus "
+                   "occluding discs) or structured (structured-light camera), see below; default: default")
+    p.add_argument("--scene-fraction", type=float, default=None, metavar="F",
+                   help=f"share of training sequences that are real-camera scenes (forearm, torso, "
+                   f"clutter; hand at 250-900 mm), see below (default {DEFAULT_SCENE_FRACTION})")
+    p.add_argument("--test-scene-fraction", type=float, default=None, metavar="F",
+                   help="share of test sequences that are scenes (default 0: the ICVL-like test split)")
     p.add_argument("--poses", type=Path, nargs="+", metavar="LABELS",
                    help="render the poses of these ICVL label files (uvd, ICVL intrinsics) as test sequences")
     p.add_argument("--preview", type=Path, metavar="PNG", help="write a montage of sample frames")
     p.add_argument("--from-tree", type=Path, metavar="DIR",
                    help="with --preview: take the frames from this ICVL tree (real or synthetic)")
     p.add_argument("--preview-frames", type=int, default=18, help="frames in the montage (default 18)")
+    p.add_argument("--preview-whole", action="store_true",
+                   help="show whole frames in the montage (scenes), not crops around the hand")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     p.add_argument("--workers", type=int, default=None, help="Beam workers (default: CPU cores)")
     p.add_argument("--running-mode", default="multi_processing",
                    choices=("multi_processing", "multi_threading", "in_memory"),
                    help="DirectRunner running mode (default multi_processing)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_camera_arguments(p, "icvl: 320x240, f 241.42, mm; the frames are rendered and stored with it")
     p.add_argument("beam_args", nargs="*", help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 
@@ -69,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
         raise SdnetError("--from-tree needs --preview PNG")
     if args.from_tree and args.sensor_profile is not None:
         raise SdnetError("--sensor-profile renders new frames; it does not apply to --from-tree")
+    if args.from_tree and (args.scene_fraction is not None or args.test_scene_fraction is not None):
+        raise SdnetError("--scene-fraction renders new frames; it does not apply to --from-tree")
     if args.preview_frames < 1:
         raise SdnetError(f"--preview-frames must be >= 1, got {args.preview_frames}")
     if args.workers is not None and args.workers < 1:
@@ -90,6 +122,9 @@ def run(args: argparse.Namespace) -> int:
         if args.train_frames is not None or args.test_frames is not None or args.sequence_length is not None:
             raise SdnetError("--poses renders the given labels: --train-frames, --test-frames and "
                              "--sequence-length do not apply")
+        if args.scene_fraction is not None or args.test_scene_fraction is not None:
+            raise SdnetError("--poses renders the given labels alone: --scene-fraction and "
+                             "--test-scene-fraction do not apply")
         n = _run_poses(args)
     else:
         n = _run_synth(args)
@@ -102,23 +137,44 @@ def run(args: argparse.Namespace) -> int:
 def _config(args):
     from pipeline.config import SynthConfig
 
-    kwargs = {"seed": args.seed, "sensor_profile": args.sensor_profile or "default"}
-    for key in ("train_frames", "test_frames", "sequence_length"):
+    kwargs = {"seed": args.seed, "sensor_profile": args.sensor_profile or "default",
+              "scene_fraction": DEFAULT_SCENE_FRACTION if args.scene_fraction is None else args.scene_fraction}
+    for key in ("train_frames", "test_frames", "sequence_length", "test_scene_fraction"):
         if getattr(args, key) is not None:
             kwargs[key] = getattr(args, key)
+    kwargs.update(_camera_fields(args))
     try:
         return SynthConfig(**kwargs)
     except ValueError as e:
-        raise SdnetError(str(e).replace("_frames", "-frames").replace("sequence_length", "--sequence-length")) from None
+        msg = str(e).replace("_frames", "-frames").replace("sequence_length", "--sequence-length")
+        raise SdnetError(msg.replace("test_scene_fraction", "--test-scene-fraction")
+                         .replace("scene_fraction", "--scene-fraction")) from None
+
+
+def _camera_from_args(args):
+    from pipeline.camera import ICVL_INTRINSICS
+
+    return camera_from_args(args, ICVL_INTRINSICS)
+
+
+def _camera_fields(args) -> dict:
+    """SynthConfig's camera fields from the camera options: a named camera unchanged is recorded by
+    name; anything else by its intrinsics (camera 'custom' for --intrinsics FILE.json)."""
+    from pipeline.camera import CAMERAS
+
+    intr = _camera_from_args(args)
+    name = args.camera or ("custom" if args.intrinsics is not None else "icvl")
+    if name in CAMERAS and CAMERAS[name] == intr:
+        return {"camera": name}
+    return {"camera": name, "intrinsics": intr.to_dict()}
 
 
 def _context(cfg, root: Path):
     from beam_jobs.synth_job import JobContext
-    from pipeline.camera import CAMERAS
     from pipeline.synth.sensor import sensor_for
 
     sensor = sensor_for(cfg.sensor_profile, **cfg.sensor_overrides())
-    return JobContext(root=str(root), intr=CAMERAS[cfg.camera], sensor=sensor, seed=cfg.seed,
+    return JobContext(root=str(root), intr=cfg.camera_intrinsics(), sensor=sensor, seed=cfg.seed,
                       scale_range=cfg.scale_range, bone_noise=cfg.bone_noise)
 
 
@@ -128,7 +184,8 @@ def _run_synth(args) -> int:
     from pipeline.synth.frames import plan_sequences
 
     cfg = _config(args)
-    specs = plan_sequences(cfg.train_frames, cfg.test_frames, cfg.sequence_length)
+    specs = plan_sequences(cfg.train_frames, cfg.test_frames, cfg.sequence_length, cfg.scene_fraction,
+                           cfg.test_scene_fraction)
     total = sum(s.frames for s in specs)
     with atomic_output_dir(args.out, args.overwrite) as tmp:
         ctx = _context(cfg, tmp)
@@ -145,6 +202,7 @@ def synth_manifest(cfg, ctx, specs) -> dict:
     from pipeline.config import to_dict
     from pipeline.skeleton import ICVL_SKELETON
     from pipeline.synth.poses import MotionModel
+    from pipeline.synth.scene import SCENE_MOTION, SceneModel
 
     return {
         "generator": "sdnet synth",
@@ -152,10 +210,13 @@ def synth_manifest(cfg, ctx, specs) -> dict:
         "intrinsics": ctx.intr.to_dict(),
         "sensor": dataclasses.asdict(ctx.sensor),
         "motion": dataclasses.asdict(MotionModel()),
+        "scene_motion": dataclasses.asdict(SCENE_MOTION),
+        "scene": dataclasses.asdict(SceneModel()),
         "skeleton": ICVL_SKELETON.to_dict(),
-        "background": 32001,
-        "sequences": [{"split": s.split, "name": s.name, "frames": s.frames, "label_file": s.label_file}
-                      for s in specs],
+        "depth_unit_mm": ctx.intr.depth_scale,
+        "background": 32001 if ctx.intr.depth_scale == 1.0 else 0,
+        "sequences": [{"split": s.split, "name": s.name, "frames": s.frames, "label_file": s.label_file,
+                       "scene": s.scene} for s in specs],
     }
 
 
@@ -203,7 +264,10 @@ def _run_poses(args) -> int:
     from pipeline.config import SynthConfig, to_dict
     from pipeline.fsutil import atomic_output_dir, write_json
 
-    base = SynthConfig(seed=args.seed, sensor_profile=args.sensor_profile or "default")
+    try:
+        base = SynthConfig(seed=args.seed, sensor_profile=args.sensor_profile or "default", **_camera_fields(args))
+    except ValueError as e:
+        raise SdnetError(str(e)) from None
     ctx = _context(base, args.out)
     frames = load_pose_files(list(args.poses), args.seed, ctx.intr)
     with atomic_output_dir(args.out, args.overwrite) as tmp:
@@ -229,12 +293,14 @@ def _preview(args, tree: Path | None) -> None:
 
     source = args.from_tree or tree
     if source is not None:
-        frames = tree_preview_frames(source, args.preview_frames)
+        camera_given = any(getattr(args, k) is not None for k in ("camera", "intrinsics", "depth_scale"))
+        depth_scale = _camera_from_args(args).depth_scale if args.from_tree and camera_given else None
+        frames = tree_preview_frames(source, args.preview_frames, depth_scale)  # None: the tree's synth.json
     else:
         cfg = _config(args)
         ctx = _context(cfg, Path("."))
-        frames = synthetic_preview_frames(cfg.seed, args.preview_frames, ctx.intr, ctx.sensor)
+        frames = synthetic_preview_frames(cfg.seed, args.preview_frames, ctx.intr, ctx.sensor, cfg.scene_fraction)
     if not frames:
         raise SdnetError(f"{source}: no frames to preview")
-    atomic_write_bytes(args.preview, montage_png(frames))
+    atomic_write_bytes(args.preview, montage_png(frames, whole=args.preview_whole))
     print(f"sdnet synth: preview of {len(frames)} frames in {args.preview}", file=sys.stderr)

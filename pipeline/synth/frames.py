@@ -15,10 +15,11 @@ from pipeline.skeleton import ICVL_SKELETON
 from pipeline.synth.handmodel import HandShape, build_primitives, sample_hand_shape
 from pipeline.synth.poses import MotionModel, Subject, sample_sequence, sample_subject
 from pipeline.synth.render import render_depth
-from pipeline.synth.sensor import SensorModel, apply_sensor
+from pipeline.synth.scene import SCENE_MOTION, Scene, render_scene, sample_scene
+from pipeline.synth.sensor import SensorModel, apply_sensor_mm, to_depth_units
 
 SPLIT_CODES = {"train": 0, "test": 1, "poses": 2, "preview": 3}
-_SUBJECT, _POSES, _SENSOR = 0, 1, 2
+_SUBJECT, _POSES, _SENSOR, _SCENE = 0, 1, 2, 3
 _BONE_MEAN = np.array([m for m, _ in ICVL_SKELETON.bone_length_mm])  # (15,) mm
 
 
@@ -30,7 +31,8 @@ def rng_for(seed: int, *key: int) -> np.random.Generator:
 @dataclass(frozen=True)
 class SequenceSpec:
     """One sequence to make: split ('train'/'test'), its index within the split, its folder name
-    (relative to the split's Depth folder), the number of frames and the label file it goes to."""
+    (relative to the split's Depth folder), the number of frames and the label file it goes to.
+    A scene sequence (``scene``) has its hand at 250-900 mm in a scene (``pipeline.synth.scene``)."""
 
     split: str
     index: int
@@ -38,6 +40,7 @@ class SequenceSpec:
     frames: int
     label_file: str  # relative to the output root, e.g. 'Training/labels.txt'
     depth_dir: str  # relative to the output root, e.g. 'Training/Depth'
+    scene: bool = False
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,7 @@ class FrameSpec:
     shape: HandShape
     noise_key: tuple[int, ...]
     uvd: np.ndarray | None = None  # given labels (16, 3) to write verbatim, e.g. from --poses
+    scene_key: tuple[int, ...] | None = None  # key of its scene's stream; None = the hand alone
 
 
 def subject_for(seed: int, split: str, index: int, scale_range: float, bone_noise: float) -> Subject:
@@ -64,21 +68,40 @@ def subject_for(seed: int, split: str, index: int, scale_range: float, bone_nois
 def sequence_frames(spec: SequenceSpec, seed: int, intr: Intrinsics, order_offset: int,
                     scale_range: float = 0.15, bone_noise: float = 0.04,
                     motion: MotionModel = MotionModel()) -> list[FrameSpec]:
-    """Pose generation for one sequence: its FrameSpecs in frame order."""
+    """Pose generation for one sequence: its FrameSpecs in frame order. A scene sequence moves
+    its hand with ``SCENE_MOTION`` (palm at 250-900 mm) instead of ``motion``."""
     subject = subject_for(seed, spec.split, spec.index, scale_range, bone_noise)
     joints = sample_sequence(rng_for(seed, SPLIT_CODES[spec.split], spec.index, _POSES), subject,
-                             spec.frames, intr, motion)  # (T, J, 3)
+                             spec.frames, intr, SCENE_MOTION if spec.scene else motion)  # (T, J, 3)
     code = SPLIT_CODES[spec.split]
     return [FrameSpec(spec.label_file, spec.depth_dir, f"{spec.name}/image_{i:04d}.png",
-                      order_offset + i, joints[i], subject.shape, (code, spec.index, i, _SENSOR))
+                      order_offset + i, joints[i], subject.shape, (code, spec.index, i, _SENSOR),
+                      scene_key=(code, spec.index, i, _SCENE) if spec.scene else None)
             for i in range(spec.frames)]
 
 
+def frame_scene(frame: FrameSpec, seed: int, intr: Intrinsics) -> Scene | None:
+    """The scene of a frame, drawn from its own seed key (None for a hand alone)."""
+    if frame.scene_key is None:
+        return None
+    return sample_scene(rng_for(seed, *frame.scene_key), frame.joints, frame.shape, intr)
+
+
+def render_frame_mm(joints: np.ndarray, shape: HandShape, intr: Intrinsics, sensor: SensorModel,
+                    rng: np.random.Generator, scene: Scene | None = None) -> np.ndarray:
+    """Measured depth (H, W) float mm, inf = no depth, of a hand with joints (16, 3) camera xyz mm,
+    alone or in ``scene``."""
+    prims = build_primitives(joints, shape)
+    depth = render_depth(prims, intr)[0] if scene is None else render_scene(prims, scene, intr)[0]
+    return apply_sensor_mm(depth, rng, sensor, focal_px=0.5 * (intr.fx + intr.fy))
+
+
 def render_frame(joints: np.ndarray, shape: HandShape, intr: Intrinsics, sensor: SensorModel,
-                 rng: np.random.Generator) -> np.ndarray:
-    """Depth frame (H, W) uint16 mm, background 32001, of a hand with joints (16, 3) camera xyz mm."""
-    depth, _ = render_depth(build_primitives(joints, shape), intr)
-    return apply_sensor(depth, rng, sensor, focal_px=0.5 * (intr.fx + intr.fy))
+                 rng: np.random.Generator, scene: Scene | None = None) -> np.ndarray:
+    """Depth frame (H, W) uint16 as the camera ``intr`` stores it (``to_depth_units``: whole mm with
+    background 32001 for a 1-mm camera such as ICVL's; else units of intr.depth_scale mm, 0 = no
+    depth) of a hand with joints (16, 3) camera xyz mm, alone or in ``scene``."""
+    return to_depth_units(render_frame_mm(joints, shape, intr, sensor, rng, scene), intr.depth_scale)
 
 
 def label_line(frame: FrameSpec, intr: Intrinsics) -> str:
@@ -103,16 +126,26 @@ def split_test_frames(total: int, proportions: tuple[int, ...] = (702, 894)) -> 
     return [int(s) for s in sizes]
 
 
-def plan_sequences(train_frames: int, test_frames: int, sequence_length: int) -> list[SequenceSpec]:
+def is_scene(position: int, fraction: float) -> bool:
+    """Whether the sequence at ``position`` (0, 1, ...) within its split is a scene, for a share
+    ``fraction`` of scenes spread evenly: floor((i+1) f) > floor(i f), so any prefix of n sequences
+    holds floor(n f) scenes."""
+    return int(np.floor((position + 1) * fraction + 1e-9)) > int(np.floor(position * fraction + 1e-9))
+
+
+def plan_sequences(train_frames: int, test_frames: int, sequence_length: int,
+                   scene_fraction: float = 0.0, test_scene_fraction: float = 0.0) -> list[SequenceSpec]:
     """The sequences of a synthetic ICVL tree: training sequences of ``sequence_length`` frames
-    (the last one shorter), then test_seq_1 and test_seq_2 (empty ones are left out)."""
+    (the last one shorter), then test_seq_1 and test_seq_2 (empty ones are left out). Whole
+    sequences are scenes, a share ``scene_fraction`` of the training ones and ``test_scene_fraction``
+    of the test ones (``is_scene``)."""
     specs = []
     for i, start in enumerate(range(0, train_frames, sequence_length)):
         n = min(sequence_length, train_frames - start)
         specs.append(SequenceSpec("train", i, f"synth_{i:04d}", n, "Training/labels.txt",
-                                  "Training/Depth"))
+                                  "Training/Depth", scene=is_scene(i, scene_fraction)))
     for k, n in enumerate(split_test_frames(test_frames), start=1):
         if n > 0:
             specs.append(SequenceSpec("test", k, f"test_seq_{k}", n, f"Testing/test_seq_{k}.txt",
-                                      "Testing/Depth"))
+                                      "Testing/Depth", scene=is_scene(k - 1, test_scene_fraction)))
     return specs

@@ -243,7 +243,8 @@ class MotionModel:
     tilt_step_deg: float = 15.0
     move_px: float = 35.0
     move_depth_mm: float = 40.0
-    depth_range_mm: tuple[float, float] = (220.0, 420.0)
+    depth_range_mm: tuple[float, float] = (220.0, 420.0)  # palm joint depth of keyframes
+    joint_depth_mm: tuple[float, float] = (190.0, 460.0)  # every joint's depth, enforced per frame
     margin_px: float = 10.0
     tension: float = 1.0  # keyframe velocity as a fraction of the central difference
 
@@ -324,7 +325,8 @@ def sample_sequence(rng: np.random.Generator, subject: Subject, n_frames: int, i
             uvd[i, 2] = np.clip(uvd[i - 1, 2] + rng.normal(0.0, motion.move_depth_mm), zlo, zhi)
     # Keyframes first: the hand inside the image at every keyframe.
     for _ in range(2):
-        uvd = _fit_in_image(_place(subject, art, ang, uvd, intr), uvd, intr, motion.margin_px)
+        uvd = _fit_in_image(_place(subject, art, ang, uvd, intr), uvd, intr, motion.margin_px,
+                            motion.joint_depth_mm)
     # Cubic Hermite interpolation through the keyframes (velocity continuous).
     f = np.arange(n_frames)
     if k > 1:
@@ -332,7 +334,8 @@ def sample_sequence(rng: np.random.Generator, subject: Subject, n_frames: int, i
     else:
         art_f, ang_f, uvd_f = (np.repeat(x, n_frames, axis=0) for x in (art, ang, uvd))
     for _ in range(2):
-        uvd_f = _fit_in_image(_place(subject, art_f, ang_f, uvd_f, intr), uvd_f, intr, motion.margin_px)
+        uvd_f = _fit_in_image(_place(subject, art_f, ang_f, uvd_f, intr), uvd_f, intr, motion.margin_px,
+                              motion.joint_depth_mm)
     return _place(subject, art_f, ang_f, uvd_f, intr)
 
 
@@ -345,7 +348,8 @@ def sample_frame(rng: np.random.Generator, subject: Subject, intr: Intrinsics,
     uvd = np.array([[rng.uniform(0.35, 0.65) * intr.width, rng.uniform(0.35, 0.65) * intr.height,
                      rng.uniform(zlo, zhi)]])
     for _ in range(2):
-        uvd = _fit_in_image(_place(subject, art, ang, uvd, intr), uvd, intr, motion.margin_px)
+        uvd = _fit_in_image(_place(subject, art, ang, uvd, intr), uvd, intr, motion.margin_px,
+                            motion.joint_depth_mm)
     return _place(subject, art, ang, uvd, intr)[0]
 
 

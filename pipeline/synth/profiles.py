@@ -10,6 +10,12 @@ without loading numpy/PIL.
     loss at grazing angles) plus occluders, Poisson with mean 2 per frame: discs of radius 10-25 mm
     (at the hand's depth), half of them holes (no depth) and half flat objects 10-40 mm in front of
     the hand. Made to test a method where the paper claims its gains are largest: under occlusion.
+  * ``structured``: a structured-light / active-stereo camera (RealSense-class): more noise (std
+    2 mm at 300 mm, growing with depth squared: 18 mm at 900 mm), projector shadows (a 25 mm
+    baseline: no depth on the left of every nearer object, f b (1/z_near - 1/z_far) px wide), holes
+    on oblique surfaces (loss from a slope of 0.8, total at 2.5) and on dark patches (about 4 % of
+    the image, blobs), mixed depths across depth steps (flying pixels between two surfaces) and
+    ragged silhouettes.
 """
 from __future__ import annotations
 
@@ -23,5 +29,17 @@ SENSOR_PROFILES: dict[str, dict] = {
         "occluder_radius_mm": (10.0, 25.0),  # disc radius, uniform, mm at the hand's depth
         "occluder_gap_mm": (10.0, 40.0),  # in-front objects: mm in front of the hand, uniform
         "occluder_holes": 0.5,  # share of occluders that are holes rather than objects
+    },
+    "structured": {
+        "noise_mm_at_300": 2.0,  # std (mm) facing the camera at 300 mm, grows with depth^2
+        "slope_noise_gain": 0.5,
+        "dropout": 0.01,
+        "grazing_dropout": 0.9,  # holes on oblique surfaces ...
+        "grazing_slope": (0.8, 2.5),  # ... from a slope (depth step per footprint) of 0.8, full at 2.5
+        "edge_dropout": 0.5,
+        "flying_pixels": 0.3,  # outside silhouettes, pushed back
+        "edge_mix": 0.3,  # between two surfaces at a depth step, a depth in between
+        "shadow_baseline_mm": 25.0,  # projector-camera baseline: shadow holes left of depth edges
+        "dark_patches": 0.04,  # share of the image that returns nothing (dark material)
     },
 }

@@ -161,3 +161,80 @@ def _zbuffer(depth: np.ndarray, ids: np.ndarray, t: np.ndarray, box, k: int) -> 
     nearer = (t < win) & (t > 0)
     win[nearer] = t[nearer]
     ids[v0:v1, u0:u1][nearer] = k
+
+
+# ----------------------------------------------------------------------------- scene solids
+# Closed-form solids for the things around the hand (``pipeline.synth.scene``): ellipsoids (torso,
+# balls) and oriented boxes (desk, boxes). Same ray convention as above: rays (dx, dy, 1) from the
+# camera centre, the returned t is the hit's depth z in mm, inf on a miss.
+
+
+def ellipsoid_depth(dx, dy, centre: np.ndarray, axes: np.ndarray, semi: np.ndarray) -> np.ndarray:
+    """Entry depth (mm) of rays into the ellipsoid centred at ``centre`` (3,) mm with unit axes
+    ``axes`` (3, 3) (rows, orthonormal, camera xyz) and semi-axes ``semi`` (3,) mm along them.
+    dx (1, w), dy (h, 1) -> (h, w), inf on a miss (and where the camera is inside it)."""
+    q = [(axes[k, 0] * dx + axes[k, 1] * dy + axes[k, 2]) / semi[k] for k in range(3)]  # ray, scaled
+    c = (axes @ np.asarray(centre, dtype=np.float64)) / semi  # (3,) centre, scaled
+    dd = q[0] * q[0] + q[1] * q[1] + q[2] * q[2]
+    dc = q[0] * c[0] + q[1] * c[1] + q[2] * c[2]
+    h = dc * dc - dd * (c @ c - 1.0)
+    with np.errstate(invalid="ignore"):
+        t = (dc - np.sqrt(h)) / dd
+    return np.where((h >= 0.0) & (t > 0.0), t, NO_HIT)
+
+
+def box_depth(dx, dy, centre: np.ndarray, axes: np.ndarray, half: np.ndarray) -> np.ndarray:
+    """Entry depth (mm) of rays into the box centred at ``centre`` (3,) mm with unit edge directions
+    ``axes`` (3, 3) (rows, orthonormal, camera xyz) and half sizes ``half`` (3,) mm along them (slab
+    test in the box's frame). dx (1, w), dy (h, 1) -> (h, w), inf on a miss."""
+    o = -(axes @ np.asarray(centre, dtype=np.float64))  # (3,) camera centre in the box frame
+    t_near = np.full(np.broadcast(dx, dy).shape, -np.inf)
+    t_far = np.full_like(t_near, np.inf)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for k in range(3):
+            d = axes[k, 0] * dx + axes[k, 1] * dy + axes[k, 2]  # ray direction along box axis k
+            t1 = (-half[k] - o[k]) / d
+            t2 = (half[k] - o[k]) / d
+            parallel = d == 0.0  # a ray parallel to this pair of faces: inside the slab or never
+            lo = np.where(parallel, np.where(abs(o[k]) <= half[k], -np.inf, np.inf), np.minimum(t1, t2))
+            hi = np.where(parallel, np.where(abs(o[k]) <= half[k], np.inf, -np.inf), np.maximum(t1, t2))
+            np.maximum(t_near, lo, out=t_near)
+            np.minimum(t_far, hi, out=t_far)
+    return np.where((t_near <= t_far) & (t_near > 0.0), t_near, NO_HIT)
+
+
+def extent_along(axes: np.ndarray, half: np.ndarray, box: bool) -> np.ndarray:
+    """Half extent (3,) mm along camera x, y, z of a box (``box`` True) or an ellipsoid with unit
+    axes (3, 3) rows and half sizes / semi-axes (3,)."""
+    scaled = np.abs(axes) * half[:, None] if box else (axes * half[:, None]) ** 2  # (3, 3)
+    return scaled.sum(axis=0) if box else np.sqrt(scaled.sum(axis=0))
+
+
+def zbuffer_solid(depth: np.ndarray, ids: np.ndarray, kind: str, params: tuple, k: int,
+                  intr: Intrinsics) -> None:
+    """Render one solid into ``depth`` (H, W) mm / ``ids`` (H, W) in place (nearest hit wins).
+
+    kind 'capsule': params (a (3,), b (3,), radius); 'ellipsoid' / 'box': (centre (3,), axes (3, 3),
+    semi-axes or half sizes (3,)); all mm, camera xyz. Work is confined to the solid's window."""
+    if kind == "capsule":
+        a, b, r = params
+        lo, hi = np.minimum(a, b) - r, np.maximum(a, b) + r
+    else:
+        centre, axes, half = params
+        ext = extent_along(axes, half, kind == "box")
+        lo, hi = centre - ext, centre + ext
+    box = _bbox(lo, hi, intr)
+    if box is None:
+        return
+    u0, u1, v0, v1 = box
+    dx_all, dy_all = _ray_grid(intr)
+    dx, dy = dx_all[None, u0:u1], dy_all[v0:v1, None]
+    if kind == "capsule":
+        t = capsule_depth(dx, dy, a, b, r)
+    elif kind == "ellipsoid":
+        t = ellipsoid_depth(dx, dy, centre, axes, half)
+    elif kind == "box":
+        t = box_depth(dx, dy, centre, axes, half)
+    else:
+        raise ValueError(f"unknown solid kind {kind!r}")
+    _zbuffer(depth, ids, t, box, k)

@@ -9,7 +9,10 @@ stores it, background = ICVL_BACKGROUND (32001). Effects, in order:
     take a neighbour's depth pushed back by a few mm (mixed foreground/background returns);
   * missing pixels: random dropouts, more likely where the surface is seen at a grazing angle;
   * depth noise: Gaussian, growing with depth squared and with the surface slope;
-  * quantization to whole millimetres.
+  * structured-light effects (off by default): projector shadows beside depth edges, holes on
+    dark patches, mixed depths across depth steps between two surfaces;
+  * quantization to whole millimetres (``apply_sensor``), or to a camera's depth unit
+    (``apply_sensor_mm`` then ``to_depth_units``).
 All work is confined to the bounding box of the foreground (plus a margin), vectorized.
 """
 from __future__ import annotations
@@ -44,13 +47,26 @@ class SensorModel:
     occluder_radius_mm: tuple[float, float] = (10.0, 25.0)  # (min, max) disc radius, mm
     occluder_gap_mm: tuple[float, float] = (10.0, 40.0)  # (min, max) object distance in front, mm
     occluder_holes: float = 0.5  # probability that an occluder is a hole rather than an object
+    grazing_slope: tuple[float, float] = (1.5, 5.5)  # slope where grazing loss starts, and is full
+    shadow_baseline_mm: float = 0.0  # projector offset along +x (structured light); 0 = no shadows
+    dark_patches: float = 0.0  # about this share of the image is dark (no return): blobby holes
+    dark_patch_size: float = 0.06  # blob scale as a share of the image width
+    edge_mix: float = 0.0  # probability that a pixel at a depth step takes a depth between the sides
+    edge_mix_step_mm: float = 30.0  # depth step (mm) to a 4-neighbour that counts for edge_mix
 
     def __post_init__(self) -> None:
-        for name in ("dropout", "grazing_dropout", "edge_dropout", "flying_pixels", "occluder_holes"):
+        for name in ("dropout", "grazing_dropout", "edge_dropout", "flying_pixels", "occluder_holes",
+                     "dark_patches", "edge_mix"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"sensor: {name} must be in [0, 1]")
         if self.noise_mm_at_300 < 0 or self.flying_push_mm < 0 or self.slope_noise_gain < 0:
             raise ValueError("sensor: noise parameters must be >= 0")
+        if not 0 <= self.grazing_slope[0] < self.grazing_slope[1]:
+            raise ValueError(f"sensor: grazing_slope must be (start, full) with 0 <= start < full, "
+                             f"got {self.grazing_slope}")
+        if self.shadow_baseline_mm < 0 or self.dark_patch_size <= 0 or self.edge_mix_step_mm <= 0:
+            raise ValueError("sensor: shadow_baseline_mm must be >= 0, dark_patch_size and "
+                             "edge_mix_step_mm > 0")
         if not self.occluders >= 0:
             raise ValueError(f"sensor: occluders must be >= 0, got {self.occluders}")
         (r0, r1), (g0, g1) = self.occluder_radius_mm, self.occluder_gap_mm
@@ -144,14 +160,22 @@ def add_occluders(depth: np.ndarray, rng: np.random.Generator, model: SensorMode
 
 def apply_sensor(depth: np.ndarray, rng: np.random.Generator, model: SensorModel,
                  focal_px: float) -> np.ndarray:
-    """Sensor effects on ideal ``depth`` (H, W) mm (inf = background) -> uint16 (H, W) mm.
+    """Sensor effects on ideal ``depth`` (H, W) mm (inf = background) -> uint16 (H, W) mm,
+    background 32001 (``quantize`` of ``apply_sensor_mm``)."""
+    return quantize(apply_sensor_mm(depth, rng, model, focal_px))
+
+
+def apply_sensor_mm(depth: np.ndarray, rng: np.random.Generator, model: SensorModel,
+                    focal_px: float) -> np.ndarray:
+    """Sensor effects on ideal ``depth`` (H, W) mm (inf = background) -> measured depth (H, W)
+    float mm, inf = no depth (not yet quantized: ``to_depth_units`` stores it in a camera's unit).
 
     ``focal_px`` converts a pixel's footprint to mm (footprint = z / focal) for the slope, and an
     occluder's radius from mm to px. Occluders are drawn first, into the ideal depth.
     """
     depth = add_occluders(depth, rng, model, focal_px)
     fg_full = np.isfinite(depth)
-    out = np.full(depth.shape, ICVL_BACKGROUND, dtype=np.uint16)
+    out = np.full(depth.shape, np.inf)
     if not fg_full.any():
         return out
     rows, cols = np.nonzero(fg_full.any(axis=1))[0], np.nonzero(fg_full.any(axis=0))[0]
@@ -178,7 +202,8 @@ def apply_sensor(depth: np.ndarray, rng: np.random.Generator, model: SensorModel
     # Noise, growing with depth^2 and slope; then missing pixels.
     sigma = model.noise_mm_at_300 * (zsafe / 300.0) ** 2 * (1.0 + model.slope_noise_gain * slope)
     noisy = z + sigma * rng.standard_normal((h, w), dtype=np.float32)
-    grazing = np.clip((slope - 1.5) / 4.0, 0.0, 1.0)
+    g0, g1 = model.grazing_slope
+    grazing = np.clip((slope - g0) / (g1 - g0), 0.0, 1.0)
     p_drop = model.dropout + model.grazing_dropout * grazing + model.edge_dropout * edge
     uniform = rng.random((3, h, w), dtype=np.float32)
     keep = fg & (uniform[0] >= p_drop)
@@ -191,6 +216,69 @@ def apply_sensor(depth: np.ndarray, rng: np.random.Generator, model: SensorModel
         noisy = np.where(flying, outer + uniform[2] * model.flying_push_mm, noisy)
         keep |= flying
 
-    win = np.where(keep, noisy, np.inf)
-    out[v0:v1, u0:u1] = quantize(win)
+    # Structured-light effects (off by default: no random numbers drawn, bytes as before).
+    if model.edge_mix > 0:  # mixed returns across depth steps between two surfaces
+        far = np.argmax(np.nan_to_num(steps, nan=-1.0), axis=0)  # neighbour across the largest step
+        other = np.take_along_axis(np.stack(neighbours), far[None], axis=0)[0]
+        mix_u = rng.random((2, h, w), dtype=np.float32)
+        mixed = fg & (step > model.edge_mix_step_mm) & (mix_u[0] < model.edge_mix)
+        noisy = np.where(mixed, z + mix_u[1] * (other - z), noisy)
+    if model.shadow_baseline_mm > 0:
+        keep &= ~projector_shadow(z, model.shadow_baseline_mm * focal_px)
+    if model.dark_patches > 0:
+        keep &= ~dark_patch_mask(rng, depth.shape, model.dark_patches, model.dark_patch_size)[v0:v1, u0:u1]
+
+    out[v0:v1, u0:u1] = np.where(keep, noisy, np.inf)
     return out
+
+
+def projector_shadow(z: np.ndarray, baseline_px_mm: float) -> np.ndarray:
+    """Pixels of ideal depth ``z`` (H, W) mm (inf = nothing) that a projector at +baseline along the
+    camera's x axis cannot light: (H, W) bool. ``baseline_px_mm`` = baseline (mm) x focal (px).
+
+    A surface point at column u and depth z is seen by the projector at column u - f b / z; it lies
+    in shadow when a point further right on the same row maps to a smaller projector column (it is
+    nearer to the projector on the same ray). So shadows fall on the left of nearer objects, as wide
+    as f b (1/z_near - 1/z_far) px. Nothing (inf) casts no shadow."""
+    with np.errstate(divide="ignore"):
+        up = np.arange(z.shape[1], dtype=np.float64)[None, :] - baseline_px_mm / z  # (H, W)
+    right_min = np.minimum.accumulate(up[:, ::-1], axis=1)[:, ::-1]  # min over columns >= u
+    beyond = np.concatenate([right_min[:, 1:], np.full((z.shape[0], 1), np.inf)], axis=1)  # > u
+    return np.isfinite(z) & (beyond < up - 0.5)
+
+
+def dark_patch_mask(rng: np.random.Generator, shape: tuple[int, int], share: float,
+                    size: float) -> np.ndarray:
+    """Blobby (H, W) bool mask covering about ``share`` of an image of ``shape``: a coarse uniform
+    random grid (cells ``size`` x the image width) bilinearly upsampled and thresholded at its
+    ``share`` quantile (dark materials that return no structured light); a few ms at 640x480."""
+    height, width = shape
+    cell = max(2.0, size * width)
+    gh, gw = int(np.ceil(height / cell)) + 2, int(np.ceil(width / cell)) + 2
+    grid = rng.random((gh, gw))
+
+    def lerp(values: np.ndarray, n: int, axis: int) -> np.ndarray:  # bilinear, one axis at a time
+        pos = np.arange(n) / cell + 0.5
+        i = np.floor(pos).astype(int)
+        frac = (pos - i)[:, None] if axis == 0 else (pos - i)[None, :]
+        lo, hi = np.take(values, i, axis=axis), np.take(values, i + 1, axis=axis)
+        return lo + frac * (hi - lo)
+
+    field = lerp(lerp(grid, height, 0), width, 1)  # (H, W)
+    return field < np.quantile(field[::4, ::4], share)
+
+
+def to_depth_units(depth: np.ndarray, depth_scale: float = 1.0) -> np.ndarray:
+    """Measured depth (H, W) float mm, inf/NaN = no depth -> the uint16 values a camera stores.
+
+    ``depth_scale`` 1 (mm): ICVL's convention, ``quantize`` (whole mm, no depth = 32001).
+    Any other unit (mm per stored value, e.g. 0.125): round(mm / depth_scale), no depth = 0, and
+    depths beyond the 16-bit range also 0 (as such cameras do)."""
+    if depth_scale == 1.0:
+        return quantize(depth)
+    fg = np.isfinite(depth)
+    units = np.zeros(depth.shape, dtype=np.float64)
+    units[fg] = np.rint(depth[fg] / depth_scale)
+    units[fg & (units < 1)] = 1
+    units[units > 65535] = 0
+    return units.astype(np.uint16)
