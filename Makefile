@@ -26,7 +26,7 @@ BEAM_ARGS ?=
 
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: help setup test all synth data train eval long tune reproduce reproduce-small bench smoke clean
+.PHONY: help setup test all synth data train eval screenshot long tune reproduce reproduce-small bench smoke clean
 
 help:
 	@echo "make all      set up, then the whole pipeline on the embedded synthetic default"
@@ -36,6 +36,7 @@ help:
 	@echo "make data     convert it (or ICVL_ROOT=/path/to/ICVL) into TFRecords in $(DATA_DIR)"
 	@echo "make train    train the cpu preset on it ($(TRAIN_MINUTES) min) into $(RUN_DIR)"
 	@echo "make eval     metrics, figures and report of that run in $(REPORT_DIR)"
+	@echo "make screenshot  a PNG of $(REPORT_DIR)/report.html rendered by headless Chromium ($(SCREENSHOT))"
 	@echo "make long     a $(LONG_MINUTES)-minute run of the same recipe, scored on the synthetic test split"
 	@echo "              and on the real ICVL test poses rendered by sdnet synth --poses"
 	@echo "make tune     keras-tuner search over w, alpha, beta and the joint-loss reading (~30 min)"
@@ -93,10 +94,27 @@ $(RUN_DIR)/model.keras: $(DATA_DIR)/manifest.json | $(STAMP)
 		--steps-per-epoch 400 --sdl-weight $(SDL_WEIGHT) --seed $(SEED) $(RECIPE) --force
 
 # make eval: the run of make train on make data's test split (refinement on), report in REPORT_DIR.
+# With the real ICVL test labels and published result files at hand (PUBLISHED, default ICVL_POSES),
+# the report scores those methods and puts them beside ours and the paper's Table 1.
+PUBLISHED ?= $(if $(wildcard $(ICVL_POSES)/published/*.txt),$(ICVL_POSES),)
+EVAL_ARGS = $(if $(PUBLISHED),--published $(PUBLISHED),)
 eval: $(REPORT_DIR)/report.html
 
 $(REPORT_DIR)/report.html: $(RUN_DIR)/model.keras | $(STAMP)
-	$(SDNET) eval --run $(RUN_DIR) --data $(DATA_DIR) --out $(REPORT_DIR) --overwrite
+	$(SDNET) eval --run $(RUN_DIR) --data $(DATA_DIR) --out $(REPORT_DIR) --overwrite $(EVAL_ARGS)
+
+# make screenshot: the report as a reader sees it, rendered by headless Chromium (Debian's `chromium`
+# package; --no-sandbox for root). REPORT_DIR=work/report-long for make long's report.
+CHROMIUM ?= chromium
+SCREENSHOT ?= docs/report/screenshot.png
+SCREENSHOT_SIZE ?= 1280,2400
+screenshot:
+	@test -f $(REPORT_DIR)/report.html || { echo "no $(REPORT_DIR)/report.html: run make eval first"; exit 1; }
+	mkdir -p $(dir $(SCREENSHOT))
+	$(CHROMIUM) --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=$(SCREENSHOT_SIZE) \
+		--screenshot=$(abspath $(SCREENSHOT)) file://$(abspath $(REPORT_DIR))/report.html
+	@# 128 colours, no dithering: the same page at about 40% of the bytes
+	$(PY) -c "import sys; from PIL import Image; p = sys.argv[1]; Image.open(p).convert('RGB').quantize(128, dither=Image.Dither.NONE).save(p, optimize=True)" $(SCREENSHOT)
 
 # make long: the documented longer run (LONG_MINUTES of training, same recipe), evaluated on the
 # synthetic test split and on the real ICVL test poses rendered by `sdnet synth --poses`.
@@ -112,7 +130,7 @@ $(LONG_RUN)/model.keras: $(DATA_DIR)/manifest.json | $(STAMP)
 		--steps-per-epoch 1000 --sdl-weight $(SDL_WEIGHT) --seed $(SEED) $(RECIPE) --force
 
 $(WORK)/report-long/report.html: $(LONG_RUN)/model.keras | $(STAMP)
-	$(SDNET) eval --run $(LONG_RUN) --data $(DATA_DIR) --out $(WORK)/report-long --overwrite
+	$(SDNET) eval --run $(LONG_RUN) --data $(DATA_DIR) --out $(WORK)/report-long --overwrite $(EVAL_ARGS)
 
 $(ICVL_POSES_DATA)/manifest.json: | $(STAMP)
 	$(SDNET) synth --poses $(ICVL_POSES)/test_seq_1.txt $(ICVL_POSES)/test_seq_2.txt --out $(ICVL_POSES_TREE) --overwrite
@@ -120,7 +138,7 @@ $(ICVL_POSES_DATA)/manifest.json: | $(STAMP)
 
 # (after report-long: that eval fits the run's prior and refinement weights on DATA_DIR's train/val)
 $(WORK)/report-long-icvl/report.html: $(WORK)/report-long/report.html $(ICVL_POSES_DATA)/manifest.json | $(STAMP)
-	$(SDNET) eval --run $(LONG_RUN) --data $(ICVL_POSES_DATA) --out $(WORK)/report-long-icvl --overwrite
+	$(SDNET) eval --run $(LONG_RUN) --data $(ICVL_POSES_DATA) --out $(WORK)/report-long-icvl --overwrite $(EVAL_ARGS)
 
 # make tune: a keras-tuner search over w (log 1e-3..1), alpha, beta and the joint-loss reading
 # (6 trials x 4 minutes, about 30 minutes).

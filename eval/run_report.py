@@ -321,7 +321,8 @@ def build_sections(report_dir: Path, metrics: Mapping, settings: Mapping, publis
     from eval.report import Section, Table
 
     test_set = settings.get("test set", "the test split")
-    ours = Table(f"This run on {test_set}", summary_rows(metrics), SUMMARY_FORMATS, id="summary",
+    where = "real ICVL" if is_real_icvl(test_set) else "our test set"
+    ours = Table(f"This run, {where}: {test_set}", summary_rows(metrics), SUMMARY_FORMATS, id="summary",
                  css_class="summary")
     gt_note = ""
     if published:
@@ -414,6 +415,6 @@ def write_run_report(report_dir: Path, run_dir: Path | None = None) -> dict[str,
         figures["curves"] = save_figure(run_curves_figure(run_dir.name, history), report_dir / CURVES_FIGURE)
 
     sections = build_sections(report_dir, metrics, settings, published, per_frame, history, figures)
-    subtitle = (f"Evaluated {settings.get('evaluated', '?')} on {settings.get('test set', 'the test split')} "
-                f"({settings.get('test frames', '?')} frames; data {settings.get('data', '?')}).")
+    subtitle = (f"Evaluated {settings.get('evaluated', '?')} on {settings.get('test set', 'the test split')}: "
+                f"{settings.get('test frames', '?')} frames, data {settings.get('data', '?')}.")
     return write_report(report_dir, run_title(settings), sections, subtitle)
