@@ -98,8 +98,9 @@ def learning_curve_figure(runs: Mapping[str, pd.DataFrame]) -> Figure:
 
 
 # history.csv loss columns (training; validation is the same name with "val_") -> legend label.
-LOSS_TERMS = {"loss": "total loss", "joint": "joint loss", "sdl": "psi_SDL (alpha Loss_a + beta Loss_b)",
-              "loss_a": "Loss_a (angles)", "loss_b": "Loss_b (bone ratios)"}
+LOSS_TERMS = {"loss": "total loss (joint + w psi_SDL)", "joint": "joint loss",
+              "sdl": "psi_SDL (alpha Loss_a + beta Loss_b)", "loss_a": "Loss_a (angles)",
+              "loss_b": "Loss_b (bone ratios)"}
 
 
 def loss_terms(history: pd.DataFrame) -> list[str]:

@@ -138,15 +138,14 @@ def write_metric_figures(out_dir: Path, metrics: Mapping[str, dict],
 
 
 def rolling_mean(values, window: int) -> np.ndarray:
-    """Centred moving average of a (N,) series over ``window`` frames (shorter at the ends): (N,)."""
+    """Centred moving average of a (N,) series: the mean over the ``window // 2`` frames on either
+    side of each frame and itself (fewer at the ends): (N,)."""
     v = np.asarray(values, dtype=np.float64)  # (N,)
-    window = min(int(window), v.size)
-    if window <= 1:
-        return v.copy()
-    kernel = np.ones(window)
-    sums = np.convolve(v, kernel, mode="same")
-    counts = np.convolve(np.ones_like(v), kernel, mode="same")
-    return sums / counts
+    half, n = max(int(window) // 2, 0), v.size
+    sums = np.concatenate([[0.0], np.cumsum(v)])  # (N+1,)
+    idx = np.arange(n)
+    lo, hi = np.clip(idx - half, 0, n), np.clip(idx + half + 1, 0, n)
+    return (sums[hi] - sums[lo]) / (hi - lo)
 
 
 def plot_sequence_errors(ax, frame_index, errors: Mapping[str, np.ndarray], title: str = "",

@@ -326,9 +326,11 @@ def build_sections(report_dir: Path, metrics: Mapping, settings: Mapping, publis
                  css_class="summary")
     gt_note = ""
     if published:
-        gt_note = (f"Recomputed rows: the published result files scored against {', '.join(Path(p).name for p in published['ground_truth'])} "
-                   f"({published['frames']} frames) with the ICVL benchmark intrinsics (fx {published['intrinsics']['fx']:g}, "
-                   f"fy {published['intrinsics']['fy']:g}), as sdnet compare does.")
+        labels = ", ".join(Path(p).name for p in published["ground_truth"])
+        intr = published["intrinsics"]
+        gt_note = (f"Recomputed rows: the published result files scored against {labels} "
+                   f"({published['frames']} frames) with the ICVL benchmark intrinsics "
+                   f"(fx {intr['fx']:g}, fy {intr['fy']:g}), as sdnet compare does.")
     run_w = (settings.get("loss") or {}).get("sdl_weight")
     paper = Table("Real ICVL test set (ICVL's depth images): the paper's Table 1 and published methods",
                   paper_rows(published, run_w), SUMMARY_FORMATS, id="paper", note=gt_note, css_class="summary")

@@ -59,3 +59,22 @@ def test_curves_command_writes_the_figure_and_table(tmp_path, capsys):
     assert (out / "learning_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["curves", str(tmp_path / "missing"), "--out", str(out)]) == 2
     assert "no training history" in capsys.readouterr().err
+
+
+def test_loss_terms_plot_training_solid_and_validation_dashed_for_logged_columns():
+    from matplotlib.figure import Figure
+
+    from eval.learning import loss_terms, plot_loss_terms, run_curves_figure
+
+    history = pd.DataFrame({"step": [10, 20, 30], "minutes": [1.0, 2.0, 3.0], "val_mean_error_mm": [20, 15, 12],
+                            "loss": [3.0, 2.0, 1.0], "joint": [3.0, 2.0, 1.0], "loss_a": [float("nan")] * 3,
+                            "loss_b": [0.0, 0.0, 0.0], "val_loss": [3.5, 2.5, 1.5], "val_joint": [3.5, 2.5, 1.5]})
+    assert loss_terms(history) == ["loss", "joint"]  # all-NaN and all-zero terms are left out
+    ax = Figure().add_subplot()
+    plot_loss_terms(ax, history, "minutes")
+    lines = ax.get_lines()
+    assert [l.get_linestyle() for l in lines] == ["-", "--", "-", "--"]
+    assert list(lines[1].get_ydata()) == [3.5, 2.5, 1.5] and list(lines[0].get_xdata()) == [1.0, 2.0, 3.0]
+    assert ax.get_yscale() == "log"
+    assert len(run_curves_figure("r", history).axes) == 4
+    assert len(run_curves_figure("r", history.drop(columns=["loss", "joint"])).axes) == 2  # old histories

@@ -259,3 +259,18 @@ def test_grid_table_pivots_the_search_and_marks_the_choice():
     rows = grid_table(search, grid, {"a": 2.0, "b": 0.0, "c": 0.1})
     assert [list(r) for r in rows] == [["a", "b", "c 0.1", "c 0.2"]] * 2
     assert rows[0]["c 0.2"] == 1.2 and isinstance(rows[1]["c 0.1"], Strong) and rows[1]["c 0.1"].value == 2.1
+
+
+def test_sequence_errors_plot_every_frame_and_a_moving_average():
+    from eval.plots import plot_sequence_errors, rolling_mean, sequence_errors_figure
+
+    np.testing.assert_allclose(rolling_mean([0.0, 3.0, 6.0, 9.0], 3), [1.5, 3.0, 6.0, 7.5])
+    np.testing.assert_allclose(rolling_mean([1.0, 2.0], 25), [1.5, 1.5])  # window longer than the series
+    ax = Figure().add_subplot()
+    frames = np.array([2, 0, 1])
+    plot_sequence_errors(ax, frames, {"cnn": np.array([3.0, 1.0, 2.0])}, "test_seq_1", window=1)
+    raw, smooth = ax.get_lines()
+    assert list(raw.get_xdata()) == [0, 1, 2] and list(raw.get_ydata()) == [1.0, 2.0, 3.0]  # frame order
+    assert "mean 2.00 mm" in ax.get_legend().get_texts()[0].get_text()
+    fig = sequence_errors_figure({"a": (np.arange(5), {"m": np.ones(5)}), "b": (np.arange(3), {"m": np.ones(3)})})
+    assert [a.get_title().split(" ")[0] for a in fig.axes] == ["a", "b"]

@@ -13,8 +13,10 @@ def register(sub) -> None:
         description="Predicts the test split in sequence order, maps the predictions back to image uvd "
         "and camera xyz through each record's crop transform, refines them (bone-length prior fitted on "
         "'train', weights chosen on 'val', stored in the run dir), and writes predictions_uvd.txt, "
-        "metrics.json, the per-joint and success-curve figures, the best/median/worst examples, and "
-        "report.md/report.html.")
+        "metrics.json, per_frame_errors.csv, the per-joint and success-curve figures, the best/median/worst "
+        "examples, the per-sequence errors over time, the run's learning curves, and report.md/report.html: "
+        "a summary first (ours beside the paper's Table 1 and, with --published, the published methods on "
+        "real ICVL), then the figures, the settings last.")
     p.add_argument("--run", type=Path, default=None, help="run directory of `sdnet train`")
     p.add_argument("--data", type=Path, default=None, help="data directory of `sdnet data`")
     p.add_argument("--out", type=Path, required=True, help="report directory")
