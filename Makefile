@@ -83,6 +83,8 @@ $(DATA_DIR)/manifest.json: $(DATA_DEPS) | $(STAMP)
 # make train: the cpu preset on make data's output, within TRAIN_MINUTES of training, with the
 # recipe of docs/recipe/README.md (online augmentation, precision auto = bfloat16 where native).
 TRAIN_MINUTES ?= 20
+# steps of the learned hand-centre refinement trained after the pose model (`sdnet fit-centre`)
+CENTRE_STEPS ?= 1500
 SDL_WEIGHT ?= 0
 PRESET ?= cpu
 # extra `sdnet train` options (the recipe's defaults live in the code: see `sdnet train --help`)
@@ -92,6 +94,7 @@ train: $(RUN_DIR)/model.keras
 $(RUN_DIR)/model.keras: $(DATA_DIR)/manifest.json | $(STAMP)
 	$(SDNET) train --data $(DATA_DIR) --out $(RUN_DIR) --preset $(PRESET) --minutes $(TRAIN_MINUTES) \
 		--steps-per-epoch 400 --sdl-weight $(SDL_WEIGHT) --seed $(SEED) $(RECIPE) --force
+	$(SDNET) fit-centre --data $(DATA_DIR) --run $(RUN_DIR) --steps $(CENTRE_STEPS) --seed $(SEED)
 
 # make eval: the run of make train on make data's test split (refinement on), report in REPORT_DIR.
 # With the real ICVL test labels and published result files at hand (PUBLISHED, default ICVL_POSES),
@@ -209,7 +212,7 @@ reproduce-small: $(SMALL_DATA)/manifest.json $(if $(HAVE_ICVL),$(OCCLUDED_DATA)/
 # make smoke: the whole pipeline shrunk (tiny tree, smoke preset), a minute or two end to end.
 smoke: setup
 	$(MAKE) all WORK=$(WORK)/smoke TRAIN_FRAMES=600 TEST_FRAMES=120 ROTATIONS=2 CROP=64 PRESET=smoke \
-		TRAIN_MINUTES=1
+		TRAIN_MINUTES=1 CENTRE_STEPS=100
 
 bench: setup
 	$(SDNET) bench --json $(WORK)/bench.json

@@ -77,8 +77,8 @@ class CentreConfig:
     refine_iters: int = 2
     min_pixels: int = 50
     method: str = "blob"
-    step_mm: float = 30.0
-    hand_extent_mm: float = 170.0
+    step_mm: float = 60.0
+    hand_extent_mm: float = 220.0
 
     def __post_init__(self) -> None:
         _check([(self.method in CENTRE_METHODS, f"centre method must be one of {', '.join(CENTRE_METHODS)}, "

@@ -77,16 +77,17 @@ def test_affine_inverse():
     np.testing.assert_allclose(g.apply_affine(a, pts[:1]), [[63.5, 63.5]])
 
 
-def _scene(hand_z=450.0, body_gap=200.0, forearm=True):
-    """A stick hand at ``hand_z`` mm, a body surface ``body_gap`` mm behind it filling the lower image,
-    and (``forearm``) a 50-mm-wide arm at the wrist's depth running from the palm out of the image
-    bottom. Returns (joints xyz (16, 3), depth (240, 320) uint16 mm)."""
+def _scene(hand_z=450.0, body_gap=200.0, body=True, forearm=True):
+    """A stick hand at ``hand_z`` mm, (``body``) a body surface ``body_gap`` mm behind it filling the
+    lower image, and (``forearm``) a 50-mm-wide arm at the wrist's depth running from the palm out of
+    the image bottom. Returns (joints xyz (16, 3), depth (240, 320) uint16 mm)."""
     rng = np.random.default_rng(3)
     xyz = stick_hand_xyz(rng, (0.0, -20.0, hand_z))
     depth = draw_stick_hand(xyz)
-    body = np.zeros_like(depth, dtype=bool)
-    body[110:, 40:280] = True
-    depth[body & (depth == 32001)] = int(hand_z + body_gap)
+    if body:
+        region = np.zeros_like(depth, dtype=bool)
+        region[110:, 40:280] = True
+        depth[region & (depth == 32001)] = int(hand_z + body_gap)
     if forearm:
         u, v, _ = xyz_to_uvd(xyz[0], INTR)
         half_width = int(25 * INTR.fx / hand_z)
@@ -95,22 +96,26 @@ def _scene(hand_z=450.0, body_gap=200.0, forearm=True):
     return xyz, depth
 
 
+def _centre(depth, **rule):
+    return g.hand_centre(depth, INTR, 250.0, CentreConfig(**rule))
+
+
 def test_blob_centre_stays_on_a_hand_in_front_of_a_body_where_com_drifts():
-    xyz, depth = _scene(forearm=False)
-    target = xyz.mean(axis=0)
-    blob = g.hand_centre(depth, INTR, 250.0, CentreConfig(method="blob"))
-    com = g.hand_centre(depth, INTR, 250.0, CentreConfig(method="com", band_mm=250.0))
-    assert np.linalg.norm(blob - target) < 25.0
-    assert com[2] - target[2] > 60.0  # pulled back toward the body
+    _, alone = _scene(body=False, forearm=False)
+    _, depth = _scene(forearm=False)
+    want = _centre(alone, method="blob")
+    assert np.linalg.norm(_centre(depth, method="blob") - want) < 1.0
+    com = _centre(depth, method="com", band_mm=250.0)
+    assert com[2] - want[2] > 60.0  # pulled back toward the body
 
 
 def test_blob_centre_cuts_a_forearm_that_leaves_the_image():
-    xyz, depth = _scene(body_gap=400.0)
-    target = xyz.mean(axis=0)
-    cut = g.hand_centre(depth, INTR, 250.0, CentreConfig(method="blob"))
-    uncut = g.hand_centre(depth, INTR, 250.0, CentreConfig(method="blob", hand_extent_mm=0.0))
-    assert np.linalg.norm(cut - target) < 0.6 * np.linalg.norm(uncut - target)
-    assert np.linalg.norm(cut - target) < 35.0
+    _, alone = _scene(body=False, forearm=False)
+    _, depth = _scene(body_gap=400.0)
+    want = _centre(alone, method="blob")
+    cut = np.linalg.norm(_centre(depth, method="blob", hand_extent_mm=170.0) - want)
+    uncut = np.linalg.norm(_centre(depth, method="blob", hand_extent_mm=0.0) - want)
+    assert cut < 0.5 * uncut and cut < 30.0, (cut, uncut)
 
 
 def test_blob_and_com_agree_on_a_lone_hand():
