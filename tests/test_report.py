@@ -274,3 +274,20 @@ def test_sequence_errors_plot_every_frame_and_a_moving_average():
     assert "mean 2.00 mm" in ax.get_legend().get_texts()[0].get_text()
     fig = sequence_errors_figure({"a": (np.arange(5), {"m": np.ones(5)}), "b": (np.arange(3), {"m": np.ones(3)})})
     assert [a.get_title().split(" ")[0] for a in fig.axes] == ["a", "b"]
+
+
+def test_describe_test_set_reads_the_source_trees_synth_json(tmp_path):
+    import json
+
+    from eval.run_report import describe_test_set, is_real_icvl, lead_paragraphs
+
+    assert is_real_icvl(describe_test_set(str(tmp_path)))  # no synth.json: a real ICVL tree
+    (tmp_path / "synth.json").write_text(json.dumps({"generator": "sdnet synth"}))
+    assert describe_test_set(str(tmp_path)) == "the synthetic test sequences (sdnet synth)"
+    (tmp_path / "synth.json").write_text(json.dumps({"generator": "sdnet synth --poses", "sensor_profile": "occluded"}))
+    test_set = describe_test_set(str(tmp_path))
+    assert "real ICVL test poses" in test_set and "occluded" in test_set
+    metrics = {"SDNet CNN": {"mean_error_mm": 9.0, "frames": 4}}
+    text = " ".join(lead_paragraphs(metrics, {"test set": test_set, "loss": {"sdl_weight": 0.5}}, None))
+    assert "9.00 mm from the CNN (refinement off)" in text and "its row with this run's w = 0.5: 8.40 mm" in text
+    assert "bone lengths measured on these test labels" in text and "--published DIR" in text
