@@ -5,8 +5,8 @@
 
 For every test frame of TREE (its camera from TREE/synth.json): the hand centre of the original rule
 ('com'), of the blob rule ('blob') and of the blob rule plus the run's learned refinement
-('blob + learned'), each against the reference centre (mean of the 16 labelled joints minus the
-run's mu * cube/2: where the training crops held the hand on average, RUN/centre.json); then RUN's
+('blob + learned'), each against the reference centre (the labelled palm joint minus the run's
+mu * cube/2: where the training crops held the palm on average, RUN/centre.json); then RUN's
 joints with each centre (refinement on when the run has its prior), scored against the labels.
 ``--before`` adds a row for an older run with its own centre rule. Writes OUT/centre_study.md and
 OUT/centre_study.json.
@@ -26,6 +26,7 @@ from pipeline.geometry import NoHandError, hand_centre
 from pipeline.icvl import read_depth_png
 from pipeline.predict import collect_frames, load_predictor, predict_chunk
 from pipeline.score import score_entries, tree_labels
+from pipeline.skeleton import ICVL_SKELETON
 
 FAR_MM = 40.0  # a centre farther than this from the reference has left the hand
 
@@ -39,7 +40,7 @@ def centre_errors(refs, labels, intr, pred, mu_mm) -> dict:
 
     for ref in refs:
         depth = read_depth_png(ref.path, (intr.width, intr.height), intr.depth_scale)
-        truth = uvd_to_xyz(labels[str(ref.path)], intr).mean(axis=0) - mu_mm
+        truth = uvd_to_xyz(labels[str(ref.path)], intr)[ICVL_SKELETON.root] - mu_mm
         for name, rule in (("com", com), ("blob", blob)):
             try:
                 out[name].append(np.linalg.norm(hand_centre(depth, intr, pred.cube_mm, rule) - truth))
@@ -101,7 +102,7 @@ def main() -> None:
                              centre_refine=False)
         poses[f"before: {args.before.name} ({old.centre.method})"] = pose_error(old, refs, labels, intr)
     doc = {"tree": str(args.tree), "run": str(args.run), "camera": intr.to_dict(), "frames": len(refs),
-           "reference": "mean of the 16 labelled joints minus mu * cube/2 (RUN/centre.json)",
+           "reference": "the labelled palm joint minus mu * cube/2 (RUN/centre.json)",
            "centre_error": centres, "pose_error": poses, "seconds": round(time.time() - t0, 1)}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "centre_study.json").write_text(json.dumps(doc, indent=1) + "\n")
