@@ -29,7 +29,7 @@ sensor profiles (--sensor-profile, any mode that renders; recorded in synth.json
             angles) and occluders, Poisson with mean 2 per frame: discs of radius 10-25 mm, half
             holes, half objects 10-40 mm in front of the hand, e.g.
             sdnet synth --poses test_seq_1.txt test_seq_2.txt --out DIR --sensor-profile occluded
-  structured  a structured-light / active-stereo camera (RealSense-class): noise 2 mm at 300 mm
+  structured  a structured-light / active-stereo camera (RealSense-class): noise 1.5 mm at 300 mm
             growing with depth^2, projector shadows (holes left of nearer objects, 25 mm
             baseline), holes on oblique surfaces and dark patches, flying pixels between surfaces
 

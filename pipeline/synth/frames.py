@@ -92,8 +92,11 @@ def render_frame_mm(joints: np.ndarray, shape: HandShape, intr: Intrinsics, sens
     """Measured depth (H, W) float mm, inf = no depth, of a hand with joints (16, 3) camera xyz mm,
     alone or in ``scene``."""
     prims = build_primitives(joints, shape)
-    depth = render_depth(prims, intr)[0] if scene is None else render_scene(prims, scene, intr)[0]
-    return apply_sensor_mm(depth, rng, sensor, focal_px=0.5 * (intr.fx + intr.fy))
+    focal = 0.5 * (intr.fx + intr.fy)
+    if scene is None:
+        return apply_sensor_mm(render_depth(prims, intr)[0], rng, sensor, focal)
+    depth, _, surface = render_scene(prims, scene, intr)
+    return apply_sensor_mm(depth, rng, sensor, focal, surface)
 
 
 def render_frame(joints: np.ndarray, shape: HandShape, intr: Intrinsics, sensor: SensorModel,

@@ -11,7 +11,7 @@ without loading numpy/PIL.
     (at the hand's depth), half of them holes (no depth) and half flat objects 10-40 mm in front of
     the hand. Made to test a method where the paper claims its gains are largest: under occlusion.
   * ``structured``: a structured-light / active-stereo camera (RealSense-class): more noise (std
-    2 mm at 300 mm, growing with depth squared: 18 mm at 900 mm), projector shadows (a 25 mm
+    1.5 mm at 300 mm, growing with depth squared: 13.5 mm at 900 mm, at most 3x that on slopes), projector shadows (a 25 mm
     baseline: no depth on the left of every nearer object, f b (1/z_near - 1/z_far) px wide), holes
     on oblique surfaces (loss from a slope of 0.8, total at 2.5) and on dark patches (about 4 % of
     the image, blobs), mixed depths across depth steps (flying pixels between two surfaces) and
@@ -31,8 +31,9 @@ SENSOR_PROFILES: dict[str, dict] = {
         "occluder_holes": 0.5,  # share of occluders that are holes rather than objects
     },
     "structured": {
-        "noise_mm_at_300": 2.0,  # std (mm) facing the camera at 300 mm, grows with depth^2
+        "noise_mm_at_300": 1.5,  # std (mm) facing the camera at 300 mm, grows with depth^2
         "slope_noise_gain": 0.5,
+        "slope_noise_max": 2.0,  # steeper than that is a depth step: mixed depths (edge_mix), not noise
         "dropout": 0.01,
         "grazing_dropout": 0.9,  # holes on oblique surfaces ...
         "grazing_slope": (0.8, 2.5),  # ... from a slope (depth step per footprint) of 0.8, full at 2.5

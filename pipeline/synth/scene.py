@@ -203,19 +203,24 @@ def sample_scene(rng: np.random.Generator, joints: np.ndarray, shape: HandShape,
 
 
 def render_scene(prims: HandPrimitives, scene: Scene | None, intr: Intrinsics,
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Render a hand and its scene: depth (H, W) float64 mm (inf = nothing) and the visible part
-    (H, W) uint8 (``PART_*``; the hand model's own forearm stub counts as the arm)."""
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Render a hand and its scene: depth (H, W) float64 mm (inf = nothing), the visible part
+    (H, W) uint8 (``PART_*``; the hand model's own forearm stub counts as the arm) and the visible
+    object (H, W) int16: 0 nothing, 1 the hand with its arm, 2 + k the scene's k-th other solid
+    (for the sensor: depth steps between objects are silhouettes)."""
     depth, ids = render_depth(prims, intr)
     owner = np.append(prims.owner, 0)  # the palm slab (id len(capsules)) belongs to the hand
     part = np.where(ids < 0, PART_NONE, np.where(owner[ids] == ARM, PART_ARM, PART_HAND)).astype(np.uint8)
+    surface = (ids >= 0).astype(np.int16)
     if scene is None:
-        return depth, part
+        return depth, part, surface
     sids = np.full(depth.shape, -1, dtype=np.int16)
     sdepth = np.full(depth.shape, NO_HIT)
     for k, solid in enumerate(scene.solids):
         zbuffer_solid(sdepth, sids, solid.kind, solid.params, k, intr)
     nearer = sdepth < depth
     parts = np.array([s.part for s in scene.solids], dtype=np.uint8)
+    objects = np.array([1 if s.part == PART_ARM else 2 + k for k, s in enumerate(scene.solids)], dtype=np.int16)
     part[nearer] = parts[sids[nearer]]
-    return np.minimum(depth, sdepth), part
+    surface[nearer] = objects[sids[nearer]]
+    return np.minimum(depth, sdepth), part, surface

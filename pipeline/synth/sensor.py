@@ -38,6 +38,7 @@ class SensorModel:
 
     noise_mm_at_300: float = 1.2  # noise std on a surface facing the camera at 300 mm
     slope_noise_gain: float = 0.35  # extra std per unit of surface slope (depth change per footprint)
+    slope_noise_max: float = 0.0  # slope beyond which noise grows no more (0 = no limit)
     dropout: float = 0.004  # random missing pixels on the hand
     grazing_dropout: float = 0.5  # extra drop probability at fully grazing surfaces
     edge_dropout: float = 0.3  # probability to drop a pixel on the silhouette
@@ -59,7 +60,7 @@ class SensorModel:
                      "dark_patches", "edge_mix"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"sensor: {name} must be in [0, 1]")
-        if self.noise_mm_at_300 < 0 or self.flying_push_mm < 0 or self.slope_noise_gain < 0:
+        if min(self.noise_mm_at_300, self.flying_push_mm, self.slope_noise_gain, self.slope_noise_max) < 0:
             raise ValueError("sensor: noise parameters must be >= 0")
         if not 0 <= self.grazing_slope[0] < self.grazing_slope[1]:
             raise ValueError(f"sensor: grazing_slope must be (start, full) with 0 <= start < full, "
@@ -166,12 +167,18 @@ def apply_sensor(depth: np.ndarray, rng: np.random.Generator, model: SensorModel
 
 
 def apply_sensor_mm(depth: np.ndarray, rng: np.random.Generator, model: SensorModel,
-                    focal_px: float) -> np.ndarray:
+                    focal_px: float, surface: np.ndarray | None = None) -> np.ndarray:
     """Sensor effects on ideal ``depth`` (H, W) mm (inf = background) -> measured depth (H, W)
     float mm, inf = no depth (not yet quantized: ``to_depth_units`` stores it in a camera's unit).
 
     ``focal_px`` converts a pixel's footprint to mm (footprint = z / focal) for the slope, and an
     occluder's radius from mm to px. Occluders are drawn first, into the ideal depth.
+    ``surface`` (H, W) int, optional: which object each pixel sees (a scene: hand, torso, desk...).
+    A depth step between two objects is then a silhouette, not a slope: the nearer object's edge
+    pixels are dropped like the hand's edge against the background, the farther one's pixels next
+    to it may become flying pixels (the nearer depth pushed back), and the step adds no noise (a
+    slope of hundreds of mm per footprint would throw pixels far in front of the hand). None: one
+    object, as for a hand alone (the same bytes as without the argument).
     """
     depth = add_occluders(depth, rng, model, focal_px)
     fg_full = np.isfinite(depth)
@@ -188,19 +195,35 @@ def apply_sensor_mm(depth: np.ndarray, rng: np.random.Generator, model: SensorMo
     zf = zp[1:-1, 1:-1]
     neighbours = (zp[1:-1, 2:], zp[1:-1, :-2], zp[2:, 1:-1], zp[:-2, 1:-1])  # views, 4-neighbours
 
-    # Surface slope: the largest depth step to a foreground 4-neighbour, per pixel footprint.
+    # Surface slope: the largest depth step to a foreground 4-neighbour (of the same object), per
+    # pixel footprint.
     with np.errstate(invalid="ignore"):
-        steps = np.abs(np.stack(neighbours) - zf)  # (4, h, w), NaN where either is background
+        all_steps = np.abs(np.stack(neighbours) - zf)  # (4, h, w), NaN where either is background
+    nb_fg = ~np.isnan(np.stack(neighbours))  # (4, h, w)
+    if surface is None:
+        steps = all_steps
+        edge = fg & ~nb_fg.all(axis=0)  # foreground pixels with a background 4-neighbour
+        ring = ~fg & nb_fg.any(axis=0)  # background pixels next to the hand
+        source = nb_fg  # where a flying pixel takes its depth from
+    else:
+        sp = np.pad(surface[v0:v1, u0:u1], 1)
+        nb_other = nb_fg & (np.stack((sp[1:-1, 2:], sp[1:-1, :-2], sp[2:, 1:-1], sp[:-2, 1:-1]))
+                            != sp[1:-1, 1:-1])  # (4, h, w) a neighbour on another object
+        with np.errstate(invalid="ignore"):
+            nearer = nb_other & (np.stack(neighbours) < zf)
+        steps = np.where(nb_other, np.nan, all_steps)
+        edge = fg & (~nb_fg.all(axis=0) | (nb_other & ~nearer).any(axis=0))  # silhouettes
+        behind = fg & nearer.any(axis=0)  # pixels just behind another object's silhouette
+        ring = (~fg & nb_fg.any(axis=0)) | behind
+        source = np.where(behind[None], nearer, nb_fg)
     step = np.fmax.reduce(steps, axis=0)  # NaN only where no neighbour pair is foreground
     step[np.isnan(step)] = 0.0
-    nb_fg = ~np.isnan(np.stack(neighbours))  # (4, h, w)
-    edge = fg & ~nb_fg.all(axis=0)  # foreground pixels with a background 4-neighbour
-    ring = ~fg & nb_fg.any(axis=0)  # background pixels next to the hand
     zsafe = np.where(fg, z, 1.0)
     slope = step / (zsafe / focal_px)  # tan of the incidence angle, roughly
 
     # Noise, growing with depth^2 and slope; then missing pixels.
-    sigma = model.noise_mm_at_300 * (zsafe / 300.0) ** 2 * (1.0 + model.slope_noise_gain * slope)
+    noise_slope = np.minimum(slope, model.slope_noise_max) if model.slope_noise_max > 0 else slope
+    sigma = model.noise_mm_at_300 * (zsafe / 300.0) ** 2 * (1.0 + model.slope_noise_gain * noise_slope)
     noisy = z + sigma * rng.standard_normal((h, w), dtype=np.float32)
     g0, g1 = model.grazing_slope
     grazing = np.clip((slope - g0) / (g1 - g0), 0.0, 1.0)
@@ -211,18 +234,20 @@ def apply_sensor_mm(depth: np.ndarray, rng: np.random.Generator, model: SensorMo
     # Flying pixels just outside the silhouette: a neighbour's depth, pushed back.
     flying = ring & (uniform[1] < model.flying_pixels)
     if flying.any():
-        first = np.argmax(nb_fg, axis=0)  # (h, w) index of a foreground neighbour
+        first = np.argmax(source, axis=0)  # (h, w) index of a foreground (nearer) neighbour
         outer = np.take_along_axis(np.stack(neighbours), first[None], axis=0)[0]
         noisy = np.where(flying, outer + uniform[2] * model.flying_push_mm, noisy)
         keep |= flying
 
     # Structured-light effects (off by default: no random numbers drawn, bytes as before).
     if model.edge_mix > 0:  # mixed returns across depth steps between two surfaces
-        far = np.argmax(np.nan_to_num(steps, nan=-1.0), axis=0)  # neighbour across the largest step
+        far = np.argmax(np.nan_to_num(all_steps, nan=-1.0), axis=0)  # neighbour across the largest step
         other = np.take_along_axis(np.stack(neighbours), far[None], axis=0)[0]
         mix_u = rng.random((2, h, w), dtype=np.float32)
-        mixed = fg & (step > model.edge_mix_step_mm) & (mix_u[0] < model.edge_mix)
-        noisy = np.where(mixed, z + mix_u[1] * (other - z), noisy)
+        jump = np.take_along_axis(np.nan_to_num(all_steps, nan=0.0), far[None], axis=0)[0]
+        mixed = fg & (jump > model.edge_mix_step_mm) & (mix_u[0] < model.edge_mix)
+        with np.errstate(invalid="ignore"):  # inf/NaN outside the foreground, never picked
+            noisy = np.where(mixed, z + mix_u[1] * (other - z), noisy)
     if model.shadow_baseline_mm > 0:
         keep &= ~projector_shadow(z, model.shadow_baseline_mm * focal_px)
     if model.dark_patches > 0:
