@@ -41,7 +41,7 @@ class SceneModel:
 
     min_gap_mm: float = 150.0  # nothing but the arm nearer than this behind the palm joint
     torso_gap_mm: tuple[float, float] = (150.0, 400.0)  # torso's nearest point behind the palm joint
-    torso_semi_mm: tuple[tuple[float, float], ...] = ((150.0, 210.0), (230.0, 330.0), (90.0, 130.0))
+    torso_semi_mm: tuple[tuple[float, float], ...] = ((170.0, 240.0), (260.0, 380.0), (100.0, 140.0))
     torso_roll_deg: float = 20.0  # in-plane tilt of the torso, +-
     torso_offset_mm: tuple[float, float] = (100.0, 350.0)  # torso centre from the wrist, along the arm
     torso_side_mm: float = 150.0  # and across it, +-

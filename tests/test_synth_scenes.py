@@ -1,0 +1,277 @@
+"""Real-camera scenes (forearm, torso, clutter), the structured-light sensor profile, other cameras'
+depth units and `sdnet synth --camera` on tiny trees."""
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline.camera import CAMERAS, ICVL_INTRINSICS, REALSENSE_INTRINSICS
+from pipeline.cli import main
+from pipeline.config import SynthConfig, from_dict
+from pipeline.icvl import ICVL_BACKGROUND, read_depth_png, read_label_file
+from pipeline.synth.frames import (SequenceSpec, frame_scene, plan_sequences, render_frame, render_frame_mm,
+                                   rng_for, sequence_frames)
+from pipeline.synth.handmodel import build_primitives
+from pipeline.synth.render import box_depth, ellipsoid_depth
+from pipeline.synth.scene import PART_ARM, PART_CLUTTER, PART_HAND, PART_TORSO, render_scene
+from pipeline.synth.sensor import SensorModel, apply_sensor_mm, projector_shadow, sensor_for, to_depth_units
+
+INPROC = ["--running-mode", "in_memory", "--no-progress"]
+PLAIN_TREE_SHA = "9457ca9243de804b10f22ac7c0ce6ed86b3a6ecdbf2c10e53a888be5f65e4bde"  # recorded before scenes
+
+
+def _scene_frames(intr, n_seq=2, frames=24, step=4, seed=0):
+    """(FrameSpec, Scene) of scene sequences, every ``step``-th frame."""
+    out = []
+    for s in range(n_seq):
+        spec = SequenceSpec("train", s, f"s{s}", frames, "Training/labels.txt", "Training/Depth", scene=True)
+        out += [(f, frame_scene(f, seed, intr)) for f in sequence_frames(spec, seed, intr, 0)[::step]]
+    return out
+
+
+def _tree_sha(root: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(list(root.rglob("*.png")) + list(root.rglob("*.txt"))):
+        h.update(hashlib.sha256(p.read_bytes()).hexdigest().encode() + b"  ./" + str(p.relative_to(root)).encode() + b"\n")
+    return h.hexdigest()
+
+
+# ----------------------------------------------------------------------------- geometry
+
+
+def test_ellipsoid_and_box_depth_closed_forms():
+    dx, dy = np.zeros((1, 1)), np.zeros((1, 1))  # the optical axis
+    axes = np.eye(3)
+    assert ellipsoid_depth(dx, dy, np.array([0, 0, 500.0]), axes, np.array([50.0, 80.0, 30.0]))[0, 0] == \
+        pytest.approx(470.0)
+    assert box_depth(dx, dy, np.array([0, 0, 500.0]), axes, np.array([50.0, 80.0, 30.0]))[0, 0] == \
+        pytest.approx(470.0)
+    # A box turned 45 degrees about y: the axis meets its front edge at 500 - 30 sqrt(2).
+    c, s = np.cos(np.pi / 4), np.sin(np.pi / 4)
+    turned = np.array([[c, 0, -s], [0, 1, 0], [s, 0, c]])
+    assert box_depth(dx, dy, np.array([0, 0, 500.0]), turned, np.full(3, 30.0))[0, 0] == \
+        pytest.approx(500 - 30 * np.sqrt(2))
+    # Misses: a ray 60 mm beside a 50 mm half-width box.
+    side = np.full((1, 1), 60.0 / 500.0)
+    assert np.isinf(box_depth(side, dy, np.array([0, 0, 500.0]), axes, np.array([50.0, 80.0, 30.0]))[0, 0])
+
+
+@pytest.mark.parametrize("camera", ["icvl", "realsense"])
+def test_scene_forearm_leaves_the_image_and_the_rest_stays_behind_the_hand(camera):
+    intr = CAMERAS[camera]
+    for frame, scene in _scene_frames(intr):
+        depth, part, _ = render_scene(build_primitives(frame.joints, frame.shape), scene, intr)
+        arm = part == PART_ARM
+        assert arm[0].any() or arm[-1].any() or arm[:, 0].any() or arm[:, -1].any()  # out of the image
+        hand = depth[part == PART_HAND]
+        assert hand.size > 50
+        behind = depth[(part == PART_TORSO) | (part == PART_CLUTTER)]
+        assert behind.min() > hand.max()  # never in front of the hand
+        assert behind.min() >= scene.palm_z + 150.0 - 1e-6
+        torso = depth[part == PART_TORSO]
+        assert torso.size > 0
+        assert 150.0 - 1e-6 <= torso.min() - scene.palm_z <= 400.0 + 60.0  # nearest point 150-400 mm behind
+        assert np.isfinite(depth).mean() > 0.08  # a scene, not a hand on nothing
+
+
+def test_scene_hands_span_250_to_900_mm():
+    palms = []
+    for s in range(12):
+        spec = SequenceSpec("train", s, "s", 60, "Training/labels.txt", "Training/Depth", scene=True)
+        frames = sequence_frames(spec, 4, REALSENSE_INTRINSICS, 0)
+        joints = np.stack([f.joints for f in frames])  # (T, J, 3)
+        assert 200.0 - 1 <= joints[..., 2].min() and joints[..., 2].max() <= 1000.0 + 1
+        palms.append(joints[:, 0, 2])
+    palms = np.concatenate(palms)
+    assert 230 < palms.min() < 400 and 700 < palms.max() < 920
+    plain = sequence_frames(SequenceSpec("train", 0, "s", 60, "x", "y"), 4, ICVL_INTRINSICS, 0)
+    assert max(f.joints[0, 2] for f in plain) < 470  # plain frames keep their depths
+
+
+def test_scenes_are_whole_sequences_in_the_asked_share():
+    specs = plan_sequences(2000, 1596, 100, scene_fraction=0.3, test_scene_fraction=0.0)
+    train = [s for s in specs if s.split == "train"]
+    assert sum(s.scene for s in train) == 6 and not train[0].scene
+    assert not any(s.scene for s in specs if s.split == "test")
+    assert all(s.scene for s in plan_sequences(0, 400, 100, 0.0, 1.0))
+    assert not any(s.scene for s in plan_sequences(500, 20, 100))
+    frames = sequence_frames(train[3], 0, ICVL_INTRINSICS, 0)
+    assert train[3].scene and all(f.scene_key is not None for f in frames)
+
+
+def test_scene_frames_same_seed_same_bytes():
+    frame, _ = _scene_frames(REALSENSE_INTRINSICS, n_seq=1, frames=8, step=8)[0]
+    sensor = sensor_for("structured")
+
+    def make(seed):
+        scene = frame_scene(frame, seed, REALSENSE_INTRINSICS)
+        return render_frame(frame.joints, frame.shape, REALSENSE_INTRINSICS, sensor, rng_for(seed, 1), scene)
+
+    a, b, c = make(3), make(3), make(4)
+    assert a.tobytes() == b.tobytes() and a.tobytes() != c.tobytes()
+
+
+# ----------------------------------------------------------------------------- depth units
+
+
+def test_depth_units_of_a_realsense_frame_read_back_as_mm(tmp_path):
+    depth = np.full((4, 5), np.inf)
+    depth[1, 1:4] = [250.06, 900.0, 8191.8]
+    depth[2, 2] = 9000.0  # beyond 65535 units of 0.125 mm
+    units = to_depth_units(depth, 0.125)
+    assert units[1, 1:4].tolist() == [2000, 7200, 65534] and units[2, 2] == 0 and units[0, 0] == 0
+    assert to_depth_units(depth, 1.0)[0, 0] == ICVL_BACKGROUND  # a 1-mm camera keeps ICVL's code
+    from pipeline.icvl import write_depth_png
+    png = tmp_path / "d.png"
+    write_depth_png(png, units)
+    back = read_depth_png(png, depth_scale=0.125)
+    assert back[1, 1:4].tolist() == [250, 900, 8192] and back[0, 0] == 0
+
+
+def test_realsense_scene_frame_is_stored_in_eighth_mm():
+    intr = REALSENSE_INTRINSICS
+    frame, scene = _scene_frames(intr, n_seq=1, frames=8, step=8)[0]
+    mm = render_frame_mm(frame.joints, frame.shape, intr, SensorModel(), rng_for(0, 1), scene)
+    stored = render_frame(frame.joints, frame.shape, intr, SensorModel(), rng_for(0, 1), scene)
+    assert stored.shape == (480, 640) and stored.dtype == np.uint16
+    fg = np.isfinite(mm) & (mm < 8000)
+    np.testing.assert_array_equal(stored[fg], np.rint(mm[fg] / 0.125).astype(np.uint16))
+    assert (stored[~np.isfinite(mm)] == 0).all()
+
+
+# ----------------------------------------------------------------------------- structured profile
+
+
+def test_default_sensor_with_one_object_is_the_old_sensor():
+    frame, scene = _scene_frames(ICVL_INTRINSICS, n_seq=1, frames=4, step=4)[0]
+    depth, _, _ = render_scene(build_primitives(frame.joints, frame.shape), None, ICVL_INTRINSICS)
+    one = np.where(np.isfinite(depth), 1, 0).astype(np.int16)
+    a = apply_sensor_mm(depth, rng_for(1, 2), SensorModel(), 241.42)
+    b = apply_sensor_mm(depth, rng_for(1, 2), SensorModel(), 241.42, one)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_projector_shadow_falls_left_of_a_nearer_object():
+    z = np.full((20, 100), 600.0)  # a wall at 600 mm
+    z[:, 50:60] = 300.0  # a bar at 300 mm
+    fb = 25.0 * 476.0  # baseline x focal
+    shadow = projector_shadow(z, fb)
+    width = fb * (1 / 300.0 - 1 / 600.0)  # about 19.8 px
+    cols = np.nonzero(shadow[10])[0]
+    assert cols.max() == 49 and abs(len(cols) - width) <= 1.5  # just left of the bar, as wide as predicted
+    assert not shadow[:, 50:].any()  # the bar and the wall right of it are lit
+    assert not projector_shadow(np.full((5, 30), 500.0), fb).any()  # a flat wall casts nothing
+
+
+def test_structured_profile_shadows_noise_and_holes():
+    structured, default = sensor_for("structured"), sensor_for("default")
+    assert structured.shadow_baseline_mm > 0 and structured.noise_mm_at_300 > default.noise_mm_at_300
+    # A flat wall with a bar in front: shadow holes left of the bar.
+    z = np.full((120, 160), 700.0)
+    z[:, 70:90] = 400.0
+    measured = apply_sensor_mm(z, rng_for(0, 1), structured, 240.0)
+    width = 25.0 * 240.0 * (1 / 400.0 - 1 / 700.0)  # about 6.4 px
+    left = np.isinf(measured[:, 70 - int(width) + 1:70]).mean()
+    right = np.isinf(measured[:, 92:92 + int(width)]).mean()
+    assert left > 0.9 and right < 0.2
+    # Noise grows with depth: walls at 400 and 800 mm.
+    stds = []
+    for wall in (400.0, 800.0):
+        m = apply_sensor_mm(np.full((120, 160), wall), rng_for(0, 2), structured, 240.0)
+        ok = np.isfinite(m[5:-5, 5:-5])
+        stds.append(np.std(m[5:-5, 5:-5][ok]))
+    assert stds[1] > 3.0 * stds[0]
+    m = apply_sensor_mm(np.full((120, 160), 400.0), rng_for(0, 2), default, 240.0)
+    assert np.std(m[5:-5, 5:-5][np.isfinite(m[5:-5, 5:-5])]) < stds[0]
+    # Dark patches: holes on a plain wall, about the asked share.
+    holes = np.isinf(apply_sensor_mm(np.full((240, 320), 500.0), rng_for(0, 3), structured, 240.0)).mean()
+    assert 0.02 < holes < 0.12
+
+
+# ----------------------------------------------------------------------------- config and CLI
+
+
+def test_synth_config_camera_and_scene_fields():
+    cfg = SynthConfig(camera="realsense", test_scene_fraction=1.0)
+    assert cfg.camera_intrinsics() == REALSENSE_INTRINSICS and cfg.scene_fraction == 0.0
+    custom = SynthConfig(camera="custom", intrinsics={**REALSENSE_INTRINSICS.to_dict(), "fx": 500.0})
+    assert custom.camera_intrinsics().fx == 500.0
+    assert from_dict(SynthConfig, json.loads(json.dumps({"seed": 1, "camera": "icvl"}))).scene_fraction == 0.0
+    for bad in ({"camera": "kinect"}, {"scene_fraction": 1.5}, {"intrinsics": {"fx": 1.0}}):
+        with pytest.raises((ValueError, TypeError)):
+            SynthConfig(**bad)
+
+
+def test_plain_tree_keeps_its_bytes(tmp_path):
+    out = tmp_path / "plain"
+    assert main(["synth", "--out", str(out), "--train-frames", "30", "--test-frames", "12", "--sequence-length",
+                 "10", "--seed", "5", "--scene-fraction", "0", *INPROC]) == 0
+    assert _tree_sha(out) == PLAIN_TREE_SHA
+
+
+def test_cli_realsense_scene_tree_reads_back(tmp_path):
+    out, png = tmp_path / "rs", tmp_path / "preview.png"
+    assert main(["synth", "--out", str(out), "--camera", "realsense", "--sensor-profile", "structured",
+                 "--train-frames", "0", "--test-frames", "3", "--test-scene-fraction", "1", "--seed", "1",
+                 "--preview", str(png), "--preview-whole", "--preview-frames", "2", *INPROC]) == 0
+    manifest = json.loads((out / "synth.json").read_text())
+    assert manifest["intrinsics"]["depth_scale"] == 0.125 and manifest["background"] == 0
+    assert manifest["config"]["camera"] == "realsense" and all(s["scene"] for s in manifest["sequences"])
+    records, _ = read_label_file(out / "Testing/test_seq_2.txt")
+    rec = records[0]
+    path = out / "Testing/Depth" / rec.path
+    with Image.open(path) as img:
+        assert img.size == (640, 480)
+    raw = np.asarray(Image.open(path), dtype=np.uint16)
+    mm = read_depth_png(path, depth_scale=0.125)
+    assert (raw == 0).any() and np.median(raw[raw > 0]) > 2000  # eighth-mm units, 0 = no depth
+    u, v, d = rec.uvd[0]
+    patch = mm[int(v) - 3:int(v) + 4, int(u) - 3:int(u) + 4]
+    assert abs(np.median(patch[patch > 0]) - d) < 40  # the palm label sits on the hand, in mm
+    assert 250 <= d <= 920
+    assert png.stat().st_size > 10_000
+    again = tmp_path / "again.png"  # preview of the written tree reads its depth unit from synth.json
+    assert main(["synth", "--preview", str(again), "--from-tree", str(out), "--preview-frames", "2"]) == 0
+
+
+def test_cli_intrinsics_file_and_overrides(tmp_path):
+    cam = tmp_path / "cam.json"
+    cam.write_text(json.dumps({"fx": 200.0, "fy": 200.0, "cx": 80.0, "cy": 60.0, "width": 160,
+                               "height": 120, "depth_scale": 0.5}))
+    out = tmp_path / "t"
+    assert main(["synth", "--out", str(out), "--intrinsics", str(cam), "--train-frames", "2",
+                 "--test-frames", "0", "--scene-fraction", "1", *INPROC]) == 0
+    cfg = json.loads((out / "synth.json").read_text())["config"]
+    assert cfg["camera"] == "custom" and cfg["intrinsics"]["depth_scale"] == 0.5
+    with Image.open(next((out / "Training/Depth").rglob("*.png"))) as img:
+        assert img.size == (160, 120)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--camera", "kinect"], "invalid choice"),
+    (["--camera", "realsense", "--intrinsics", "x.json"], "either --camera or --intrinsics"),
+    (["--intrinsics", "missing.json"], "not found"),
+    (["--camera", "realsense", "--depth-scale", "-1"], "depth_scale"),
+    (["--camera", "realsense", "--cx", "900"], "principal point"),
+    (["--scene-fraction", "2"], "--scene-fraction"),
+    (["--test-scene-fraction", "-0.5"], "--test-scene-fraction"),
+])
+def test_cli_bad_camera_or_scene_input_fails_cleanly(tmp_path, capsys, args, message):
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) if message == "invalid choice" else _no_raise():
+        code = main(["synth", "--out", str(out), "--train-frames", "2", "--test-frames", "0", *args, *INPROC])
+        assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert message in err[-1] and err[-1].startswith("sdnet synth: error:")
+    assert not out.exists()
+
+
+class _no_raise:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
