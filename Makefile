@@ -26,7 +26,7 @@ BEAM_ARGS ?=
 
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: help setup test all synth data train eval screenshot long tune reproduce reproduce-small bench smoke clean
+.PHONY: help setup test all synth data train eval screenshot long tune reproduce reproduce-small bench smoke camera-test clean
 
 help:
 	@echo "make all      set up, then the whole pipeline on the embedded synthetic default"
@@ -43,6 +43,7 @@ help:
 	@echo "make reproduce  the paper's Table 1 on our data at convergence, 3 seeds (about 80 min, resumable)"
 	@echo "make reproduce-small  baseline vs the calibrated loss on a 2k-frame training set (about 20 min)"
 	@echo "make smoke    the whole pipeline shrunk to a couple of minutes, in $(WORK)/smoke"
+	@echo "make camera-test  a RealSense-style scene test set (640x480, 1/8 mm) in $(WORK)/camera-data"
 	@echo "make bench    performance figures (JSON)"
 
 setup: $(STAMP)
@@ -208,6 +209,23 @@ $(SMALL_DATA)/manifest.json: $(SMALL_TREE)/synth.json | $(STAMP)
 reproduce-small: $(SMALL_DATA)/manifest.json $(if $(HAVE_ICVL),$(OCCLUDED_DATA)/manifest.json,) | $(STAMP)
 	$(SDNET) reproduce --data $(SMALL_DATA) --out $(SMALL_DIR) --seeds $(REPRODUCE_SEEDS) $(SMALL_SETTINGS) \
 		--preset $(PRESET) --steps $(SMALL_STEPS) $(REPRODUCE_TESTS) $(BEAM_ARGS)
+
+# make camera-test: a test set from another camera (issue 12): RealSense-style 640x480 PNGs in
+# 1/8-mm units, structured-light sensor, every frame a scene (forearm out of the image, torso and
+# clutter behind the hand at 250-900 mm), converted with that camera. About 1-2 minutes on 2 cores.
+CAMERA_TREE ?= $(WORK)/camera-synth
+CAMERA_DATA ?= $(WORK)/camera-data
+CAMERA_TEST_FRAMES ?= 400
+
+camera-test: $(CAMERA_DATA)/manifest.json
+
+$(CAMERA_TREE)/synth.json: | $(STAMP)
+	$(SDNET) synth --out $(CAMERA_TREE) --camera realsense --sensor-profile structured --train-frames 0 \
+		--test-frames $(CAMERA_TEST_FRAMES) --test-scene-fraction 1 --seed 1 --overwrite
+
+$(CAMERA_DATA)/manifest.json: $(CAMERA_TREE)/synth.json | $(STAMP)
+	$(SDNET) data --icvl-root $(CAMERA_TREE) --camera realsense --crop $(CROP) --rotations 1 \
+		--out $(CAMERA_DATA) --overwrite $(BEAM_ARGS)
 
 # make smoke: the whole pipeline shrunk (tiny tree, smoke preset), a minute or two end to end.
 smoke: setup
