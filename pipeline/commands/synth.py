@@ -44,7 +44,7 @@ cameras (--camera NAME | --intrinsics FILE.json, then --fx ... --depth-scale ove
   value = round(mm / depth_scale); no depth is 32001 in a 1-mm (ICVL) tree and 0 otherwise.
   synth.json records the camera; read such a tree with the same camera, e.g. the RealSense-style
   test set of `make camera-test`:
-    sdnet synth --out DIR --camera realsense --sensor-profile structured --train-frames 0 \
+    sdnet synth --out DIR --camera realsense --sensor-profile structured --train-frames 0 \\
         --test-frames 400 --test-scene-fraction 1 --seed 1
     sdnet data --icvl-root DIR --camera realsense --out DATA
 
@@ -74,7 +74,7 @@ def register(sub) -> None:
     p.add_argument("--test-scene-fraction", type=float, default=None, metavar="F",
                    help="share of test sequences that are scenes (default 0: the ICVL-like test split)")
     p.add_argument("--poses", type=Path, nargs="+", metavar="LABELS",
-                   help="render the poses of these ICVL label files (uvd, ICVL intrinsics) as test sequences")
+                   help="render the poses of these ICVL label files (uvd in the camera's intrinsics, ICVL's by default) as test sequences")
     p.add_argument("--preview", type=Path, metavar="PNG", help="write a montage of sample frames")
     p.add_argument("--from-tree", type=Path, metavar="DIR",
                    help="with --preview: take the frames from this ICVL tree (real or synthetic)")
