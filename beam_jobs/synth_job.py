@@ -39,6 +39,7 @@ class JobContext:
     seed: int
     scale_range: float
     bone_noise: float
+    scene_sensor: SensorModel | None = None  # the sensor of scene frames; None: ``sensor``
 
 
 def generate_sequence(item: tuple[SequenceSpec, int], ctx: JobContext) -> list[FrameSpec]:
@@ -50,8 +51,9 @@ def generate_sequence(item: tuple[SequenceSpec, int], ctx: JobContext) -> list[F
 def render_and_write(frame: FrameSpec, ctx: JobContext) -> tuple[str, tuple[int, str]]:
     """Render one frame (in its scene, if it has one), write its PNG in the camera's depth unit under
     the root; returns (label file, (order, label line))."""
-    depth = render_frame(frame.joints, frame.shape, ctx.intr, ctx.sensor, rng_for(ctx.seed, *frame.noise_key),
-                         frame_scene(frame, ctx.seed, ctx.intr))
+    scene = frame_scene(frame, ctx.seed, ctx.intr)
+    sensor = ctx.scene_sensor if scene is not None and ctx.scene_sensor is not None else ctx.sensor
+    depth = render_frame(frame.joints, frame.shape, ctx.intr, sensor, rng_for(ctx.seed, *frame.noise_key), scene)
     path = Path(ctx.root) / frame.depth_dir / frame.rel_path
     path.parent.mkdir(parents=True, exist_ok=True)
     # Scene frames are depth almost everywhere: zlib level 1 encodes them 3-4x faster than the

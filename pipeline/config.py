@@ -424,6 +424,7 @@ class SynthConfig:
     intrinsics: dict | None = None  # the camera's fields (pipeline.camera.Intrinsics); None: CAMERAS[camera]
     scene_fraction: float = 0.0  # share of training sequences that are scenes (older configs: none)
     test_scene_fraction: float = 0.0  # share of test sequences that are scenes
+    scene_sensor_profile: str | None = None  # sensor of scene frames; None: sensor_profile (+ overrides)
 
     def __post_init__(self) -> None:
         from pipeline.camera import CAMERAS, Intrinsics
@@ -438,6 +439,8 @@ class SynthConfig:
             (0.0 <= self.scene_fraction <= 1.0, f"scene_fraction must be in [0, 1], got {self.scene_fraction}"),
             (0.0 <= self.test_scene_fraction <= 1.0,
              f"test_scene_fraction must be in [0, 1], got {self.test_scene_fraction}"),
+            (self.scene_sensor_profile is None or self.scene_sensor_profile in SENSOR_PROFILES,
+             f"scene_sensor_profile must be one of {', '.join(SENSOR_PROFILES)}, got {self.scene_sensor_profile!r}"),
             (self.sensor_profile in SENSOR_PROFILES, f"sensor_profile must be one of "
              f"{', '.join(SENSOR_PROFILES)}, got {self.sensor_profile!r}"),
             (self.train_frames >= 0, f"train_frames must be >= 0, got {self.train_frames}"),

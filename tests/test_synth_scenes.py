@@ -275,3 +275,16 @@ class _no_raise:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_scene_sensor_defaults_to_structured_unless_a_profile_is_given(tmp_path):
+    from pipeline.commands.synth import DEFAULT_SCENE_SENSOR
+
+    base = ["--train-frames", "2", "--test-frames", "0", *INPROC]
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["synth", "--out", str(a), *base]) == 0
+    assert main(["synth", "--out", str(b), "--sensor-profile", "occluded", *base]) == 0
+    ma, mb = (json.loads((p / "synth.json").read_text()) for p in (a, b))
+    assert ma["config"]["scene_sensor_profile"] == DEFAULT_SCENE_SENSOR == "structured"
+    assert ma["scene_sensor"]["shadow_baseline_mm"] > 0 and ma["sensor"]["shadow_baseline_mm"] == 0
+    assert mb["config"]["scene_sensor_profile"] is None and mb["scene_sensor"] == mb["sensor"]

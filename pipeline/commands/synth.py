@@ -10,8 +10,10 @@ from pipeline.commands.camera_args import add_camera_arguments, camera_from_args
 from pipeline.errors import SdnetError
 from pipeline.synth.profiles import SENSOR_PROFILES
 
-# Share of training sequences that are real-camera scenes in a tree made without --scene-fraction.
+# Share of training sequences that are real-camera scenes in a tree made without --scene-fraction,
+# and their sensor without --scene-sensor-profile (scenes stand for users' cameras: RealSense-class).
 DEFAULT_SCENE_FRACTION = 0.3
+DEFAULT_SCENE_SENSOR = "structured"
 
 _EPILOG = """\
 modes:
@@ -37,7 +39,8 @@ scenes (--scene-fraction, --test-scene-fraction; whole sequences, recorded in sy
   a scene's hand is at 250-900 mm (plain frames: about 220-420 mm) with its forearm continuing
   out of the image, a torso 150-400 mm behind the hand and clutter behind it (a desk, boxes,
   balls, cylinders); nothing but the arm is ever in front of the hand. Labels stay the hand's 16
-  joints. By default 30% of the training sequences and none of the test ones are scenes.
+  joints. By default 30% of the training sequences and none of the test ones are scenes, seen by
+  the structured sensor (--scene-sensor-profile; with --sensor-profile alone, that one).
 
 cameras (--camera NAME | --intrinsics FILE.json, then --fx ... --depth-scale override fields):
   frames are rendered at the camera's size and intrinsics and stored in its depth unit:
@@ -73,6 +76,9 @@ def register(sub) -> None:
                    f"clutter; hand at 250-900 mm), see below (default {DEFAULT_SCENE_FRACTION})")
     p.add_argument("--test-scene-fraction", type=float, default=None, metavar="F",
                    help="share of test sequences that are scenes (default 0: the ICVL-like test split)")
+    p.add_argument("--scene-sensor-profile", choices=tuple(SENSOR_PROFILES), default=None,
+                   help=f"sensor profile of the scene frames (default {DEFAULT_SCENE_SENSOR}, or "
+                   "--sensor-profile when that is given)")
     p.add_argument("--poses", type=Path, nargs="+", metavar="LABELS",
                    help="render the poses of these ICVL label files (uvd in the camera's intrinsics, ICVL's by default) as test sequences")
     p.add_argument("--preview", type=Path, metavar="PNG", help="write a montage of sample frames")
@@ -99,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
         raise SdnetError("--from-tree needs --preview PNG")
     if args.from_tree and args.sensor_profile is not None:
         raise SdnetError("--sensor-profile renders new frames; it does not apply to --from-tree")
-    if args.from_tree and (args.scene_fraction is not None or args.test_scene_fraction is not None):
+    if args.from_tree and (args.scene_fraction is not None or args.test_scene_fraction is not None
+                           or args.scene_sensor_profile is not None):
         raise SdnetError("--scene-fraction renders new frames; it does not apply to --from-tree")
     if args.preview_frames < 1:
         raise SdnetError(f"--preview-frames must be >= 1, got {args.preview_frames}")
@@ -122,9 +129,10 @@ def run(args: argparse.Namespace) -> int:
         if args.train_frames is not None or args.test_frames is not None or args.sequence_length is not None:
             raise SdnetError("--poses renders the given labels: --train-frames, --test-frames and "
                              "--sequence-length do not apply")
-        if args.scene_fraction is not None or args.test_scene_fraction is not None:
-            raise SdnetError("--poses renders the given labels alone: --scene-fraction and "
-                             "--test-scene-fraction do not apply")
+        if (args.scene_fraction is not None or args.test_scene_fraction is not None
+                or args.scene_sensor_profile is not None):
+            raise SdnetError("--poses renders the given labels alone: --scene-fraction, "
+                             "--test-scene-fraction and --scene-sensor-profile do not apply")
         n = _run_poses(args)
     else:
         n = _run_synth(args)
@@ -138,7 +146,9 @@ def _config(args):
     from pipeline.config import SynthConfig
 
     kwargs = {"seed": args.seed, "sensor_profile": args.sensor_profile or "default",
-              "scene_fraction": DEFAULT_SCENE_FRACTION if args.scene_fraction is None else args.scene_fraction}
+              "scene_fraction": DEFAULT_SCENE_FRACTION if args.scene_fraction is None else args.scene_fraction,
+              "scene_sensor_profile": args.scene_sensor_profile or (
+                  None if args.sensor_profile is not None else DEFAULT_SCENE_SENSOR)}
     for key in ("train_frames", "test_frames", "sequence_length", "test_scene_fraction"):
         if getattr(args, key) is not None:
             kwargs[key] = getattr(args, key)
@@ -174,8 +184,9 @@ def _context(cfg, root: Path):
     from pipeline.synth.sensor import sensor_for
 
     sensor = sensor_for(cfg.sensor_profile, **cfg.sensor_overrides())
+    scene_sensor = None if cfg.scene_sensor_profile is None else sensor_for(cfg.scene_sensor_profile)
     return JobContext(root=str(root), intr=cfg.camera_intrinsics(), sensor=sensor, seed=cfg.seed,
-                      scale_range=cfg.scale_range, bone_noise=cfg.bone_noise)
+                      scale_range=cfg.scale_range, bone_noise=cfg.bone_noise, scene_sensor=scene_sensor)
 
 
 def _run_synth(args) -> int:
@@ -209,6 +220,7 @@ def synth_manifest(cfg, ctx, specs) -> dict:
         "config": to_dict(cfg),
         "intrinsics": ctx.intr.to_dict(),
         "sensor": dataclasses.asdict(ctx.sensor),
+        "scene_sensor": dataclasses.asdict(ctx.scene_sensor or ctx.sensor),
         "motion": dataclasses.asdict(MotionModel()),
         "scene_motion": dataclasses.asdict(SCENE_MOTION),
         "scene": dataclasses.asdict(SceneModel()),
@@ -299,7 +311,8 @@ def _preview(args, tree: Path | None) -> None:
     else:
         cfg = _config(args)
         ctx = _context(cfg, Path("."))
-        frames = synthetic_preview_frames(cfg.seed, args.preview_frames, ctx.intr, ctx.sensor, cfg.scene_fraction)
+        frames = synthetic_preview_frames(cfg.seed, args.preview_frames, ctx.intr, ctx.sensor, cfg.scene_fraction,
+                                          ctx.scene_sensor)
     if not frames:
         raise SdnetError(f"{source}: no frames to preview")
     atomic_write_bytes(args.preview, montage_png(frames, whole=args.preview_whole))

@@ -24,10 +24,11 @@ _FINGER_COLOURS = ("#e41a1c", "#ff7f00", "#4daf4a", "#377eb8", "#984ea3")
 
 
 def synthetic_preview_frames(seed: int, n: int, intr: Intrinsics, sensor: SensorModel,
-                             scene_fraction: float = 0.0) -> list[tuple[np.ndarray, np.ndarray, str]]:
+                             scene_fraction: float = 0.0, scene_sensor: SensorModel | None = None,
+                             ) -> list[tuple[np.ndarray, np.ndarray, str]]:
     """``n`` independent frames, cycling through the gestures, each of a new subject, a share
-    ``scene_fraction`` of them in scenes: (depth (H, W) uint16 mm, background 32001, joints uvd
-    (16, 3), title)."""
+    ``scene_fraction`` of them in scenes (seen by ``scene_sensor``, default ``sensor``): (depth
+    (H, W) uint16 mm, background 32001, joints uvd (16, 3), title)."""
     code = SPLIT_CODES["preview"]
     out = []
     for i in range(n):
@@ -37,7 +38,8 @@ def synthetic_preview_frames(seed: int, n: int, intr: Intrinsics, sensor: Sensor
         joints = sample_frame(rng_for(seed, code, i, 1), subject, intr, gesture,
                               **({"motion": SCENE_MOTION} if scene else {}))  # (J, 3)
         around = sample_scene(rng_for(seed, code, i, 3), joints, subject.shape, intr) if scene else None
-        depth = quantize(render_frame_mm(joints, subject.shape, intr, sensor, rng_for(seed, code, i, 2), around))
+        seen_by = scene_sensor if scene and scene_sensor is not None else sensor
+        depth = quantize(render_frame_mm(joints, subject.shape, intr, seen_by, rng_for(seed, code, i, 2), around))
         out.append((depth, xyz_to_uvd(joints, intr), gesture + (" scene" if scene else "")))
     return out
 
