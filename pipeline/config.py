@@ -406,7 +406,8 @@ class SynthConfig:
 
     Scenes: a share ``scene_fraction`` of the training sequences and ``test_scene_fraction`` of the
     test sequences (whole sequences) are real-camera scenes (``pipeline.synth.scene``: hand at
-    250-900 mm, forearm out of the image, torso and clutter behind). Older configs: no scenes.
+    250-900 mm, forearm out of the image, torso and clutter behind), seen by the sensor profile
+    ``scene_sensor_profile`` (None: the same sensor as the plain frames). Older configs: no scenes.
     """
 
     seed: int = 0
