@@ -22,7 +22,8 @@ from pipeline.config import DataConfig
 from pipeline.convert import SPLITS
 from tests.limits import deadline
 
-SYNTH = ["--train-frames", "24", "--test-frames", "8", "--sequence-length", "6", "--seed", "2", "--no-progress"]
+SYNTH = ["--train-frames", "24", "--test-frames", "8", "--sequence-length", "6", "--seed", "2", "--no-progress",
+         "--scene-fraction", "0"]  # plain frames: the rejection count below is exact
 DATA = ["--crop", "32", "--rotations", "2", "--val-fraction", "0.3", "--scale-jitter", "0.1",
         "--centre-jitter", "5", "--quiet"]
 IN_MEMORY = ["--runner=DirectRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1"]
