@@ -162,7 +162,8 @@ def plot_sequence_errors(ax, frame_index, errors: Mapping[str, np.ndarray], titl
                 label=f"{name} (mean {y.mean():.2f} mm)")
     ax.set_xlabel("frame index")
     ax.set_ylabel("mean joint error (mm)")
-    ax.set_xlim(x.min() if x.size else 0, x.max() if x.size else 1)
+    if x.size and x.max() > x.min():
+        ax.set_xlim(x.min(), x.max())
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     if title:
