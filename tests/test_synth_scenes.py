@@ -288,3 +288,23 @@ def test_scene_sensor_defaults_to_structured_unless_a_profile_is_given(tmp_path)
     assert ma["config"]["scene_sensor_profile"] == DEFAULT_SCENE_SENSOR == "structured"
     assert ma["scene_sensor"]["shadow_baseline_mm"] > 0 and ma["sensor"]["shadow_baseline_mm"] == 0
     assert mb["config"]["scene_sensor_profile"] is None and mb["scene_sensor"] == mb["sensor"]
+
+
+def test_data_converts_a_realsense_tree_with_its_camera_and_refuses_it_as_icvl(tmp_path, capsys):
+    """`sdnet data --camera realsense` reads the 1/8-mm PNGs as mm and records the camera; read as
+    ICVL (320x240) every frame is rejected (labels outside the image) and the job fails naming it."""
+    tree = tmp_path / "rs"
+    assert main(["synth", "--out", str(tree), "--camera", "realsense", "--train-frames", "0",
+                 "--test-frames", "6", "--test-scene-fraction", "1", "--seed", "2", *INPROC]) == 0
+    data = tmp_path / "data"
+    beam = ["--crop", "32", "--rotations", "1", "--quiet", "--", "--direct_running_mode=in_memory",
+            "--direct_num_workers=1"]
+    assert main(["data", "--icvl-root", str(tree), "--out", str(data), "--camera", "realsense", *beam]) == 0
+    manifest = json.loads((data / "manifest.json").read_text())
+    assert manifest["intrinsics"] == REALSENSE_INTRINSICS.to_dict() and manifest["config"]["centre"]["method"] == "blob"
+    assert manifest["counts"]["test"] + manifest["rejected"] == 6 and manifest["counts"]["test"] >= 5
+    capsys.readouterr()
+    assert main(["data", "--icvl-root", str(tree), "--out", str(tmp_path / "bad"), *beam]) == 2
+    err = capsys.readouterr().err
+    assert "6 of 6 frames rejected" in err and "outside the 320x240 image" in err
+    assert not (tmp_path / "bad").exists()
