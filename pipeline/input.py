@@ -51,12 +51,13 @@ def split_files(data_dir: Path, split: str) -> list[str]:
 def make_dataset(data_dir: Path, split: str, batch_size: int, *, shuffle: bool = False,
                  repeat: bool = False, seed: int = 0, with_meta: bool = False,
                  drop_remainder: bool = False, shuffle_buffer: int = 4096, check: bool = True,
-                 augment=None):
+                 augment=None, deterministic: bool = False):
     """A batched, prefetched tf.data.Dataset over one split (files read in parallel).
 
     Without ``shuffle`` the records come in file order (for 'test': sequence, then frame order).
     ``augment``: an ``AugmentConfig`` applied to every batch (``pipeline.augment``; not with
-    ``with_meta``), its randomness drawn from ``seed``.
+    ``with_meta``), its randomness drawn from ``seed``. Shuffled reading is parallel and not in a
+    fixed order unless ``deterministic`` (then the seed alone fixes the batches, in any process).
     """
     from pipeline.augment import is_active
     import tensorflow as tf
@@ -71,7 +72,7 @@ def make_dataset(data_dir: Path, split: str, batch_size: int, *, shuffle: bool =
         ds = tf.data.Dataset.from_tensor_slices(files).shuffle(len(files), seed=seed)
         ds = ds.interleave(lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"),
                            cycle_length=min(4, len(files)), num_parallel_calls=autotune,
-                           deterministic=False)
+                           deterministic=deterministic)
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     else:
         ds = tf.data.TFRecordDataset(files, compression_type="GZIP")
@@ -92,7 +93,7 @@ def make_dataset(data_dir: Path, split: str, batch_size: int, *, shuffle: bool =
             return image, joints, ex["centre_xyz"], ex["cube_mm"]
         return image, joints
 
-    ds = ds.map(to_tuple, num_parallel_calls=autotune, deterministic=not shuffle)
+    ds = ds.map(to_tuple, num_parallel_calls=autotune, deterministic=deterministic or not shuffle)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=autotune)
     if augmenting:
         ds = augmented(ds, augment, seed)

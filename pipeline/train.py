@@ -23,6 +23,7 @@ import os
 import shutil
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -157,8 +158,10 @@ def load_run_config(run_dir: Path) -> TrainConfig:
 class DataSource:
     """Where a run's batches come from.
 
-    train(batch_size, seed, augment=None): endless shuffled batches (image (B, S, S, 1), joints (B, 3J)),
-      augmented online with an ``AugmentConfig`` when one is given.
+    train(batch_size, seed, augment=None, deterministic=False): endless shuffled batches (image
+      (B, S, S, 1), joints (B, 3J)), augmented online with an ``AugmentConfig`` when one is given;
+      with ``deterministic`` the same seed gives the same batches in every process (multi-worker
+      training shards each global batch across the workers, so they must all see the same one).
     val(batch_size): one pass over the validation split, same structure.
     val_meta(batch_size): the same pass with a third element, a dict holding at least ``cube_mm`` (B,)
       [mm]; None when unavailable (the manifest's cube is then used).
@@ -182,9 +185,9 @@ def data_from_dir(data_dir: Path) -> DataSource:
     counts = manifest.get("counts", {})
     return DataSource(
         manifest=manifest, num_train=int(counts.get("train", 0)), num_val=int(counts.get("val", 0)),
-        train=lambda b, seed, augment=None: make_dataset(data_dir, "train", b, shuffle=True, repeat=True,
-                                                         seed=seed, drop_remainder=True, check=False,
-                                                         augment=augment),
+        train=lambda b, seed, augment=None, deterministic=False: make_dataset(
+            data_dir, "train", b, shuffle=True, repeat=True, seed=seed, drop_remainder=True, check=False,
+            augment=augment, deterministic=deterministic),
         val=lambda b: make_dataset(data_dir, "val", b, check=False),
         val_meta=lambda b: make_dataset(data_dir, "val", b, with_meta=True, check=False),
         data_dir=str(data_dir))
@@ -203,7 +206,7 @@ def data_from_arrays(manifest: dict, train_images: np.ndarray, train_joints: np.
     from pipeline.augment import is_active
     from pipeline.input import augmented
 
-    def train(b, seed, augment=None):
+    def train(b, seed, augment=None, deterministic=False):  # (always deterministic)
         arrays = (train_images.astype("float32"), train_joints.astype("float32"))
         if is_active(augment):
             if train_centres is None:
@@ -290,6 +293,118 @@ def batch_picture_png(image: np.ndarray, joints: np.ndarray, max_crops: int = 16
 
 
 # ---- distribution, schedule, callbacks ----------------------------------------------------------------
+
+def with_deterministic_input(data: DataSource) -> DataSource:
+    """``data`` whose training batches depend only on the seed (see DataSource.train)."""
+    base = data.train
+    return dataclasses.replace(data, train=lambda b, seed, augment=None, deterministic=True:
+                               base(b, seed, augment, deterministic=True))
+
+
+@dataclasses.dataclass(frozen=True)
+class Role:
+    """This process's place in a training cluster: ``workers`` processes in all (1 without
+    TF_CONFIG), ``chief`` writes the run directory, ``name`` e.g. 'worker 1' (empty alone)."""
+
+    chief: bool = True
+    workers: int = 1
+    name: str = ""
+
+
+def cluster_role(strategy) -> Role:
+    """The Role of this process under ``strategy`` (a MultiWorkerMirroredStrategy has a cluster:
+    the chief is task 'chief' 0, or 'worker' 0 when the cluster has no 'chief' task)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None:
+        return Role()
+    spec = resolver.cluster_spec().as_dict()
+    workers = sum(len(spec.get(t, ())) for t in ("chief", "worker"))
+    kind, index = resolver.task_type, int(resolver.task_id or 0)
+    chief = kind == "chief" or (kind == "worker" and index == 0 and "chief" not in spec)
+    return Role(chief=chief, workers=max(1, workers), name=f"{kind} {index}")
+
+
+def _keras_multi_worker_fixes(model) -> None:
+    """Make Keras 3's ``fit`` work under MultiWorkerMirroredStrategy, which it does not as released
+    (keras-team/keras#20585; Keras 3.15): (1) before training it reduces a whole (x, y) batch of
+    per-replica values with ``strategy.reduce``, which the collective ops reject: we build from the
+    shapes of this worker's part of a batch (taking a batch, as Keras does, would also start the
+    training input's shuffle afresh, so the first step would not see the first batch); (2) it averages each step's
+    scalar logs over the workers with ``axis=0``, which a scalar does not have: we average with no
+    axis. Both changes apply only to multi-worker strategies (checked by the first-step-loss test
+    against a one-process run)."""
+    import types
+
+    from keras.src.backend.tensorflow import trainer as keras_tf_trainer
+
+    if not getattr(keras_tf_trainer.reduce_per_replica, "_sdnet_multi_worker", False):
+        original = keras_tf_trainer.reduce_per_replica
+
+        def reduce_per_replica(values, strategy, reduction):
+            if keras_tf_trainer._collective_all_reduce_multi_worker(strategy) and reduction in ("auto", "mean"):
+                return tf.nest.map_structure(
+                    lambda v: strategy.reduce("MEAN", v, axis=0 if v.shape.rank else None), values)
+            return original(values, strategy, reduction)
+
+        reduce_per_replica._sdnet_multi_worker = True
+        keras_tf_trainer.reduce_per_replica = reduce_per_replica
+
+    def local_spec(spec):  # a PerReplicaSpec -> this worker's first replica's TensorSpec
+        return spec._value_specs[0] if hasattr(spec, "_value_specs") else spec
+
+    def maybe_symbolic_build(self, iterator=None, data_batch=None):
+        if iterator is not None:  # shapes only: taking a batch would start the shuffle afresh
+            data_batch = tf.nest.map_structure(local_spec, iterator._distributed_dataset.element_spec)
+        with self.distribute_strategy.scope():
+            self._symbolic_build(data_batch=data_batch)
+
+    model._maybe_symbolic_build = types.MethodType(maybe_symbolic_build, model)
+
+
+def _slices_of_global_batches(strategy, make: Callable, batch: int):
+    """A distributed dataset over the global batches of size ``batch`` that ``make()`` returns.
+
+    Sharding policy: every worker builds the same stream of global batches (deterministic input:
+    it reads every file) and keeps its own slice of each, split among its local replicas; tf.data's
+    auto-sharding is off. A step thus trains on exactly the global batch a one-process run sees,
+    with any number of files, and each batch's augmentation drawn once for the whole batch."""
+
+    def per_worker(ctx: tf.distribute.InputContext):
+        per_replica = ctx.get_per_replica_batch_size(batch)
+        local = ctx.num_replicas_in_sync // ctx.num_input_pipelines
+        lo, hi = ctx.input_pipeline_id * local * per_replica, (ctx.input_pipeline_id + 1) * local * per_replica
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+        ds = make().map(lambda *parts: tuple(p[lo:hi] for p in parts)).with_options(options)
+        return ds.unbatch().batch(per_replica, drop_remainder=True) if local > 1 else ds
+
+    return strategy.distribute_datasets_from_function(per_worker)
+
+
+# tf.errors raised in a step when another process of the cluster is gone (the coordination service
+# reports it within its heartbeat timeout, about 10 s).
+_PEER_ERRORS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError,
+                tf.errors.CancelledError)
+
+
+def _peer_failure(e: Exception, role: Role, run_dir: Path, step: int) -> SdnetError:
+    """The one-line error of a process whose peer died: which task, at which step, what to do."""
+    import re
+
+    text = str(e)
+    unhealthy = text.split("unhealthy", 1)[1] if "unhealthy" in text else ""
+    found = re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)", unhealthy)
+    tasks = sorted({f"{kind} {index}" for kind, index in found})
+    if tasks:
+        what = f"{', '.join(tasks)} of the training cluster stopped responding"
+    else:
+        first = next((line.strip() for line in text.splitlines() if line.strip()), type(e).__name__)
+        what = f"another process of the training cluster failed ({first[:200]})"
+    latest = tf.train.latest_checkpoint(str(run_dir / CHECKPOINT_DIR))
+    where = f"the last checkpoint is {latest}" if latest else "no checkpoint was written yet"
+    return SdnetError(f"{role.name}: {what}; training stopped at step {step}; {where}: start every "
+                      "worker again with --resume")
+
 
 def select_strategy(name: str):
     """tf.distribute strategy: 'auto' = multi-worker when TF_CONFIG is set, mirrored over the GPUs
@@ -550,10 +665,10 @@ def _loss_and_metrics(cfg: TrainConfig, weight_var=None) -> tuple[object, list]:
     return loss, metrics
 
 
-def _build(cfg: TrainConfig, run_dir: Path, planned_total: int, pca=None) -> _Built:
+def _build(cfg: TrainConfig, run_dir: Path, planned_total: int, pca=None, strategy=None) -> _Built:
     from models.sdnet import build_model
 
-    strategy = select_strategy(cfg.strategy)
+    strategy = strategy if strategy is not None else select_strategy(cfg.strategy)
     keras.utils.set_random_seed(cfg.seed)
     with strategy.scope():
         model = build_model(cfg.model, num_joints=len(cfg.data.skeleton["joint_names"]), pca=pca)
@@ -568,6 +683,8 @@ def _build(cfg: TrainConfig, run_dir: Path, planned_total: int, pca=None) -> _Bu
         seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="train_seconds")
         checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, total_steps=schedule.total_steps,
                                          epochs_done=epochs_done, train_seconds=seconds)
+    if cluster_role(strategy).workers > 1:
+        _keras_multi_worker_fixes(model)
     return _Built(strategy, model, schedule, checkpoint, epochs_done, seconds, weight_var)
 
 
@@ -662,9 +779,30 @@ def train(cfg: TrainConfig, data: DataSource, run_dir: Path, *, resume: bool = F
     existing run without ``resume``/``force``, a bad first batch) raises SdnetError before anything in
     ``run_dir`` is written. SIGINT/SIGTERM stop after the current step, save a checkpoint, and return a
     summary with ``interrupted`` set to the signal number.
+
+    Multi-worker (TF_CONFIG, strategy auto or multiworker): every process runs this with the same
+    arguments; ``cfg.batch_size`` is the global batch, split over the workers (each global batch is
+    sliced across the workers from input made deterministic, so the steps equal a
+    one-process run's, see ``_slices_of_global_batches``); only the chief writes ``run_dir``, the others write their checkpoints and
+    model to a temporary directory they remove. When a process of the cluster dies the others raise
+    SdnetError naming it and the last checkpoint. The data and, for ``resume``, ``run_dir`` must be
+    readable by every worker at the same path. Non-chief summaries hold ``chief: False``.
     """
     log = log or (lambda msg: print(f"[train] {msg}", file=sys.stderr, flush=True))
     run_dir = Path(run_dir)
+    # The strategy first: a MultiWorkerMirroredStrategy must exist before TensorFlow runs any op.
+    strategy = select_strategy(cfg.strategy)
+    role = cluster_role(strategy)
+    if role.workers > 1:
+        if cfg.minutes is not None:
+            raise SdnetError("--minutes cannot be used with several workers (each would stop at its own "
+                             "time); give --steps or --epochs")
+        if cfg.batch_size % strategy.num_replicas_in_sync:
+            raise SdnetError(f"--batch-size is the global batch: {cfg.batch_size} does not split evenly "
+                             f"over {strategy.num_replicas_in_sync} replicas")
+        data = with_deterministic_input(data)
+        base_log = log
+        log = lambda msg: base_log(f"{role.name}: {msg}")  # noqa: E731
     if data.num_train < cfg.batch_size:
         raise SdnetError(f"{data.data_dir or 'data'}: {data.num_train} training records, fewer than one "
                          f"batch of {cfg.batch_size}")
@@ -678,7 +816,7 @@ def train(cfg: TrainConfig, data: DataSource, run_dir: Path, *, resume: bool = F
         if diff and not force:
             raise SdnetError(f"{run_dir / CONFIG_FILE}: the run was made with a different config "
                              f"({', '.join(diff)}); pass --force to resume with the new one")
-    elif run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())) and not force:
+    elif role.chief and run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())) and not force:
         raise SdnetError(f"{run_dir}: exists and is not empty (pass --resume to continue it or --force "
                          "to replace it)")
     else:
@@ -696,23 +834,32 @@ def train(cfg: TrainConfig, data: DataSource, run_dir: Path, *, resume: bool = F
             from models.sdnet import fit_pose_pca
 
             pca = fit_pose_pca(training_poses(data, cfg), cfg.model.pca_dims)
-        built = _build(cfg, run_dir, planned, pca)
+        built = _build(cfg, run_dir, planned, pca, strategy)
         if resume:
             _restore(built, run_dir)
         image, joints = next(iter(data.train(cfg.batch_size, cfg.seed, cfg.augment).take(1)))
         stats = check_batch(image.numpy(), joints.numpy(), cfg)
+        if not role.chief:  # a worker: checkpoints and model to a temporary directory, removed after
+            scratch = Path(tempfile.mkdtemp(prefix="sdnet-train-worker-"))
+            try:
+                return _fit(cfg, data, run_dir, built, _manager(built, scratch), spe, planned, log, verbose,
+                            role, scratch)
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
         if not resume and run_dir.exists():
             shutil.rmtree(run_dir) if run_dir.is_dir() else run_dir.unlink()
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json(run_dir / CONFIG_FILE, config_json(cfg))
         atomic_write_bytes(run_dir / BATCH_PICTURE, batch_picture_png(image.numpy(), joints.numpy()))
         log(f"batch check: {stats}; picture in {run_dir / BATCH_PICTURE}; {precision} compute")
-        return _fit(cfg, data, run_dir, built, _manager(built, run_dir), spe, planned, log, verbose)
+        return _fit(cfg, data, run_dir, built, _manager(built, run_dir), spe, planned, log, verbose, role)
     finally:
         keras.mixed_precision.set_global_policy(policy)
 
 
-def _fit(cfg, data, run_dir, built: _Built, manager, spe: int, planned: int, log, verbose) -> dict:
+def _fit(cfg, data, run_dir, built: _Built, manager, spe: int, planned: int, log, verbose,
+         role: Role = Role(), scratch: Path | None = None) -> dict:
+    """Fit; the chief writes ``run_dir``; a non-chief worker writes only to ``scratch``."""
     model, schedule = built.model, built.schedule
     start_step = int(model.optimizer.iterations.numpy())
     epochs_done = int(built.epochs_done.numpy())
@@ -732,6 +879,8 @@ def _fit(cfg, data, run_dir, built: _Built, manager, spe: int, planned: int, log
     w_fn = (lambda: float(cfg.loss.sdl_weight)) if w_var is None else (lambda: float(w_var.numpy()))  # noqa: E731
     callbacks = [ctl.callback, _history_callback(run_dir / HISTORY_FILE, ctl, lr_fn, w_fn), Save(),
                  _tensorboard_callback(run_dir / LOG_DIR, ctl, lr_fn, w_fn)]
+    if not role.chief:
+        callbacks = [ctl.callback, Save()]
     if w_var is not None:
         callbacks.insert(0, _weight_schedule_callback(cfg.loss, w_var, ctl, schedule))
     remaining = max(0, int(schedule.total_steps.numpy()) - start_step)
@@ -745,9 +894,22 @@ def _fit(cfg, data, run_dir, built: _Built, manager, spe: int, planned: int, log
     try:
         if remaining > 0:
             train_ds = data.train(cfg.batch_size, cfg.seed + epochs_done, cfg.augment)
-            model.fit(train_ds, epochs=epochs, initial_epoch=epochs_done, steps_per_epoch=spe,
-                      validation_data=data.val(cfg.batch_size), callbacks=callbacks,
-                      verbose=verbose if verbose is not None else (1 if sys.stderr.isatty() else 2))
+            val_ds = data.val(cfg.batch_size)
+            if role.workers > 1:
+                seed = cfg.seed + epochs_done
+                train_ds = _slices_of_global_batches(
+                    built.strategy, lambda: data.train(cfg.batch_size, seed, cfg.augment), cfg.batch_size)
+                val_ds = _slices_of_global_batches(  # whole global batches only (the summary uses all)
+                    built.strategy, lambda: data.val(cfg.batch_size).unbatch().batch(cfg.batch_size, drop_remainder=True),
+                    cfg.batch_size)
+            try:
+                model.fit(train_ds, epochs=epochs, initial_epoch=epochs_done, steps_per_epoch=spe,
+                          validation_data=val_ds, callbacks=callbacks,
+                          verbose=verbose if verbose is not None else (1 if sys.stderr.isatty() else 2))
+            except _PEER_ERRORS as e:
+                if role.workers < 2:
+                    raise
+                raise _peer_failure(e, role, run_dir, ctl.step()) from None
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
@@ -766,6 +928,10 @@ def _fit(cfg, data, run_dir, built: _Built, manager, spe: int, planned: int, log
         log(f"nothing left to train (step {steps}); writing the model and summary")
     if manager.latest_checkpoint is None or not manager.latest_checkpoint.endswith(f"-{steps}"):
         manager.save(checkpoint_number=steps)
+    if not role.chief:
+        model.save(scratch / MODEL_FILE)  # as the chief does (saving may take part in collectives)
+        log(f"done: {steps} steps; the chief writes the run")
+        return {**summary, "chief": False}
     val = validation_error_mm(model, data, cfg)
     summary = {"val_mean_error_mm": val["mean_error_mm"], "val_per_joint_mm": val["per_joint_mm"],
                "val_frames": val["frames"], **summary}

@@ -70,7 +70,9 @@ def register(sub) -> None:
                      help="share of hand pixels dropped to background (default 0)")
     p.add_argument("--strategy", choices=["auto", "default", "mirrored", "multiworker"], default=None,
                    help="tf.distribute strategy (default auto: multi-worker with TF_CONFIG, mirrored "
-                   "with several GPUs, else one device)")
+                   "with several GPUs, else one device). Multi-worker: start the same command on every "
+                   "machine with its TF_CONFIG; --batch-size is global; only the chief writes --out "
+                   "(README, Scaling out)")
     p.add_argument("--from-tuning", type=Path, default=None, metavar="BEST_JSON",
                    help="take the loss settings (w, alpha, beta, ...) from the best.json of `sdnet tune`; "
                    "flags given explicitly override them")
@@ -108,6 +110,9 @@ def run(args: argparse.Namespace) -> int:
     summary = tr.train(cfg, data, args.out, resume=args.resume, force=args.force)
     if "interrupted" in summary:
         return 128 + summary["interrupted"]
+    if summary.get("chief") is False:
+        print(f"worker done ({summary['steps']} steps); the chief wrote the run")
+        return 0
     print(f"validation mean error: {summary['val_mean_error_mm']:.2f} mm "
           f"({summary['steps']} steps, {summary['wall_seconds']:.0f} s, {summary['images_per_s']:.0f} images/s)")
     return 0
