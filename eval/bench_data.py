@@ -1,9 +1,17 @@
-"""Data-stage benchmark: the Beam job against the same per-frame functions in a plain loop, and the
-tf.data reader. Figures (frames or examples per second, medians over repeats, one run):
+"""Data-stage benchmark: the Beam job against the same work in a plain loop, on a Dask cluster, and
+the tf.data reader. Figures (frames or examples per second, medians over repeats, one run):
 
-  data_frames_per_s                 source frames/s through the whole Beam job (rotations on)
-  data_single_process_frames_per_s  the same per-frame work (decode, centre, K crops, encode) in a loop
+  data_frames_per_s                 source frames/s through the whole Beam job (DirectRunner,
+                                    multi-processing, one worker per core; rotations on)
+  data_single_process_frames_per_s  the job's shard conversion (decode, centre, K crops, encode, GZIP
+                                    write) in a loop in this process, on a sample of the frames
   data_beam_speedup                 the ratio of the two
+  data_dask_frames_per_s            the same Beam job on a local Dask cluster (a scheduler and
+                                    ``data_dask_workers`` single-threaded worker processes, started
+                                    with the ``dask`` command; its start-up not counted)
+  data_dask_vs_direct               data_dask_frames_per_s / data_frames_per_s (on one 2-core
+                                    machine expect no speed-up: the figure is for real clusters)
+  data_dask_cluster_start_s         seconds until the cluster's workers had joined
   input_examples_per_s              training examples/s out of ``make_dataset`` (shuffle, batch 32)
 """
 from __future__ import annotations
@@ -17,6 +25,7 @@ from pathlib import Path
 from eval.bench import median_rate
 
 ROTATIONS = 4
+DASK_WORKERS = 2
 
 
 def _synth_tree(root: Path, frames: int) -> None:
@@ -29,12 +38,13 @@ def _synth_tree(root: Path, frames: int) -> None:
 
 
 def bench_data(quick: bool = False) -> dict:
+    from beam_jobs.data_job import convert_in_process
     from pipeline.build_data import convert_tree
+    from pipeline.dask_cluster import local_cluster
     from pipeline.camera import ICVL_INTRINSICS
     from pipeline.config import DataConfig
-    from pipeline.convert import convert_frame, plan_frames
+    from pipeline.convert import plan_frames
     from pipeline.input import make_dataset
-    from pipeline.schema import encode_example
 
     # The job has a few seconds of fixed cost (worker start-up, stage barriers): a 6000-frame job
     # (a quarter of `make data`) shows the rate that matters for real datasets.
@@ -48,20 +58,25 @@ def bench_data(quick: bool = False) -> dict:
         plan = plan_frames(tree, cfg)
         sample = plan.frames[: min(len(plan.frames), 100 if quick else 300)]
 
-        def loop() -> int:
-            for item in sample:
-                records, _ = convert_frame(Path(item.image).read_bytes(), item, cfg, ICVL_INTRINSICS)
-                for rec in records:
-                    encode_example(rec)
+        def loop() -> int:  # the loop the equivalence tests check against the runners
+            out = work / "loop"
+            shutil.rmtree(out, ignore_errors=True)
+            out.mkdir()
+            convert_in_process(sample, cfg, ICVL_INTRINSICS, str(out), {"train": 1})
             return len(sample)
 
-        def job() -> int:
+        def job(beam_args: list[str]) -> int:
             out = work / "data"
-            convert_tree(tree, out, cfg, ICVL_INTRINSICS, [], overwrite=True, progress=False)
+            convert_tree(tree, out, cfg, ICVL_INTRINSICS, beam_args, overwrite=True, progress=False)
             return len(plan.frames)
 
         single = median_rate(loop, repeats)
-        beam = median_rate(job, repeats)
+        beam = median_rate(lambda: job([]), repeats)
+        t0 = time.perf_counter()
+        with local_cluster(workers=DASK_WORKERS, threads=1, timeout=180) as address:
+            started = time.perf_counter() - t0
+            dask = median_rate(lambda: job(["--runner=DaskRunner", f"--dask_client_address={address}"]),
+                               repeats)
         ds = make_dataset(work / "data", "train", 32, shuffle=True, repeat=True)
         it = iter(ds)
         next(it)
@@ -83,5 +98,9 @@ def bench_data(quick: bool = False) -> dict:
         "data_beam_speedup": round(beam / single, 2),
         "data_rotations": ROTATIONS,
         "data_workers": os.cpu_count(),
+        "data_dask_frames_per_s": round(dask, 1),
+        "data_dask_vs_direct": round(dask / beam, 2),
+        "data_dask_workers": DASK_WORKERS,
+        "data_dask_cluster_start_s": round(started, 1),
         "input_examples_per_s": round(reader, 1),
     }
