@@ -63,6 +63,14 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def _umask() -> int:
+    """The process umask, read without changing it where the OS allows (Linux): the Beam jobs write
+    from several threads of one worker process (a Dask worker's, say), and a umask set to 0 for a
+    moment would give another thread's new files the wrong mode."""
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
     mask = os.umask(0)
     os.umask(mask)
     return mask
