@@ -82,15 +82,27 @@ def run_pipeline(options, build) -> None:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import StandardOptions
 
+    from pipeline.errors import SdnetError
+
     runner = None
     name = options.view_as(StandardOptions).runner
-    if name and name.lower() in _DASK_ALIASES:
+    dask = bool(name) and name.lower() in _DASK_ALIASES
+    if dask:
         from apache_beam.runners.dask.dask_runner import DaskRunner
 
         runner = DaskRunner()
-    p = beam.Pipeline(runner=runner, options=options)
+    try:
+        p = beam.Pipeline(runner=runner, options=options)
+    except (ValueError, ImportError) as e:  # an unknown --runner, or one whose extra is missing
+        raise SdnetError(f"Beam: {str(e).split(' Valid values')[0]}") from None
     build(p)
-    result = p.run()
+    try:
+        result = p.run()
+    except (OSError, TimeoutError) as e:
+        if not dask:
+            raise
+        address = options.get_all_options().get("address")
+        raise SdnetError(f"cannot reach the Dask scheduler at {address} ({e})") from None
     try:
         result.wait_until_finish()
     finally:

@@ -137,7 +137,16 @@ def test_dask_cluster_writes_what_the_direct_runner_writes(dask_cluster, tree, r
     assert m["beam_args"] == dask  # passed through unchanged
 
 
-def test_beam_options_after_the_separator_reach_beam(tmp_path):
-    """`sdnet synth ... -- OPTIONS` and `sdnet data ... -- OPTIONS`: a bad runner name must fail."""
-    with pytest.raises(ValueError, match="NoSuchRunner"):
-        main(["synth", "--out", str(tmp_path / "t"), *SYNTH, "--", "--runner=NoSuchRunner"])
+def test_beam_options_after_the_separator_reach_beam_and_bad_ones_fail_clearly(tree, tmp_path, capsys):
+    """`sdnet synth ... -- OPTIONS` and `sdnet data ... -- OPTIONS` reach Beam: a bad runner or an
+    unreachable Dask scheduler is one clear error line, and nothing is left at --out."""
+    from pipeline.dask_cluster import free_port
+
+    assert main(["synth", "--out", str(tmp_path / "t"), *SYNTH, "--", "--runner=NoSuchRunner"]) == 2
+    assert "Unexpected pipeline runner: NoSuchRunner" in capsys.readouterr().err
+    nobody = f"tcp://127.0.0.1:{free_port()}"
+    with deadline(60, "connecting to no scheduler"):
+        assert main(["data", "--icvl-root", str(tree), "--out", str(tmp_path / "d"), *DATA, "--",
+                     "--runner=DaskRunner", f"--dask_client_address={nobody}", "--dask_connection_timeout=2"]) == 2
+    assert f"cannot reach the Dask scheduler at {nobody}" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
