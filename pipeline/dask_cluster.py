@@ -124,7 +124,8 @@ def local_cluster(workers: int = 2, threads: int = 1, timeout: float = 120.0,
         tail = _log_tail(logs)
         raise SdnetError(f"{e}{tail}") from None
     finally:
-        _stop(procs)
+        _stop(procs[1:], grace=5.0)  # the workers first: they say goodbye to a live scheduler
+        _stop(procs[:1], grace=5.0)
         if own_logs:
             shutil.rmtree(logs, ignore_errors=True)
 

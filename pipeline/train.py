@@ -392,14 +392,16 @@ def _peer_failure(e: Exception, role: Role, run_dir: Path, step: int) -> SdnetEr
     import re
 
     text = str(e)
-    unhealthy = text.split("unhealthy", 1)[1] if "unhealthy" in text else ""
-    found = re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)", unhealthy)
-    tasks = sorted({f"{kind} {index}" for kind, index in found})
-    if tasks:
+    found = re.findall(r"/job:(\w+)/(?:replica:\d+/)?task:(\d+)", text)
+    tasks = sorted({f"{kind} {index}" for kind, index in found} - {role.name})
+    if "unhealthy" in text and tasks:
         what = f"{', '.join(tasks)} of the training cluster stopped responding"
     else:
-        first = next((line.strip() for line in text.splitlines() if line.strip()), type(e).__name__)
-        what = f"another process of the training cluster failed ({first[:200]})"
+        lines = [line.strip() for line in text.splitlines() if line.strip()
+                 and not line.strip().startswith(("Graph execution error", "Detected at node", "File ", "["))]
+        detail = f"{type(e).__name__}: {lines[0][:200]}" if lines else type(e).__name__
+        who = ", ".join(tasks) if tasks else "another process"
+        what = f"{who} of the training cluster failed or stopped responding ({detail})"
     latest = tf.train.latest_checkpoint(str(run_dir / CHECKPOINT_DIR))
     where = f"the last checkpoint is {latest}" if latest else "no checkpoint was written yet"
     return SdnetError(f"{role.name}: {what}; training stopped at step {step}; {where}: start every "

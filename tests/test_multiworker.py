@@ -104,8 +104,8 @@ def test_two_workers_train_like_one_process_and_only_the_chief_writes(data_dir, 
 
 def test_a_dying_worker_stops_the_chief_clearly_and_resume_continues(data_dir, tmp_path):
     run = tmp_path / "run"
-    steps = "240"  # 3 epochs of 80 steps: the worker dies after the first checkpoint (step 80)
-    procs = launch(data_dir, run, tmp_path, "--steps", steps, "--steps-per-epoch", "80")
+    steps = "120"  # 3 epochs of 40 steps: the worker dies after the first checkpoint (step 40)
+    procs = launch(data_dir, run, tmp_path, "--steps", steps, "--steps-per-epoch", "40")
     (chief, chief_home), (worker, _) = procs
     try:
         t_end = time.monotonic() + START_S
@@ -120,11 +120,13 @@ def test_a_dying_worker_stops_the_chief_clearly_and_resume_continues(data_dir, t
     assert code == 2, text[-3000:]
     error = [line for line in text.splitlines() if line.startswith("sdnet train: error:")]
     assert len(error) == 1, text[-3000:]
-    assert "worker 0: worker 1 of the training cluster stopped responding" in error[0], error
-    assert "/checkpoints/ckpt-80: start every worker again with --resume" in error[0], error
+    # (TensorFlow names the dead task in most of its error texts, not in all)
+    assert error[0].startswith("sdnet train: error: worker 0: ") and "stopped responding" in error[0], error
+    assert "worker 1 of the training cluster" in error[0] or "another process" in error[0], error
+    assert "/checkpoints/ckpt-40: start every worker again with --resume" in error[0], error
     assert not (run / "summary.json").exists() and not (run / "model.keras").exists()
     done = int(Path(str(tr.tf.train.latest_checkpoint(str(run / "checkpoints")))).name.split("-")[-1])
-    assert done == 80
+    assert done == 40
 
     # The checkpoint left behind resumes in one process (no TF_CONFIG) to the planned end.
     assert "TF_CONFIG" not in os.environ
