@@ -98,6 +98,7 @@ def test_two_workers_train_like_one_process_and_only_the_chief_writes(data_dir, 
     one = tmp_path / "one-process"
     tr.train(cfg, tr.with_deterministic_input(data), one, log=lambda _m: None, verbose=0)
     two, single = losses(run), losses(one)
+    print(f"loss per step, two workers: {two}; one process: {single}")
     assert two[0] == pytest.approx(single[0], rel=FIRST_STEP_RTOL), (two, single)
     assert two == pytest.approx(single, rel=1e-3), (two, single)  # and the next steps after all-reduced updates
 
