@@ -211,7 +211,7 @@ reproduce-small: $(SMALL_DATA)/manifest.json $(if $(HAVE_ICVL),$(OCCLUDED_DATA)/
 	$(SDNET) reproduce --data $(SMALL_DATA) --out $(SMALL_DIR) --seeds $(REPRODUCE_SEEDS) $(SMALL_SETTINGS) \
 		--preset $(PRESET) --steps $(SMALL_STEPS) $(REPRODUCE_TESTS) $(BEAM_ARGS)
 
-# make camera-test: a test set from another camera (issue 12): RealSense-style 640x480 PNGs in
+# make camera-test: a test set from another camera: RealSense-style 640x480 PNGs in
 # 1/8-mm units, structured-light sensor, every frame a scene (forearm out of the image, torso and
 # clutter behind the hand at 250-900 mm), converted with that camera. About 1-2 minutes on 2 cores.
 CAMERA_TREE ?= $(WORK)/camera-synth

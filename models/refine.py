@@ -10,7 +10,7 @@ uint16 in mm; windows are in pixels.
 Terms and the choices the paper leaves open:
 
 * phi_G (Eq. 9, ``models.prior``): -pdf (or -log pdf) of the bone length under that bone's 5-component
-  mixture. The paper's B_k runs from joint k to k+1; following issue 5 we measure each joint's bone to
+  mixture. The paper's B_k runs from joint k to k+1; following the project's design we measure each joint's bone to
   its *already refined parent*. The palm has no parent: with ``palm_bone_term`` it gets the mean bone
   energy of its five bones to the CNN-estimated finger roots (the paper's k -> k+1 direction),
   otherwise no bone term.

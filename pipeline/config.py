@@ -197,7 +197,7 @@ class RefineConfig:
         _check(checks)
 
 
-# ---- training (issue 4): model preset, loss, and the run's resolved configuration ---------------------
+# ---- training: model preset, loss, and the run's resolved configuration ---------------------
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:

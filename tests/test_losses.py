@@ -249,7 +249,7 @@ def test_loss_runs_inside_a_compiled_function():
     assert f(x, y).numpy()[0] == pytest.approx(1.0, abs=1e-4)
 
 
-# ---- the joint-loss readings, the gradient balance, the derived angle thresholds (issue 11) ----------
+# ---- the joint-loss readings, the gradient balance, the derived angle thresholds ----------
 
 def test_distance_reading_sums_joint_distances_and_has_a_finite_gradient_at_zero():
     gt = straight_hand()
