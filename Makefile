@@ -83,10 +83,10 @@ $(DATA_DIR)/manifest.json: $(DATA_DEPS) | $(STAMP)
 
 # make train: the cpu preset on make data's output, within TRAIN_MINUTES of training, with the
 # recipe of docs/recipe/README.md (online augmentation, precision auto = bfloat16 where native).
-# (18: with the scene frames in the default tree and the centre refiner, make all stays within 30 min)
-TRAIN_MINUTES ?= 18
+# (16: with the scene frames in the default tree and the centre refiner, make all stays within 30 min)
+TRAIN_MINUTES ?= 16
 # steps of the learned hand-centre refinement trained after the pose model (`sdnet fit-centre`)
-CENTRE_STEPS ?= 1500
+CENTRE_STEPS ?= 1000
 SDL_WEIGHT ?= 0
 PRESET ?= cpu
 # extra `sdnet train` options (the recipe's defaults live in the code: see `sdnet train --help`)
