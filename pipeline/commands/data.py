@@ -12,8 +12,10 @@ EPILOG = """\
 Any argument this command does not know is passed to Apache Beam as a pipeline option, e.g.
   --runner=DirectRunner --direct_running_mode=in_memory        (one process)
   --direct_num_workers=4                                         (more local workers)
+  --runner=DaskRunner --dask_client_address=tcp://HOST:8786      (a Dask cluster; tested here)
   --runner=DataflowRunner --project=P --region=R --temp_location=gs://B/tmp --setup_file=./setup.py
 Without --runner the job runs on the DirectRunner in multi-processing mode, one worker per core.
+On a cluster, --icvl-root and --out must be on storage every worker sees (README: Scaling out).
 
 Outputs: DATA/manifest.json, DATA/{train,val,test}-*.tfrecord.gz, DATA/rejected.jsonl.
 """
