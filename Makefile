@@ -26,7 +26,7 @@ BEAM_ARGS ?=
 
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: help setup test all synth data train eval screenshot long tune reproduce reproduce-small bench smoke camera-test clean
+.PHONY: help setup test all synth data train eval screenshot long tune reproduce reproduce-small bench smoke camera-test camera-eval clean
 
 help:
 	@echo "make all      set up, then the whole pipeline on the embedded synthetic default"
@@ -44,6 +44,7 @@ help:
 	@echo "make reproduce-small  baseline vs the calibrated loss on a 2k-frame training set (about 20 min)"
 	@echo "make smoke    the whole pipeline shrunk to a couple of minutes, in $(WORK)/smoke"
 	@echo "make camera-test  a RealSense-style scene test set (640x480, 1/8 mm) in $(WORK)/camera-data"
+	@echo "make camera-eval  make train's run on it: eval, predict and the hand-centre study"
 	@echo "make bench    performance figures (JSON)"
 
 setup: $(STAMP)
@@ -227,6 +228,15 @@ $(CAMERA_TREE)/synth.json: | $(STAMP)
 $(CAMERA_DATA)/manifest.json: $(CAMERA_TREE)/synth.json | $(STAMP)
 	$(SDNET) data --icvl-root $(CAMERA_TREE) --camera realsense --crop $(CROP) --rotations 1 \
 		--out $(CAMERA_DATA) --overwrite $(BEAM_ARGS)
+
+# make camera-eval: make train's run on that test set, as `sdnet eval` scores it (crops cut at data time
+# by the centre rule) and as `sdnet predict` sees the raw frames (the learned centre refinement on),
+# then the hand-centre study (docs/camera/centre_study.py). A few minutes after make camera-test.
+camera-eval: $(CAMERA_DATA)/manifest.json $(RUN_DIR)/model.keras | $(STAMP)
+	$(SDNET) eval --run $(RUN_DIR) --data $(CAMERA_DATA) --out $(WORK)/camera-report --overwrite
+	$(SDNET) predict --run $(RUN_DIR) $(CAMERA_TREE) --camera realsense --split test --out $(WORK)/camera-pred \
+		--overwrite
+	$(PY) docs/camera/centre_study.py --tree $(CAMERA_TREE) --run $(RUN_DIR) --out $(WORK)/camera-study
 
 # make smoke: the whole pipeline shrunk (tiny tree, smoke preset), a minute or two end to end.
 smoke: setup
