@@ -24,7 +24,7 @@ import numpy as np
 from pipeline.camera import Intrinsics, uvd_to_xyz
 from pipeline.geometry import NoHandError, hand_centre
 from pipeline.icvl import read_depth_png
-from pipeline.predict import collect_frames, load_predictor, predict_chunk
+from pipeline.predict import collect_frames, crop_frame, load_predictor, predict_chunk
 from pipeline.score import score_entries, tree_labels
 from pipeline.skeleton import ICVL_SKELETON
 
@@ -36,8 +36,7 @@ def centre_errors(refs, labels, intr, pred, mu_mm) -> dict:
     out = {"com": [], "blob": [], "blob + learned": []}
     com = dataclasses.replace(pred.centre, method="com")
     blob = dataclasses.replace(pred.centre, method="blob")
-    from pipeline.predict import crop_frame
-
+    learned = dataclasses.replace(pred, centre=blob) if pred.centre_refiner is not None else None
     for ref in refs:
         depth = read_depth_png(ref.path, (intr.width, intr.height), intr.depth_scale)
         truth = uvd_to_xyz(labels[str(ref.path)], intr)[ICVL_SKELETON.root] - mu_mm
@@ -47,8 +46,8 @@ def centre_errors(refs, labels, intr, pred, mu_mm) -> dict:
             except NoHandError:
                 out[name].append(np.nan)
         try:
-            out["blob + learned"].append(np.linalg.norm(crop_frame(depth, dataclasses.replace(
-                pred, centre=blob))[1] - truth) if pred.centre_refiner is not None else np.nan)
+            out["blob + learned"].append(np.nan if learned is None
+                                         else np.linalg.norm(crop_frame(depth, learned)[1] - truth))
         except NoHandError:
             out["blob + learned"].append(np.nan)
     return {k: np.array(v, dtype=np.float64) for k, v in out.items()}
