@@ -1,0 +1,156 @@
+"""The run directory: its file names and their loaders, in one place.
+
+A run directory (``RUN``) is self-contained: everything ``sdnet predict`` needs is inside it, so it can be
+copied to another machine and used without the dataset it was trained on.
+
+  config.json        the resolved TrainConfig, with the data it was trained on (crop size px, cube mm,
+                     camera, hand-centre rule, skeleton)            written by ``sdnet train``
+  batch_check.png    one training batch with its joints drawn     ``sdnet train``
+  checkpoints/       tf.train checkpoints for ``--resume``         ``sdnet train``
+  logs/              TensorBoard event files                       ``sdnet train``
+  history.csv        one row per epoch: losses, errors [mm], learning rate, seconds   ``sdnet train``
+  model.keras        the trained pose network                      ``sdnet train``
+  summary.json       final validation error [mm], steps, wall time  ``sdnet train`` (written last)
+  prior.json         the bone-length mixture (fitted on the training split)   ``sdnet fit-refine``
+  refine.json        the refinement weights chosen on the validation split   ``sdnet fit-refine``
+  centre.keras       the learned hand-centre refinement             ``sdnet fit-centre``
+  centre.json        its mean offset, crop and validation figures   ``sdnet fit-centre``
+
+Only the stages named above write; ``sdnet eval`` and ``sdnet predict`` only read. Paths here are plain
+``pathlib.Path`` objects; loaders raise ``SdnetError`` with one line naming the file and the problem.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pipeline.errors import SdnetError
+
+CONFIG_FILE = "config.json"
+BATCH_PICTURE = "batch_check.png"
+CHECKPOINT_DIR = "checkpoints"
+LOG_DIR = "logs"
+HISTORY_FILE = "history.csv"
+MODEL_FILE = "model.keras"
+SUMMARY_FILE = "summary.json"
+PRIOR_FILE = "prior.json"
+REFINE_FILE = "refine.json"
+CENTRE_MODEL_FILE = "centre.keras"
+CENTRE_FILE = "centre.json"
+
+
+class RunDir:
+    """The files of one run directory (``RunDir(path).model`` is ``path / 'model.keras'``, ...)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    config = property(lambda self: self.path / CONFIG_FILE)
+    batch_picture = property(lambda self: self.path / BATCH_PICTURE)
+    checkpoints = property(lambda self: self.path / CHECKPOINT_DIR)
+    logs = property(lambda self: self.path / LOG_DIR)
+    history = property(lambda self: self.path / HISTORY_FILE)
+    model = property(lambda self: self.path / MODEL_FILE)
+    summary = property(lambda self: self.path / SUMMARY_FILE)
+    prior = property(lambda self: self.path / PRIOR_FILE)
+    refine = property(lambda self: self.path / REFINE_FILE)
+    centre_model = property(lambda self: self.path / CENTRE_MODEL_FILE)
+    centre = property(lambda self: self.path / CENTRE_FILE)
+
+    @property
+    def has_refinement(self) -> bool:
+        """True when the run holds a fitted refinement (prior.json and refine.json)."""
+        return self.prior.is_file() and self.refine.is_file()
+
+
+def read_json_file(path: Path, what: str) -> dict:
+    """A JSON object from ``path``; SdnetError naming the file when it is missing or broken."""
+    path = Path(path)
+    if not path.is_file():
+        raise SdnetError(f"{path}: no {what}")
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise SdnetError(f"{path}: cannot read the {what} ({e})") from None
+    if not isinstance(doc, dict):
+        raise SdnetError(f"{path}: the {what} is not a JSON object")
+    return doc
+
+
+def read_config(run_dir: str | Path) -> dict:
+    """RUN/config.json as a dict; SdnetError when ``run_dir`` is not a run directory."""
+    path = RunDir(run_dir).config
+    if not path.is_file():
+        raise SdnetError(f"{path}: not a run directory (no config.json)")
+    return read_json_file(path, "run config")
+
+
+def read_summary(run_dir: str | Path) -> dict | None:
+    """RUN/summary.json, or None when training has not finished."""
+    path = RunDir(run_dir).summary
+    return read_json_file(path, "run summary") if path.is_file() else None
+
+
+def load_model(run_dir: str | Path):
+    """The Keras pose network of RUN/model.keras (SdnetError when it is missing or unreadable)."""
+    import keras
+
+    import models.losses  # noqa: F401  (registers the custom losses and metrics)
+    import models.sdnet  # noqa: F401
+
+    path = RunDir(run_dir).model
+    if not path.is_file():
+        raise SdnetError(f"{path}: no trained model (run `sdnet train --out {Path(run_dir)}` first)")
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as e:  # noqa: BLE001 - any load failure is a corrupt file for the user
+        raise SdnetError(f"{path}: cannot load the model ({type(e).__name__}: {e})") from None
+
+
+def load_prior(run_dir: str | Path):
+    """The run's bone prior (models.prior.BonePrior) from RUN/prior.json, checked against the skeleton."""
+    from models.prior import BonePrior
+    from pipeline.skeleton import ICVL_SKELETON
+
+    path = RunDir(run_dir).prior
+    doc = read_json_file(path, "bone prior (run `sdnet fit-refine`)")
+    try:
+        prior = BonePrior.from_dict(doc)
+        prior.check_skeleton(ICVL_SKELETON)
+    except (ValueError, KeyError, TypeError) as e:
+        raise SdnetError(f"{path}: not a valid bone prior ({e})") from None
+    return prior
+
+
+def read_refine_record(run_dir: str | Path) -> dict:
+    """RUN/refine.json as written by ``sdnet fit-refine``: config, note, validation errors, grid, table."""
+    return read_json_file(RunDir(run_dir).refine, "refinement config (run `sdnet fit-refine`)")
+
+
+def load_refine_config(run_dir: str | Path):
+    """The run's RefineConfig from RUN/refine.json (SdnetError when missing or invalid)."""
+    from pipeline.config import RefineConfig, from_dict
+
+    path = RunDir(run_dir).refine
+    doc = read_refine_record(run_dir)
+    try:
+        return from_dict(RefineConfig, doc["config"], str(path))
+    except (ValueError, KeyError, TypeError) as e:
+        raise SdnetError(f"{path}: not a valid refinement config ({e})") from None
+
+
+def load_refinement(run_dir: str | Path):
+    """(BonePrior, RefineConfig) of the run; SdnetError naming what is missing and how to make it."""
+    run = RunDir(run_dir)
+    if not run.has_refinement:
+        missing = run.prior if not run.prior.is_file() else run.refine
+        raise SdnetError(f"{run.path}: the run has no {missing.name} for the refinement; run "
+                         f"`sdnet fit-refine --run {run.path} --data DATA` (make train does), "
+                         "or pass --no-refine")
+    return load_prior(run_dir), load_refine_config(run_dir)
