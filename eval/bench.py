@@ -34,7 +34,7 @@ def median_seconds(fn: Callable[[], object], repeats: int) -> float:
 
 # name -> (module, function); imported only when that benchmark runs (keeps `sdnet --help` fast).
 _ENTRIES = {
-    "synth": ("pipeline.synth.benchmark", "bench_synth"),
+    "synth": ("eval.bench_synth", "bench_synth"),
     "data": ("eval.bench_data", "bench_data"),
     "train": ("pipeline.train", "bench_train"),
     "infer": ("eval.bench_infer", "bench_infer"),

@@ -29,12 +29,11 @@ DASK_WORKERS = 2
 
 
 def _synth_tree(root: Path, frames: int) -> None:
-    from pipeline.cli import main
+    """The tree of ``sdnet synth --train-frames FRAMES --test-frames 20 --sequence-length 100``."""
+    from pipeline.build_synth import BeamOptions, build_synth_tree, synth_config
 
-    code = main(["synth", "--out", str(root), "--train-frames", str(frames), "--test-frames", "20",
-                 "--sequence-length", "100", "--no-progress", "--overwrite"])
-    if code:
-        raise RuntimeError("bench: sdnet synth failed")
+    build_synth_tree(root, synth_config(train_frames=frames, test_frames=20, sequence_length=100),
+                     BeamOptions(progress=False), overwrite=True)
 
 
 def bench_data(quick: bool = False) -> dict:

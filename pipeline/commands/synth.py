@@ -2,18 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
+from pipeline.build_synth import DEFAULT_SCENE_FRACTION, DEFAULT_SCENE_SENSOR, RUNNING_MODES
 from pipeline.commands.camera_args import add_camera_arguments, camera_from_args
 from pipeline.errors import SdnetError
 from pipeline.synth.profiles import SENSOR_PROFILES
-
-# Share of training sequences that are real-camera scenes in a tree made without --scene-fraction,
-# and their sensor without --scene-sensor-profile (scenes stand for users' cameras: RealSense-class).
-DEFAULT_SCENE_FRACTION = 0.3
-DEFAULT_SCENE_SENSOR = "structured"
 
 _EPILOG = """\
 modes:
@@ -90,7 +85,7 @@ def register(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     p.add_argument("--workers", type=int, default=None, help="Beam workers (default: CPU cores)")
     p.add_argument("--running-mode", default="multi_processing",
-                   choices=("multi_processing", "multi_threading", "in_memory"),
+                   choices=RUNNING_MODES,
                    help="DirectRunner running mode (default multi_processing)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_camera_arguments(p, "icvl: 320x240, f 241.42, mm; the frames are rendered and stored with it")
@@ -99,7 +94,7 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline.fsutil import check_output_dir
+    from pipeline.build_synth import BeamOptions, build_pose_tree, build_synth_tree, write_preview
 
     if args.from_tree and not args.preview:
         raise SdnetError("--from-tree needs --preview PNG")
@@ -110,21 +105,17 @@ def run(args: argparse.Namespace) -> int:
         raise SdnetError("--scene-fraction renders new frames; it does not apply to --from-tree")
     if args.preview_frames < 1:
         raise SdnetError(f"--preview-frames must be >= 1, got {args.preview_frames}")
-    if args.workers is not None and args.workers < 1:
-        raise SdnetError(f"--workers must be >= 1, got {args.workers}")
-    bad = [a for a in args.beam_args if not a.startswith("--")]
-    if bad:
-        raise SdnetError(f"unexpected argument {bad[0]!r} (Beam options go after `--` and start with --)")
+    beam = BeamOptions(beam_args=tuple(args.beam_args), workers=args.workers, running_mode=args.running_mode,
+                       progress=not args.no_progress)
     if args.out is None:
         if args.poses or args.train_frames is not None or args.test_frames is not None:
             raise SdnetError("--out DIR is required")
         if not args.preview:
             raise SdnetError("nothing to do: give --out DIR (and frame counts), --poses or --preview")
-        _preview(args, None)
+        _preview(args, None, write_preview)
         return 0
     if args.from_tree:
         raise SdnetError("--from-tree makes a preview of an existing tree; it cannot be combined with --out")
-    check_output_dir(args.out, args.overwrite)
     if args.poses:
         if args.train_frames is not None or args.test_frames is not None or args.sequence_length is not None:
             raise SdnetError("--poses renders the given labels: --train-frames, --test-frames and "
@@ -133,32 +124,23 @@ def run(args: argparse.Namespace) -> int:
                 or args.scene_sensor_profile is not None):
             raise SdnetError("--poses renders the given labels alone: --scene-fraction, "
                              "--test-scene-fraction and --scene-sensor-profile do not apply")
-        n = _run_poses(args)
+        n = build_pose_tree(args.out, list(args.poses), seed=args.seed, sensor_profile=args.sensor_profile,
+                            camera=_camera_fields(args), beam=beam, overwrite=args.overwrite)
     else:
-        n = _run_synth(args)
+        n = build_synth_tree(args.out, _config(args), beam, overwrite=args.overwrite)
     print(f"sdnet synth: wrote {n} frames to {args.out}", file=sys.stderr)
     if args.preview:
-        _preview(args, args.out)
+        _preview(args, args.out, write_preview)
     return 0
 
 
 def _config(args):
-    from pipeline.config import SynthConfig
+    from pipeline.build_synth import synth_config
 
-    kwargs = {"seed": args.seed, "sensor_profile": args.sensor_profile or "default",
-              "scene_fraction": DEFAULT_SCENE_FRACTION if args.scene_fraction is None else args.scene_fraction,
-              "scene_sensor_profile": args.scene_sensor_profile or (
-                  None if args.sensor_profile is not None else DEFAULT_SCENE_SENSOR)}
-    for key in ("train_frames", "test_frames", "sequence_length", "test_scene_fraction"):
-        if getattr(args, key) is not None:
-            kwargs[key] = getattr(args, key)
-    kwargs.update(_camera_fields(args))
-    try:
-        return SynthConfig(**kwargs)
-    except ValueError as e:
-        msg = str(e).replace("_frames", "-frames").replace("sequence_length", "--sequence-length")
-        raise SdnetError(msg.replace("test_scene_fraction", "--test-scene-fraction")
-                         .replace("scene_fraction", "--scene-fraction")) from None
+    return synth_config(train_frames=args.train_frames, test_frames=args.test_frames, seed=args.seed,
+                        sequence_length=args.sequence_length, sensor_profile=args.sensor_profile,
+                        scene_fraction=args.scene_fraction, test_scene_fraction=args.test_scene_fraction,
+                        scene_sensor_profile=args.scene_sensor_profile, camera=_camera_fields(args))
 
 
 def _camera_from_args(args):
@@ -168,152 +150,16 @@ def _camera_from_args(args):
 
 
 def _camera_fields(args) -> dict:
-    """SynthConfig's camera fields from the camera options: a named camera unchanged is recorded by
-    name; anything else by its intrinsics (camera 'custom' for --intrinsics FILE.json)."""
-    from pipeline.camera import CAMERAS
+    from pipeline.build_synth import camera_fields
 
-    intr = _camera_from_args(args)
-    name = args.camera or ("custom" if args.intrinsics is not None else "icvl")
-    if name in CAMERAS and CAMERAS[name] == intr:
-        return {"camera": name}
-    return {"camera": name, "intrinsics": intr.to_dict()}
+    return camera_fields(args.camera, _camera_from_args(args), from_file=args.intrinsics is not None)
 
 
-def _context(cfg, root: Path):
-    from beam_jobs.synth_job import JobContext
-    from pipeline.synth.sensor import sensor_for
-
-    sensor = sensor_for(cfg.sensor_profile, **cfg.sensor_overrides())
-    scene_sensor = None if cfg.scene_sensor_profile is None else sensor_for(cfg.scene_sensor_profile)
-    return JobContext(root=str(root), intr=cfg.camera_intrinsics(), sensor=sensor, seed=cfg.seed,
-                      scale_range=cfg.scale_range, bone_noise=cfg.bone_noise, scene_sensor=scene_sensor)
-
-
-def _run_synth(args) -> int:
-    from beam_jobs import synth_job
-    from pipeline.fsutil import atomic_output_dir, write_json
-    from pipeline.synth.frames import plan_sequences
-
-    cfg = _config(args)
-    specs = plan_sequences(cfg.train_frames, cfg.test_frames, cfg.sequence_length, cfg.scene_fraction,
-                           cfg.test_scene_fraction)
-    total = sum(s.frames for s in specs)
-    with atomic_output_dir(args.out, args.overwrite) as tmp:
-        ctx = _context(cfg, tmp)
-        synth_job.run(ctx, sequences=specs, beam_args=args.beam_args, num_workers=args.workers,
-                      running_mode=args.running_mode, progress_total=None if args.no_progress else total)
-        write_json(tmp / "synth.json", synth_manifest(cfg, ctx, specs))
-    return total
-
-
-def synth_manifest(cfg, ctx, specs) -> dict:
-    """``synth.json``: everything that determines the output bytes (no runner settings)."""
-    import dataclasses
-
-    from pipeline.config import to_dict
-    from pipeline.skeleton import ICVL_SKELETON
-    from pipeline.synth.poses import MotionModel
-    from pipeline.synth.scene import SCENE_MOTION, SceneModel
-
-    return {
-        "generator": "sdnet synth",
-        "config": to_dict(cfg),
-        "intrinsics": ctx.intr.to_dict(),
-        "sensor": dataclasses.asdict(ctx.sensor),
-        "scene_sensor": dataclasses.asdict(ctx.scene_sensor or ctx.sensor),
-        "motion": dataclasses.asdict(MotionModel()),
-        "scene_motion": dataclasses.asdict(SCENE_MOTION),
-        "scene": dataclasses.asdict(SceneModel()),
-        "skeleton": ICVL_SKELETON.to_dict(),
-        "depth_unit_mm": ctx.intr.depth_scale,
-        "background": 32001 if ctx.intr.depth_scale == 1.0 else 0,
-        "sequences": [{"split": s.split, "name": s.name, "frames": s.frames, "label_file": s.label_file,
-                       "scene": s.scene} for s in specs],
-    }
-
-
-_TEST_NAME = re.compile(r"^test_seq_(\d+)\.txt$")
-
-
-def load_pose_files(paths: list[Path], seed: int, intr) -> list:
-    """Label files -> FrameSpecs for ``Testing/``; one clear SdnetError for any bad line or path."""
-    import numpy as np
-
-    from pipeline.camera import uvd_to_xyz
-    from pipeline.icvl import read_label_file
-    from pipeline.synth.frames import SPLIT_CODES, FrameSpec, shape_for_labels
-
-    frames, names, seen_paths = [], set(), set()
-    for k, path in enumerate(paths, start=1):
-        m = _TEST_NAME.match(path.name)
-        name = path.name if m else f"test_seq_{k}.txt"
-        if name in names:
-            raise SdnetError(f"{path}: two --poses files would both be written as Testing/{name}")
-        names.add(name)
-        records, _ = read_label_file(path, strict=True)
-        for rec in records:
-            where = f"{rec.source}:{rec.line}"
-            rel = rec.path.replace("\\", "/")
-            if rel.startswith("/") or ".." in rel.split("/") or not rel.endswith(".png"):
-                raise SdnetError(f"{where}: image path {rec.path!r} must be a relative .png path inside Depth/")
-            if rel in seen_paths:
-                raise SdnetError(f"{where}: image path {rec.path!r} appears twice")
-            seen_paths.add(rel)
-            if (rec.uvd[:, 2] <= 0).any():
-                raise SdnetError(f"{where}: joint depths must be positive (mm)")
-        joints = uvd_to_xyz(np.stack([r.uvd for r in records]), intr)  # (T, J, 3)
-        shape = shape_for_labels(seed, k, joints)
-        code = SPLIT_CODES["poses"]
-        frames += [FrameSpec(f"Testing/{name}", "Testing/Depth", r.path.replace("\\", "/"), i, joints[i],
-                             shape, (code, k, i, 2), uvd=r.uvd) for i, r in enumerate(records)]
-    return frames
-
-
-def _run_poses(args) -> int:
-    import dataclasses
-
-    from beam_jobs import synth_job
-    from pipeline.config import SynthConfig, to_dict
-    from pipeline.fsutil import atomic_output_dir, write_json
-
-    try:
-        base = SynthConfig(seed=args.seed, sensor_profile=args.sensor_profile or "default", **_camera_fields(args))
-    except ValueError as e:
-        raise SdnetError(str(e)) from None
-    ctx = _context(base, args.out)
-    frames = load_pose_files(list(args.poses), args.seed, ctx.intr)
-    with atomic_output_dir(args.out, args.overwrite) as tmp:
-        ctx = _context(base, tmp)
-        synth_job.run(ctx, frames=frames, beam_args=args.beam_args, num_workers=args.workers,
-                      running_mode=args.running_mode, progress_total=None if args.no_progress else len(frames))
-        write_json(tmp / "synth.json", {
-            "generator": "sdnet synth --poses",
-            "poses": [str(p) for p in args.poses],
-            "seed": args.seed,
-            "sensor_profile": base.sensor_profile,
-            "intrinsics": ctx.intr.to_dict(),
-            "sensor": dataclasses.asdict(ctx.sensor),
-            "hand_shape_config": {k: v for k, v in to_dict(base).items()
-                                  if k not in ("train_frames", "test_frames", "sequence_length")},
-        })
-    return len(frames)
-
-
-def _preview(args, tree: Path | None) -> None:
-    from pipeline.fsutil import atomic_write_bytes
-    from pipeline.synth.preview import montage_png, synthetic_preview_frames, tree_preview_frames
-
+def _preview(args, tree: Path | None, write_preview) -> None:
     source = args.from_tree or tree
-    if source is not None:
-        camera_given = any(getattr(args, k) is not None for k in ("camera", "intrinsics", "depth_scale"))
-        depth_scale = _camera_from_args(args).depth_scale if args.from_tree and camera_given else None
-        frames = tree_preview_frames(source, args.preview_frames, depth_scale)  # None: the tree's synth.json
-    else:
-        cfg = _config(args)
-        ctx = _context(cfg, Path("."))
-        frames = synthetic_preview_frames(cfg.seed, args.preview_frames, ctx.intr, ctx.sensor, cfg.scene_fraction,
-                                          ctx.scene_sensor)
-    if not frames:
-        raise SdnetError(f"{source}: no frames to preview")
-    atomic_write_bytes(args.preview, montage_png(frames, whole=args.preview_whole))
-    print(f"sdnet synth: preview of {len(frames)} frames in {args.preview}", file=sys.stderr)
+    depth_scale = None  # None: the tree's synth.json
+    if args.from_tree and any(getattr(args, k) is not None for k in ("camera", "intrinsics", "depth_scale")):
+        depth_scale = _camera_from_args(args).depth_scale
+    n = write_preview(args.preview, tree=source, cfg=None if source is not None else _config(args),
+                      frames=args.preview_frames, whole=args.preview_whole, depth_scale=depth_scale)
+    print(f"sdnet synth: preview of {n} frames in {args.preview}", file=sys.stderr)
