@@ -5,7 +5,9 @@ Output layout (written to a temporary directory, renamed into place when complet
     DATA/manifest.json            schema version, counts/bytes per split, skeleton, intrinsics,
                                   crop and augmentation parameters, source root
     DATA/train-SSSSS-of-NNNNN.tfrecord.gz   (and val-..., test-00000-of-00001...)
-    DATA/rejected.jsonl           one line per rejected frame: path and reason
+    DATA/rejected.jsonl           one line per rejected frame: image path, split, label file and
+                                  line, reason (a bad label line without an image path: path is
+                                  '<label file>:<line>')
 """
 from __future__ import annotations
 
@@ -143,7 +145,8 @@ def _check_rejections(rejected: list[dict], total: int, cfg: DataConfig) -> None
     if total and len(rejected) / total > cfg.max_reject_fraction:
         raise SdnetError(
             f"{len(rejected)} of {total} frames rejected, more than the allowed "
-            f"{cfg.max_reject_fraction:.0%} (most common: {_top_reasons(rejected)})")
+            f"{cfg.max_reject_fraction:.0%} (--max-reject {cfg.max_reject_fraction:g}; most common: "
+            f"{_top_reasons(rejected)})")
 
 
 def _top_reasons(rejected: list[dict], k: int = 3) -> str:
@@ -170,6 +173,7 @@ def _manifest(root, cfg, intr, plan, stats, rejected, tmp, beam_args, seconds) -
         "bytes": {s: sum(os.path.getsize(Path(tmp) / f) for f in files[s]) for s in SPLITS},
         "files": files,
         "val_sequences": plan.val_sequences,
+        "val_from": plan.val_from,
         "rejected": len(rejected),
         "beam_args": beam_args,
         "seconds": round(seconds, 1),

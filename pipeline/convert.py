@@ -46,6 +46,7 @@ class Plan:
     rejected: list[dict] = field(default_factory=list)
     val_sequences: list[str] = field(default_factory=list)
     label_files: list[str] = field(default_factory=list)
+    val_from: str = ""  # where 'val' comes from, in words ('' when there is no val split)
 
 
 _TIMESTAMP = re.compile(r"^\d{10,}$")
@@ -68,10 +69,27 @@ def choose_val_sequences(sequences: list[str], fraction: float) -> list[str]:
     return sorted(uniq, key=lambda s: hashlib.sha1(s.encode()).hexdigest())[:k]
 
 
+# With a single training sequence, this share of its frames (at least one) at its end is 'val'.
+TAIL_VAL_SHARE = 0.1
+
+
+def tail_val_frames(frames: list["FrameItem"], share: float = TAIL_VAL_SHARE) -> list["FrameItem"]:
+    """The contiguous block of frames at the end of one sequence held out as 'val': the last
+    ceil(share * n) frames in frame order (at least 1, at most n - 1; none for a single frame)."""
+    if len(frames) < 2:
+        return []
+    k = min(len(frames) - 1, max(1, math.ceil(share * len(frames))))
+    return sorted(frames, key=lambda f: (f.frame, f.rel_path))[-k:]
+
+
 def plan_frames(root: Path, cfg: DataConfig) -> Plan:
     """Read every label file under ``root`` and assign each frame a split.
 
-    Bad label lines become rejections (not errors); a root with no label files raises SdnetError.
+    'val' holds whole training sequences (``choose_val_sequences``); when the training split has a
+    single sequence, so none can be held out whole, the tail of that sequence is 'val' instead
+    (``tail_val_frames``), recorded in ``Plan.val_from``. ``cfg.val_fraction`` 0: no 'val'.
+    Bad label lines become rejections (not errors) naming the label file, the line and, when the
+    line has one, the frame's image path; a root with no label files raises SdnetError.
     """
     plan = Plan()
     train, test = [], []
@@ -79,7 +97,9 @@ def plan_frames(root: Path, cfg: DataConfig) -> Plan:
         plan.label_files.append(str(lf.path))
         records, errors = read_label_file(lf.path, strict=False)
         for e in errors:
-            plan.rejected.append({"path": str(e).split(": ", 1)[0], "reason": str(e).split(": ", 1)[1]})
+            plan.rejected.append({"path": str(lf.depth_dir / e.image) if e.image else f"{e.source}:{e.line}",
+                                  "split": lf.split_hint, "label_file": e.source, "line": e.line,
+                                  "reason": e.reason})
         for r in records:
             seq = sequence_of(r.path)
             if lf.split_hint == "train" and cfg.skip_prerotated and is_prerotated_folder(seq):
@@ -89,9 +109,20 @@ def plan_frames(root: Path, cfg: DataConfig) -> Plan:
                              label_file=str(lf.path), line=r.line)
             (train if lf.split_hint == "train" else test).append(item)
     plan.val_sequences = choose_val_sequences([f.sequence for f in train], cfg.val_fraction)
-    val = set(plan.val_sequences)
+    val_seqs = set(plan.val_sequences)
+    if val_seqs:
+        val = {f.rel_path for f in train if f.sequence in val_seqs}
+        plan.val_from = f"whole sequences: {', '.join(plan.val_sequences)}"
+    elif cfg.val_fraction > 0 and len({f.sequence for f in train}) == 1:
+        tail = tail_val_frames(train)
+        val = {f.rel_path for f in tail}
+        if tail:
+            plan.val_from = (f"tail of {tail[0].sequence or '(top folder)'}: its last {len(tail)} of "
+                             f"{len(train)} frames, from frame {tail[0].frame}")
+    else:
+        val = set()
     for f in train:
-        plan.frames.append(f if f.sequence not in val else _with_split(f, "val"))
+        plan.frames.append(f if f.rel_path not in val else _with_split(f, "val"))
     plan.frames.extend(test)
     return plan
 

@@ -44,20 +44,33 @@ class LabelRecord:
     line: int = 0
 
 
+class LabelLineError(LabelError):
+    """A malformed label line. ``source``: the label file; ``line``: its 1-based line number;
+    ``image``: the frame's image path relative to the Depth folder (the line's first field when it
+    names a PNG, else ''); ``reason``: what is wrong. The message is ``source:line: reason``."""
+
+    def __init__(self, source: str, line: int, reason: str, image: str = ""):
+        super().__init__(f"{source}:{line}: {reason}")
+        self.source, self.line, self.reason, self.image = source, line, reason, image
+
+
 def parse_label_line(line: str, source: str = "<labels>", lineno: int = 0) -> LabelRecord:
-    """Parse one ICVL label line; raises LabelError naming ``source:lineno`` on any problem."""
+    """Parse one ICVL label line; raises LabelLineError naming ``source:lineno`` on any problem."""
     fields = line.split()
-    where = f"{source}:{lineno}"
+    image = fields[0] if fields and fields[0].lower().endswith(".png") else ""
+
+    def bad_line(reason: str) -> LabelLineError:
+        return LabelLineError(source, lineno, reason, image)
+
     if len(fields) != FIELDS_PER_LINE:
-        raise LabelError(
-            f"{where}: expected {FIELDS_PER_LINE} fields (path + {NUM_JOINTS}x u v d), got {len(fields)}")
+        raise bad_line(f"expected {FIELDS_PER_LINE} fields (path + {NUM_JOINTS}x u v d), got {len(fields)}")
     try:
         values = [float(x) for x in fields[1:]]
     except ValueError:
         bad = next(x for x in fields[1:] if not _is_float(x))
-        raise LabelError(f"{where}: non-numeric value {bad!r}") from None
+        raise bad_line(f"non-numeric value {bad!r}") from None
     if not all(math.isfinite(v) for v in values):
-        raise LabelError(f"{where}: NaN or infinite value")
+        raise bad_line("NaN or infinite value")
     uvd = np.asarray(values, dtype=np.float64).reshape(NUM_JOINTS, 3)
     return LabelRecord(path=fields[0], uvd=uvd, source=source, line=lineno)
 
@@ -76,10 +89,10 @@ def format_label_line(path: str, uvd: np.ndarray) -> str:
     return path + " " + " ".join(f"{v:.3f}" for v in uvd) + " "
 
 
-def read_label_file(path: Path, strict: bool = True) -> tuple[list[LabelRecord], list[LabelError]]:
+def read_label_file(path: Path, strict: bool = True) -> tuple[list[LabelRecord], list[LabelLineError]]:
     """Read a label file. Blank lines are skipped.
 
-    With ``strict`` the first bad line raises LabelError; otherwise bad lines are returned as errors
+    With ``strict`` the first bad line raises LabelLineError; otherwise bad lines are returned as errors
     (for batch jobs that report rejected items). A missing or empty file always raises SdnetError.
     """
     path = Path(path)
@@ -92,7 +105,7 @@ def read_label_file(path: Path, strict: bool = True) -> tuple[list[LabelRecord],
                 continue
             try:
                 records.append(parse_label_line(line, str(path), lineno))
-            except LabelError as e:
+            except LabelLineError as e:
                 if strict:
                     raise
                 errors.append(e)

@@ -44,9 +44,10 @@ def _corrupt(root):
         f"{seqs[1]}/image_0001.png": "image is 100x100",
         f"{seqs[1]}/image_0002.png": "joints outside the 320x240 image",
         f"{seqs[2]}/image_0000.png": "no hand pixels",
-        "labels.txt:13": "expected 49 fields",
-        "labels.txt:14": "non-numeric value 'abc'",
-        "labels.txt:15": "NaN",
+        # bad label lines: (line number, image path of the line) -> reason
+        (13, "bad/image_0000.png"): "expected 49 fields",
+        (14, f"{seqs[0]}/image_0000.png"): "non-numeric value 'abc'",
+        (15, f"{seqs[0]}/image_0000.png"): "NaN",
     }
 
 
@@ -58,12 +59,20 @@ def test_job_reports_every_bad_frame_and_counts_add_up(tmp_path):
 
     rejected = [json.loads(l) for l in (tmp_path / "data/rejected.jsonl").read_text().splitlines()]
     assert len(rejected) == len(expected) == manifest["rejected"]
+    labels = str(root / "Training/labels.txt")
     for key, reason in expected.items():
-        hits = [r for r in rejected if r["path"].endswith(key) or key in r["path"]]
-        assert len(hits) == 1, (key, rejected)
+        if isinstance(key, tuple):  # a bad label line: its file, line and the frame's image path
+            line, image = key
+            hits = [r for r in rejected if r["label_file"] == labels and r["line"] == line]
+            assert len(hits) == 1, (key, rejected)
+            assert hits[0]["path"] == str(root / "Training/Depth" / image), hits[0]
+            assert hits[0]["split"] == "train"
+        else:
+            hits = [r for r in rejected if r["path"] == str(root / "Training/Depth" / key)]
+            assert len(hits) == 1, (key, rejected)
         assert reason in hits[0]["reason"], (key, hits[0])
 
-    bad_frames = {k for k in expected if not k.startswith("labels.txt")}
+    bad_frames = {k for k in expected if not isinstance(k, tuple)}
     val = set(manifest["val_sequences"])
     train_ok = sum(1 for s in range(3) for i in range(4)) - len(bad_frames)
     val_ok = sum(1 for s in sorted(val) for i in range(4) if f"{s}/image_{i:04d}.png" not in bad_frames)
@@ -84,7 +93,7 @@ def test_job_reports_every_bad_frame_and_counts_add_up(tmp_path):
     np.testing.assert_allclose(meta["uvd"].numpy()[0], gt[0].uvd, atol=1e-3)
 
 
-def test_job_fails_cleanly_on_too_many_rejections(tmp_path):
+def test_job_fails_cleanly_on_too_many_rejections(tmp_path, capsys):
     root = write_tiny_icvl_tree(tmp_path / "icvl", train_seqs=3, frames_per_seq=4)
     _corrupt(root)
     with pytest.raises(SdnetError, match=r"9 of 20 frames rejected, more than the allowed 10%"):
@@ -92,6 +101,26 @@ def test_job_fails_cleanly_on_too_many_rejections(tmp_path):
                      ICVL_INTRINSICS, IN_PROCESS, progress=False)
     assert not (tmp_path / "data").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["icvl"]  # no temporary directory left
+    # The command's error names the flag that sets the limit.
+    def args(limit):
+        return ["data", "--icvl-root", str(root), "--out", str(tmp_path / "data"), "--crop", "32",
+                "--rotations", "1", "--max-reject", limit, "--quiet", *IN_PROCESS]
+
+    assert main(args("0.25")) == 2
+    (err,) = capsys.readouterr().err.strip().splitlines()
+    assert err.startswith("sdnet data: error: 9 of 20 frames rejected") and "--max-reject 0.25" in err, err
+    assert main(args("0.5")) == 0
+
+
+def test_label_line_without_an_image_path_is_named_by_file_and_line(tmp_path):
+    from pipeline.convert import plan_frames
+
+    root = write_tiny_icvl_tree(tmp_path / "icvl", train_seqs=2, frames_per_seq=2, test_frames=())
+    labels = root / "Training/labels.txt"
+    labels.write_text(labels.read_text() + " ".join(["1.0"] * 48) + "\n")  # the path is missing
+    (bad,) = plan_frames(root, DataConfig()).rejected
+    assert bad == {"path": f"{labels}:5", "split": "train", "label_file": str(labels), "line": 5,
+                   "reason": "expected 49 fields (path + 16x u v d), got 48"}
 
 
 def test_cli_refuses_bad_roots_and_non_empty_out(tmp_path, capsys):
@@ -143,3 +172,41 @@ def test_shard_plan_mixes_sequences_keeps_order_and_puts_test_in_one_file():
     (test,) = [t for t in tasks if t.split == "test"]
     assert [(f.sequence, f.frame) for f in test.frames][:2] == [("test_seq_1", 1), ("test_seq_2", 0)]
     assert plan_shards(frames, {"train": 3}) == tasks  # deterministic
+
+
+def test_single_training_sequence_holds_out_its_tail_as_val(tmp_path, capsys):
+    root = write_tiny_icvl_tree(tmp_path / "icvl", train_seqs=1, frames_per_seq=12, test_frames=(2,))
+    labels = root / "Training/labels.txt"
+    lines = labels.read_text().splitlines()
+    labels.write_text("\n".join(lines[::-1]) + "\n")  # the tail is by frame number, not by line order
+    out = tmp_path / "data"
+    assert main(["data", "--icvl-root", str(root), "--out", str(out), "--crop", "32", "--rotations", "2",
+                 "--quiet", *IN_PROCESS]) == 0
+    (seq,) = {line.split("/")[0] for line in lines}
+    assert f"val: tail of {seq}: its last 2 of 12 frames, from frame 10" in capsys.readouterr().out
+    m = read_manifest(out)
+    assert m["val_sequences"] == [] and m["val_from"].startswith(f"tail of {seq}")
+    assert m["frames"] == {"train": 10, "val": 2, "test": 2}
+
+    def frames(split):
+        found = set()
+        for _, _, meta in make_dataset(out, split, 8, with_meta=True):
+            found |= {(s.decode(), int(f)) for s, f in zip(meta["sequence"].numpy(), meta["frame"].numpy())}
+        return found
+
+    train, val = frames("train"), frames("val")
+    assert val == {(seq, 10), (seq, 11)}  # a contiguous block at the end of the sequence
+    assert train == {(seq, i) for i in range(10)} and not train & val
+
+
+def test_tail_val_frames_share_and_bounds():
+    from pipeline.convert import FrameItem, tail_val_frames
+
+    def items(n):
+        return [FrameItem(f"/x/s/image_{i:04d}.png", f"s/image_{i:04d}.png", np.zeros((16, 3)), "train", "s", i)
+                for i in range(n)]
+
+    assert [f.frame for f in tail_val_frames(items(64))] == [57, 58, 59, 60, 61, 62, 63]  # ceil(6.4)
+    assert [f.frame for f in tail_val_frames(items(5))] == [4]  # at least one frame
+    assert [f.frame for f in tail_val_frames(items(2))] == [1]  # at least one frame stays in train
+    assert tail_val_frames(items(1)) == []

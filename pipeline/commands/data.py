@@ -25,7 +25,7 @@ def register(sub) -> None:
     p = sub.add_parser(
         "data", help="convert an ICVL tree into augmented, sharded TFRecords (Apache Beam)",
         description="Crop each labelled frame around the hand (3-D cube, depth normalized to [-1, 1]), "
-        "hold out whole training sequences for validation, rotate training crops K times in-plane, and "
+        "hold out whole training sequences for validation (the tail of a single training sequence), rotate training crops K times in-plane, and "
         "write compressed TFRecord shards with a manifest. Bad frames are listed in rejected.jsonl.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--icvl-root", type=Path, help="root of the ICVL tree (Training/, Testing/)")
@@ -39,7 +39,8 @@ def register(sub) -> None:
     p.add_argument("--centre-jitter", type=float, default=0.0,
                    help="std (mm) of a random offset of the training crop centre, e.g. 8")
     p.add_argument("--val-fraction", type=float, default=0.05,
-                   help="share of training sequences held out whole for validation")
+                   help="share of training sequences held out whole for validation (0: none); with a "
+                   "single training sequence, its last 10%% of frames are held out instead")
     p.add_argument("--skip-prerotated", action="store_true",
                    help="drop ICVL's pre-rotated training copies (non-timestamp folders)")
     p.add_argument("--max-reject", type=float, default=0.1,
@@ -83,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
                             overwrite=args.overwrite, progress=not args.quiet)
     summary = {k: manifest[k] for k in ("counts", "frames", "bytes", "rejected", "seconds")}
     print(json.dumps(summary, indent=1))
+    if manifest.get("val_from"):
+        print(f"val: {manifest['val_from']}")
     if manifest["rejected"]:
         print(f"{manifest['rejected']} frames rejected: see {args.out / 'rejected.jsonl'}")
     if args.preview:
