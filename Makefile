@@ -83,7 +83,9 @@ $(DATA_DIR)/manifest.json: $(DATA_DEPS) | $(STAMP)
 		--overwrite --preview $(DATA_DIR)-preview.png $(BEAM_ARGS)
 
 # make train: the cpu preset on make data's output, within TRAIN_MINUTES of training, with the
-# recipe of docs/recipe/README.md (online augmentation, precision auto = bfloat16 where native).
+# recipe of docs/recipe/README.md (online augmentation, precision auto = bfloat16 where native); then the
+# refinement is fitted on train/val (`sdnet fit-refine`) and the hand-centre refiner trained, so the run
+# directory holds everything `sdnet predict` needs.
 # (16: with the scene frames in the default tree and the centre refiner, make all stays within 30 min)
 TRAIN_MINUTES ?= 16
 # steps of the learned hand-centre refinement trained after the pose model (`sdnet fit-centre`)
@@ -97,6 +99,7 @@ train: $(RUN_DIR)/model.keras
 $(RUN_DIR)/model.keras: $(DATA_DIR)/manifest.json | $(STAMP)
 	$(SDNET) train --data $(DATA_DIR) --out $(RUN_DIR) --preset $(PRESET) --minutes $(TRAIN_MINUTES) \
 		--steps-per-epoch 400 --sdl-weight $(SDL_WEIGHT) --seed $(SEED) $(RECIPE) --force
+	$(SDNET) fit-refine --data $(DATA_DIR) --run $(RUN_DIR)
 	$(SDNET) fit-centre --data $(DATA_DIR) --run $(RUN_DIR) --steps $(CENTRE_STEPS) --seed $(SEED)
 
 # make eval: the run of make train on make data's test split (refinement on), report in REPORT_DIR.
@@ -134,6 +137,7 @@ long: $(WORK)/report-long/report.html $(if $(wildcard $(ICVL_POSES)/test_seq_1.t
 $(LONG_RUN)/model.keras: $(DATA_DIR)/manifest.json | $(STAMP)
 	$(SDNET) train --data $(DATA_DIR) --out $(LONG_RUN) --preset $(PRESET) --minutes $(LONG_MINUTES) \
 		--steps-per-epoch 1000 --sdl-weight $(SDL_WEIGHT) --seed $(SEED) $(RECIPE) --force
+	$(SDNET) fit-refine --data $(DATA_DIR) --run $(LONG_RUN)
 
 $(WORK)/report-long/report.html: $(LONG_RUN)/model.keras | $(STAMP)
 	$(SDNET) eval --run $(LONG_RUN) --data $(DATA_DIR) --out $(WORK)/report-long --overwrite $(EVAL_ARGS)
@@ -142,8 +146,7 @@ $(ICVL_POSES_DATA)/manifest.json: | $(STAMP)
 	$(SDNET) synth --poses $(ICVL_POSES)/test_seq_1.txt $(ICVL_POSES)/test_seq_2.txt --out $(ICVL_POSES_TREE) --overwrite
 	$(SDNET) data --icvl-root $(ICVL_POSES_TREE) --out $(ICVL_POSES_DATA) --crop $(CROP) --rotations 1 --overwrite $(BEAM_ARGS)
 
-# (after report-long: that eval fits the run's prior and refinement weights on DATA_DIR's train/val)
-$(WORK)/report-long-icvl/report.html: $(WORK)/report-long/report.html $(ICVL_POSES_DATA)/manifest.json | $(STAMP)
+$(WORK)/report-long-icvl/report.html: $(LONG_RUN)/model.keras $(ICVL_POSES_DATA)/manifest.json | $(STAMP)
 	$(SDNET) eval --run $(LONG_RUN) --data $(ICVL_POSES_DATA) --out $(WORK)/report-long-icvl --overwrite $(EVAL_ARGS)
 
 # make tune: a keras-tuner search over w (log 1e-3..1), alpha, beta and the joint-loss reading

@@ -53,7 +53,8 @@ def bench_infer(quick: bool = False) -> dict:
     from models.sdnet import build_model, preset, with_input_size
     from pipeline.camera import ICVL_INTRINSICS
     from pipeline.config import CentreConfig
-    from pipeline.predict import Predictor, collect_frames, predict_chunk
+    from pipeline.frame_sources import collect_frames
+    from pipeline.predictor import Predictor, predict_chunk
 
     keras.utils.set_random_seed(0)
     model = build_model(with_input_size(preset("cpu"), CROP))

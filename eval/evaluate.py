@@ -1,7 +1,7 @@
 """``sdnet eval``: predict the test split, refine, score, plot and report.
 
-Everything is computed from the run dir (model, config, prior, refinement config) and the data dir;
-the prior is fitted on 'train' and the refinement weights chosen on 'val' when the run has none yet.
+Everything is computed from the run dir (model, config, and for the refinement prior.json and refine.json,
+written by ``sdnet fit-refine``) and the data dir's test split; the run is only read, never written.
 Outputs (in REPORT, written to a temporary directory and renamed when complete):
   predictions_uvd.txt          the standard result format (refined when the refinement is on)
   predictions_uvd_cnn.txt      the CNN alone
@@ -16,8 +16,6 @@ Outputs (in REPORT, written to a temporary directory and renamed when complete):
 """
 from __future__ import annotations
 
-import json
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -33,6 +31,7 @@ from eval.run_report import (CNN, PER_FRAME_FILE, PUBLISHED_FILE, REFINED, descr
 from pipeline.camera import Intrinsics, uvd_to_xyz
 from pipeline.errors import SdnetError
 from pipeline.fsutil import atomic_output_dir, atomic_write_text, write_json
+from pipeline.rundir import read_summary
 
 
 def metric_rows(metrics: dict, tips: dict) -> list[dict]:
@@ -65,15 +64,17 @@ def run_eval(run_dir: Path, data_dir: Path, out: Path, refine: bool = True,
     ../shared/icvl); they are scored as ``sdnet compare`` does and shown beside the paper's numbers.
     """
     from pipeline.fsutil import check_output_dir
-    from pipeline.inference import load_depth_frames, load_model, predict_split, read_run_config
+    from pipeline.inference import load_depth_frames, predict_split, refine_split
     from pipeline.input import check_manifest, read_manifest
+    from pipeline.rundir import load_model, load_refinement, read_config, read_refine_record
 
     check_output_dir(Path(out), overwrite)
-    run_cfg = read_run_config(run_dir)
+    run_cfg = read_config(run_dir)
     manifest = read_manifest(data_dir)
     check_manifest(manifest, crop_size=_run_crop_size(run_cfg), where=str(data_dir))
     data_intr = Intrinsics.from_dict(manifest["intrinsics"])
     eval_intr = eval_intr or data_intr
+    prior, cfg = load_refinement(run_dir) if refine else (None, None)
     model = load_model(run_dir)
     others = [(name, read_results(path, expected_frames=manifest["counts"]["test"]))
               for name, path in compare]  # validate before the slow part
@@ -84,15 +85,9 @@ def run_eval(run_dir: Path, data_dir: Path, out: Path, refine: bool = True,
     runtime = {"cnn_ms_per_frame": preds.cnn_ms_per_frame}
     settings_refine = "off"
     if refine:
-        from pipeline.refinement import ensure_prior, ensure_refine_config, refine_split
-
-        t0 = time.perf_counter()
-        prior = ensure_prior(run_dir, data_dir)
-        cfg = ensure_refine_config(run_dir, data_dir, model, manifest, data_intr, prior)
-        runtime["refine_setup_s"] = time.perf_counter() - t0
         depth = load_depth_frames(manifest, "test", preds.path, data_intr)
         variants[REFINED], runtime["refine_ms_per_frame"] = refine_split(preds, depth, data_intr, prior, cfg)
-        settings_refine = json.loads((Path(run_dir) / "refine.json").read_text())
+        settings_refine = read_refine_record(run_dir)
     for name, uvd in others:
         variants[name] = uvd
 
@@ -117,7 +112,7 @@ def run_eval(run_dir: Path, data_dir: Path, out: Path, refine: bool = True,
             "run": str(Path(run_dir).resolve()), "data": str(Path(data_dir).resolve()),
             "source": source, "test set": describe_test_set(source), "test frames": len(preds),
             "preset": run_cfg.get("model", {}).get("preset", run_cfg.get("preset")),
-            "loss": run_cfg.get("loss"), "steps": _run_steps(run_dir),
+            "loss": run_cfg.get("loss"), "steps": (read_summary(run_dir) or {}).get("steps"),
             "trained": run_date(run_dir), "evaluated": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
             "eval intrinsics": eval_intr.to_dict(), "refinement": settings_refine,
             "runtime (ms/frame, this machine)": runtime,
@@ -175,10 +170,3 @@ def _examples_figure(preds, pred_uvd, intr: Intrinsics, path: Path) -> Path:
 
 def _run_crop_size(run_cfg: dict):
     return run_cfg.get("data", {}).get("crop_size")
-
-
-def _run_steps(run_dir: Path):
-    path = Path(run_dir) / "summary.json"
-    if path.is_file():
-        return json.loads(path.read_text()).get("steps")
-    return None

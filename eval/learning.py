@@ -15,13 +15,14 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import ScalarFormatter
 
-HISTORY_FILE = "history.csv"
+from pipeline.rundir import RunDir
+
 THRESHOLDS_MM = (15.0, 12.0, 10.0)
 
 
 def read_history(run_dir: Path) -> pd.DataFrame:
     """RUN/history.csv as a DataFrame with a ``minutes`` column; ValueError when missing or empty."""
-    path = Path(run_dir) / HISTORY_FILE
+    path = RunDir(run_dir).history
     if not path.is_file():
         raise ValueError(f"{path}: no training history")
     df = pd.read_csv(path)

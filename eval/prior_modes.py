@@ -30,9 +30,9 @@ def main(argv=None) -> int:
     from models.refine import choose_refine_params
     from pipeline.camera import Intrinsics, uvd_to_xyz
     from pipeline.config import RefineConfig
-    from pipeline.inference import hand_band, load_depth_frames, load_model, predict_split
+    from pipeline.inference import hand_band, load_depth_frames, predict_split, refine_split
     from pipeline.input import read_manifest
-    from pipeline.refinement import ensure_prior, refine_split
+    from pipeline.rundir import load_model, load_prior
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", type=Path, required=True)
@@ -43,7 +43,7 @@ def main(argv=None) -> int:
     manifest = read_manifest(args.data)
     intr = Intrinsics.from_dict(manifest["intrinsics"])
     model = load_model(args.run)
-    prior = ensure_prior(args.run, args.data)
+    prior = load_prior(args.run)  # fitted by `sdnet fit-refine`
     val = predict_split(model, args.data, "val", intr, limit=args.val_frames)
     val_depth = load_depth_frames(manifest, "val", val.path, intr)
     test = predict_split(model, args.data, "test", intr)

@@ -21,12 +21,10 @@ import numpy as np
 from pipeline.errors import SdnetError
 from pipeline.fsutil import atomic_write_text
 from pipeline.icvl import background_mask
-from pipeline.skeleton import FINGERS, ICVL_SKELETON, Skeleton
+from pipeline.skeleton import FINGER_COLORS, FINGERS, ICVL_SKELETON, Skeleton
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
-# One colour per finger part (ICVL_SKELETON.part_names order), readable on a grey depth image.
-FINGER_COLORS = dict(zip(FINGERS, ("#e6194b", "#f58231", "#ffe119", "#3cb44b", "#4363d8")))
 
 CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; max-width: 1100px;

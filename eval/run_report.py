@@ -228,8 +228,10 @@ def _date(path: Path) -> str | None:
 
 def run_date(run_dir: Path) -> str | None:
     """The day (UTC) training finished: the time of RUN/summary.json, else of RUN/model.keras."""
-    for name in ("summary.json", "model.keras"):
-        d = _date(Path(run_dir) / name)
+    from pipeline.rundir import RunDir
+
+    for path in (RunDir(run_dir).summary, RunDir(run_dir).model):
+        d = _date(path)
         if d:
             return d
     return None

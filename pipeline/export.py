@@ -69,15 +69,14 @@ def export_contract(crop_size: int, cube_mm: float, intrinsics: dict, centre: di
 
 
 def _run_parts(run_dir: Path):
-    from pipeline.inference import load_model
-    from pipeline.predict import centre_config_of, run_data_info, run_intrinsics
+    from pipeline.rundir import load_model, read_config, read_data_info, run_centre_rule, run_intrinsics
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise SdnetError(f"{run_dir}: run directory not found")
-    info, raw = run_data_info(run_dir)
+    info, raw = read_data_info(run_dir), read_config(run_dir)
     intr = run_intrinsics(info)
-    centre, _ = centre_config_of(info)
+    centre, _ = run_centre_rule(info)
     model = load_model(run_dir)
     if tuple(model.input_shape[1:]) != (info.crop_size, info.crop_size, 1):
         raise SdnetError(f"{run_dir}: model input {tuple(model.input_shape[1:])} does not match the "

@@ -1,24 +1,25 @@
-"""The refinement stage of a run: fit the bone prior, choose the weights on 'val', refine a split.
+"""``sdnet fit-refine``: fit a run's refinement once, on its training and validation splits.
 
-Artifacts in the run dir (written once, reused by eval and predict):
-  RUN/prior.json   the bone-length mixture, fitted by EM on the *training* split's ground truth
-  RUN/refine.json  the RefineConfig chosen on the *validation* split, with the search table
-The test split is never used to fit or choose anything.
+Writes into the run directory (``pipeline.rundir``), so that ``sdnet eval`` and ``sdnet predict`` only read:
+  RUN/prior.json   the bone-length mixture, fitted by EM on the *training* split's ground truth (camera mm)
+  RUN/refine.json  the RefineConfig of lowest mean error on (part of) the *validation* split, with the
+                   search table (every grid cell's validation error, mm)
+The test split is never read. The validation depth frames come from the source tree recorded in the
+data manifest (they are needed for the background term); once fitted, the run no longer needs them.
 """
 from __future__ import annotations
 
-import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from pipeline.camera import Intrinsics, xyz_to_uvd
-from pipeline.config import RefineConfig, from_dict, to_dict
+from pipeline.camera import Intrinsics
+from pipeline.config import RefineConfig, to_dict
 from pipeline.errors import SdnetError
 from pipeline.fsutil import write_json
-from pipeline.inference import (PRIOR_FILE, REFINE_FILE, SplitPredictions, hand_band,
-                                load_depth_frames, predict_split)
+from pipeline.rundir import RunDir, load_model, read_data_info
 
 # Searched on the validation split (every combination; about 1-2 ms per frame each). The window
 # matters: phi_D centres a joint in a finger only when the window is about a finger wide.
@@ -49,58 +50,60 @@ def training_poses(data_dir: Path, limit: int = MAX_FIT_POSES) -> np.ndarray:
     return np.concatenate(out)[:limit].astype(np.float64)
 
 
-def ensure_prior(run_dir: Path, data_dir: Path):
-    """RUN/prior.json, fitted on the training split when absent."""
-    from models.prior import BonePrior, fit_bone_prior
+def fit_prior(data_dir: Path):
+    """The bone-length mixture (models.prior.BonePrior) of the training split's poses."""
+    from models.prior import fit_bone_prior
 
-    path = Path(run_dir) / PRIOR_FILE
-    if path.is_file():
-        try:
-            return BonePrior.from_dict(json.loads(path.read_text()))
-        except (ValueError, KeyError, json.JSONDecodeError) as e:
-            raise SdnetError(f"{path}: not a valid bone prior ({e})") from None
-    prior = fit_bone_prior(training_poses(data_dir))
-    write_json(path, prior.to_dict())
-    return prior
+    return fit_bone_prior(training_poses(data_dir))
 
 
-def refine_split(preds: SplitPredictions, depth: np.ndarray, intr: Intrinsics, prior,
-                 cfg: RefineConfig) -> tuple[np.ndarray, float]:
-    """Refined (N, J, 3) image uvd of ``preds`` and the refinement's ms per frame."""
-    from models.refine import refine_poses
-
-    t0 = time.perf_counter()
-    xyz = refine_poses(preds.pred_xyz, depth, hand_band(preds.centre_xyz, preds.cube_mm), intr,
-                       prior, cfg, preds.sequence, preds.frame)
-    ms = 1000.0 * (time.perf_counter() - t0) / max(1, len(preds))
-    return xyz_to_uvd(xyz, intr), ms
-
-
-def ensure_refine_config(run_dir: Path, data_dir: Path, model, manifest: dict, intr: Intrinsics,
-                         prior, grid: dict = DEFAULT_GRID) -> RefineConfig:
-    """RUN/refine.json: the RefineConfig of lowest mean error on (part of) the validation split."""
+def choose_refine_config(model, data_dir: Path, manifest: dict, intr: Intrinsics, prior,
+                         grid: dict = DEFAULT_GRID, max_frames: int = MAX_VAL_FRAMES) -> dict:
+    """The refine.json record: the grid cell of lowest mean error on the first ``max_frames`` validation
+    records (CNN predictions of ``model``), or the defaults when the data has no validation split."""
     from models.refine import choose_refine_params
+    from pipeline.inference import hand_band, load_depth_frames, predict_split
 
-    path = Path(run_dir) / REFINE_FILE
-    if path.is_file():
-        try:
-            return from_dict(RefineConfig, json.loads(path.read_text())["config"], str(path))
-        except (ValueError, KeyError, TypeError, json.JSONDecodeError) as e:
-            raise SdnetError(f"{path}: not a valid refinement config ({e})") from None
+    grid_doc = {k: list(v) for k, v in grid.items()}
     if not manifest["counts"].get("val"):
-        cfg, table, note = RefineConfig(), [], "no validation split: defaults used"
-        unrefined = best = None
-    else:
-        preds = predict_split(model, data_dir, "val", intr, limit=MAX_VAL_FRAMES)
-        depth = load_depth_frames(manifest, "val", preds.path, intr)
-        search = choose_refine_params(
-            preds.pred_xyz, preds.gt_xyz, depth, hand_band(preds.centre_xyz, preds.cube_mm), intr,
-            prior, grid, sequence_ids=preds.sequence, frame_idx=preds.frame)
-        cfg, table, note = search.best, list(search.table), f"chosen on {len(preds)} val frames"
-        unrefined, best = search.unrefined_error_mm, search.best_error_mm
-    write_json(path, {"config": to_dict(cfg), "note": note, "val_unrefined_mm": unrefined,
-                      "val_refined_mm": best, "grid": {k: list(v) for k, v in grid.items()},
-                      "table": table})
-    return cfg
+        return {"config": to_dict(RefineConfig()), "note": "no validation split: defaults used",
+                "val_unrefined_mm": None, "val_refined_mm": None, "grid": grid_doc, "table": []}
+    preds = predict_split(model, data_dir, "val", intr, limit=max_frames)
+    depth = load_depth_frames(manifest, "val", preds.path, intr)
+    search = choose_refine_params(
+        preds.pred_xyz, preds.gt_xyz, depth, hand_band(preds.centre_xyz, preds.cube_mm), intr,
+        prior, grid, sequence_ids=preds.sequence, frame_idx=preds.frame)
+    return {"config": to_dict(search.best), "note": f"chosen on {len(preds)} val frames",
+            "val_unrefined_mm": search.unrefined_error_mm, "val_refined_mm": search.best_error_mm,
+            "grid": grid_doc, "table": list(search.table)}
 
 
+def fit_refinement(run_dir: Path, data_dir: Path, grid: dict = DEFAULT_GRID, progress: bool = True) -> dict:
+    """Fit RUN/prior.json on DATA's training split and choose RUN/refine.json on its validation split
+    (replacing both when present); returns the refine.json record. ``data_dir`` must be the data the
+    run was trained on (same crop size and cube)."""
+    from pipeline.input import check_manifest, read_manifest
+
+    run = RunDir(run_dir)
+    info = read_data_info(run_dir)
+    manifest = read_manifest(data_dir)
+    check_manifest(manifest, crop_size=info.crop_size, where=str(data_dir))
+    if float(manifest.get("cube_mm", 0)) != float(info.cube_mm):
+        raise SdnetError(f"{data_dir}: cube {manifest.get('cube_mm')} mm differs from the run's "
+                         f"{info.cube_mm:g} mm (fit on the data the run was trained on)")
+    intr = Intrinsics.from_dict(manifest["intrinsics"])
+    model = load_model(run_dir)
+    t0 = time.perf_counter()
+    prior = fit_prior(data_dir)
+    record = choose_refine_config(model, data_dir, manifest, intr, prior, grid)
+    record["seconds"] = round(time.perf_counter() - t0, 1)
+    write_json(run.prior, prior.to_dict())
+    write_json(run.refine, record)
+    if progress:
+        if record["val_refined_mm"] is None:
+            print(f"refinement: {record['note']} -> {run.refine}", file=sys.stderr)
+        else:
+            print(f"refinement: validation error {record['val_unrefined_mm']:.2f} mm (CNN) -> "
+                  f"{record['val_refined_mm']:.2f} mm refined, {record['note']} ({record['seconds']:.0f} s) "
+                  f"-> {run.prior.name}, {run.refine.name}", file=sys.stderr)
+    return record

@@ -2,27 +2,22 @@
 
 The network predicts normalized crop-frame joints; ``geometry.denormalize_joints`` with each record's
 centre, cube and rotation maps them to image uvd [px, px, mm] exactly, and the dataset's intrinsics
-map uvd to camera xyz [mm]. The refinement (``models.refine``) then works on full depth frames, read
-from the source tree recorded in the manifest.
+map uvd to camera xyz [mm]. The refinement (``models.refine``, fitted by ``pipeline.fit_refine``) then
+works on full depth frames, read from the source tree recorded in the manifest.
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from pipeline.camera import Intrinsics, uvd_to_xyz
+from pipeline.camera import Intrinsics, uvd_to_xyz, xyz_to_uvd
 from pipeline.errors import SdnetError
 from pipeline.geometry import apply_affine, denormalize_joints
 from pipeline.icvl import TEST_DEPTH, TRAIN_DEPTH, read_depth_png
 from pipeline.skeleton import NUM_JOINTS
-
-PRIOR_FILE = "prior.json"
-REFINE_FILE = "refine.json"
-
 
 @dataclass
 class SplitPredictions:
@@ -53,31 +48,6 @@ class SplitPredictions:
         """Image uvd (K, J, 3) of records ``rows`` (K,) -> their crop pixel coordinates (K, J, 2)."""
         return np.stack([apply_affine(self.affine[r].reshape(2, 3), p[:, :2])
                          for r, p in zip(rows, uvd)])
-
-
-def load_model(run_dir: Path):
-    """Load RUN/model.keras (SdnetError when it is missing or unreadable)."""
-    import keras
-
-    import models.losses  # noqa: F401  (registers the custom losses and metrics)
-    import models.sdnet  # noqa: F401
-
-    from pipeline.train import MODEL_FILE
-
-    path = Path(run_dir) / MODEL_FILE
-    if not path.is_file():
-        raise SdnetError(f"{path}: no trained model (run `sdnet train --out {run_dir}` first)")
-    try:
-        return keras.models.load_model(path, compile=False)
-    except Exception as e:  # noqa: BLE001 - any load failure is a corrupt file for the user
-        raise SdnetError(f"{path}: cannot load the model ({type(e).__name__}: {e})") from None
-
-
-def read_run_config(run_dir: Path) -> dict:
-    path = Path(run_dir) / "config.json"
-    if not path.is_file():
-        raise SdnetError(f"{path}: not a run directory (no config.json)")
-    return json.loads(path.read_text())
 
 
 def predict_split(model, data_dir: Path, split: str, intr: Intrinsics, batch_size: int = 64,
@@ -136,3 +106,16 @@ def hand_band(centre_xyz: np.ndarray, cube_mm: np.ndarray) -> np.ndarray:
     z = np.asarray(centre_xyz)[:, 2]
     half = np.asarray(cube_mm) / 2.0
     return np.stack([z - half, z + half], axis=-1)
+
+
+def refine_split(preds: SplitPredictions, depth: np.ndarray, intr: Intrinsics, prior,
+                 cfg) -> tuple[np.ndarray, float]:
+    """Refined (N, J, 3) image uvd [px, px, mm] of ``preds`` on their full depth frames (N, H, W) mm,
+    with the run's bone prior and RefineConfig, and the refinement's ms per frame."""
+    from models.refine import refine_poses
+
+    t0 = time.perf_counter()
+    xyz = refine_poses(preds.pred_xyz, depth, hand_band(preds.centre_xyz, preds.cube_mm), intr,
+                       prior, cfg, preds.sequence, preds.frame)
+    ms = 1000.0 * (time.perf_counter() - t0) / max(1, len(preds))
+    return xyz_to_uvd(xyz, intr), ms

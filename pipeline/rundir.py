@@ -154,3 +154,56 @@ def load_refinement(run_dir: str | Path):
                          f"`sdnet fit-refine --run {run.path} --data DATA` (make train does), "
                          "or pass --no-refine")
     return load_prior(run_dir), load_refine_config(run_dir)
+
+
+def read_data_info(run_dir: str | Path):
+    """The run's data section (config.TrainDataInfo: crop size px, cube mm, camera, hand-centre rule)."""
+    from pipeline.config import TrainDataInfo, from_dict
+
+    path = RunDir(run_dir).config
+    raw = read_config(run_dir)
+    try:
+        info = from_dict(TrainDataInfo, raw.get("data", {}), f"{path}: data")
+    except (TypeError, ValueError) as e:
+        raise SdnetError(str(e)) from None
+    if not info.crop_size or info.crop_size < 8:
+        raise SdnetError(f"{path}: no valid data.crop_size")
+    if not info.cube_mm or info.cube_mm <= 0:
+        raise SdnetError(f"{path}: no valid data.cube_mm")
+    return info
+
+
+def run_intrinsics(info):
+    """The camera (camera.Intrinsics) the run's data was made with; ICVL's when the run records none."""
+    from pipeline.camera import ICVL_INTRINSICS, Intrinsics
+
+    if not info.intrinsics:
+        return ICVL_INTRINSICS
+    try:
+        return Intrinsics.from_dict(dict(info.intrinsics))
+    except (TypeError, ValueError) as e:
+        raise SdnetError(f"run config: bad data.intrinsics ({e})") from None
+
+
+def run_centre_rule(info):
+    """(config.CentreConfig, where from): the hand-centre rule the run's data was cropped with.
+
+    Runs record it in config.json (data.centre). Runs from before that fall back to their data
+    manifest while it is still on disk, else to 'com', the rule every such run used; the second value
+    says which ('run config', the manifest's path, or 'com (the run records no rule)').
+    """
+    from pipeline.config import CentreConfig, centre_config_from_dict
+
+    if info.centre:
+        try:
+            return centre_config_from_dict(info.centre, "run config: data.centre"), "run config"
+        except (TypeError, ValueError) as e:
+            raise SdnetError(str(e)) from None
+    manifest = Path(info.data_dir) / "manifest.json" if info.data_dir else None
+    if manifest is not None and manifest.is_file():
+        try:
+            centre = json.loads(manifest.read_text())["config"]["centre"]
+            return centre_config_from_dict(centre, f"{manifest}: config.centre"), str(manifest)
+        except (KeyError, TypeError, ValueError, json.JSONDecodeError):
+            pass
+    return CentreConfig(method="com"), "com (the run records no rule)"

@@ -104,6 +104,9 @@ class Skeleton:
 
 
 FINGERS = ("thumb", "index", "middle", "ring", "pinky")
+# One display colour per finger part (FINGERS order), readable on a grey depth image: every figure and
+# overlay draws the fingers in these.
+FINGER_COLORS = dict(zip(FINGERS, ("#e6194b", "#f58231", "#ffe119", "#3cb44b", "#4363d8")))
 
 ICVL_SKELETON = Skeleton(
     joint_names=(

@@ -22,7 +22,10 @@ def tiny(tmp_path_factory):
     keras.utils.set_random_seed(0)
     cfg = with_input_size(preset("smoke"), 32)
     build_model(cfg).save(run / "model.keras")
-    (run / "config.json").write_text(json.dumps({"model": to_dict(cfg), "data": {"crop_size": 32}}))
+    manifest = json.loads((data / "manifest.json").read_text())
+    (run / "config.json").write_text(json.dumps({"model": to_dict(cfg), "data": {
+        "crop_size": 32, "cube_mm": manifest["cube_mm"]}}))
+    assert main(["fit-refine", "--run", str(run), "--data", str(data), "--quiet"]) == 0
     return tmp, data, run
 
 
@@ -35,7 +38,6 @@ def test_eval_writes_every_output(tiny, capsys):
                  "success_joint.png", "examples.png", "per_frame_errors.csv", "per_sequence.png",
                  "report.md", "report.html"):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
-    assert (run / "prior.json").is_file() and (run / "refine.json").is_file()
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics) == {"SDNet CNN", "SDNet CNN + refinement"}
     for m in metrics.values():

@@ -14,7 +14,8 @@ from pipeline.cli import main
 from pipeline.config import RefineConfig, to_dict
 from pipeline.fsutil import write_json
 from pipeline.icvl import ICVL_BACKGROUND, write_depth_png
-from pipeline.predict import collect_frames, load_predictor, predict_chunk
+from pipeline.frame_sources import collect_frames
+from pipeline.predictor import load_predictor, predict_chunk
 from pipeline.skeleton import ICVL_SKELETON
 from tests.helpers import make_tiny_data_dir, stick_hand_xyz
 
@@ -38,7 +39,7 @@ def tiny(tmp_path_factory):
     model.save(run / "model.keras")
     write_json(run / "config.json", {"model": to_dict(cfg), "data": {
         "data_dir": str(data), "crop_size": CROP, "cube_mm": manifest["cube_mm"],
-        "intrinsics": manifest["intrinsics"]}})
+        "intrinsics": manifest["intrinsics"], "centre": manifest["config"]["centre"]}})
     refined = tmp / "run_refined"
     shutil.copytree(run, refined)
     rng = np.random.default_rng(1)  # "training" poses: stick hands, never the ICVL labels
@@ -70,7 +71,7 @@ def test_predict_folder_cnn_only(tiny, tmp_path, capsys):
     assert doc["input_kind"] == "folder" and doc["refined"] is False and doc["refine"] is None
     assert doc["joint_names"] == list(ICVL_SKELETON.joint_names)
     assert doc["crop_size"] == CROP and doc["counts"] == {"frames": 5, "ok": 4, "no_hand": 1, "unreadable": 0}
-    assert doc["centre_source"].endswith("manifest.json")
+    assert doc["centre_source"] == "run config"
     names = [f["path"].rsplit("/", 1)[1] for f in doc["frames"]]
     assert names == ["image_2.png", "image_10.png", "image_18.png", "image_26.png", "image_99.png"]
     assert [f["frame"] for f in doc["frames"]] == [0, 1, 2, 3, 4]
@@ -91,7 +92,8 @@ def test_predict_folder_cnn_only(tiny, tmp_path, capsys):
 
 def test_predict_matches_the_data_pipeline(tiny, tmp_path):
     """Predicting the tree's test frames gives what the CNN gives on `sdnet data`'s test records."""
-    from pipeline.inference import load_model, predict_split
+    from pipeline.inference import predict_split
+    from pipeline.rundir import load_model
 
     out = tmp_path / "out"
     assert main(["predict", "--run", str(tiny["run"]), str(tiny["tree"]), "--out", str(out),
@@ -173,8 +175,29 @@ def test_refinement_needs_a_prior(tiny, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["predict", "--run", str(tiny["run"]), str(png), "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert "prior.json" in err and "sdnet eval" in err and "--no-refine" in err
+    assert "prior.json" in err and "sdnet fit-refine" in err and "--no-refine" in err
     assert len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_a_run_without_a_recorded_centre_rule_says_which_rule_it_uses(tiny, tmp_path, capsys):
+    """Runs from before the rule was recorded: their data manifest's rule while it is there, else 'com',
+    and a note on stderr either way (never a silent fallback)."""
+    old = tmp_path / "old_run"
+    shutil.copytree(tiny["run"], old)
+    cfg = json.loads((old / "config.json").read_text())
+    del cfg["data"]["centre"]
+    write_json(old / "config.json", cfg)
+    png = sorted((tiny["tree"] / "Testing/Depth/test_seq_1").glob("*.png"))[0]
+    assert main(["predict", "--run", str(old), str(png), "--out", str(tmp_path / "a"), "--no-refine"]) == 0
+    doc = json.loads((tmp_path / "a" / "predictions.json").read_text())
+    assert doc["centre_source"] == str(tiny["data"] / "manifest.json")
+    assert "records no hand-centre rule" in capsys.readouterr().err
+    cfg["data"]["data_dir"] = str(tmp_path / "moved-away")
+    write_json(old / "config.json", cfg)
+    assert main(["predict", "--run", str(old), str(png), "--out", str(tmp_path / "b"), "--no-refine"]) == 0
+    doc = json.loads((tmp_path / "b" / "predictions.json").read_text())
+    assert doc["centre"]["method"] == "com" and doc["centre_source"].startswith("com")
+    assert "using com" in capsys.readouterr().err
 
 
 def test_icvl_tree_uses_label_paths_only(tiny, tmp_path):
@@ -312,7 +335,7 @@ def test_fit_centre_trains_a_refiner_that_predict_applies(tiny, tmp_path, capsys
     rule centre + move * cube/2 (the move the refiner gives on the first crop); --no-centre-refine
     keeps the rule's centre."""
     from pipeline.geometry import hand_centre
-    from pipeline.predict import crop_at
+    from pipeline.predictor import crop_at
 
     run = tmp_path / "run"
     shutil.copytree(tiny["run"], run)

@@ -24,7 +24,9 @@ import numpy as np
 from pipeline.camera import Intrinsics, uvd_to_xyz
 from pipeline.geometry import NoHandError, hand_centre
 from pipeline.icvl import read_depth_png
-from pipeline.predict import collect_frames, crop_frame, load_predictor, predict_chunk
+from pipeline.frame_sources import collect_frames
+from pipeline.predictor import crop_frame, load_predictor, predict_chunk
+from pipeline.rundir import RunDir
 from pipeline.score import score_entries, tree_labels
 from pipeline.skeleton import ICVL_SKELETON
 
@@ -85,7 +87,7 @@ def main() -> None:
     labels = tree_labels(args.tree)
     refs = collect_frames(args.tree, "test")[1]
     refs = refs[:args.frames] if args.frames else refs
-    pred = load_predictor(args.run, intr, refine=(args.run / "prior.json").is_file())
+    pred = load_predictor(args.run, intr, refine=RunDir(args.run).has_refinement)
     mu_mm = np.array(pred.centre_refiner.doc["mu"]) * pred.cube_mm / 2 if pred.centre_refiner else np.zeros(3)
     centres = {k: summarize(v) for k, v in centre_errors(refs, labels, intr, pred, mu_mm).items()}
     poses = {}
@@ -97,7 +99,7 @@ def main() -> None:
                                       centre_refiner=pred.centre_refiner if learned else None)
         poses[name] = pose_error(variant, refs, labels, intr)
     if args.before:
-        old = load_predictor(args.before, intr, refine=(args.before / "prior.json").is_file(),
+        old = load_predictor(args.before, intr, refine=RunDir(args.before).has_refinement,
                              centre_refine=False)
         poses[f"before: {args.before.name} ({old.centre.method})"] = pose_error(old, refs, labels, intr)
     doc = {"tree": str(args.tree), "run": str(args.run), "camera": intr.to_dict(), "frames": len(refs),

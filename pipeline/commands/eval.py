@@ -11,8 +11,8 @@ def register(sub) -> None:
     p = sub.add_parser(
         "eval", help="evaluate a run on the test split: metrics, figures, report",
         description="Predicts the test split in sequence order, maps the predictions back to image uvd "
-        "and camera xyz through each record's crop transform, refines them (bone-length prior fitted on "
-        "'train', weights chosen on 'val', stored in the run dir), and writes predictions_uvd.txt, "
+        "and camera xyz through each record's crop transform, refines them with the run's prior.json and "
+        "refine.json (written by `sdnet fit-refine`; the run is only read), and writes predictions_uvd.txt, "
         "metrics.json, per_frame_errors.csv, the per-joint and success-curve figures, the best/median/worst "
         "examples, the per-sequence errors over time, the run's learning curves, and report.md/report.html: "
         "a summary first (ours beside the paper's Table 1 and, with --published, the published methods on "
@@ -20,7 +20,8 @@ def register(sub) -> None:
     p.add_argument("--run", type=Path, default=None, help="run directory of `sdnet train`")
     p.add_argument("--data", type=Path, default=None, help="data directory of `sdnet data`")
     p.add_argument("--out", type=Path, required=True, help="report directory")
-    p.add_argument("--no-refine", action="store_true", help="score the CNN alone")
+    p.add_argument("--no-refine", action="store_true",
+                   help="score the CNN alone (needs no prior.json/refine.json in the run)")
     p.add_argument("--compare", nargs="*", default=[], metavar="NAME=FILE",
                    help="other result files (standard format, same test frames) to put in the tables")
     p.add_argument("--camera", choices=["data", "icvl", "icvl-benchmark"], default="data",
@@ -49,10 +50,10 @@ def parse_compare(specs: list[str]) -> list[tuple[str, Path]]:
 
 def run(args: argparse.Namespace) -> int:
     from pipeline.camera import CAMERAS
-    from pipeline.evaluate import run_eval
+    from eval.evaluate import run_eval
 
     if args.report_only:
-        from pipeline.evaluate import rebuild_report
+        from eval.evaluate import rebuild_report
 
         print(f"report: {rebuild_report(args.out, args.run)}")
         return 0

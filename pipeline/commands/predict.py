@@ -13,7 +13,8 @@ def register(sub) -> None:
         description="Crops each 16-bit depth PNG around its hand exactly as `sdnet data` does (crop size "
         "and cube from RUN/config.json), runs the run's CNN, maps the joints to image uvd (px, px, mm) "
         "and camera xyz (mm), and refines them (bone prior, background and temporal terms; needs "
-        "RUN/prior.json and RUN/refine.json, written by `sdnet eval`). A folder is one sequence in "
+        "RUN/prior.json and RUN/refine.json, written by `sdnet fit-refine`; the run directory is all it "
+        "reads, so a copied run works without its dataset). A folder is one sequence in "
         "name order. Writes OUT/predictions.json and OUT/overlays/<name>.png. Frames without a hand "
         "or that cannot be read get a per-frame status. The camera defaults to the run's dataset; "
         "for another sensor (RealSense, Kinect, ...) give its intrinsics, image size and depth unit "
@@ -39,16 +40,17 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pipeline.errors import SdnetError
-    from pipeline.predict import (collect_frames, load_predictor, run_data_info,
-                                  run_intrinsics, run_predict, summary_line)
+    from pipeline.frame_sources import collect_frames
+    from pipeline.predict import run_predict, summary_line
+    from pipeline.predictor import load_predictor
+    from pipeline.rundir import read_data_info, run_intrinsics
 
     out = args.out or Path("predictions")
     if args.batch_size < 1:
         raise SdnetError(f"--batch-size must be >= 1, got {args.batch_size}")
     if not Path(args.run).is_dir():
         raise SdnetError(f"{args.run}: run directory not found")
-    info, _ = run_data_info(args.run)
-    intr = camera_from_args(args, run_intrinsics(info))
+    intr = camera_from_args(args, run_intrinsics(read_data_info(args.run)))
     collect_frames(args.path, args.split)  # bad input fails before the model loads
     pred = load_predictor(args.run, intr, refine=not args.no_refine, hand=args.hand,
                           centre_refine=not args.no_centre_refine)
