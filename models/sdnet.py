@@ -33,9 +33,7 @@ PRESETS: dict[str, ModelConfig] = {
     "paper": ModelConfig(preset="paper", input_size=224, conv_filters=(96, 256, 384, 384, 256),
                          conv_kernels=(7, 5, 3, 3, 3), conv_strides=(2, 2, 1, 1, 1),
                          pool_after=(True, True, False, False, True), fc_units=2048, dropout=0.5),
-    "cpu": ModelConfig(preset="cpu", input_size=128, conv_filters=(48, 96, 128, 128, 96),
-                       conv_kernels=(7, 5, 3, 3, 3), conv_strides=(2, 2, 1, 1, 1),
-                       pool_after=(True, True, False, False, True), fc_units=1024, dropout=0.0),
+    "cpu": ModelConfig(),  # the defaults of ModelConfig (pipeline.config) are the cpu preset
     "smoke": ModelConfig(preset="smoke", input_size=32, conv_filters=(8, 16, 16, 16, 16),
                          conv_kernels=(5, 3, 3, 3, 3), conv_strides=(2, 1, 1, 1, 1),
                          pool_after=(True, True, False, False, True), fc_units=64, dropout=0.0),

@@ -1,11 +1,14 @@
 """Configuration: frozen dataclasses, parsed once at the CLI and passed down explicitly.
 
-``from_dict`` rejects unknown keys, so a run's ``config.json`` rebuilds exactly what it describes.
-Each stage's config lives here, in one place.
+``from_dict`` rejects unknown keys and values of the wrong type, so a run's ``config.json`` rebuilds
+exactly what it describes. Each stage's config lives here, in one place; the defaults of these
+dataclasses are the only defaults (the CLI's help and the model presets take theirs from here).
 """
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from typing import Any, Type, TypeVar
 
 T = TypeVar("T")
@@ -17,21 +20,85 @@ def to_dict(cfg) -> dict:
 
 
 def from_dict(cls: Type[T], d: dict[str, Any], where: str = "config") -> T:
-    """Build ``cls`` from ``d``; unknown keys raise ValueError; nested dataclasses are rebuilt."""
-    names = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = set(d) - set(names)
+    """Build ``cls`` from ``d`` (e.g. parsed JSON), checking every value against the field's type.
+
+    Unknown keys and values of the wrong type raise ValueError naming ``where`` and the dotted key.
+    Types: a bool is not a number; an int is accepted for a float (and becomes one); a tuple field
+    takes a list; ``X | None`` takes null; nested dataclasses are rebuilt from dicts. Missing keys
+    take the field's default.
+    """
+    if isinstance(d, cls):
+        return d
+    if not isinstance(d, dict):
+        raise ValueError(f"{where}: expected an object of {cls.__name__} fields, got {_describe(d)}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(d) - names
     if unknown:
         raise ValueError(f"{where}: unknown keys {sorted(unknown)} for {cls.__name__}")
-    kwargs = {}
-    for key, value in d.items():
-        ftype = names[key].type
-        sub = _dataclass_type(ftype)
-        if sub is not None and isinstance(value, dict):
-            value = from_dict(sub, value, f"{where}.{key}")
-        elif isinstance(value, list):
-            value = tuple(value)
-        kwargs[key] = value
+    hints = typing.get_type_hints(cls)
+    kwargs = {key: _typed(hints[key], value, f"{where}.{key}") for key, value in d.items()}
     return cls(**kwargs)
+
+
+def _describe(value) -> str:
+    return "null" if value is None else f"{value!r} ({type(value).__name__})"
+
+
+_TYPE_WORDS = {float: "a number", int: "an integer", bool: "true or false", str: "a string",
+               dict: "an object", type(None): "null"}
+
+
+def _type_word(tp) -> str:
+    if dataclasses.is_dataclass(tp):
+        return f"an object of {tp.__name__} fields"
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_word(a) for a in typing.get_args(tp))
+    if tp is tuple or origin is tuple:
+        return "a list"
+    if origin is dict:
+        return "an object"
+    return _TYPE_WORDS.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def _typed(tp, value, where: str):
+    """``value`` checked against (and converted to) the annotation ``tp``; ValueError otherwise."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for arm in (a for a in args if a is not type(None)):
+            try:
+                return _typed(arm, value, where)
+            except ValueError:
+                continue
+    elif dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, where)
+    elif tp is tuple or origin is tuple:
+        if isinstance(value, (list, tuple)):
+            if len(args) == 2 and args[1] is Ellipsis:
+                return tuple(_typed(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+            if args and len(args) != len(value):
+                raise ValueError(f"{where}: expected {len(args)} values, got {len(value)}")
+            return tuple(_typed(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value))) \
+                if args else tuple(value)
+    elif tp is dict or origin is dict:
+        if isinstance(value, dict):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif isinstance(tp, type):
+        if isinstance(value, tp):
+            return value
+    else:
+        return value
+    raise ValueError(f"{where}: expected {_type_word(tp)}, got {_describe(value)}")
 
 
 def _check(checks: list[tuple[bool, str]]) -> None:
@@ -39,12 +106,6 @@ def _check(checks: list[tuple[bool, str]]) -> None:
     for ok, msg in checks:
         if not ok:
             raise ValueError(msg)
-
-
-def _dataclass_type(ftype):
-    if isinstance(ftype, str):
-        ftype = globals().get(ftype)
-    return ftype if dataclasses.is_dataclass(ftype) else None
 
 
 # ----------------------------------------------------------------------------- data conversion
@@ -103,6 +164,10 @@ def data_config_from_dict(d: dict, where: str = "config") -> "DataConfig":
     return from_dict(DataConfig, d, where)
 
 
+# With a single training sequence, this share of its frames (at least one), at its end, is 'val'.
+SINGLE_SEQUENCE_VAL_SHARE = 0.1
+
+
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
     """``sdnet data``: ICVL tree -> TFRecords.
@@ -111,7 +176,8 @@ class DataConfig:
     copies of each training frame, every 360/K degrees, the unrotated one included. scale_jitter:
     training crops use a cube of cube_mm * U(1 - s, 1 + s). centre_jitter_mm: std of a Gaussian
     offset (mm, per axis) of the training crop centre. val_fraction: share of training sequences held
-    out whole as 'val'. skip_prerotated: drop ICVL's pre-rotated training copies (folders whose
+    out whole as 'val' (0: no 'val'); when there is a single training sequence, its last
+    ``SINGLE_SEQUENCE_VAL_SHARE`` of frames (at least one) are 'val' instead. skip_prerotated: drop ICVL's pre-rotated training copies (folders whose
     name is short, see ``pipeline.convert.is_prerotated_folder``).
     max_reject_fraction: the job fails when more frames than this share are rejected.
     max_joint_extent: training frames with a joint farther than this many half-cubes from the hand
@@ -212,10 +278,10 @@ class ModelConfig:
 
     preset: str = "cpu"
     input_size: int = 128
-    conv_filters: tuple = (48, 96, 128, 128, 96)
-    conv_kernels: tuple = (7, 5, 3, 3, 3)
-    conv_strides: tuple = (2, 2, 1, 1, 1)
-    pool_after: tuple = (True, True, False, False, True)
+    conv_filters: tuple[int, ...] = (48, 96, 128, 128, 96)
+    conv_kernels: tuple[int, ...] = (7, 5, 3, 3, 3)
+    conv_strides: tuple[int, ...] = (2, 2, 1, 1, 1)
+    pool_after: tuple[bool, ...] = (True, True, False, False, True)
     fc_units: int = 1024
     dropout: float = 0.0
     batch_norm: bool = False
@@ -257,7 +323,7 @@ class LossConfig:
     omega2: float = 1.0
     threshold_deg: float | None = None
     threshold_percentile: float = 99.0
-    angle_thresholds_deg: tuple = ()
+    angle_thresholds_deg: tuple[float, ...] = ()
     penalty: str = "step"
     joint_loss: str = "squared"
     sdl_start: float = 0.0

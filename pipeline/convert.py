@@ -16,7 +16,7 @@ import numpy as np
 
 from pipeline import geometry
 from pipeline.camera import Intrinsics, uvd_to_xyz, xyz_to_uvd
-from pipeline.config import DataConfig
+from pipeline.config import SINGLE_SEQUENCE_VAL_SHARE, DataConfig
 from pipeline.errors import DepthImageError
 from pipeline.icvl import (decode_depth_png, find_label_files, frame_index_of, read_label_file,
                            sequence_of)
@@ -69,11 +69,7 @@ def choose_val_sequences(sequences: list[str], fraction: float) -> list[str]:
     return sorted(uniq, key=lambda s: hashlib.sha1(s.encode()).hexdigest())[:k]
 
 
-# With a single training sequence, this share of its frames (at least one) at its end is 'val'.
-TAIL_VAL_SHARE = 0.1
-
-
-def tail_val_frames(frames: list["FrameItem"], share: float = TAIL_VAL_SHARE) -> list["FrameItem"]:
+def tail_val_frames(frames: list["FrameItem"], share: float = SINGLE_SEQUENCE_VAL_SHARE) -> list["FrameItem"]:
     """The contiguous block of frames at the end of one sequence held out as 'val': the last
     ceil(share * n) frames in frame order (at least 1, at most n - 1; none for a single frame)."""
     if len(frames) < 2:

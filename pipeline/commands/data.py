@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from pipeline.commands.camera_args import add_camera_arguments, camera_from_args
+from pipeline.config import CENTRE_METHODS, SINGLE_SEQUENCE_VAL_SHARE, DataConfig
 from pipeline.errors import SdnetError
 
 EPILOG = """\
@@ -30,28 +31,35 @@ def register(sub) -> None:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--icvl-root", type=Path, help="root of the ICVL tree (Training/, Testing/)")
     p.add_argument("--out", type=Path, help="output directory (must be empty unless --overwrite)")
-    p.add_argument("--crop", type=int, default=128, help="crop side in pixels (paper preset: 224)")
-    p.add_argument("--cube", type=float, default=250.0, help="side of the 3-D crop cube in mm")
-    p.add_argument("--rotations", type=int, default=16,
-                   help="in-plane copies of each training frame, every 360/K degrees (K=16: 22.5 deg)")
-    p.add_argument("--scale-jitter", type=float, default=0.0,
-                   help="training cube scaled by U(1-s, 1+s), e.g. 0.1")
-    p.add_argument("--centre-jitter", type=float, default=0.0,
-                   help="std (mm) of a random offset of the training crop centre, e.g. 8")
-    p.add_argument("--val-fraction", type=float, default=0.05,
-                   help="share of training sequences held out whole for validation (0: none); with a "
-                   "single training sequence, its last 10%% of frames are held out instead")
+    d = DataConfig()  # the one place of the defaults
+    p.add_argument("--crop", type=int, default=d.crop_size,
+                   help="crop side in pixels (default %(default)s; paper preset: 224)")
+    p.add_argument("--cube", type=float, default=d.cube_mm,
+                   help="side of the 3-D crop cube in mm (default %(default)s)")
+    p.add_argument("--rotations", type=int, default=d.rotations,
+                   help="in-plane copies of each training frame, every 360/K degrees (default %(default)s)")
+    p.add_argument("--scale-jitter", type=float, default=d.scale_jitter,
+                   help="training cube scaled by U(1-s, 1+s), e.g. 0.1 (default %(default)s)")
+    p.add_argument("--centre-jitter", type=float, default=d.centre_jitter_mm,
+                   help="std (mm) of a random offset of the training crop centre, e.g. 8 (default %(default)s)")
+    p.add_argument("--val-fraction", type=float, default=d.val_fraction,
+                   help="share of training sequences held out whole for validation (default %(default)s; "
+                   "0: none); with a single training sequence, its last "
+                   f"{100 * SINGLE_SEQUENCE_VAL_SHARE:.0f}%% of frames are held out instead")
     p.add_argument("--skip-prerotated", action="store_true",
                    help="drop ICVL's pre-rotated training copies (non-timestamp folders)")
-    p.add_argument("--max-reject", type=float, default=0.1,
-                   help="fail when more than this share of frames is rejected")
-    p.add_argument("--band", type=float, default=150.0,
-                   help="depth band (mm) behind the nearest hand pixel used for the hand centre")
-    p.add_argument("--centre-method", choices=["blob", "com"], default="blob",
+    p.add_argument("--max-reject", type=float, default=d.max_reject_fraction,
+                   help="fail when more than this share of frames is rejected (default %(default)s)")
+    p.add_argument("--band", type=float, default=d.centre.band_mm,
+                   help="depth band (mm) behind the nearest hand pixel used for the hand centre "
+                   "(default %(default)s)")
+    p.add_argument("--centre-method", choices=CENTRE_METHODS, default=d.centre.method,
                    help="hand centre: blob (the nearest depth blob, forearm cut off; for scenes with "
-                   "arm, body and clutter) or com (centre of mass of the depth band, the original rule)")
-    p.add_argument("--shards", type=int, default=0, help="train shards (0: about 2000 records each)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the scale/centre jitter")
+                   "arm, body and clutter) or com (centre of mass of the depth band, the original rule); "
+                   "default %(default)s")
+    p.add_argument("--shards", type=int, default=d.shards,
+                   help="train shards (default %(default)s: about 2000 records each)")
+    p.add_argument("--seed", type=int, default=d.seed, help="seed of the scale/centre jitter (default %(default)s)")
     add_camera_arguments(p, "icvl: 320x240 PNGs in mm")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     p.add_argument("--preview", type=Path, metavar="PNG",
@@ -60,10 +68,23 @@ def register(sub) -> None:
     p.set_defaults(func=run, accepts_unknown=True)
 
 
+def config_from_args(args: argparse.Namespace) -> DataConfig:
+    """The DataConfig the options describe (SdnetError for invalid values)."""
+    from pipeline.config import CentreConfig
+
+    try:
+        return DataConfig(crop_size=args.crop, cube_mm=args.cube, rotations=args.rotations,
+                          scale_jitter=args.scale_jitter, centre_jitter_mm=args.centre_jitter,
+                          val_fraction=args.val_fraction, skip_prerotated=args.skip_prerotated,
+                          max_reject_fraction=args.max_reject, shards=args.shards, seed=args.seed,
+                          centre=CentreConfig(band_mm=args.band, method=args.centre_method))
+    except ValueError as e:
+        raise SdnetError(str(e)) from None
+
+
 def run(args: argparse.Namespace) -> int:
     from pipeline.build_data import convert_tree
     from pipeline.camera import ICVL_INTRINSICS
-    from pipeline.config import CentreConfig, DataConfig
 
     if args.out is None:
         raise SdnetError("--out is required")
@@ -71,14 +92,7 @@ def run(args: argparse.Namespace) -> int:
         if args.preview:
             return _preview(args.out, args.preview)
         raise SdnetError("--icvl-root is required (or --out with --preview to preview existing data)")
-    try:
-        cfg = DataConfig(crop_size=args.crop, cube_mm=args.cube, rotations=args.rotations,
-                         scale_jitter=args.scale_jitter, centre_jitter_mm=args.centre_jitter,
-                         val_fraction=args.val_fraction, skip_prerotated=args.skip_prerotated,
-                         max_reject_fraction=args.max_reject, shards=args.shards, seed=args.seed,
-                         centre=CentreConfig(band_mm=args.band, method=args.centre_method))
-    except ValueError as e:
-        raise SdnetError(str(e)) from None
+    cfg = config_from_args(args)
     intr = camera_from_args(args, ICVL_INTRINSICS)
     manifest = convert_tree(args.icvl_root, args.out, cfg, intr, args.beam_args,
                             overwrite=args.overwrite, progress=not args.quiet)
