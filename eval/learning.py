@@ -167,3 +167,21 @@ def comparison_table(runs: Mapping[str, pd.DataFrame], at_minutes: float | None 
             row[f"min to {t:g} mm"] = np.nan if hit["minutes"] is None else hit["minutes"]
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def write_curves(runs: Mapping[str, Path], out: Path, at_minutes: Sequence[float]) -> str:
+    """``sdnet curves``: OUT/learning_curves.png and OUT/curves.md (the comparison table, also returned)
+    of the runs {name: run dir}; ValueError naming the file when a run has no usable history."""
+    from eval.plots import save_figure
+    from eval.report import markdown_table
+    from pipeline.fsutil import atomic_write_text
+
+    histories = {name: read_history(path) for name, path in runs.items()}
+    table = comparison_table(histories, at_minutes)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_figure(learning_curve_figure(histories), out / "learning_curves.png")
+    rows = [[None if isinstance(v, float) and v != v else v for v in r] for r in table.values.tolist()]
+    text = markdown_table(list(table.columns), rows)  # a blank cell: threshold never reached
+    atomic_write_text(out / "curves.md", text + "\n")
+    return text

@@ -26,8 +26,6 @@ import numpy as np
 from pipeline.config import AugmentConfig
 from pipeline.errors import SdnetError
 
-CENTRE_MODEL_FILE = "centre.keras"
-CENTRE_FILE = "centre.json"
 # Centre misses the refiner is trained on: a Gaussian shift of this std per axis (mm), any in-plane
 # angle, +-10% scale, a few missing pixels.
 TRAIN_AUGMENT = AugmentConfig(rotation_deg=180.0, scale=0.1, shift_mm=25.0, pixel_dropout=0.05)
@@ -82,10 +80,14 @@ def train_centre_refiner(data_dir: Path, run_dir: Path, steps: int = 1500, batch
     from models.centre import build_centre_model
     from pipeline.fsutil import write_json
     from pipeline.input import read_manifest
+    from pipeline.rundir import RunDir, check_data_for_run
 
     if steps < 1:
         raise SdnetError(f"--steps must be >= 1, got {steps}")
+    if batch_size < 1:
+        raise SdnetError(f"--batch-size must be >= 1, got {batch_size}")
     manifest = read_manifest(data_dir)
+    check_data_for_run(run_dir, manifest, data_dir)
     crop, cube = int(manifest["crop_size"]), float(manifest["cube_mm"])
     t0 = time.time()
     keras.utils.set_random_seed(seed)
@@ -114,12 +116,12 @@ def train_centre_refiner(data_dir: Path, run_dir: Path, steps: int = 1500, batch
                        "centre_error_mm_after": float(np.mean(np.concatenate(after)) * half)},
         "seconds": round(time.time() - t0, 1),
     }
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    tmp = run_dir / f".{CENTRE_MODEL_FILE}.tmp.keras"
+    run = RunDir(run_dir)
+    run.path.mkdir(parents=True, exist_ok=True)
+    tmp = run.path / f".{run.centre_model.name}.tmp.keras"
     model.save(tmp)
-    tmp.replace(run_dir / CENTRE_MODEL_FILE)
-    write_json(run_dir / CENTRE_FILE, doc)
+    tmp.replace(run.centre_model)
+    write_json(run.centre, doc)
     if progress:
         v = doc["validation"]
         print(f"centre refiner: {val_split} centre error {v['centre_error_mm_before']:.1f} mm -> "
@@ -149,8 +151,9 @@ def load_centre_refiner(run_dir: Path) -> CentreRefiner | None:
     """The run's refiner, or None when it has none; SdnetError when its files are broken."""
     import keras
 
-    run_dir = Path(run_dir)
-    path, meta = run_dir / CENTRE_MODEL_FILE, run_dir / CENTRE_FILE
+    from pipeline.rundir import RunDir
+
+    path, meta = RunDir(run_dir).centre_model, RunDir(run_dir).centre
     if not path.is_file():
         return None
     try:

@@ -19,7 +19,7 @@ from pipeline.camera import Intrinsics
 from pipeline.config import RefineConfig, to_dict
 from pipeline.errors import SdnetError
 from pipeline.fsutil import write_json
-from pipeline.rundir import RunDir, load_model, read_data_info
+from pipeline.rundir import RunDir, check_data_for_run, load_model
 
 # Searched on the validation split (every combination; about 1-2 ms per frame each). The window
 # matters: phi_D centres a joint in a finger only when the window is about a finger wide.
@@ -85,12 +85,9 @@ def fit_refinement(run_dir: Path, data_dir: Path, grid: dict = DEFAULT_GRID, pro
     from pipeline.input import check_manifest, read_manifest
 
     run = RunDir(run_dir)
-    info = read_data_info(run_dir)
     manifest = read_manifest(data_dir)
-    check_manifest(manifest, crop_size=info.crop_size, where=str(data_dir))
-    if float(manifest.get("cube_mm", 0)) != float(info.cube_mm):
-        raise SdnetError(f"{data_dir}: cube {manifest.get('cube_mm')} mm differs from the run's "
-                         f"{info.cube_mm:g} mm (fit on the data the run was trained on)")
+    check_manifest(manifest, where=str(data_dir))
+    check_data_for_run(run_dir, manifest, data_dir)
     intr = Intrinsics.from_dict(manifest["intrinsics"])
     model = load_model(run_dir)
     t0 = time.perf_counter()

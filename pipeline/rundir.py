@@ -207,3 +207,13 @@ def run_centre_rule(info):
         except (KeyError, TypeError, ValueError, json.JSONDecodeError):
             pass
     return CentreConfig(method="com"), "com (the run records no rule)"
+
+
+def check_data_for_run(run_dir: str | Path, manifest: dict, data_dir: str | Path) -> None:
+    """SdnetError unless DATA (its manifest) was cut like the run's training data: same crop size px and
+    cube mm. The stages that fit parts of a run on its data (fit-refine, fit-centre) call it first."""
+    info = read_data_info(run_dir)
+    crop, cube = manifest.get("crop_size"), manifest.get("cube_mm")
+    if crop != info.crop_size or float(cube or 0) != float(info.cube_mm):
+        raise SdnetError(f"{data_dir}: crop {crop} px / cube {cube} mm differ from the run's "
+                         f"({info.crop_size} px / {info.cube_mm:g} mm); give the data the run was trained on")

@@ -124,3 +124,13 @@ def test_a_copied_run_predicts_with_refinement_after_its_dataset_is_deleted(fitt
     assert b["counts"]["ok"] == a["counts"]["ok"] == 4
     assert [f["xyz"] for f in b["frames"]] == [f["xyz"] for f in a["frames"]]
     assert any(f["uvd"] != f["uvd_cnn"] for f in b["frames"])  # the refinement ran
+
+
+def test_fit_refine_refuses_data_cut_differently_from_the_run(fitted, tmp_path, capsys):
+    other = make_tiny_data_dir(tmp_path, rotations=1, crop_size=24, train_seqs=2, frames_per_seq=3,
+                               test_frames=(2,))
+    before = _snapshot(fitted["unfitted"])
+    assert main(["fit-refine", "--run", str(fitted["unfitted"]), "--data", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert "crop 24 px" in err and f"{CROP} px" in err and len(err.strip().splitlines()) == 1
+    assert _snapshot(fitted["unfitted"]) == before

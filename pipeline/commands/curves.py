@@ -31,23 +31,12 @@ def parse_runs(specs: list[str]) -> dict[str, Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from eval.learning import comparison_table, learning_curve_figure, read_history
-    from eval.plots import save_figure
-    from eval.report import markdown_table
+    from eval.learning import write_curves
     from pipeline.errors import SdnetError
-    from pipeline.fsutil import atomic_write_text
 
-    runs = {}
-    for name, path in parse_runs(args.runs).items():
-        try:
-            runs[name] = read_history(path)
-        except ValueError as e:
-            raise SdnetError(str(e)) from None
-    table = comparison_table(runs, args.at_minutes)
-    args.out.mkdir(parents=True, exist_ok=True)
-    save_figure(learning_curve_figure(runs), args.out / "learning_curves.png")
-    rows = [[None if isinstance(v, float) and v != v else v for v in r] for r in table.values.tolist()]
-    text = markdown_table(list(table.columns), rows)  # a blank cell: threshold never reached
-    atomic_write_text(args.out / "curves.md", text + "\n")
+    try:
+        text = write_curves(parse_runs(args.runs), args.out, args.at_minutes)
+    except ValueError as e:
+        raise SdnetError(str(e)) from None
     print(text)
     return 0

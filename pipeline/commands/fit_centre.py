@@ -25,17 +25,8 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from pipeline.centre_refiner import train_centre_refiner
     from pipeline.errors import SdnetError
-    from pipeline.input import read_manifest
-    from pipeline.rundir import read_data_info
 
     if not Path(args.run).is_dir():
         raise SdnetError(f"{args.run}: run directory not found")
-    if args.batch_size < 1:
-        raise SdnetError(f"--batch-size must be >= 1, got {args.batch_size}")
-    info = read_data_info(args.run)
-    manifest = read_manifest(args.data)
-    if int(manifest.get("crop_size", 0)) != info.crop_size or float(manifest.get("cube_mm", 0)) != info.cube_mm:
-        raise SdnetError(f"{args.data}: crop {manifest.get('crop_size')} px / cube {manifest.get('cube_mm')} mm "
-                         f"differ from the run's ({info.crop_size} px / {info.cube_mm:g} mm)")
     train_centre_refiner(args.data, args.run, args.steps, args.batch_size, args.seed, progress=not args.quiet)
     return 0

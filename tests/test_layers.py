@@ -1,0 +1,100 @@
+"""The import layers of the code base (README "Code layout"): a module imports only from its own layer or
+lower ones, so the core never reaches up to evaluation or the CLI, orchestration never calls the CLI,
+and the CLI stays a thin layer over library functions. Checked statically over every module's imports
+(including those inside functions)."""
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("pipeline", "models", "eval", "beam_jobs")
+
+# Layers, lowest first. A module belongs to the first entry that names it or a package above it.
+LAYERS = (
+    ("core", ("models", "pipeline.errors", "pipeline.skeleton", "pipeline.camera", "pipeline.config",
+              "pipeline.schema", "pipeline.fsutil", "pipeline.icvl", "pipeline.geometry", "pipeline.augment",
+              "pipeline.precision", "pipeline.input", "pipeline.rundir", "pipeline.score", "pipeline.convert",
+              "pipeline.dask_cluster", "pipeline.synth", "pipeline.joint_error")),
+    ("jobs", ("beam_jobs",)),
+    ("stages", ("pipeline.build_data", "pipeline.build_synth", "pipeline.train", "pipeline.training",
+                "pipeline.inference", "pipeline.fit_refine", "pipeline.centre_refiner", "pipeline.predict",
+                "pipeline.predictor", "pipeline.frame_sources", "pipeline.overlay", "pipeline.export",
+                "pipeline.preview_data")),
+    ("eval", ("eval",)),
+    ("orchestration", ("pipeline.reproduce", "pipeline.tune")),
+    ("cli", ("pipeline.cli", "pipeline.commands", "pipeline.__main__")),
+)
+ROOT_PACKAGES = {"pipeline", "models", "eval", "beam_jobs"}  # their empty __init__ modules
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def layer_of(module: str) -> int | None:
+    """Index into LAYERS of ``module`` (None for a bare package name such as 'pipeline')."""
+    for index, (_, prefixes) in enumerate(LAYERS):
+        if any(module == p or module.startswith(p + ".") for p in prefixes):
+            return index
+    return None
+
+
+def modules() -> dict[str, Path]:
+    """{module name: file} of every module of the packages."""
+    return {module_name(p): p for pkg in PACKAGES for p in sorted((ROOT / pkg).rglob("*.py"))}
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Our modules that ``path`` imports (``from pipeline import x`` counts as ``pipeline.x`` when x is a
+    module)."""
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.add(node.module)
+            base = ROOT.joinpath(*node.module.split("."))
+            out |= {f"{node.module}.{a.name}" for a in node.names  # a submodule: `from pipeline import x`
+                    if (base / f"{a.name}.py").is_file() or (base / a.name).is_dir()}
+    return {m for m in out if m.split(".")[0] in PACKAGES}
+
+
+def violations(files: dict[str, Path]) -> list[str]:
+    """One line per import of a higher layer, and per module in no layer."""
+    found = []
+    for mod, path in sorted(files.items()):
+        own = layer_of(mod)
+        if own is None:
+            if mod not in ROOT_PACKAGES:
+                found.append(f"{mod}: in no layer (add it to LAYERS)")
+            continue
+        for dep in sorted(imported_modules(path)):
+            theirs = layer_of(dep)
+            if theirs is not None and theirs > own:
+                found.append(f"{mod} ({LAYERS[own][0]}) imports {dep} ({LAYERS[theirs][0]})")
+    return found
+
+
+def test_every_module_imports_only_its_own_layer_or_lower():
+    assert violations(modules()) == []
+
+
+def test_the_check_reports_an_upward_import_even_inside_a_function(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text("from pipeline import camera\nfrom pipeline import commands\n\ndef f():\n    from pipeline.cli import main\n"
+                     "    import eval.metrics\n")
+    assert violations({"pipeline.geometry": probe}) == [
+        "pipeline.geometry (core) imports eval.metrics (eval)",
+        "pipeline.geometry (core) imports pipeline.cli (cli)",
+        "pipeline.geometry (core) imports pipeline.commands (cli)"]
+    assert violations({"pipeline.commands.probe": probe}) == []
+    assert violations({"pipeline.newthing": probe}) == ["pipeline.newthing: in no layer (add it to LAYERS)"]
+
+
+@pytest.mark.parametrize("module, layer", [("pipeline.geometry", "core"), ("beam_jobs.data_job", "jobs"),
+                                           ("pipeline.predict", "stages"), ("eval.evaluate", "eval"),
+                                           ("pipeline.tune", "orchestration"), ("pipeline.commands.eval", "cli")])
+def test_layer_names(module, layer):
+    assert LAYERS[layer_of(module)][0] == layer
