@@ -8,10 +8,14 @@ import pytest
 
 from pipeline.cli import build_parser, main
 from pipeline.errors import SdnetError
-from pipeline.reproduce import (BASELINE, ReproduceOptions, _check_options, command_line, findings,
-                                findings_paragraph, flatness, format_delta, make_setting, mean_curve,
-                                pair_baseline, paired_difference, parse_extra_test, parse_setting, pure_w,
-                                run_tag, setting_arg, setting_from_tuning, setting_name, setting_tag, spread)
+from pipeline.reproduce.figures import mean_curve
+from pipeline.reproduce.prose import findings, findings_paragraph
+from pipeline.reproduce.runs import check_options
+from pipeline.reproduce.scoring import flatness, paired_difference, spread
+from pipeline.reproduce.settings import (BASELINE, ReproduceOptions, command_line, make_setting, pair_baseline,
+                                         parse_extra_test, parse_setting, pure_w, run_tag, setting_arg,
+                                         setting_from_tuning, setting_name, setting_tag)
+from pipeline.reproduce.tables import format_delta
 from tests.helpers import make_tiny_data_dir, write_tiny_icvl_tree
 
 
@@ -289,16 +293,16 @@ def test_setting_from_tuning_and_command_line_round_trip(tmp_path):
 def test_settings_may_be_added_to_an_output_dir(tmp_path):
     out = tmp_path / "r"
     first = ReproduceOptions(train={"steps": 2}, settings=(pure_w(0), parse_setting("sdl_weight=0.1,penalty=a/b")))
-    state = _check_options(out, first)
+    state = check_options(out, first)
     out.mkdir()
     (out / "reproduce.json").write_text(json.dumps(state))
     more = ReproduceOptions(train={"steps": 2}, settings=(pure_w(0), pure_w(0.5)))
-    assert [r["tag"] for r in _check_options(out, more)["settings"]] == ["w0", "w0.1-penalty=a_b", "w0.5"]
+    assert [r["tag"] for r in check_options(out, more)["settings"]] == ["w0", "w0.1-penalty=a_b", "w0.5"]
     with pytest.raises(SdnetError, match="w0.1-penalty=a_b holds runs of"):  # same directory, other overrides
-        _check_options(out, ReproduceOptions(train={"steps": 2},
+        check_options(out, ReproduceOptions(train={"steps": 2},
                                              settings=(parse_setting("sdl_weight=0.1,penalty=a_b"),)))
     with pytest.raises(SdnetError, match="other training options"):
-        _check_options(out, ReproduceOptions(train={"steps": 3}, settings=(pure_w(0),)))
+        check_options(out, ReproduceOptions(train={"steps": 3}, settings=(pure_w(0),)))
 
 
 @pytest.fixture(scope="module")
