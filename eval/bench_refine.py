@@ -15,6 +15,7 @@ from models.refine import candidates_per_joint, refine_poses
 from pipeline.camera import ICVL_INTRINSICS, xyz_to_uvd
 from pipeline.config import RefineConfig
 from pipeline.icvl import ICVL_BACKGROUND
+from pipeline.joint_error import mean_joint_error_mm
 from pipeline.skeleton import ICVL_SKELETON
 
 BATCH = 256
@@ -64,12 +65,11 @@ def bench_refine(quick: bool = False) -> dict:
     t1 = median_seconds(lambda: run(1), 10 if quick else 50)
     tb = median_seconds(lambda: run(BATCH), 2 if quick else 7)
     refined = run(BATCH)
-    err = lambda x: float(np.linalg.norm(x - truth, axis=-1).mean())  # noqa: E731
     return {
         "refine_ms_per_frame_batch1": 1e3 * t1,
         "refine_ms_per_frame_batched": 1e3 * tb / BATCH,
         "refine_batched_frames": BATCH,
         "refine_candidates_per_joint": candidates_per_joint(cfg),
-        "refine_bench_error_before_mm": err(cnn),
-        "refine_bench_error_after_mm": err(refined),
+        "refine_bench_error_before_mm": mean_joint_error_mm(cnn, truth),
+        "refine_bench_error_after_mm": mean_joint_error_mm(refined, truth),
     }

@@ -24,6 +24,7 @@ import numpy as np
 
 from eval.metrics import summarize, success_at, fingertip_mean_error
 from eval.results_io import GroundTruth, read_ground_truth, read_results
+from eval.tables import text_table
 from pipeline.camera import Intrinsics, uvd_to_xyz
 from pipeline.errors import SdnetError
 from pipeline.fsutil import atomic_output_dir, atomic_write_text, write_json
@@ -181,29 +182,18 @@ def table_rows(metrics: dict[str, dict], files: dict[str, Path] | None = None,
     return [{c: row[c] for c in TABLE_COLUMNS} for row in rows]
 
 
-def _cell(value, digits: int) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
+# The terminal table's columns: row key -> header; decimals of its floats.
+_TABLE_HEADERS = {"rank": "#", "method": "method", "mean_error_mm": "mean err (mm)",
+                  "reported_mm": "reported (mm)", "fingertip_mm": "tips (mm)",
+                  "max_frame_le_20mm_pct": "max<=20mm (%)", "max_frame_le_40mm_pct": "max<=40mm (%)",
+                  "frames": "frames", "source": "source"}
+_TABLE_DECIMALS = {"max_frame_le_20mm_pct": 1, "max_frame_le_40mm_pct": 1}
 
 
 def format_table(rows: list[dict]) -> str:
-    """The table as aligned text for the terminal (mm with 3 decimals, percentages with 1)."""
-    columns = [("rank", "#", 0), ("method", "method", 0), ("mean_error_mm", "mean err (mm)", 3),
-               ("reported_mm", "reported (mm)", 3), ("fingertip_mm", "tips (mm)", 3),
-               ("max_frame_le_20mm_pct", "max<=20mm (%)", 1), ("max_frame_le_40mm_pct", "max<=40mm (%)", 1),
-               ("frames", "frames", 0), ("source", "source", 0)]
-    cells = [[h for _, h, _ in columns]]
-    cells += [[_cell(row[k], d) for k, _, d in columns] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
-    numeric = {0, 2, 3, 4, 5, 6, 7}
-    lines = []
-    for r in cells:
-        parts = [c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))]
-        lines.append("  ".join(parts).rstrip())
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    """The table as aligned text for the terminal (mm with 3 decimals, percentages with 1, '-' where a
+    value does not apply)."""
+    lines = [text_table(rows, _TABLE_HEADERS, _TABLE_DECIMALS)]
     if any(row["source"] == SOURCE_REPORTED for row in rows):
         lines.append("rows with source 'reported, not recomputed' quote the papers; "
                      "'reported (mm)' beside a recomputed row is its published value")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.errors import SdnetError
+from pipeline.joint_error import joint_errors_mm, mean_joint_error_mm
 from pipeline.skeleton import ICVL_SKELETON, Skeleton
 
 DEFAULT_THRESHOLDS_MM = np.arange(0, 81, dtype=np.float64)  # (81,) 0, 1, ..., 80 mm
@@ -49,8 +50,7 @@ def _check_pair(pred, gt) -> tuple[np.ndarray, np.ndarray]:
 
 def joint_errors(pred, gt) -> np.ndarray:
     """Euclidean error of every joint of every frame: (N, J, 3), (N, J, 3) mm -> (N, J) mm."""
-    pred, gt = _check_pair(pred, gt)
-    return np.linalg.norm(pred - gt, axis=-1)  # (N, J)
+    return joint_errors_mm(*_check_pair(pred, gt))  # (N, J)
 
 
 def per_joint_mean_error(pred, gt) -> np.ndarray:
@@ -59,8 +59,8 @@ def per_joint_mean_error(pred, gt) -> np.ndarray:
 
 
 def mean_error(pred, gt) -> float:
-    """The mean of the per-joint mean errors, in mm."""
-    return float(per_joint_mean_error(pred, gt).mean())
+    """The mean of the per-joint mean errors (= the mean over all frames and joints), in mm."""
+    return mean_joint_error_mm(*_check_pair(pred, gt))
 
 
 def frame_mean_errors(pred, gt) -> np.ndarray:

@@ -11,6 +11,7 @@ import numpy as np
 
 from pipeline.camera import Intrinsics, uvd_to_xyz
 from pipeline.icvl import find_label_files, read_label_file
+from pipeline.joint_error import joint_errors_mm, mean_joint_error_mm
 
 
 def tree_labels(root: Path) -> dict[str, np.ndarray]:
@@ -38,10 +39,10 @@ def score_entries(entries: list[dict], labels: dict[str, np.ndarray], intr: Intr
     if not ok:
         return out
     gt = uvd_to_xyz(np.stack([labels[e["path"]] for e in ok]), intr)  # (N, J, 3) mm
-    dist = np.linalg.norm(np.array([e["xyz"] for e in ok]) - gt, axis=-1)  # (N, J)
+    dist = joint_errors_mm(np.array([e["xyz"] for e in ok]), gt)  # (N, J)
     out["mean_error_mm"] = round(float(dist.mean()), 3)
     out["max_joint_error_mm_median"] = round(float(np.median(dist.max(axis=1))), 3)
     if "uvd_cnn" in ok[0]:
         cnn = uvd_to_xyz(np.array([e["uvd_cnn"] for e in ok]), intr)
-        out["cnn_mean_error_mm"] = round(float(np.linalg.norm(cnn - gt, axis=-1).mean()), 3)
+        out["cnn_mean_error_mm"] = round(mean_joint_error_mm(cnn, gt), 3)
     return out
