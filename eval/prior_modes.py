@@ -27,7 +27,7 @@ def grid_for(mode: str) -> tuple[dict, float]:
 
 def main(argv=None) -> int:
     from eval.metrics import fingertip_mean_error, mean_error
-    from models.refine import choose_refine_params
+    from models.refine_search import choose_refine_params
     from pipeline.camera import Intrinsics, uvd_to_xyz
     from pipeline.config import RefineConfig
     from pipeline.inference import hand_band, load_depth_frames, predict_split, refine_split

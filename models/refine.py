@@ -1,62 +1,21 @@
 """Hierarchical energy refinement of CNN joint estimates (paper Section 4, Eq. 8-12).
 
-Every joint X_j is moved to the minimiser, inside a ball around its CNN estimate, of
-
-    E(X_j) = phi_G(X_j) + gamma_D phi_D(X_j) + gamma_M phi_M(X_j) + gamma_A (|X_j - X_j^cnn| / r)^2
+Every joint is moved to the minimiser, inside a ball of radius ``radius_mm`` around its CNN estimate,
+of E = phi_G (bone length, ``models.prior``) + gamma_D phi_D (background pixels around the joint's
+projection) + gamma_M phi_M (fingertips moving less than their parents, between frames) + an anchor
+to the CNN estimate. Joints are refined layer by layer, palm to fingertips, each on shrinking grids
+of candidates. What each term means, the readings of the paper we chose and the limits are in
+docs/design/refinement.md. Choosing the weights on validation data: ``models.refine_search``.
 
 Frames and units: joints are camera xyz in mm (``pipeline.camera``); depth images are raw (H, W)
-uint16 in mm; windows are in pixels.
-
-Terms and the choices the paper leaves open:
-
-* phi_G (Eq. 9, ``models.prior``): -pdf (or -log pdf) of the bone length under that bone's 5-component
-  mixture. The paper's B_k runs from joint k to k+1; following the project's design we measure each joint's bone to
-  its *already refined parent*. The palm has no parent: with ``palm_bone_term`` it gets the mean bone
-  energy of its five bones to the CNN-estimated finger roots (the paper's k -> k+1 direction),
-  otherwise no bone term.
-* phi_D (Eq. 10): number of background pixels in the (2w+1)^2 window centred on the pixel nearest to
-  the joint's projection. Background = depth 0 or 32001, or outside the frame's hand depth band
-  [lo, hi] mm; pixels of the window outside the image count as background, and a joint at z <= 1e-3 mm
-  (behind the camera) gets the full window. Evaluated in O(1) per candidate from a summed-area table
-  of the foreground (``foreground_integral``). penalty_D is folded into gamma_D.
-* phi_M (Eq. 11-12), fingertips only. Our reading: r(X_{p,l,t}) is the position of the layer-l
-  joint of finger p *relative to the layer-1 (root) joint* of the same finger and frame, and
-  H(X_{p,l,t}) = |r(X_{p,l,t}) - r(X_{p,l,t-1})| is how far that joint moved relative to its root
-  between consecutive frames (``temporal_mode="displacement"``, the default: r is the vector
-  X_l - X_1). The text says "the displacement of the leafs should be larger than the parent joints"
-  and penalises a layer-3 joint that "moves less dramatically than its parent", so
-  phi_M = penalty_M * [H_3 < H_2], i.e. the ratio H_3 / H_2 is below 1; the joints at t-1 are the
-  already refined ones. The garbled Eq. 12 as printed is signed; we compare magnitudes, since "moves
-  less dramatically" is about size. ``temporal_mode="distance"`` takes the other reading of
-  "relative length": r = |X_l - X_1| (a scalar distance to the root), H = |r_t - r_{t-1}|. We prefer
-  the vector reading: the layer-2 joint's distance to its root is a bone length (nearly constant),
-  so under the scalar reading H_2 is mostly estimation noise, while the vector reading compares how
-  far each joint swings about the root, which is what "the movement is additive" describes.
-  A frame has a previous frame only when the same sequence holds the frame with index t-1 in the
-  same call; otherwise (a sequence's first frame, a gap) phi_M = 0. penalty_M is folded into gamma_M.
-* Anchor: ``gamma_A (d / r)^2`` (d = distance to the CNN estimate, r = search radius), our addition:
-  it breaks the ties that the flat terms (counts, steps, -pdf far from the modes) leave and keeps a
-  joint where the evidence is silent.
-
-Search (Eq. 8, hierarchical): layer 0 (palm), then layer 1, 2, 3; all joints of a layer (one per
-finger) and all frames at once. Each joint tries ``rounds`` shrinking (2k+1)^3 grids: round 0 spans
-[-r, r]^3 around the CNN estimate, each later round spans the previous step around the previous best;
-candidates farther than r from the CNN estimate are discarded, so no joint moves farther than r.
-Layers 0-2 do not depend on time and run in one XLA-compiled TF graph for all frames (in chunks of
-256). The fingertip layer runs the same rounds without phi_M; then, in frame order (all sequences in
-parallel, numpy), each fingertip picks the candidate minimising the full energy, phi_M included,
-among all candidates its rounds evaluated (the step term cannot steer the shrinking grids).
-
-Limits: only phi_G sees depth (phi_D is 2-D), so where the bone term is flat a joint's z can drift
-by a few mm, bounded by the anchor and the radius; phi_D only pushes a joint w px inside the hand's
-outline, so it centres joints in fingers only when the window is about a finger wide.
+uint16 in mm (0 and 32001: no depth); hand depth bands are [lo, hi] mm per frame; windows are in
+pixels.
 """
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, replace
-from itertools import product
-from typing import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -246,7 +205,7 @@ def candidates_per_joint(config: RefineConfig) -> int:
 @functools.lru_cache(maxsize=16)
 def _build_search(skeleton: Skeleton, grid_half: int, rounds: int, prior_mode: str,
                   palm_bone_term: bool):
-    """A tf.function refining every layer but the fingertips' temporal choice (see module doc).
+    """A tf.function refining every layer but the fingertips' temporal choice (docs/design/refinement.md).
 
     Compiled with XLA (about 3x faster at batch 1 on CPU than the plain graph); XLA compiles once
     per input shape, hence the power-of-two batch padding in ``refine_poses``.
@@ -352,7 +311,7 @@ def _chain_levels(prev: np.ndarray) -> np.ndarray:
 
 
 def _temporal_select(refined, cands, energy, prev, skeleton: Skeleton, gamma_m: float, mode: str):
-    """Fingertips chosen in frame order with phi_M added (module doc). Returns (N, J, 3)."""
+    """Fingertips chosen in frame order with phi_M added (docs/design/refinement.md). Returns (N, J, 3)."""
     out = refined.copy()  # (N, J, 3)
     chains = skeleton.part_chains
     if any(len(c) != 4 for c in chains):
@@ -465,57 +424,3 @@ def refine_poses(joints_xyz, depth, band, intrinsics: Intrinsics, prior: BonePri
                                    np.concatenate(energy), prev, skeleton, config.gamma_m,
                                    config.temporal_mode)
     return refined
-
-
-# ----------------------------------------------------------------------------- choosing weights
-
-
-@dataclass(frozen=True)
-class RefineSearch:
-    """Result of ``choose_refine_params``: errors are mean joint errors in mm on the given split."""
-
-    best: RefineConfig
-    best_error_mm: float
-    unrefined_error_mm: float
-    table: tuple[dict, ...]  # one row per grid point: its parameters and ``mean_error_mm``
-
-
-def mean_error_mm(pred, gt) -> float:
-    """Mean Euclidean joint error over (N, J, 3) arrays, mm."""
-    return float(np.mean(np.linalg.norm(np.asarray(pred) - np.asarray(gt), axis=-1)))
-
-
-def choose_refine_params(pred_xyz, gt_xyz, depth, band, intrinsics: Intrinsics, prior: BonePrior,
-                         grid: Mapping[str, Sequence], base: RefineConfig = RefineConfig(),
-                         sequence_ids=None, frame_idx=None,
-                         skeleton: Skeleton = ICVL_SKELETON) -> RefineSearch:
-    """Pick refinement parameters by exhaustive search on a *validation* split (never test).
-
-    Args:
-      pred_xyz, gt_xyz: (N, J, 3) CNN estimates and ground truth, camera mm.
-      depth, band, intrinsics, sequence_ids, frame_idx: as for ``refine_poses``.
-      grid: RefineConfig field name -> values to try, e.g. {"gamma_d": [0, 1e-3], "radius_mm": [5, 8]};
-        every combination is tried on top of ``base``.
-    Returns:
-      the configuration of lowest mean error (first in grid order on ties), with the table of all.
-    """
-    known = set(RefineConfig.__dataclass_fields__)
-    unknown = set(grid) - known
-    if unknown:
-        raise ValueError(f"choose_refine_params: unknown parameters {sorted(unknown)}")
-    if not grid or any(len(v) == 0 for v in grid.values()):
-        raise ValueError("choose_refine_params: every grid parameter needs at least one value")
-    tables = foreground_tables(depth, band)  # once for the whole grid (~0.3 MB per frame)
-    names = list(grid)
-    rows, best, best_err = [], None, np.inf
-    for values in product(*(grid[k] for k in names)):
-        params = dict(zip(names, values))
-        cfg = replace(base, **params)
-        out = refine_poses(pred_xyz, None, None, intrinsics, prior, cfg, sequence_ids, frame_idx,
-                           skeleton, tables=tables)
-        err = mean_error_mm(out, gt_xyz)
-        rows.append({**params, "mean_error_mm": err})
-        if err < best_err:
-            best, best_err = cfg, err
-    return RefineSearch(best=best, best_error_mm=float(best_err),
-                        unrefined_error_mm=mean_error_mm(pred_xyz, gt_xyz), table=tuple(rows))

@@ -61,7 +61,7 @@ def choose_refine_config(model, data_dir: Path, manifest: dict, intr: Intrinsics
                          grid: dict = DEFAULT_GRID, max_frames: int = MAX_VAL_FRAMES) -> dict:
     """The refine.json record: the grid cell of lowest mean error on the first ``max_frames`` validation
     records (CNN predictions of ``model``), or the defaults when the data has no validation split."""
-    from models.refine import choose_refine_params
+    from models.refine_search import choose_refine_params
     from pipeline.inference import hand_band, load_depth_frames, predict_split
 
     grid_doc = {k: list(v) for k, v in grid.items()}

@@ -1,10 +1,12 @@
-"""Hierarchical refinement (models/refine.py): phi_D, phi_M, the layer-by-layer search."""
+"""Hierarchical refinement (models/refine.py): phi_D, phi_M, the layer-by-layer search; the search for
+its parameters (models/refine_search.py)."""
 import numpy as np
 import pytest
 
 from models.prior import BonePrior
-from models.refine import (candidates_per_joint, choose_refine_params, foreground_integral, phi_D, phi_M,
-                           previous_frame, refine_poses, relative_motion)
+from models.refine import (candidates_per_joint, foreground_integral, phi_D, phi_M, previous_frame, refine_poses,
+                           relative_motion)
+from models.refine_search import choose_refine_params
 from pipeline.camera import ICVL_INTRINSICS, Intrinsics, uvd_to_xyz, xyz_to_uvd
 from pipeline.config import RefineConfig
 from pipeline.errors import SdnetError
