@@ -36,8 +36,7 @@ def test_compare_reproduces_the_published_mean_errors(tmp_path, capsys):
     assert list(metrics) == ["V2V-PoseNet", "Pose-REN", "DeepModel", "LRF"]  # sorted by mean error
     settings = json.loads((out / "settings.json").read_text())
     assert settings["intrinsics"]["fx"] == 240.99 and settings["intrinsics"]["fy"] == 240.96
-    for fig in FIGURES:
-        assert (out / fig).read_bytes().startswith(b"\x89PNG")
+    _check_figures(out)
 
     rows = list(csv.DictReader((out / "table.csv").open()))
     recomputed = [r for r in rows if r["source"] == "recomputed"]
@@ -52,6 +51,40 @@ def test_compare_reproduces_the_published_mean_errors(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert printed.index("V2V-PoseNet") < printed.index("Pose-REN") < printed.index("LRF")
     assert "6.284" in printed and "reported, not recomputed" in printed
+
+
+def _check_figures(out):
+    """One figure per metric, named from it, each a real plot (not a blank canvas)."""
+    from PIL import Image
+
+    assert {plots.figure_name(m) for m in ("per_joint", "max_frame", "mean_frame", "joint")} == set(FIGURES)
+    for fig in FIGURES:
+        with Image.open(out / fig) as img:
+            pixels = np.asarray(img.convert("L"))
+        assert min(pixels.shape) >= 200, fig
+        assert len(np.unique(pixels)) > 10 and (pixels < 128).mean() > 0.005, fig  # axes, text, curves
+
+
+def test_a_perfect_prediction_scores_zero_mm_and_full_success(tmp_path, capsys):
+    gt_path, uvd = _tiny_gt(tmp_path, frames=4)
+    perfect = tmp_path / "perfect.txt"
+    perfect.write_bytes(gt_path.read_bytes())
+    off = tmp_path / "off.txt"
+    write_results(off, uvd + [0.0, 0.0, 2.0])  # every joint 2 mm deeper
+    out = tmp_path / "cmp"
+    assert main(["compare", "--gt", str(gt_path), "--pred", f"perfect={perfect}", f"off={off}",
+                 "--out", str(out)]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["perfect"]["mean_error_mm"] == 0.0 and m["perfect"]["per_joint_mm"] == [0.0] * NUM_JOINTS
+    for curve in ("max_frame", "mean_frame", "joint"):
+        assert m["perfect"][curve] == [1.0] * 81, curve  # 100% at every threshold, 0 mm included
+    # 2 mm deeper along the pixel's ray: at least 2 mm off in camera xyz
+    assert 2.0 <= m["off"]["mean_error_mm"] < 2.2 and m["off"]["max_frame"][0] == 0.0
+    rows = {r["method"]: r for r in csv.DictReader((out / "table.csv").open())}
+    assert float(rows["perfect"]["mean_error_mm"]) == 0.0 and float(rows["perfect"]["max_frame_le_20mm_pct"]) == 100.0
+    perfect_line = next(l for l in capsys.readouterr().out.splitlines() if " perfect " in l)
+    assert perfect_line.split()[:3] == ["1", "perfect", "0.000"] and "100.0" in perfect_line.split()
+    _check_figures(out)
 
 
 def _tiny_gt(tmp_path, frames=3):

@@ -148,7 +148,12 @@ def test_cli_multiprocessing_default_runner_and_overwrite(tmp_path):
     assert main(args) == 0  # DirectRunner, multi_processing, one worker per core
     m = read_manifest(out)
     assert m["counts"] == {"train": 12, "val": 0, "test": 2} and not (out / "old.txt").exists()
-    assert (tmp_path / "p.png").stat().st_size > 10_000
+    with Image.open(tmp_path / "p.png") as img:  # a montage of depth crops with coloured joints drawn on
+        rgb = np.asarray(img.convert("RGB")).astype(int)
+    spread = rgb.max(axis=-1) - rgb.min(axis=-1)
+    grey = rgb[spread < 8][:, 0]
+    assert len(np.unique(grey)) > 20, "no depth shading in the preview"
+    assert (spread > 80).mean() > 0.002, "no coloured joints in the preview"
 
 
 def test_shard_plan_mixes_sequences_keeps_order_and_puts_test_in_one_file():
@@ -210,3 +215,33 @@ def test_tail_val_frames_share_and_bounds():
     assert [f.frame for f in tail_val_frames(items(5))] == [4]  # at least one frame
     assert [f.frame for f in tail_val_frames(items(2))] == [1]  # at least one frame stays in train
     assert tail_val_frames(items(1)) == []
+
+
+@pytest.mark.parametrize("sizes", [[0], [1, 300, 5], [70_000, 3]])
+def test_tfrecord_framing_equals_tensorflows_writer_byte_for_byte(tmp_path, sizes):
+    import gzip
+
+    import tensorflow as tf
+
+    from beam_jobs.data_job import read_tfrecords, tfrecord_frame
+
+    rng = np.random.default_rng(len(sizes))
+    records = [rng.integers(0, 256, n, dtype=np.uint8).tobytes() for n in sizes]
+    with tf.io.TFRecordWriter(str(tmp_path / "tf.tfrecord")) as w:
+        for r in records:
+            w.write(r)
+    ours = b"".join(tfrecord_frame(r) for r in records)
+    assert ours == (tmp_path / "tf.tfrecord").read_bytes()
+    # TensorFlow's GZIP files read back with our reader, and TensorFlow reads ours.
+    with tf.io.TFRecordWriter(str(tmp_path / "tf.tfrecord.gz"), options="GZIP") as w:
+        for r in records:
+            w.write(r)
+    assert read_tfrecords(str(tmp_path / "tf.tfrecord.gz")) == records
+    (tmp_path / "ours.tfrecord.gz").write_bytes(gzip.compress(ours))
+    back = [bytes(x.numpy()) for x in tf.data.TFRecordDataset(str(tmp_path / "ours.tfrecord.gz"), "GZIP")]
+    assert back == records
+    corrupt = bytearray(ours)
+    corrupt[-1] ^= 0xFF  # the data checksum of the last record
+    (tmp_path / "bad.tfrecord").write_bytes(bytes(corrupt))
+    with pytest.raises(ValueError, match="corrupt record"):
+        read_tfrecords(str(tmp_path / "bad.tfrecord"))

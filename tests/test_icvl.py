@@ -24,6 +24,14 @@ def test_bad_label_lines_name_file_and_line(line, match):
     with pytest.raises(LabelError, match=match) as e:
         parse_label_line(line, "labels.txt", 7)
     assert str(e.value).startswith("labels.txt:7:")
+    assert (e.value.source, e.value.line, e.value.image) == ("labels.txt", 7, "a.png")
+    assert str(e.value) == f"labels.txt:7: {e.value.reason}"
+
+
+def test_bad_label_line_without_a_path_names_no_image():
+    with pytest.raises(LabelError, match="expected 49 fields") as e:
+        parse_label_line(" ".join(["1.5"] * 48), "labels.txt", 3)
+    assert e.value.image == ""
 
 
 def test_label_file_lenient_and_empty(tmp_path):

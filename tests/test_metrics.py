@@ -7,7 +7,7 @@ import pytest
 from eval import metrics
 from eval.metrics import MetricInputError
 from pipeline.errors import SdnetError
-from pipeline.skeleton import ICVL_SKELETON, NUM_JOINTS
+from pipeline.skeleton import FINGERS, ICVL_SKELETON, NUM_JOINTS
 
 
 def _pair(offsets):
@@ -88,7 +88,7 @@ def test_summarize_has_exactly_the_metrics_json_keys():
 def test_fingertip_mean_error_uses_the_skeleton_fingertips():
     offsets = np.zeros((3, NUM_JOINTS, 3))
     tips = list(ICVL_SKELETON.fingertips)
-    assert tips == [3, 6, 9, 12, 15]
+    assert [ICVL_SKELETON.joint_names[t] for t in tips] == [f"{f}_tip" for f in FINGERS]
     offsets[:, tips] = [6.0, 8.0, 0.0]  # 10 mm on every fingertip, 0 elsewhere
     pred, gt = _pair(offsets)
     assert metrics.fingertip_mean_error(pred, gt) == pytest.approx(10.0)
