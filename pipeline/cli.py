@@ -88,8 +88,9 @@ def _startup_lines_dropped():
 
 
 class _QuietImport(importlib.abc.MetaPathFinder):
-    """Finds the top-level module ``name`` once, through the other finders, and loads it with
-    ``_startup_lines_dropped`` around the execution of its package (which loads its libraries)."""
+    """Finds the top-level module ``name`` through the other finders and loads it with
+    ``_startup_lines_dropped`` around the execution of its package (which loads its libraries).
+    Leaves ``sys.meta_path`` once the module has been executed (a mere ``find_spec`` keeps it)."""
 
     def __init__(self, name: str):
         self.name = name
@@ -97,24 +98,27 @@ class _QuietImport(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname, path, target=None):
         if fullname != self.name:
             return None
-        sys.meta_path.remove(self)  # only the first import
         for finder in sys.meta_path:
-            spec = getattr(finder, "find_spec", lambda *a: None)(fullname, path, target)
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
             if spec is not None:
                 if spec.loader is not None and hasattr(spec.loader, "exec_module"):
-                    spec.loader = _QuietLoader(spec.loader)
+                    spec.loader = _QuietLoader(spec.loader, self)
                 return spec
         return None
 
 
 class _QuietLoader(importlib.abc.Loader):
-    def __init__(self, inner):
-        self._inner = inner
+    def __init__(self, inner, finder: _QuietImport):
+        self._inner, self._finder = inner, finder
 
     def create_module(self, spec):
         return self._inner.create_module(spec)
 
     def exec_module(self, module):
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(self._finder)  # only the first import
         with _startup_lines_dropped():
             self._inner.exec_module(module)
 

@@ -1,4 +1,7 @@
 """pipeline.cli and the command modules: defaults taken from the configs, a quiet start-up."""
+import importlib.util
+import sys
+
 import pytest
 
 from pipeline.cli import build_parser
@@ -37,10 +40,13 @@ def test_quiet_import_drops_only_the_start_up_lines(tmp_path, monkeypatch, capfd
 
     monkeypatch.syspath_prepend(str(tmp_path))
     _fake_library(tmp_path, "fake_tf_ok", "VALUE = 1\n")
-    monkeypatch.setattr("sys.meta_path", [cli._QuietImport("fake_tf_ok"), *__import__("sys").meta_path])
+    finder = cli._QuietImport("fake_tf_ok")
+    monkeypatch.setattr("sys.meta_path", [finder, *sys.meta_path])
+    assert importlib.util.find_spec("fake_tf_ok") is not None  # looking it up is no import
+    assert finder in sys.meta_path
     import fake_tf_ok
 
-    assert fake_tf_ok.VALUE == 1
+    assert fake_tf_ok.VALUE == 1 and finder not in sys.meta_path
     err = capfd.readouterr().err
     assert err == "E0000 00:00:1796165290.3   25031 something.cc:9] a real error\n"
 
@@ -50,7 +56,7 @@ def test_quiet_import_keeps_everything_when_the_import_fails(tmp_path, monkeypat
 
     monkeypatch.syspath_prepend(str(tmp_path))
     _fake_library(tmp_path, "fake_tf_bad", "raise ImportError('libfoo.so: cannot open shared object file')\n")
-    monkeypatch.setattr("sys.meta_path", [cli._QuietImport("fake_tf_bad"), *__import__("sys").meta_path])
+    monkeypatch.setattr("sys.meta_path", [cli._QuietImport("fake_tf_bad"), *sys.meta_path])
     with pytest.raises(ImportError, match="libfoo"):
         import fake_tf_bad  # noqa: F401
     err = capfd.readouterr().err
