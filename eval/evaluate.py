@@ -28,6 +28,7 @@ from eval.report import pose_examples_figure
 from eval.results_io import read_results, write_results
 from eval.run_report import (CNN, PER_FRAME_FILE, PUBLISHED_FILE, REFINED, describe_test_set, per_frame_table,
                              run_date, write_run_report)
+from eval.tables import text_table
 from pipeline.camera import Intrinsics, uvd_to_xyz
 from pipeline.errors import SdnetError
 from pipeline.fsutil import atomic_output_dir, atomic_write_text, write_json
@@ -46,22 +47,13 @@ def metric_rows(metrics: dict, tips: dict) -> list[dict]:
     return rows
 
 
-def format_rows(rows: list[dict]) -> str:
-    cols = list(rows[0])
-    cells = [[f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in cols] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
-    line = lambda vals: "  ".join(v.rjust(w) if i else v.ljust(w)  # noqa: E731
-                                  for i, (v, w) in enumerate(zip(vals, widths)))
-    return "\n".join([line(cols), line(["-" * w for w in widths])] + [line(r) for r in cells])
-
-
 def run_eval(run_dir: Path, data_dir: Path, out: Path, refine: bool = True,
              compare: list[tuple[str, Path]] = (), eval_intr: Intrinsics | None = None,
              overwrite: bool = False, batch_size: int = 64, published_dir: Path | None = None) -> dict:
     """Evaluate ``run_dir`` on the test split of ``data_dir`` into ``out``; returns metrics.json.
 
     ``published_dir``: a folder with the real ICVL test labels and published result files (e.g.
-    ../shared/icvl); they are scored as ``sdnet compare`` does and shown beside the paper's numbers.
+    the shared ICVL folder); they are scored as ``sdnet compare`` does and shown beside the paper's numbers.
     """
     from pipeline.fsutil import check_output_dir
     from pipeline.inference import load_depth_frames, predict_split, refine_split
@@ -122,7 +114,7 @@ def run_eval(run_dir: Path, data_dir: Path, out: Path, refine: bool = True,
             settings["time to accuracy (validation)"] = tta
         write_json(tmp / "settings.json", settings)
         write_run_report(tmp, run_dir)
-    print(format_rows(rows))
+    print(text_table(rows, {c: c for c in rows[0]}))
     return metrics
 
 
