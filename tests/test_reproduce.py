@@ -2,6 +2,7 @@
 baseline pairing and the learning-curve numbers on made-up numbers."""
 import json
 import math
+import re
 import shutil
 
 import pytest
@@ -25,6 +26,41 @@ def _stats(cnn, refined, tips_cnn, tips_refined, auc):
                 "tips_refined": spread(tips_refined[w]), "auc_cnn": spread(auc[w])} for w in cnn}
 
 
+def _numbers(text: str) -> list[str]:
+    """The signed or unsigned decimal numbers a paragraph reports, in order ('12.60', '+0.48', ...)."""
+    return re.findall(r"[+-]?\d+\.\d+", text)
+
+
+def _sentences(text: str) -> list[str]:
+    return [t for t in re.split(r"(?<=[.])\s+(?=[A-Z])", text) if t]
+
+
+def _check_paragraph(text: str, f: dict, stats: dict, label: str, seeds: int) -> None:
+    """What a findings paragraph must report, whatever its wording: the test set and seed count first;
+    the baseline's and every SDNet weight's mean CNN error (mm, 2 decimals) in weight order; every
+    fingertip change after refinement (signed); one sentence per finding that could be checked, plus
+    a closing sentence counting how many hold. For paragraphs where every finding could be checked."""
+    assert text.startswith(f"On {label} ({seeds} seed")
+    said = _numbers(text)
+    means = [f"{stats[w]['cnn']['mean']:.2f}" for w in sorted(stats)]
+    first = [n for n in said if n in means]
+    assert first[:len(means)] == means  # baseline first, then w ascending
+    t = f["refinement_helps_fingertips"]
+    changes = [f"{t['change_mm'][w]:+.2f}" for w in sorted(stats)]
+    k = said.index(changes[0])
+    assert said[k:k + len(changes)] == changes
+    checked = [v["verdict"] for v in f.values() if v["verdict"] is not None]
+    assert len(_sentences(text)) == len(checked) + 1  # the opening clause ends in ':' before the first
+    holding = sum(v == "holds" for v in checked)
+    last = _sentences(text)[-1]
+    if holding == len(checked):
+        assert "all" in last
+    elif holding == 0 and all(v == "does not hold" for v in checked):
+        assert "none" in last
+    else:
+        assert f"{holding} of {len(checked)}" in last
+
+
 def test_findings_when_the_paper_holds():
     cnn = {0.0: [12.7, 12.5], 0.125: [8.9, 8.8], 0.25: [8.7, 8.75], 0.5: [8.4, 8.3]}
     refined = {w: [v - 0.1 for v in vs] for w, vs in cnn.items()}
@@ -37,12 +73,10 @@ def test_findings_when_the_paper_holds():
         "sdnet_below_baseline": "holds", "larger_w_better": "holds",
         "refinement_helps_fingertips": "holds", "success_curve_higher": "holds"}
     assert all(f["sdnet_below_baseline"]["beyond_seed_range"].values())
-    text = findings_paragraph(f, stats, "our test set", 2)
-    assert "SDNet is below the baseline for every weight (baseline 12.60 mm" in text
-    assert "falls monotonically" in text and "the seed ranges do not overlap for w=0.125, w=0.25, w=0.5" in text
-    assert "The refinement lowers the fingertip error for every setting" in text
-    assert "lies above the baseline's for every SDNet weight" in text
-    assert "all of the paper's findings that could be checked hold" in text
+    assert f["larger_w_better"]["monotone"] and f["larger_w_better"]["best_w"] == 0.5
+    assert f["refinement_helps_fingertips"]["change_mm"] == pytest.approx({w: -0.5 for w in cnn})
+    assert f["refinement_helps_fingertips"]["mean_change_mm"] == pytest.approx({w: -0.1 for w in cnn})
+    _check_paragraph(findings_paragraph(f, stats, "our test set", 2), f, stats, "our test set", 2)
 
 
 def test_findings_when_the_paper_does_not_hold():
@@ -57,11 +91,9 @@ def test_findings_when_the_paper_does_not_hold():
         "sdnet_below_baseline": "does not hold", "larger_w_better": "does not hold",
         "refinement_helps_fingertips": "does not hold", "success_curve_higher": "does not hold"}
     assert f["larger_w_better"]["best_w"] == 0.0 and not f["larger_w_better"]["monotone"]
-    text = findings_paragraph(f, stats, "our test set", 2)
-    assert "SDNet is not below the baseline for any weight" in text
-    assert "the best is w=0, not the largest w" in text
-    assert "does not lower the fingertip error for any setting" in text
-    assert "none of the paper's findings holds" in text
+    assert not any(f["sdnet_below_baseline"]["below"].values())
+    assert not any(f["success_curve_higher"]["higher"].values())
+    _check_paragraph(findings_paragraph(f, stats, "our test set", 2), f, stats, "our test set", 2)
 
 
 def test_findings_partly_and_within_the_seed_spread():
@@ -76,13 +108,17 @@ def test_findings_partly_and_within_the_seed_spread():
     assert f["sdnet_below_baseline"]["below"] == {0.125: True, 0.5: False}
     assert f["sdnet_below_baseline"]["beyond_seed_range"] == {0.125: False, 0.5: False}
     assert f["refinement_helps_fingertips"]["lower"] == {0.0: True, 0.125: False, 0.5: True}
+    assert f["larger_w_better"]["verdict"] == "does not hold" and f["success_curve_higher"]["verdict"] == "partly"
     text = findings_paragraph(f, stats, "X", 2)
-    assert "only for w=0.125" in text and "every gap lies within the spread over seeds" in text
-    assert "0 of 4 of the paper's findings hold fully" in text
-    # Without a baseline the comparisons with it are not made up.
+    _check_paragraph(text, f, stats, "X", 2)
+    # the weights a partial verdict holds for are named in its sentence, the others not
+    claim = _sentences(text)[0].split(": ", 1)[1].split("(")[0]
+    assert "w=0.125" in claim and "w=0.5" not in claim
+    # Without a baseline the comparisons with it are not made: no verdict, no baseline number.
     g = findings({w: s for w, s in stats.items() if w > 0})
     assert g["sdnet_below_baseline"]["verdict"] is None and g["success_curve_higher"]["verdict"] is None
-    assert "no baseline run" in findings_paragraph(g, {w: s for w, s in stats.items() if w > 0}, "X", 2)
+    text = findings_paragraph(g, {w: s for w, s in stats.items() if w > 0}, "X", 2)
+    assert f"{stats[0.0]['cnn']['mean']:.2f}" not in text and "(w=0)" in _sentences(text)[0]
 
 
 # ---- paired differences, pairing, settings, learning curves (made-up numbers) --------------------------
@@ -178,6 +214,10 @@ def _paired_w(cnn):
     return {w: paired_difference(dict(enumerate(cnn[w])), dict(enumerate(cnn[0.0]))) for w in cnn if w > 0}
 
 
+def _interval(p: dict) -> str:
+    return f"{p['mean']:+.2f} [{p['low']:+.2f}, {p['high']:+.2f}]"
+
+
 def test_findings_with_paired_intervals():
     cnn = {0.0: [12.7, 12.5, 12.9], 0.125: [8.9, 8.8, 9.2], 0.5: [8.4, 8.3, 8.5]}
     stats = _stats(cnn, cnn, {w: [v + 3 for v in vs] for w, vs in cnn.items()},
@@ -186,26 +226,38 @@ def test_findings_with_paired_intervals():
     f = findings(stats, paired)
     b = f["sdnet_below_baseline"]
     assert b["verdict"] == "holds" and b["by_paired_interval"] and all(b["interval_below_zero"].values())
+    assert b["mean_difference_mm"][0.125] == pytest.approx(-3.7333, abs=1e-4)  # diffs -3.8, -3.7, -3.7
+    assert b["intervals"][0.125] == [paired[0.125]["low"], paired[0.125]["high"]]
     text = findings_paragraph(f, stats, "X", 3)
-    assert "SDNet is below the baseline for every weight, with a paired 95% interval excluding 0 for each" in text
-    p = paired[0.125]  # diffs -3.8, -3.7, -3.7
-    assert f"w=0.125 8.97 mm, Δ -3.73 [{p['low']:+.2f}, {p['high']:+.2f}]" in text
+    _check_paragraph(text, f, stats, "X", 3)
+    # each weight's mean, then its paired difference and interval, in weight order
+    first = _sentences(text)[0]
+    for w in (0.125, 0.5):
+        assert f"{stats[w]['cnn']['mean']:.2f} mm, Δ {_interval(paired[w])}" in first
 
-    # Means below the baseline, but the paired intervals include 0: only in part, and said so.
+    # Means below the baseline, but the paired intervals include 0 for w=0.125: only in part.
     cnn = {0.0: [10.0, 11.0, 10.5], 0.125: [9.0, 11.5, 10.4], 0.5: [8.0, 9.0, 8.4]}
     stats = _stats(cnn, cnn, cnn, cnn, {w: [50, 50, 50] for w in cnn})
-    f = findings(stats, _paired_w(cnn))
+    paired = _paired_w(cnn)
+    f = findings(stats, paired)
     b = f["sdnet_below_baseline"]
     assert b["verdict"] == "partly" and b["interval_below_zero"] == {0.125: False, 0.5: True}
+    assert b["below"] == {0.125: True, 0.5: True}
     text = findings_paragraph(f, stats, "X", 3)
-    assert ("SDNet is below the baseline with a paired 95% interval excluding 0 only for w=0.5 (its mean is "
-            "lower also for w=0.125, but there the interval includes 0)") in text
-    assert "the paper's first finding holds only in part" in text
-    # none excluding 0
+    _check_paragraph(text, f, stats, "X", 3)
+    first = _sentences(text)[0]
+    assert all(_interval(paired[w]) in first for w in (0.125, 0.5))
+    # the weight whose interval excludes 0 is named before the one whose interval does not
+    head = first.split("(baseline")[0]
+    assert head.index("w=0.5") < head.index("w=0.125")
+    # a mean below the baseline but no interval excluding 0: only in part, the interval reported
     cnn = {0.0: [10.0, 11.0, 10.5], 0.125: [9.0, 11.5, 10.4]}
     stats = _stats(cnn, cnn, cnn, cnn, {w: [50, 50, 50] for w in cnn})
-    text = findings_paragraph(findings(stats, _paired_w(cnn)), stats, "X", 3)
-    assert "SDNet's mean error is below the baseline for w=0.125, but no paired 95% interval excludes 0" in text
+    paired = _paired_w(cnn)
+    f = findings(stats, paired)
+    b = f["sdnet_below_baseline"]
+    assert b["verdict"] == "partly" and b["below"] == {0.125: True} and b["interval_below_zero"] == {0.125: False}
+    assert _interval(paired[0.125]) in findings_paragraph(f, stats, "X", 3)
 
 
 def test_findings_paragraph_on_other_settings():
@@ -225,17 +277,24 @@ def test_findings_paragraph_on_other_settings():
         {"name": "SDNet w=0.2, penalty=hinge", "source": None, "note": None, "baseline_name": "baseline (w=0)",
          "paired": {"cnn": one, "refined": one}}]
     text = findings_paragraph(findings(stats, _paired_w(cnn)), stats, "X", 3, others)
-    assert ("SDNet w=0.03, joint_loss=distance: better on the CNN error (Δ -1.02 [-1.30, -0.75] mm) and "
-            "worse after refinement (Δ +2.50 [+1.26, +3.74] mm; vs baseline (w=0, joint_loss=distance); "
-            "n=4 seeds)") in text
-    assert ("SDNet w=0.3, alpha=2 (chosen on validation by t/best.json): no clear difference on the CNN error "
-            "(Δ -2.00 [-4.48, +0.48] mm)") in text
-    assert "SDNet w=0.1, joint_loss=x cannot be compared (no baseline (w=0, joint_loss=x)" in text
-    assert "SDNet w=0.2, penalty=hinge differs from baseline (w=0) by -0.50 mm (CNN)" in text
-    assert "too few for an interval" in text
+    other = _sentences(text)[-1]
+    assert other not in findings_paragraph(findings(stats, _paired_w(cnn)), stats, "X", 3)
+    # one part per setting, in the given order, each naming the setting (and where it came from)
+    parts = other.split(": ", 1)[1].split("; SDNet")
+    assert len(parts) == 4
+    assert [other.index(o["name"]) for o in others] == sorted(other.index(o["name"]) for o in others)
+    assert "chosen on validation by t/best.json" in parts[1]
+    # compared settings: the CNN and refined differences with their intervals, verdicts, baseline, n
+    assert _interval(better) in parts[0] and _interval(worse) in parts[0]
+    assert "better" in parts[0] and "worse" in parts[0] and "baseline (w=0, joint_loss=distance)" in parts[0]
+    assert f"n={better['n']}" in parts[0]
+    assert _interval(unclear) in parts[1] and unclear["verdict"] in parts[1]
+    # not compared: the reason; one common seed: the differences without an interval
+    assert others[2]["note"] in parts[2] and "Δ" not in parts[2]
+    assert f"{one['mean']:+.2f}" in parts[3] and "[" not in parts[3]
     # only other settings: the paper's findings are not checked, the others are still reported
     text = findings_paragraph(findings({}), {}, "X", 3, others[:1])
-    assert "none of the paper's settings (w alone) was trained" in text and ": better on the CNN" in text
+    assert _interval(better) in text and not findings({})["sdnet_below_baseline"]["verdict"]
 
 
 def _write_best(path, **loss):
@@ -310,7 +369,7 @@ def tiny(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("repro")
     data = make_tiny_data_dir(tmp, rotations=2, crop_size=32, train_seqs=3, frames_per_seq=4,
                               test_frames=(3, 2))
-    # Stand-in for ../shared/icvl: ICVL-format test label files of other stick-hand poses.
+    # Stand-in for the real ICVL test labels: ICVL-format label files of other stick-hand poses.
     other = write_tiny_icvl_tree(tmp / "other", train_seqs=1, frames_per_seq=1, test_frames=(2, 2), seed=7)
     icvl = tmp / "icvl_labels"
     icvl.mkdir()
@@ -353,12 +412,16 @@ def test_reproduce_runs_end_to_end_and_resumes(tiny, capsys):
             assert p["cnn"]["n"] == 1 and p["cnn"]["low"] is None and ts["settings"][tag]["verdict"] is None
             for m in ("cnn", "refined", "tips_cnn", "tips_refined"):
                 assert p[m]["mean"] == pytest.approx(ts["settings"][tag][m]["mean"] - base[m]["mean"])
-        # the paragraph's verdict follows the numbers of the paper's settings (w alone)
+        # the verdict follows the numbers of the paper's settings (w alone); the paragraph reports them
         base, sd = ts["settings"]["w0"]["cnn"]["mean"], ts["settings"]["w0.5"]["cnn"]["mean"]
-        below = "SDNet is below the baseline for every weight" in ts["paragraph"]
-        assert below == (sd < base)
         assert ts["findings"]["sdnet_below_baseline"]["verdict"] == ("holds" if sd < base else "does not hold")
-        assert "Other settings" in ts["paragraph"] and "SDNet w=0.5, penalty=hinge differs from" in ts["paragraph"]
+        text = ts["paragraph"]
+        assert text.startswith(f"On {ts['label']} (1 seed") and f"{base:.2f}" in text and f"{sd:.2f}" in text
+        assert text.index(f"{base:.2f}") < text.index(f"{sd:.2f}", text.index(f"{base:.2f}") + 1) or base == sd
+        # the setting beyond the paper's is reported last, with its one-seed CNN difference
+        other = _sentences(text)[-1]
+        hinge = ts["settings"]["w0.5-penalty=hinge"]["paired"]["cnn"]["mean"]
+        assert "SDNet w=0.5, penalty=hinge" in other and f"{hinge:+.2f}" in other
         assert (out / f"per_joint_{name}.png").stat().st_size > 5000
         assert (out / f"success_max_frame_{name}.png").stat().st_size > 5000
     # the prior and the refinement weights come from the data dir (train/val), never from the test sets
@@ -389,14 +452,22 @@ def test_reproduce_runs_end_to_end_and_resumes(tiny, capsys):
                               f"--setting sdl_weight=0.5,penalty=hinge --smoke --icvl-poses {icvl} "
                               f"--extra-test second={second}")
 
-    # Running again reuses every run and evaluation.
+    # Running again reuses every run and evaluation; a run trained without its refinement (e.g. by an
+    # earlier version, which left the fitting to eval) gets it fitted, from the data dir.
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/*/*/metrics.json")}
     stamps.update({p: p.stat().st_mtime_ns for p in out.glob("runs/*/model.keras")})
     assert len(stamps) == 12
+    stamps.update({p: p.stat().st_mtime_ns for p in out.glob("runs/w0.5_s0/*.json")})
+    assert {"summary.json", "prior.json", "refine.json"} <= {p.name for p in stamps}
+    for name in ("prior.json", "refine.json"):
+        (out / "runs/w0_s0" / name).unlink()
     capsys.readouterr()
     assert main(argv) == 0
-    assert "training" not in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "training" not in err and "fitting the refinement of" in err and "w0_s0" in err
     assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
+    assert "val frames" in json.loads((out / "runs/w0_s0/refine.json").read_text())["note"]
+    assert (out / "runs/w0_s0/prior.json").is_file()
     state = json.loads((out / "reproduce.json").read_text())
     assert len(state["sessions"]) == 2 and [s["tag"] for s in state["settings"]] == tags
     # another budget cannot be mixed into the same table

@@ -10,9 +10,10 @@ from pipeline.cli import main
 from pipeline.icvl import ICVL_BACKGROUND, format_label_line, read_depth_png, read_label_file
 from pipeline.synth.frames import rng_for
 from pipeline.synth.poses import sample_frame, sample_subject
+from tests.helpers import SHARED
 
 INPROC = ["--running-mode", "in_memory", "--no-progress"]
-SHARED_SEQ1 = Path(__file__).resolve().parents[2] / "shared" / "icvl" / "test_seq_1.txt"
+SHARED_SEQ1 = SHARED / "icvl" / "test_seq_1.txt"  # the real ICVL test labels, when present
 
 
 def _synth(out, *extra):
@@ -106,7 +107,7 @@ def test_poses_renders_the_given_labels(tmp_path):
             assert hand.size and hand.min() <= d + 3  # on the hand, never behind the joint
 
 
-@pytest.mark.skipif(not SHARED_SEQ1.is_file(), reason="ICVL test labels (../shared/icvl) not present")
+@pytest.mark.skipif(not SHARED_SEQ1.is_file(), reason="the real ICVL test labels are not present")
 def test_poses_renders_real_icvl_labels(tmp_path):
     src = tmp_path / "test_seq_1.txt"
     src.write_text("".join(SHARED_SEQ1.read_text().splitlines(keepends=True)[:3]))
