@@ -15,6 +15,7 @@ from models.prior import BonePrior
 from models.refine import foreground_tables, refine_poses
 from pipeline.camera import Intrinsics
 from pipeline.config import RefineConfig
+from pipeline.joint_error import mean_joint_error_mm
 from pipeline.skeleton import ICVL_SKELETON, Skeleton
 
 
@@ -26,11 +27,6 @@ class RefineSearch:
     best_error_mm: float
     unrefined_error_mm: float
     table: tuple[dict, ...]  # one row per grid point: its parameters and ``mean_error_mm``
-
-
-def mean_error_mm(pred, gt) -> float:
-    """Mean Euclidean joint error over (N, J, 3) arrays, mm."""
-    return float(np.mean(np.linalg.norm(np.asarray(pred) - np.asarray(gt), axis=-1)))
 
 
 def choose_refine_params(pred_xyz, gt_xyz, depth, band, intrinsics: Intrinsics, prior: BonePrior,
@@ -61,9 +57,9 @@ def choose_refine_params(pred_xyz, gt_xyz, depth, band, intrinsics: Intrinsics, 
         cfg = replace(base, **params)
         out = refine_poses(pred_xyz, None, None, intrinsics, prior, cfg, sequence_ids, frame_idx,
                            skeleton, tables=tables)
-        err = mean_error_mm(out, gt_xyz)
+        err = mean_joint_error_mm(out, gt_xyz)
         rows.append({**params, "mean_error_mm": err})
         if err < best_err:
             best, best_err = cfg, err
     return RefineSearch(best=best, best_error_mm=float(best_err),
-                        unrefined_error_mm=mean_error_mm(pred_xyz, gt_xyz), table=tuple(rows))
+                        unrefined_error_mm=mean_joint_error_mm(pred_xyz, gt_xyz), table=tuple(rows))

@@ -231,7 +231,7 @@ class RefineConfig:
     temporal step term phi_M (penalty_M folded in). gamma_a: anchor term ``gamma_a (d / radius)^2``
     keeping a joint near its CNN estimate (d = distance to it). The defaults suit prior_mode 'pdf'
     (phi_G in 1/mm, ~0.1-0.2 at best); for 'neglogpdf' divide them by ~0.15, or better choose all
-    weights on validation data (``models.refine.choose_refine_params``).
+    weights on validation data (``models.refine_search.choose_refine_params``).
     prior_mode: 'pdf' (phi_G = -pdf, Eq. 9) or 'neglogpdf'. temporal_mode: 'displacement' or
     'distance' (readings of Eq. 11-12, see ``models.refine``). palm_bone_term: the palm (no parent)
     gets the mean bone energy of its bones to the CNN-estimated finger roots.
