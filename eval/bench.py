@@ -36,7 +36,7 @@ def median_seconds(fn: Callable[[], object], repeats: int) -> float:
 _ENTRIES = {
     "synth": ("eval.bench_synth", "bench_synth"),
     "data": ("eval.bench_data", "bench_data"),
-    "train": ("pipeline.train", "bench_train"),
+    "train": ("eval.bench_train", "bench_train"),
     "infer": ("eval.bench_infer", "bench_infer"),
     "refine": ("eval.bench_refine", "bench_refine"),
 }

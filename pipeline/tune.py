@@ -102,7 +102,7 @@ class SearchSpace:
 class TuneOptions:
     """The fixed part of a search: training options shared by every trial, the space, the seed.
 
-    ``train``: overrides for ``pipeline.train.resolve_config`` (preset, epochs, steps, minutes, seed,
+    ``train``: overrides for ``pipeline.training.resolve.resolve_config`` (preset, epochs, steps, minutes, seed,
     ...; None = the default). ``initial_points``: random trials before the Gaussian process is used.
     """
 
@@ -189,15 +189,17 @@ def _ended(trial) -> bool:
 def run_one_trial(out: Path, data, options: TuneOptions, trial_id: str, values: dict,
                   train_log: Callable[[str], None] | None = None) -> dict:
     """Train (or finish, or reuse) the run of one trial in ``out/trials/<id>``; returns its summary."""
-    from pipeline import train as tr
+    from pipeline.rundir import RunDir
+    from pipeline.train import train
+    from pipeline.training.resolve import resolve_config
 
     run_dir = Path(out) / TRIALS_DIR / str(trial_id)
-    summary_path = run_dir / tr.SUMMARY_FILE
+    summary_path = RunDir(run_dir).summary
     if summary_path.is_file():
         return json.loads(summary_path.read_text())
-    cfg = tr.resolve_config(data.manifest, {**options.train, **values}, data_dir=data.data_dir)
-    resumable = (run_dir / tr.CONFIG_FILE).is_file() and (run_dir / tr.CHECKPOINT_DIR).is_dir()
-    return tr.train(cfg, data, run_dir, resume=resumable, force=not resumable, log=train_log, verbose=0)
+    cfg = resolve_config(data.manifest, {**options.train, **values}, data_dir=data.data_dir)
+    resumable = RunDir(run_dir).config.is_file() and RunDir(run_dir).checkpoints.is_dir()
+    return train(cfg, data, run_dir, resume=resumable, force=not resumable, log=train_log, verbose=0)
 
 
 def trial_rows(out: Path, oracle) -> list[dict]:
@@ -245,7 +247,7 @@ def read_tuning_csv(path: Path) -> list[dict]:
 
 def best_record(out: Path, rows: list[dict], options: TuneOptions) -> dict | None:
     """best.json's content: the completed trial of lowest validation error (None when none)."""
-    from pipeline.train import load_run_config
+    from pipeline.training.resolve import load_run_config
 
     done = [r for r in rows if r["status"] == "COMPLETED" and math.isfinite(r[OBJECTIVE])]
     if not done:
@@ -361,15 +363,16 @@ def tune(data_dir: Path, out: Path, trials: int, options: TuneOptions, overwrite
     SdnetError for bad data or options (before any trial); KeyboardInterrupt when a trial was
     interrupted (its checkpoint is kept: the same command continues it).
     """
-    from pipeline import train as tr
+    from pipeline.training.data import data_from_dir
+    from pipeline.training.resolve import resolve_config
 
     log = log or (lambda msg: print(f"[tune] {msg}", file=sys.stderr, flush=True))
     if trials < 1:
         raise SdnetError(f"--trials must be >= 1, got {trials}")
-    data = tr.data_from_dir(Path(data_dir))
+    data = data_from_dir(Path(data_dir))
     # Validate the training options once, before the search starts.
-    tr.resolve_config(data.manifest, {**options.train, "sdl_weight": options.space.w_min}, data_dir=data_dir)
-    if data.num_train < tr.resolve_config(data.manifest, options.train).batch_size:
+    resolve_config(data.manifest, {**options.train, "sdl_weight": options.space.w_min}, data_dir=data_dir)
+    if data.num_train < resolve_config(data.manifest, options.train).batch_size:
         raise SdnetError(f"{data_dir}: {data.num_train} training records, fewer than one batch")
     _check_search_dir(Path(out), options, overwrite)
     train_log = (lambda msg: None) if quiet_training else None
@@ -417,7 +420,7 @@ def read_best(path: Path) -> dict:
 
 def tuned_overrides(path: Path, overrides: dict) -> dict:
     """``overrides`` with the loss settings of a best.json filled in where not given (None)."""
-    from pipeline.train import LOSS_OVERRIDES
+    from pipeline.training.resolve import LOSS_OVERRIDES
 
     loss = read_best(path)["loss"]
     out = dict(overrides)

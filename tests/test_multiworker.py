@@ -14,10 +14,14 @@ import time
 from pathlib import Path
 
 import pytest
+import tensorflow as tf
 
-from pipeline import train as tr
 from pipeline.cli import main as cli_main
 from pipeline.dask_cluster import free_port
+from pipeline.rundir import RunDir
+from pipeline.train import train
+from pipeline.training.data import data_from_dir, with_deterministic_input
+from pipeline.training.resolve import resolve_config
 from tests.helpers import make_tiny_data_dir
 
 pytestmark = pytest.mark.cluster
@@ -67,7 +71,7 @@ def log_of(home: Path) -> str:
 
 
 def losses(run: Path) -> list[float]:
-    with open(run / tr.HISTORY_FILE) as f:
+    with open(RunDir(run).history) as f:
         return [float(row["loss"]) for row in csv.DictReader(f)]
 
 
@@ -84,7 +88,7 @@ def test_two_workers_train_like_one_process_and_only_the_chief_writes(data_dir, 
     # only the chief wrote: the run, nothing in the workers' own folders, temporary dirs cleaned up
     for name in ("config.json", "model.keras", "summary.json", "history.csv", "batch_check.png"):
         assert (run / name).is_file(), name
-    assert tr.tf.train.latest_checkpoint(str(run / "checkpoints")).endswith("-3")
+    assert tf.train.latest_checkpoint(str(run / "checkpoints")).endswith("-3")
     for home in (chief_home, worker_home):
         assert sorted(p.name for p in home.iterdir()) == ["log.txt", "tmp"]
         assert not list((home / "tmp").iterdir()), list((home / "tmp").iterdir())
@@ -92,11 +96,11 @@ def test_two_workers_train_like_one_process_and_only_the_chief_writes(data_dir, 
     assert summary["replicas"] == 2 and summary["steps"] == 3
 
     # The same config in one process, with the same global batch of 8 and the same (deterministic) input.
-    data = tr.data_from_dir(data_dir)
-    cfg = tr.resolve_config(data.manifest, {"preset": "smoke", "batch_size": 8, "precision": "float32", "seed": 0,
+    data = data_from_dir(data_dir)
+    cfg = resolve_config(data.manifest, {"preset": "smoke", "batch_size": 8, "precision": "float32", "seed": 0,
                                             "steps": 3, "steps_per_epoch": 1}, data_dir=data_dir)
     one = tmp_path / "one-process"
-    tr.train(cfg, tr.with_deterministic_input(data), one, log=lambda _m: None, verbose=0)
+    train(cfg, with_deterministic_input(data), one, log=lambda _m: None, verbose=0)
     two, single = losses(run), losses(one)
     print(f"loss per step, two workers: {two}; one process: {single}")
     assert two[0] == pytest.approx(single[0], rel=FIRST_STEP_RTOL), (two, single)
@@ -126,7 +130,7 @@ def test_a_dying_worker_stops_the_chief_clearly_and_resume_continues(data_dir, t
     assert "worker 1 of the training cluster" in error[0] or "another process" in error[0], error
     assert "/checkpoints/ckpt-40: start every worker again with --resume" in error[0], error
     assert not (run / "summary.json").exists() and not (run / "model.keras").exists()
-    done = int(Path(str(tr.tf.train.latest_checkpoint(str(run / "checkpoints")))).name.split("-")[-1])
+    done = int(Path(str(tf.train.latest_checkpoint(str(run / "checkpoints")))).name.split("-")[-1])
     assert done == 40
 
     # The checkpoint left behind resumes in one process (no TF_CONFIG) to the planned end.

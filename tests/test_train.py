@@ -1,8 +1,12 @@
-"""Tests of pipeline/train.py and `sdnet train`: learning, resume, bad input, the distributed path."""
+"""Tests of pipeline/train.py, pipeline/training/ and `sdnet train`: learning, the schedule, the time
+budget, resume (same or new length), bad input, the logs, the distributed path."""
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import json
+import math
 import os
 import signal
 import subprocess
@@ -13,15 +17,26 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
+from PIL import Image
 
 from models.sdnet import build_model
-from pipeline import train as tr
-from pipeline.inference import load_model
 from pipeline.camera import ICVL_INTRINSICS
 from pipeline.cli import main as cli_main
+from pipeline.config import LossConfig, TrainConfig
 from pipeline.errors import SdnetError
+from pipeline.rundir import RunDir, load_model
 from pipeline.schema import SCHEMA_VERSION
 from pipeline.skeleton import ICVL_SKELETON, NUM_JOINTS
+from pipeline.train import train
+from pipeline.training.batch_check import batch_picture_png, check_batch
+from pipeline.training.budget import TimeBudget
+from pipeline.training.build import sdl_kwargs
+from pipeline.training.callbacks import match_history_columns
+from pipeline.training.data import DataSource, data_from_arrays, validation_error_mm
+from pipeline.training.resolve import (DEFAULT_EPOCHS, NO_AUGMENT, config_differences, config_json,
+                                       load_run_config, resolve_config, with_angle_thresholds)
+from pipeline.training.schedule import NO_LIMIT, WarmupCosine, plan_steps
 
 CROP = 32
 
@@ -53,20 +68,20 @@ def tiny_arrays(n: int, crop: int = CROP, seed: int = 0) -> tuple[np.ndarray, np
     return image[..., None].astype("float32"), joints.reshape(n, -1).astype("float32")
 
 
-def tiny_data(n_train: int = 256, n_val: int = 64, shuffle: bool = True) -> tr.DataSource:
+def tiny_data(n_train: int = 256, n_val: int = 64, shuffle: bool = True) -> DataSource:
     xt, yt = tiny_arrays(n_train, seed=0)
     xv, yv = tiny_arrays(n_val, seed=1)
-    return tr.data_from_arrays(tiny_manifest(), xt, yt, xv, yv, shuffle=shuffle)
+    return data_from_arrays(tiny_manifest(), xt, yt, xv, yv, shuffle=shuffle)
 
 
 # The in-memory arrays carry no hand centres, so these runs train without online augmentation.
 NO_AUG = {"aug_rotation_deg": 0.0, "aug_scale": 0.0, "aug_shift_mm": 0.0}
 
 
-def smoke_config(**overrides) -> tr.TrainConfig:
+def smoke_config(**overrides) -> TrainConfig:
     base = {"preset": "smoke", "batch_size": 16, "learning_rate": 1e-3, "warmup_steps": 10, "epochs": 4,
             "precision": "float32", **NO_AUG}  # exact comparisons below; bfloat16 has its own test
-    return tr.resolve_config(tiny_manifest(), {**base, **overrides})
+    return resolve_config(tiny_manifest(), {**base, **overrides})
 
 
 def quiet(_msg: str) -> None:
@@ -78,51 +93,84 @@ def snapshot(run: Path) -> dict:
 
 
 def history(run: Path) -> list[dict]:
-    lines = (run / tr.HISTORY_FILE).read_text().splitlines()
-    header = lines[0].split(",")
-    return [dict(zip(header, line.split(","))) for line in lines[1:]]
+    with open(RunDir(run).history, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def column(rows: list[dict], key: str, kind=float) -> list:
+    return [kind(float(r[key])) for r in rows]
+
+
+def lr_at(cfg: TrainConfig, total: int, step: int) -> float:
+    return float(WarmupCosine(cfg.learning_rate, total, cfg.warmup_steps, cfg.min_lr_fraction)(step))
+
+
+def event_scalars(log_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """tag -> [(step, value), ...] of the TensorBoard event files in ``log_dir``."""
+    out: dict[str, list] = {}
+    for path in sorted(log_dir.glob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for v in event.summary.value:
+                out.setdefault(v.tag, []).append((event.step, float(tf.make_ndarray(v.tensor))))
+    return out
 
 
 def test_resolved_config_takes_data_fields_from_the_manifest():
     m = tiny_manifest(48)
-    cfg = tr.resolve_config(m, {"preset": "cpu", "sdl_weight": 0.25, "penalty": "hinge"})
+    cfg = resolve_config(m, {"preset": "cpu", "sdl_weight": 0.25, "penalty": "hinge"})
     assert cfg.model.preset == "cpu" and cfg.model.input_size == 48
     assert cfg.data.crop_size == 48 and cfg.data.cube_mm == 250.0
     assert cfg.data.skeleton == ICVL_SKELETON.to_dict() and cfg.data.intrinsics["fx"] == ICVL_INTRINSICS.fx
-    assert cfg.loss.sdl_weight == 0.25 and cfg.loss.penalty == "hinge" and cfg.epochs == tr.DEFAULT_EPOCHS
+    assert cfg.loss.sdl_weight == 0.25 and cfg.loss.penalty == "hinge" and cfg.epochs == DEFAULT_EPOCHS
     # A resumed run keeps its saved options unless they are given again.
-    again = tr.resolve_config(m, {"steps": 7}, base=cfg)
+    again = resolve_config(m, {"steps": 7}, base=cfg)
     assert again.steps == 7 and again.epochs is None and again.loss == cfg.loss
-    assert tr.config_differences(cfg, again) == ["epochs", "steps"]
+    assert config_differences(cfg, again) == ["epochs", "steps"]
     with pytest.raises(SdnetError, match="penalty"):
-        tr.resolve_config(m, {"penalty": "cubic"})
+        resolve_config(m, {"penalty": "cubic"})
 
 
 def test_tiny_training_lowers_the_validation_error_and_writes_the_run(tmp_path):
     data = tiny_data()
     cfg = smoke_config(epochs=8, sdl_weight=0.0)
     keras.utils.set_random_seed(cfg.seed)
-    initial = tr.validation_error_mm(build_model(cfg.model), data, cfg)["mean_error_mm"]
+    initial = validation_error_mm(build_model(cfg.model), data, cfg)["mean_error_mm"]
     run = tmp_path / "run"
-    summary = tr.train(cfg, data, run, log=quiet, verbose=0)
+    summary = train(cfg, data, run, log=quiet, verbose=0)
     assert summary["val_mean_error_mm"] <= 0.7 * initial, (initial, summary)
-    assert summary["steps"] == 8 * (256 // 16)
-    for name in ("config.json", "batch_check.png", "history.csv", "model.keras", "summary.json"):
-        assert (run / name).is_file(), name
-    assert list((run / "logs" / "validation").glob("events.out.tfevents.*"))
-    saved = json.loads((run / "summary.json").read_text())
+    assert summary["steps"] == 8 * (256 // 16) and summary["start_step"] == 0 and summary["epochs"] == 8
+    saved = json.loads(RunDir(run).summary.read_text())
     assert saved["val_mean_error_mm"] == pytest.approx(summary["val_mean_error_mm"])
     assert len(saved["val_per_joint_mm"]) == NUM_JOINTS and saved["images_per_s"] > 0
-    rebuilt = tr.load_run_config(run)
+    rebuilt = load_run_config(run)
     # The saved config is the given one plus the angle thresholds derived from the training labels.
     assert len(rebuilt.loss.angle_thresholds_deg) == 10 and not cfg.loss.angle_thresholds_deg
     assert dataclasses.replace(rebuilt, loss=cfg.loss) == cfg
     model = load_model(run)
     x = tiny_arrays(4, seed=5)[0]
     assert model(x).shape == (4, 3 * NUM_JOINTS)
+    # the saved model is the trained one: it scores the summary's validation error
+    assert validation_error_mm(model, data, cfg)["mean_error_mm"] == pytest.approx(summary["val_mean_error_mm"], rel=1e-4)
+    with Image.open(RunDir(run).batch_picture) as picture:
+        assert picture.size[0] > 100 and picture.size[1] > 100
+    # history.csv: one row per epoch (numbered from 0), the step, the run's seconds, the learning
+    # rate of the next step, every loss term, train and validation errors in mm
     rows = history(run)
-    assert [int(r["epoch"]) for r in rows] == list(range(1, 9))
+    assert column(rows, "epoch", int) == list(range(8))
+    assert column(rows, "step", int) == [16 * k for k in range(1, 9)]
+    seconds = column(rows, "seconds")
+    assert seconds == sorted(seconds) and 0 < seconds[-1] <= summary["wall_seconds"]
+    assert column(rows, "learning_rate") == pytest.approx([lr_at(cfg, 128, 16 * k) for k in range(1, 9)], rel=1e-5)
+    for key in ("loss", "joint", "sdl", "loss_a", "loss_b", "mean_error_mm", "val_loss", "val_joint"):
+        assert all(math.isfinite(v) for v in column(rows, key)), key
+    assert column(rows, "sdl_weight") == [0.0] * 8
     assert float(rows[-1]["val_mean_error_mm"]) == pytest.approx(summary["val_mean_error_mm"], rel=1e-3)
+    # TensorBoard: the same epochs' validation error and the learning rate, x axis = epoch
+    val = event_scalars(RunDir(run).logs / "validation")["epoch_mean_error_mm"]
+    assert [step for step, _ in val] == list(range(8))
+    assert [v for _, v in val] == pytest.approx(column(rows, "val_mean_error_mm"), rel=1e-5)
+    lr = event_scalars(RunDir(run).logs / "train")["epoch_learning_rate"]
+    assert [v for _, v in lr] == pytest.approx(column(rows, "learning_rate"), rel=1e-5)
 
 
 def test_sdl_weight_changes_only_the_loss_and_the_sdl_metric_is_logged(tmp_path):
@@ -130,7 +178,7 @@ def test_sdl_weight_changes_only_the_loss_and_the_sdl_metric_is_logged(tmp_path)
     runs = {}
     for w in (0.0, 0.5):
         run = tmp_path / f"w{w}"
-        tr.train(smoke_config(epochs=1, sdl_weight=w, steps_per_epoch=1), data, run, log=quiet, verbose=0)
+        train(smoke_config(epochs=1, sdl_weight=w, steps_per_epoch=1), data, run, log=quiet, verbose=0)
         runs[w] = history(run)[0]
     # Same seed, same first batch, same initial weights: after one step the logged joint error is the
     # same (the first update is computed after the loss); the loss differs by w * sdl.
@@ -139,7 +187,7 @@ def test_sdl_weight_changes_only_the_loss_and_the_sdl_metric_is_logged(tmp_path)
     assert float(b["loss"]) - float(a["loss"]) == pytest.approx(0.5 * float(b["sdl"]), rel=1e-4)
 
 
-def test_interrupt_then_resume_continues_the_step_count(tmp_path):
+def test_interrupt_then_resume_continues_steps_schedule_epochs_and_seconds(tmp_path):
     data = tiny_data(128, 16)
     cfg = smoke_config(epochs=4)  # 8 steps per epoch, 32 in all
     run = tmp_path / "run"
@@ -149,37 +197,107 @@ def test_interrupt_then_resume_continues_the_step_count(tmp_path):
             signal.raise_signal(signal.SIGINT)
 
     before = signal.getsignal(signal.SIGINT)  # default_int_handler, or SIG_IGN under nohup
-    first = tr.train(cfg, data, run, log=interrupt_after_epoch_2, verbose=0)
+    first = train(cfg, data, run, log=interrupt_after_epoch_2, verbose=0)
     assert first["interrupted"] == signal.SIGINT
     assert first["steps"] == 17  # stopped after the first step of epoch 3
-    assert not (run / "model.keras").exists() and not (run / "summary.json").exists()
+    assert not RunDir(run).model.exists() and not RunDir(run).summary.exists()
     assert signal.getsignal(signal.SIGINT) is before  # the caller's handler is restored
+    seconds_before = column(history(run), "seconds")[-1]
 
-    second = tr.train(cfg, data, run, resume=True, log=quiet, verbose=0)
-    assert second["steps"] == 32 and "interrupted" not in second
-    steps = [int(r["step"]) for r in history(run)]
-    assert steps[:3] == [8, 16, 17] and steps[-1] == 32 and steps == sorted(steps)
-    assert (run / "model.keras").is_file()
+    second = train(cfg, data, run, resume=True, log=quiet, verbose=0)
+    assert second["steps"] == 32 and second["start_step"] == 17 and "interrupted" not in second
+    assert second["epochs"] == 5  # the interrupted epoch counts as one
+    rows = history(run)
+    # the step count goes on, the interrupted epoch is a short one, the numbering goes on after it
+    assert column(rows, "step", int) == [8, 16, 17, 25, 32]
+    assert column(rows, "epoch", int) == [0, 1, 2, 3, 4]
+    # the schedule is the one planned for 32 steps, in both sessions
+    assert column(rows, "learning_rate") == pytest.approx([lr_at(cfg, 32, k) for k in (8, 16, 17, 25, 32)], rel=1e-5)
+    # the seconds count both sessions
+    seconds = column(rows, "seconds")
+    assert seconds == sorted(seconds) and seconds[2] == pytest.approx(seconds_before)
+    assert second["wall_seconds"] > seconds_before
+    assert RunDir(run).model.is_file()
+    # the TensorBoard logs of both sessions, one point per epoch
+    val = event_scalars(RunDir(run).logs / "validation")["epoch_loss"]
+    assert sorted(step for step, _ in val) == [0, 1, 2, 3, 4]
+
+
+def test_resume_after_an_epoch_checkpoint_on_the_same_batches_matches_an_uninterrupted_run(tmp_path):
+    """What --resume restores (weights, Adam state, step, schedule) is the whole training state: with
+    unshuffled one-pass epochs the resumed session sees the batches the uninterrupted run saw."""
+    data = tiny_data(128, 16, shuffle=False)
+    cfg = smoke_config(epochs=4, sdl_weight=0.5)  # 8 steps per epoch = one pass over the 128 records
+    whole = train(cfg, data, tmp_path / "whole", log=quiet, verbose=0)
+
+    class Crash(Exception):
+        pass
+
+    def crash_after_epoch_2(msg: str) -> None:  # as if the process died after the checkpoint of step 16
+        if msg.startswith("epoch 2:"):
+            raise Crash
+
+    with pytest.raises(Crash):
+        train(cfg, data, tmp_path / "resumed", log=crash_after_epoch_2, verbose=0)
+    resumed = train(cfg, data, tmp_path / "resumed", resume=True, log=quiet, verbose=0)
+    assert resumed["start_step"] == 16 and resumed["steps"] == whole["steps"] == 32
+    a, b = history(tmp_path / "whole"), history(tmp_path / "resumed")
+    assert column(a, "step", int) == column(b, "step", int) == [8, 16, 24, 32]
+    for key in ("loss", "sdl", "val_mean_error_mm"):
+        assert column(b, key) == pytest.approx(column(a, key), rel=1e-4), key
+    assert resumed["val_mean_error_mm"] == pytest.approx(whole["val_mean_error_mm"], rel=1e-4)
+    for wa, wb in zip(load_model(tmp_path / "whole").weights, load_model(tmp_path / "resumed").weights):
+        np.testing.assert_allclose(wb.numpy(), wa.numpy(), rtol=1e-4, atol=1e-6, err_msg=wa.path)
+
+
+def test_resume_with_a_longer_budget_trains_to_it_and_replans_the_schedule(tmp_path):
+    data = tiny_data(64, 16)
+    cfg = smoke_config(epochs=None, steps=10, steps_per_epoch=5, warmup_steps=2)
+    run = tmp_path / "run"
+    assert train(cfg, data, run, log=quiet, verbose=0)["steps"] == 10
+    longer = resolve_config(tiny_manifest(), {"steps": 20}, base=load_run_config(run))
+    with pytest.raises(SdnetError, match="different config.*steps"):
+        train(longer, data, run, resume=True, log=quiet, verbose=0)
+    messages = []
+    summary = train(longer, data, run, resume=True, force=True, log=messages.append, verbose=0)
+    assert summary["steps"] == 20 and summary["start_step"] == 10
+    assert any("re-planned to 20" in m for m in messages), messages
+    rows = history(run)
+    assert column(rows, "step", int) == [5, 10, 15, 20] and column(rows, "epoch", int) == [0, 1, 2, 3]
+    # the first session followed the 10-step plan, the second the 20-step one from step 10 on
+    expected = [lr_at(cfg, 10, 5), lr_at(cfg, 10, 10), lr_at(cfg, 20, 15), lr_at(cfg, 20, 20)]
+    assert column(rows, "learning_rate") == pytest.approx(expected, rel=1e-5)
+    assert lr_at(cfg, 20, 10) > 5 * lr_at(cfg, 10, 10)  # (the 10-step plan had reached its floor)
+    assert json.loads(RunDir(run).config.read_text())["steps"] == 20
+    assert json.loads(RunDir(run).summary.read_text())["steps"] == 20
+    assert tf.train.latest_checkpoint(str(RunDir(run).checkpoints)).endswith("-20")
+    # the same length again: nothing to train; a shorter one than done: refused, nothing written
+    assert train(longer, data, run, resume=True, log=quiet, verbose=0)["steps"] == 20
+    before = snapshot(run)
+    shorter = resolve_config(tiny_manifest(), {"steps": 15}, base=load_run_config(run))
+    with pytest.raises(SdnetError, match="at step 20 already"):
+        train(shorter, data, run, resume=True, force=True, log=quiet, verbose=0)
+    assert snapshot(run) == before
 
 
 def test_resume_refuses_a_different_config_and_a_corrupt_checkpoint(tmp_path):
     data = tiny_data(64, 32)
     run = tmp_path / "run"
-    tr.train(smoke_config(epochs=1), data, run, log=quiet, verbose=0)
+    train(smoke_config(epochs=1), data, run, log=quiet, verbose=0)
     before = snapshot(run)
     with pytest.raises(SdnetError, match="different config.*sdl_weight"):
-        tr.train(smoke_config(epochs=1, sdl_weight=0.1), data, run, resume=True, log=quiet)
+        train(smoke_config(epochs=1, sdl_weight=0.1), data, run, resume=True, log=quiet)
     with pytest.raises(SdnetError, match="not empty"):
-        tr.train(smoke_config(epochs=1), data, run, log=quiet)
+        train(smoke_config(epochs=1), data, run, log=quiet)
     for f in (run / "checkpoints").glob("*.data-*"):
         f.write_bytes(b"garbage")
     corrupt = snapshot(run)
     with pytest.raises(SdnetError, match="cannot restore"):
-        tr.train(smoke_config(epochs=1), data, run, resume=True, log=quiet)
+        train(smoke_config(epochs=1), data, run, resume=True, log=quiet)
     assert snapshot(run) == corrupt
     assert set(before) == set(corrupt)
     with pytest.raises(SdnetError, match="no run config"):
-        tr.train(smoke_config(epochs=1), data, tmp_path / "absent", resume=True, log=quiet)
+        train(smoke_config(epochs=1), data, tmp_path / "absent", resume=True, log=quiet)
     assert not (tmp_path / "absent").exists()
 
 
@@ -187,32 +305,132 @@ def test_bad_first_batch_is_refused_before_anything_is_written(tmp_path):
     xt, yt = tiny_arrays(32)
     xv, yv = tiny_arrays(8, seed=1)
     run = tmp_path / "run"
-    in_mm = tr.data_from_arrays(tiny_manifest(), xt, yt * 125.0, xv, yv)
+    in_mm = data_from_arrays(tiny_manifest(), xt, yt * 125.0, xv, yv)
     with pytest.raises(SdnetError, match="normalized"):
-        tr.train(smoke_config(), in_mm, run, log=quiet)
-    other_crop = tr.data_from_arrays(tiny_manifest(48), xt, yt, xv, yv)
-    cfg = tr.resolve_config(tiny_manifest(48), {"preset": "smoke", "batch_size": 16, **NO_AUG})
+        train(smoke_config(), in_mm, run, log=quiet)
+    other_crop = data_from_arrays(tiny_manifest(48), xt, yt, xv, yv)
+    cfg = resolve_config(tiny_manifest(48), {"preset": "smoke", "batch_size": 16, **NO_AUG})
     with pytest.raises(SdnetError, match=r"\(48, 48, 1\)"):
-        tr.train(cfg, other_crop, run, log=quiet)
+        train(cfg, other_crop, run, log=quiet)
     assert not run.exists()
     bad_skeleton = tiny_manifest()
     bad_skeleton["skeleton"] = {**bad_skeleton["skeleton"], "parents": [-1] + [0] * (NUM_JOINTS - 1)}
-    cfg = tr.resolve_config(bad_skeleton, {"preset": "smoke", "batch_size": 16, **NO_AUG})
+    cfg = resolve_config(bad_skeleton, {"preset": "smoke", "batch_size": 16, **NO_AUG})
     with pytest.raises(SdnetError, match="skeleton"):
-        tr.check_batch(xt[:4], yt[:4], cfg)
+        check_batch(xt[:4], yt[:4], cfg)
 
 
-def test_batch_picture_is_a_png():
+def test_batch_picture_shows_the_crops_with_their_joints_in_colour():
     x, y = tiny_arrays(3)
-    png = tr.batch_picture_png(x, y)
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(io.BytesIO(batch_picture_png(x, y))) as picture:
+        rgb = np.asarray(picture.convert("RGB")).astype(int)
+    assert picture.format == "PNG"
+    # crops are drawn in gray, the fingers' bones in colours
+    coloured = (np.abs(rgb[..., 0] - rgb[..., 1]) > 40) | (np.abs(rgb[..., 1] - rgb[..., 2]) > 40)
+    assert coloured.sum() > 100
 
 
-def test_time_budget_ends_training_early_with_a_model(tmp_path):
+# ---- the learning-rate schedule and the time budget ---------------------------------------------------
+
+def test_warmup_cosine_values_and_shape():
+    peak, total, warmup, floor = 1e-3, 110, 10, 0.1
+    lr = WarmupCosine(peak, total, warmup, floor)
+    value = lambda k: float(lr(k))  # noqa: E731
+    assert value(0) == pytest.approx(peak / warmup)  # the first update: 1/W of the peak
+    assert value(warmup - 1) == pytest.approx(peak)  # the end of the warm-up
+    assert value(warmup) == pytest.approx(peak)
+    assert value(60) == pytest.approx(peak * (floor + (1 - floor) * 0.5))  # half-way through the cosine
+    assert value(total) == pytest.approx(peak * floor) and value(10 * total) == pytest.approx(peak * floor)
+    warm = [value(k) for k in range(warmup)]
+    after = [value(k) for k in range(warmup, total + 5)]
+    assert all(b > a for a, b in zip(warm, warm[1:]))
+    assert all(b <= a for a, b in zip(after, after[1:])) and after[0] > after[-1]
+    # a re-planned total gives the values of a schedule planned for it from the start
+    lr.total_steps.assign(210)
+    again = WarmupCosine(peak, 210, warmup, floor)
+    assert [value(k) for k in (5, 60, 110, 210)] == pytest.approx([float(again(k)) for k in (5, 60, 110, 210)])
+    # it is saved with the model (a Keras-serializable schedule)
+    assert WarmupCosine.from_config(lr.get_config()).get_config()["total_steps"] == 210
+
+
+def test_plan_steps_from_steps_epochs_or_a_budget_alone():
+    cfg = smoke_config()  # 4 epochs, batch 16
+    assert plan_steps(cfg, 256) == (16, 64)
+    assert plan_steps(dataclasses.replace(cfg, steps_per_epoch=5), 256) == (5, 20)
+    assert plan_steps(dataclasses.replace(cfg, epochs=None, steps=7), 256) == (16, 7)
+    assert plan_steps(dataclasses.replace(cfg, epochs=None, minutes=3.0), 256) == (16, NO_LIMIT)
+    assert plan_steps(cfg, 8) == (1, 4)  # fewer records than a batch: one step per epoch
+
+
+class FakeClock:
+    def __init__(self):
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_time_budget_replans_the_total_from_the_measured_speed():
+    clock = FakeClock()
+    budget = TimeBudget(100.0, 0.0, NO_LIMIT, steps_per_epoch=50, val_batches=10, clock=clock)
+    measured = []
+    for step in range(1, 24):
+        clock.t += 2.0 if step <= 3 else 0.5  # the first steps trace the graph
+        measured.append(budget.step_done())
+        if step < 23:
+            assert budget.plan(step) is None  # no plan before the speed is known
+    assert measured == [False] * 22 + [True] and budget.step_s == pytest.approx(0.5)
+    # spent 3 x 2 + 20 x 0.5 = 16 s; one validation estimated at 10 batches x 0.5 s / 3; the rest
+    # buys (100 - 16 - 5/3) / (0.5 + (5/3) / 50) = 154.4 steps
+    assert budget.plan(23) == 23 + 154
+    clock.t += 4.0
+    budget.validation_done(4.0)  # the first pass traces the graph: still the estimate
+    assert budget.plan(23) == 23 + int((100 - 20 - 5 / 3) / (0.5 + (5 / 3) / 50))
+    clock.t += 3.0
+    budget.validation_done(3.0)  # a measured validation pass replaces the estimate
+    assert budget.step_s == pytest.approx(0.5)  # (validation time is not step time)
+    assert budget.plan(23) == 23 + int((100 - 23 - 3) / (0.5 + 3 / 50))
+    for _ in range(10):  # the machine gets slower: the speed is measured over all steps since the 3rd
+        clock.t += 1.0
+        budget.step_done()
+    assert budget.step_s == pytest.approx((20 * 0.5 + 10 * 1.0) / 30)
+    assert budget.plan(33) == 33 + int((100 - 33 - 3) / (budget.step_s + 3 / 50))
+    clock.t += 200.0
+    assert budget.exhausted() and budget.plan(500) == 501  # over budget: end after the next step
+
+
+def test_time_budget_never_plans_beyond_the_runs_steps():
+    clock = FakeClock()
+    budget = TimeBudget(1000.0, 0.0, 100, 50, 10, clock=clock)
+    for _ in range(23):
+        clock.t += 0.1
+        budget.step_done()
+    assert budget.plan(23) == 100
+
+
+def test_time_budget_of_a_resumed_run_counts_earlier_sessions():
+    clock = FakeClock()
+    budget = TimeBudget(100.0, 40.0, NO_LIMIT, 50, 10, prior_step_s=0.4, clock=clock)
+    assert budget.elapsed() == pytest.approx(40.0) and not budget.exhausted()
+    assert budget.plan(100) == 100 + int(60 / 0.4)  # at the earlier sessions' speed until measured
+    clock.t += 60.0
+    assert budget.exhausted()
+
+
+def test_time_budget_ends_training_within_it_with_a_decayed_learning_rate(tmp_path):
     data = tiny_data(32, 16)
-    cfg = smoke_config(epochs=None, steps=10 ** 6, minutes=0.03, steps_per_epoch=20)
-    summary = tr.train(cfg, data, tmp_path / "run", log=quiet, verbose=0)
-    assert summary["steps"] < 10 ** 6 and (tmp_path / "run" / "model.keras").is_file()
+    budget_s = 12.0
+    cfg = smoke_config(epochs=None, minutes=budget_s / 60, steps_per_epoch=20, warmup_steps=5)
+    messages = []
+    summary = train(cfg, data, tmp_path / "run", log=messages.append, verbose=0)
+    planned = [m for m in messages if m.startswith("time budget: planning")]
+    assert planned, messages
+    rows = history(tmp_path / "run")
+    assert column(rows, "step", int)[-1] == summary["steps"] and RunDir(tmp_path / "run").model.is_file()
+    # training and validation ended within the budget (give or take the last step and validation)
+    assert column(rows, "seconds")[-1] <= budget_s + 2.0
+    # the schedule was planned to end at the budget, so the learning rate decayed most of the way
+    assert column(rows, "learning_rate")[-1] < 0.5 * cfg.learning_rate
 
 
 DISTRIBUTED = textwrap.dedent("""
@@ -223,11 +441,11 @@ DISTRIBUTED = textwrap.dedent("""
         [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
     sys.path.insert(0, sys.argv[1])
     import test_train as t
-    from pipeline import train as tr
+    from pipeline.train import train
     out = {}
     for strategy in ("default", "mirrored"):
         cfg = t.smoke_config(epochs=3, steps_per_epoch=1, strategy=strategy, sdl_weight=0.5)
-        s = tr.train(cfg, t.tiny_data(64, 32, shuffle=False), f"{sys.argv[2]}/{strategy}", log=t.quiet, verbose=0)
+        s = train(cfg, t.tiny_data(64, 32, shuffle=False), f"{sys.argv[2]}/{strategy}", log=t.quiet, verbose=0)
         out[strategy] = {"replicas": s["replicas"], "history": t.history(__import__("pathlib").Path(sys.argv[2]) / strategy)}
     print("RESULT" + json.dumps(out))
 """)
@@ -279,15 +497,25 @@ def test_cli_trains_on_a_tiny_data_dir(tmp_path, capsys):
     assert cli_main(argv[:-4] + ["--sdl-weight", "0.25", "--resume"]) == 2
     assert "different config" in capsys.readouterr().err
     assert snapshot(run) == before
+    # A longer budget on resume: trained to it, and the run's files say so.
+    done = summary["steps"]
+    resume = ["train", "--data", str(data), "--out", str(run), "--resume", "--force"]
+    assert cli_main(resume + ["--steps", str(done + 6)]) == 0
+    assert f"{done + 6} steps" in capsys.readouterr().out
+    assert json.loads((run / "config.json").read_text())["steps"] == done + 6
+    assert json.loads((run / "summary.json").read_text())["steps"] == done + 6
+    assert column(history(run), "step", int)[-1] == done + 6
+    assert cli_main(resume + ["--steps", str(done)]) == 2
+    assert f"at step {done + 6} already" in capsys.readouterr().err
 
 
 def test_bfloat16_run_computes_in_bfloat16_learns_and_restores_the_policy(tmp_path):
     data = tiny_data()
     cfg = smoke_config(epochs=6, sdl_weight=0.0, precision="bfloat16")
     keras.utils.set_random_seed(cfg.seed)
-    initial = tr.validation_error_mm(build_model(cfg.model), data, cfg)["mean_error_mm"]
+    initial = validation_error_mm(build_model(cfg.model), data, cfg)["mean_error_mm"]
     before = keras.mixed_precision.global_policy().name
-    summary = tr.train(cfg, data, tmp_path / "run", log=quiet, verbose=0)
+    summary = train(cfg, data, tmp_path / "run", log=quiet, verbose=0)
     assert keras.mixed_precision.global_policy().name == before
     assert summary["val_mean_error_mm"] <= 0.7 * initial, (initial, summary)
     model = keras.models.load_model(tmp_path / "run" / "model.keras", compile=False)
@@ -301,15 +529,15 @@ def test_augmented_training_needs_centres_and_learns_with_them(tmp_path):
     xv, yv = tiny_arrays(64, seed=1)
     cfg = smoke_config(epochs=6, sdl_weight=0.0, aug_rotation_deg=20.0, aug_scale=0.05, aug_shift_mm=2.0)
     assert cfg.augment.rotation_deg == 20.0 and cfg.augment.shift_mm == 2.0
-    without = tr.data_from_arrays(tiny_manifest(), xt, yt, xv, yv)
+    without = data_from_arrays(tiny_manifest(), xt, yt, xv, yv)
     with pytest.raises(SdnetError, match="centres"):
-        tr.train(cfg, without, tmp_path / "a", log=quiet, verbose=0)
+        train(cfg, without, tmp_path / "a", log=quiet, verbose=0)
     assert not (tmp_path / "a").exists()
     centres = np.tile([0.0, 0.0, 350.0], (len(xt), 1))
-    data = tr.data_from_arrays(tiny_manifest(), xt, yt, xv, yv, train_centres=centres)
+    data = data_from_arrays(tiny_manifest(), xt, yt, xv, yv, train_centres=centres)
     keras.utils.set_random_seed(cfg.seed)
-    initial = tr.validation_error_mm(build_model(cfg.model), data, cfg)["mean_error_mm"]
-    summary = tr.train(cfg, data, tmp_path / "b", log=quiet, verbose=0)
+    initial = validation_error_mm(build_model(cfg.model), data, cfg)["mean_error_mm"]
+    summary = train(cfg, data, tmp_path / "b", log=quiet, verbose=0)
     assert summary["val_mean_error_mm"] <= 0.8 * initial, (initial, summary)
     batch = next(iter(data.train(16, 0, cfg.augment)))
     assert not np.allclose(batch[1].numpy(), yt[:16])  # the labels moved with the crops
@@ -317,12 +545,12 @@ def test_augmented_training_needs_centres_and_learns_with_them(tmp_path):
 
 def test_config_of_an_older_run_with_mixed_precision_still_loads(tmp_path):
     cfg = smoke_config()
-    d = tr.config_json(cfg)
+    d = config_json(cfg)
     del d["precision"], d["augment"]
     d["mixed_precision"] = False
     (tmp_path / "config.json").write_text(json.dumps(d))
-    old = tr.load_run_config(tmp_path)
-    assert old.precision == "float32" and old.augment == tr.NO_AUGMENT  # as it was trained
+    old = load_run_config(tmp_path)
+    assert old.precision == "float32" and old.augment == NO_AUGMENT  # as it was trained
 
 
 def test_cli_takes_augmentation_batch_norm_and_precision(tmp_path):
@@ -346,7 +574,7 @@ def test_w_schedule_starts_the_skeleton_loss_late_and_history_logs_every_term(tm
     data = tiny_data(64, 32)
     run = tmp_path / "late"
     cfg = smoke_config(epochs=4, steps_per_epoch=2, sdl_weight=0.5, sdl_start=0.5, penalty="hinge")
-    tr.train(cfg, data, run, log=quiet, verbose=0)
+    train(cfg, data, run, log=quiet, verbose=0)
     rows = history(run)
     # 8 planned steps: w = 0 before step 4 (half of them), then 0.5
     assert [float(r["sdl_weight"]) for r in rows] == [0.0, 0.0, 0.5, 0.5]
@@ -356,8 +584,8 @@ def test_w_schedule_starts_the_skeleton_loss_late_and_history_logs_every_term(tm
         assert float(r["sdl"]) == pytest.approx(float(r["loss_a"]) + float(r["loss_b"]), rel=1e-4)  # alpha = beta = 1
         assert (float(r["sdl_grad_share"]) == 0.0) == (w == 0.0) and 0.0 <= float(r["sdl_grad_share"]) < 1.0
         assert float(r["sdl_grad_balance_w"]) > 0 and r["val_joint"] and r["val_loss_a"]
-    assert tr.LossConfig(sdl_weight=0.4, sdl_start=0.5, sdl_ramp=0.2).weight_at(0.6) == pytest.approx(0.2)
-    assert tr.LossConfig(sdl_weight=0.4).weight_at(0.0) == 0.4 and not tr.LossConfig(sdl_weight=0.4).scheduled
+    assert LossConfig(sdl_weight=0.4, sdl_start=0.5, sdl_ramp=0.2).weight_at(0.6) == pytest.approx(0.2)
+    assert LossConfig(sdl_weight=0.4).weight_at(0.0) == 0.4 and not LossConfig(sdl_weight=0.4).scheduled
     with pytest.raises(SdnetError, match="sdl_ramp"):
         smoke_config(sdl_start=0.8, sdl_ramp=0.5)
     with pytest.raises(SdnetError, match="joint_loss"):
@@ -374,19 +602,35 @@ def test_angle_thresholds_are_derived_from_the_training_labels_and_kept_on_resum
     c, s = np.cos(angles), np.sin(angles)
     joints[:, index_tip, 0] = joints[:, index_mid, 0] + c * bone[:, 0] - s * bone[:, 1]
     joints[:, index_tip, 1] = joints[:, index_mid, 1] + s * bone[:, 0] + c * bone[:, 1]
-    data = tr.data_from_arrays(tiny_manifest(), xt, joints.reshape(64, -1), xv, yv)
+    data = data_from_arrays(tiny_manifest(), xt, joints.reshape(64, -1), xv, yv)
     run = tmp_path / "run"
     cfg = smoke_config(epochs=1, steps_per_epoch=1, threshold_percentile=100.0)
     assert cfg.loss.threshold_deg is None and cfg.loss.angle_thresholds_deg == ()
-    tr.train(cfg, data, run, log=quiet, verbose=0)
+    train(cfg, data, run, log=quiet, verbose=0)
     stored = json.loads((run / "config.json").read_text())["loss"]["angle_thresholds_deg"]
     # pair order: per finger (root, middle joint); the largest index middle-joint bend is 63 degrees
     assert stored[3] == pytest.approx(63.0, abs=0.01)
     assert np.delete(stored, 3) == pytest.approx(0.0, abs=0.01)
-    assert tr.sdl_kwargs(tr.load_run_config(run).loss)["threshold"][3] == pytest.approx(np.radians(63.0), abs=1e-4)
+    assert sdl_kwargs(load_run_config(run).loss)["threshold"][3] == pytest.approx(np.radians(63.0), abs=1e-4)
     # a resumed run keeps its thresholds (no config difference), a fixed threshold_deg wins over them
-    again = tr.with_angle_thresholds(cfg, data, tr.load_run_config(run))
-    assert tr.config_differences(again, tr.load_run_config(run)) == []
+    again = with_angle_thresholds(cfg, data, load_run_config(run))
+    assert config_differences(again, load_run_config(run)) == []
     fixed = smoke_config(threshold_deg=110.0)
-    assert tr.with_angle_thresholds(fixed, data) == fixed
-    assert tr.sdl_kwargs(fixed.loss)["threshold"] == pytest.approx(np.radians(110.0))
+    assert with_angle_thresholds(fixed, data) == fixed
+    assert sdl_kwargs(fixed.loss)["threshold"] == pytest.approx(np.radians(110.0))
+
+
+def test_history_of_an_older_run_is_rewritten_under_the_columns_the_run_logs(tmp_path):
+    """An older sdnet wrote history.csv in its own column order; CSVLogger appends in sorted order."""
+    path = tmp_path / "history.csv"
+    path.write_text("epoch,step,loss,seconds\n1,8,2.5,10.0\n2,16,1.5,20.0\n")
+    appender = open(path, "a", newline="")  # CSVLogger opens the file for appending before the rewrite
+    columns = ["epoch", "loss", "seconds", "step", "val_loss"]
+    assert match_history_columns(path, columns)
+    csv.DictWriter(appender, fieldnames=columns).writerow({"epoch": 2, "loss": 1.0, "seconds": 30.0, "step": 24,
+                                                           "val_loss": 1.2})
+    appender.close()
+    rows = history(tmp_path)
+    assert list(rows[0]) == columns
+    assert [r["step"] for r in rows] == ["8", "16", "24"] and [r["val_loss"] for r in rows] == ["", "", "1.2"]
+    assert not match_history_columns(path, columns)  # already in place: left alone

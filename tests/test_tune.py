@@ -101,7 +101,7 @@ def test_bad_inputs_are_one_line_errors(data, tmp_path, capsys):
 def test_interrupted_trial_is_retried_with_its_values_and_best_is_the_minimum(data, tmp_path, monkeypatch, capsys):
     """Trials replaced by a fake whose objective is alpha: the search state, not training, is tested."""
     import pipeline.tune as tune_mod
-    from pipeline import train as tr
+    from pipeline.training import resolve as tr
 
     attempts = []
 

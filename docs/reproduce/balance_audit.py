@@ -18,7 +18,8 @@ import numpy as np
 from models.losses import gradient_norms
 from pipeline.inference import load_model
 from pipeline.input import make_dataset
-from pipeline.train import load_run_config, sdl_kwargs
+from pipeline.training.build import sdl_kwargs
+from pipeline.training.resolve import load_run_config
 
 
 def main(run: str, data: str) -> None:

@@ -1,4 +1,4 @@
-"""``sdnet train``: train SDNet on ``sdnet data`` output (see ``pipeline.train``)."""
+"""``sdnet train``: train SDNet on ``sdnet data`` output (see ``pipeline.train`` and ``pipeline.training``)."""
 from __future__ import annotations
 
 import argparse
@@ -11,7 +11,8 @@ def register(sub) -> None:
         help="train SDNet (joint loss + skeleton-difference loss) on a data dir",
         description="Trains the SDNet CNN with Keras on the TFRecords of `sdnet data`. Writes RUN/config.json, "
         "RUN/batch_check.png, checkpoints every epoch (and on Ctrl-C / SIGTERM), TensorBoard logs, "
-        "RUN/history.csv, then RUN/model.keras and RUN/summary.json (validation mean error in mm). "
+        "RUN/history.csv (one row per epoch, numbered from 0: step, seconds, learning rate, losses, "
+        "errors in mm), then RUN/model.keras and RUN/summary.json (validation mean error in mm). "
         "With --resume, options not given are taken from the run's config.json.",
     )
     p.add_argument("--data", type=Path, required=True, help="data dir written by `sdnet data` (has manifest.json)")
@@ -76,7 +77,16 @@ def register(sub) -> None:
     p.add_argument("--from-tuning", type=Path, default=None, metavar="BEST_JSON",
                    help="take the loss settings (w, alpha, beta, ...) from the best.json of `sdnet tune`; "
                    "flags given explicitly override them")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its latest checkpoint. Restored exactly: weights, "
+                   "optimizer state, step count, learning-rate plan, epoch count, time spent (--minutes "
+                   "counts every session); history.csv and the TensorBoard logs are appended to. Not "
+                   "reproduced: the batch order; the resumed session draws a fresh shuffle and fresh "
+                   "augmentation from --seed plus the epochs done, and an interrupted epoch counts as "
+                   "one, so the numbers differ from an uninterrupted run's. With --force and a new "
+                   "--steps, --epochs, --steps-per-epoch or --minutes, the run trains to the new length "
+                   "and the learning-rate schedule is re-planned to it (the rate at each step is that of "
+                   "a run planned for the new length from the start)")
     p.add_argument("--force", action="store_true",
                    help="replace an existing run, or resume with options that differ from its config")
     p.set_defaults(func=run)
@@ -97,17 +107,19 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline import train as tr
+    from pipeline.train import train
+    from pipeline.training.data import data_from_dir
+    from pipeline.training.resolve import load_run_config, resolve_config
 
-    data = tr.data_from_dir(args.data)
-    base = tr.load_run_config(args.out) if args.resume else None
+    data = data_from_dir(args.data)
+    base = load_run_config(args.out) if args.resume else None
     overrides = overrides_from_args(args)
     if args.from_tuning is not None:
         from pipeline.tune import tuned_overrides
 
         overrides = tuned_overrides(args.from_tuning, overrides)
-    cfg = tr.resolve_config(data.manifest, overrides, base=base, data_dir=args.data)
-    summary = tr.train(cfg, data, args.out, resume=args.resume, force=args.force)
+    cfg = resolve_config(data.manifest, overrides, base=base, data_dir=args.data)
+    summary = train(cfg, data, args.out, resume=args.resume, force=args.force)
     if "interrupted" in summary:
         return 128 + summary["interrupted"]
     if summary.get("chief") is False:

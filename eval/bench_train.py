@@ -1,0 +1,64 @@
+"""``sdnet bench --only train``: training images/s and GFLOP/s of each model preset on random tensors."""
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from eval.bench import median_rate
+from pipeline.precision import cpu_has_native_bf16, keras_policy
+
+
+def _training_rate(cfg, batch: int, steps: int, repeats: int, precision: str = "float32") -> tuple[float, int]:
+    """(images/s, forward FLOPs per image) of training ``cfg`` on random tensors in ``precision``
+    (median over ``repeats`` of ``steps`` steps, after a warm-up); the global policy is restored."""
+    from models.losses import SDNetLoss
+    from models.sdnet import build_model, count_flops
+
+    previous = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy(keras_policy(precision))
+    try:
+        keras.utils.set_random_seed(0)
+        model = build_model(cfg)
+        model.compile(keras.optimizers.Adam(1e-4), SDNetLoss(0.5, penalty="hinge"), jit_compile=False)
+        s = cfg.input_size
+        ds = tf.data.Dataset.from_tensors((tf.random.uniform((batch, s, s, 1), -1, 1),
+                                           tf.random.uniform((batch, 48), -0.5, 0.5))).repeat()
+        model.fit(ds, steps_per_epoch=2, epochs=1, verbose=0)  # trace and warm up
+
+        def run() -> int:
+            model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
+            return steps * batch
+
+        return median_rate(run, repeats), count_flops(model)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def bench_train(quick: bool = False) -> dict:
+    """Training images/s and GFLOP/s per preset on random tensors, and a large fp32 matmul rate,
+    all in one run (medians over repeats); on CPUs with native bfloat16, the cpu preset in bfloat16
+    too. Training FLOPs = 3 x forward FLOPs per image."""
+    from models.sdnet import PRESETS
+
+    repeats = 2 if quick else 3
+    n = 2048
+    a = tf.random.normal((n, n))
+    tf.linalg.matmul(a, a).numpy()
+
+    def matmul() -> int:
+        tf.linalg.matmul(a, a).numpy()
+        return 1
+
+    figures = {"matmul_gflops_per_s": round(median_rate(matmul, 5) * 2 * n ** 3 / 1e9, 2)}
+    for name, cfg in PRESETS.items():
+        batch = 8 if name == "paper" else 32
+        steps = 2 if (quick or name == "paper") else 8
+        rate, flops = _training_rate(cfg, batch, steps, repeats)
+        figures[f"train_images_per_s_{name}"] = round(rate, 2)
+        figures[f"train_gflops_per_s_{name}"] = round(rate * 3 * flops / 1e9, 2)
+        figures[f"forward_gflops_per_image_{name}"] = round(flops / 1e9, 4)
+        if name == "cpu" and cpu_has_native_bf16():
+            bf16, _ = _training_rate(cfg, batch, steps, repeats, "bfloat16")
+            figures["train_images_per_s_cpu_bf16"] = round(bf16, 2)
+            figures["train_bf16_speedup_cpu"] = round(bf16 / rate, 2)
+    return figures

@@ -1,0 +1,79 @@
+"""The first training batch of a run, checked against its config before anything is written, and
+its picture (RUN/batch_check.png): crops with their joints drawn."""
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+
+from pipeline.config import TrainConfig
+from pipeline.errors import SdnetError
+from pipeline.skeleton import ICVL_SKELETON
+
+# Normalized joints beyond this magnitude mean the labels were not divided by cube/2.
+MAX_ABS_JOINT = 3.0
+
+
+def check_batch(image: np.ndarray, joints: np.ndarray, cfg: TrainConfig, where: str = "training batch") -> dict:
+    """Check one batch against the run config; SdnetError naming the problem; returns value ranges.
+
+    image (B, S, S, 1) finite in [-1, 1] with S = crop size; joints (B, 3J), J from the manifest's
+    skeleton (which must be ICVL_SKELETON), finite, |value| <= MAX_ABS_JOINT (cube/2 units).
+    """
+    skel = cfg.data.skeleton
+    if not ICVL_SKELETON.matches(skel):
+        raise SdnetError(f"{where}: the manifest's skeleton differs from this sdnet's")
+    s, j = cfg.data.crop_size, len(skel["joint_names"])
+    if image.ndim != 4 or image.shape[1:] != (s, s, 1):
+        raise SdnetError(f"{where}: images of shape {image.shape[1:]}, expected ({s}, {s}, 1) from the manifest")
+    if image.shape[1] != cfg.model.input_size:
+        raise SdnetError(f"{where}: crop size {image.shape[1]} px but the model takes {cfg.model.input_size} px")
+    if joints.ndim != 2 or joints.shape[1] != 3 * j:
+        raise SdnetError(f"{where}: joints of shape {joints.shape[1:]}, expected ({3 * j},) for {j} joints")
+    if not (np.isfinite(image).all() and np.isfinite(joints).all()):
+        raise SdnetError(f"{where}: non-finite values in images or joints")
+    lo, hi = float(image.min()), float(image.max())
+    if lo < -1.001 or hi > 1.001:
+        raise SdnetError(f"{where}: depth values in [{lo:.3g}, {hi:.3g}], expected [-1, 1]")
+    if lo >= 0.999:
+        raise SdnetError(f"{where}: every pixel is background (no hand in the crops)")
+    jmax = float(np.abs(joints).max())
+    if jmax > MAX_ABS_JOINT:
+        raise SdnetError(f"{where}: |joint| up to {jmax:.3g}; expected joints normalized by cube/2 "
+                         f"(<= {MAX_ABS_JOINT})")
+    return {"image_min": lo, "image_max": hi, "joint_abs_max": jmax, "batch": int(image.shape[0])}
+
+
+def batch_picture_png(image: np.ndarray, joints: np.ndarray, max_crops: int = 16) -> bytes:
+    """PNG bytes of up to ``max_crops`` crops (gray) with joints and bones drawn per finger.
+
+    Joints are placed at pixel ((x + 1) / 2 S, (y + 1) / 2 S) from the normalized x, y: exact for
+    joints at the hand centre's depth, approximate (perspective) off it.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = min(max_crops, image.shape[0])
+    cols = int(math.ceil(math.sqrt(n)))
+    rows = int(math.ceil(n / cols))
+    s = image.shape[1]
+    fig, axes = plt.subplots(rows, cols, figsize=(2 * cols, 2 * rows), squeeze=False)
+    colors = plt.get_cmap("tab10")
+    for k, ax in enumerate(axes.ravel()):
+        ax.axis("off")
+        if k >= n:
+            continue
+        ax.imshow(image[k, :, :, 0], cmap="gray", vmin=-1, vmax=1)
+        uv = (joints[k].reshape(-1, 3)[:, :2] + 1.0) / 2.0 * s  # (J, 2) pixels
+        for p, chain in enumerate(ICVL_SKELETON.part_chains):
+            ax.plot(uv[list(chain), 0], uv[list(chain), 1], "-o", color=colors(p), ms=2, lw=1)
+        ax.set_xlim(-0.5, s - 0.5)
+        ax.set_ylim(s - 0.5, -0.5)
+    fig.suptitle("batch check: joints at ((x+1)/2 S, (y+1)/2 S)", fontsize=8)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)
+    plt.close(fig)
+    return buf.getvalue()
