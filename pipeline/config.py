@@ -402,6 +402,9 @@ class TrainDataInfo:
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 
 
+DEFAULT_EPOCHS = 10  # training length when neither --epochs, --steps nor --minutes is given
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Resolved configuration of one training run (written to ``RUN/config.json``).

@@ -6,6 +6,9 @@ from pathlib import Path
 
 
 def register(sub) -> None:
+    from pipeline.config import DEFAULT_EPOCHS, AugmentConfig, LossConfig, TrainConfig
+
+    t, loss, online = TrainConfig(), LossConfig(), AugmentConfig()  # the defaults the help shows
     p = sub.add_parser(
         "train",
         help="train SDNet (joint loss + skeleton-difference loss) on a data dir",
@@ -21,38 +24,38 @@ def register(sub) -> None:
                    help="model preset (default cpu): paper = ZF-net layers + FC 2048; cpu = scaled to "
                    "train fast on 2 CPU cores; smoke = tiny, for tests")
     length = p.add_mutually_exclusive_group()
-    length.add_argument("--epochs", type=int, default=None, help="epochs to train (default 10)")
+    length.add_argument("--epochs", type=int, default=None, help=f"epochs to train (default {DEFAULT_EPOCHS})")
     length.add_argument("--steps", type=int, default=None, help="optimizer steps to train, instead of --epochs")
     p.add_argument("--minutes", type=float, default=None,
                    help="wall-clock budget for training + validation (over all resumes); plans the "
                    "learning-rate schedule to end within it")
     p.add_argument("--steps-per-epoch", type=int, default=None,
                    help="steps between validations/checkpoints (default: one pass over the training split)")
-    p.add_argument("--batch-size", type=int, default=None, help="global batch size (default 32)")
+    p.add_argument("--batch-size", type=int, default=None, help=f"global batch size (default {t.batch_size})")
     p.add_argument("--learning-rate", type=float, default=None,
-                   help="peak Adam learning rate (default 1e-3; warm-up then cosine decay)")
+                   help=f"peak Adam learning rate (default {t.learning_rate:g}; warm-up then cosine decay)")
     p.add_argument("--sdl-weight", type=float, default=None,
-                   help="weight w of the skeleton-difference loss (default 0.5; 0 = baseline)")
-    p.add_argument("--alpha", type=float, default=None, help="weight of the angle term (default 1)")
-    p.add_argument("--beta", type=float, default=None, help="weight of the bone-ratio term (default 1)")
+                   help=f"weight w of the skeleton-difference loss (default {loss.sdl_weight:g}; 0 = baseline)")
+    p.add_argument("--alpha", type=float, default=None, help=f"weight of the angle term (default {loss.alpha:g})")
+    p.add_argument("--beta", type=float, default=None, help=f"weight of the bone-ratio term (default {loss.beta:g})")
     p.add_argument("--penalty", choices=["step", "hinge"], default=None,
-                   help="angle feasibility penalty F: step (paper, no gradient) or hinge (default step)")
+                   help=f"angle feasibility penalty F: step (paper, no gradient) or hinge (default {loss.penalty})")
     p.add_argument("--threshold-deg", type=float, default=None,
                    help="one angle above which F penalizes a bend, degrees (default: none; one threshold per "
                    "angle derived from the training labels, see --threshold-percentile)")
     p.add_argument("--threshold-percentile", type=float, default=None,
                    help="without --threshold-deg: each angle's threshold is this percentile of that angle "
-                   "over the training labels, stored in RUN/config.json (default 99)")
+                   f"over the training labels, stored in RUN/config.json (default {loss.threshold_percentile:g})")
     p.add_argument("--joint-loss", choices=["squared", "distance"], default=None,
-                   help="reading of Eq. 1: sum of squared joint distances (squared, default) or of joint "
-                   "distances (distance)")
+                   help="reading of Eq. 1: sum of squared joint distances (squared) or of joint distances "
+                   f"(distance); default {loss.joint_loss}")
     p.add_argument("--sdl-start", type=float, default=None,
-                   help="w schedule: w = 0 for this fraction of the planned steps (default 0)")
+                   help=f"w schedule: w = 0 for this fraction of the planned steps (default {loss.sdl_start:g})")
     p.add_argument("--sdl-ramp", type=float, default=None,
-                   help="w schedule: then ramp w linearly to --sdl-weight over this fraction (default 0: at once)")
-    p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+                   help=f"w schedule: then ramp w linearly to --sdl-weight over this fraction (default {loss.sdl_ramp:g}; 0: at once)")
+    p.add_argument("--seed", type=int, default=None, help=f"random seed (default {t.seed})")
     p.add_argument("--precision", choices=["auto", "float32", "bfloat16", "float16"], default=None,
-                   help="compute precision (default auto: bfloat16 mixed precision on CPUs with native "
+                   help=f"compute precision (default {t.precision}; auto: bfloat16 mixed precision on CPUs with native "
                    "bfloat16 such as AVX512_BF16/AMX, else float32; float16 is for GPUs)")
     p.add_argument("--dropout", type=float, default=None,
                    help="dropout rate after the fully connected layer (default: the preset's; cpu 0, paper 0.5)")
@@ -63,14 +66,14 @@ def register(sub) -> None:
                    "of the (augmented) training poses (0 = direct joints, the default)")
     aug = p.add_argument_group("online augmentation (drawn anew for every batch; 0 turns one off)")
     aug.add_argument("--aug-rotation-deg", type=float, default=None,
-                     help="in-plane rotation uniform in +-DEG degrees (default 45)")
-    aug.add_argument("--aug-scale", type=float, default=None, help="zoom uniform in 1 +- SCALE (default 0.1)")
+                     help=f"in-plane rotation uniform in +-DEG degrees (default {online.rotation_deg:g})")
+    aug.add_argument("--aug-scale", type=float, default=None, help=f"zoom uniform in 1 +- SCALE (default {online.scale:g})")
     aug.add_argument("--aug-shift-mm", type=float, default=None,
-                     help="std of the hand-centre shift per axis, mm (default 5)")
+                     help=f"std of the hand-centre shift per axis, mm (default {online.shift_mm:g})")
     aug.add_argument("--aug-pixel-dropout", type=float, default=None,
-                     help="share of hand pixels dropped to background (default 0)")
+                     help=f"share of hand pixels dropped to background (default {online.pixel_dropout:g})")
     p.add_argument("--strategy", choices=["auto", "default", "mirrored", "multiworker"], default=None,
-                   help="tf.distribute strategy (default auto: multi-worker with TF_CONFIG, mirrored "
+                   help=f"tf.distribute strategy (default {t.strategy}; auto: multi-worker with TF_CONFIG, mirrored "
                    "with several GPUs, else one device). Multi-worker: start the same command on every "
                    "machine with its TF_CONFIG; --batch-size is global; only the chief writes --out "
                    "(README, Scaling out)")

@@ -9,13 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.config import AugmentConfig, TrainConfig, TrainDataInfo, from_dict, to_dict
+from pipeline.config import DEFAULT_EPOCHS, AugmentConfig, TrainConfig, TrainDataInfo, from_dict, to_dict
 from pipeline.errors import SdnetError
 from pipeline.rundir import RunDir
 from pipeline.skeleton import ICVL_SKELETON
 from pipeline.training.data import DataSource, training_poses
 
-DEFAULT_EPOCHS = 10
 LOSS_OVERRIDES = ("sdl_weight", "alpha", "beta", "omega1", "omega2", "threshold_deg", "threshold_percentile",
                   "penalty", "joint_loss", "sdl_start", "sdl_ramp")
 TOP_OVERRIDES = ("batch_size", "epochs", "steps", "steps_per_epoch", "minutes", "learning_rate",
