@@ -95,6 +95,32 @@ def make_tiny_data_dir(tmp_path: Path, rotations: int = 2, crop_size: int = 32, 
     return out
 
 
+def make_untrained_run(run: Path, data_dir: Path, crop_size: int) -> Path:
+    """A run directory as ``sdnet train`` leaves it (model.keras, config.json with the data section) for
+    ``data_dir``, holding an untrained smoke-preset CNN whose joints stay near the hand centre."""
+    import json
+
+    import keras
+
+    from models.sdnet import build_model, preset, with_input_size
+    from pipeline.config import to_dict
+    from pipeline.fsutil import write_json
+
+    manifest = json.loads((Path(data_dir) / "manifest.json").read_text())
+    run = Path(run)
+    run.mkdir(parents=True)
+    keras.utils.set_random_seed(0)
+    cfg = with_input_size(preset("smoke"), crop_size)
+    model = build_model(cfg)
+    kernel, bias = model.get_layer("joints").get_weights()  # untrained, but joints near the hand
+    model.get_layer("joints").set_weights([kernel * 0.05, bias])
+    model.save(run / "model.keras")
+    write_json(run / "config.json", {"model": to_dict(cfg), "data": {
+        "data_dir": str(data_dir), "crop_size": crop_size, "cube_mm": manifest["cube_mm"],
+        "intrinsics": manifest["intrinsics"], "centre": manifest["config"]["centre"]}})
+    return run
+
+
 def camera_xyz(uvd: np.ndarray) -> np.ndarray:
     return uvd_to_xyz(uvd, ICVL_INTRINSICS)
 

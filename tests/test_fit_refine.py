@@ -4,17 +4,13 @@ import hashlib
 import json
 import shutil
 
-import keras
 import numpy as np
 import pytest
 
-from models.sdnet import build_model, preset, with_input_size
 from pipeline.cli import main
-from pipeline.config import to_dict
-from pipeline.fsutil import write_json
 from pipeline.fit_refine import DEFAULT_GRID
 from pipeline.rundir import RunDir
-from tests.helpers import make_tiny_data_dir
+from tests.helpers import make_tiny_data_dir, make_untrained_run
 
 CROP = 32
 
@@ -32,18 +28,7 @@ def fitted(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fit_refine")
     data = make_tiny_data_dir(tmp, rotations=1, crop_size=CROP, train_seqs=3, frames_per_seq=4,
                               test_frames=(4, 2))
-    manifest = json.loads((data / "manifest.json").read_text())
-    run = tmp / "run"
-    run.mkdir()
-    keras.utils.set_random_seed(0)
-    cfg = with_input_size(preset("smoke"), CROP)
-    model = build_model(cfg)
-    kernel, bias = model.get_layer("joints").get_weights()  # untrained, but joints near the hand
-    model.get_layer("joints").set_weights([kernel * 0.05, bias])
-    model.save(run / "model.keras")
-    write_json(run / "config.json", {"model": to_dict(cfg), "data": {
-        "data_dir": str(data), "crop_size": CROP, "cube_mm": manifest["cube_mm"],
-        "intrinsics": manifest["intrinsics"], "centre": manifest["config"]["centre"]}})
+    run = make_untrained_run(tmp / "run", data, CROP)
     unfitted = tmp / "run_unfitted"
     shutil.copytree(run, unfitted)
 

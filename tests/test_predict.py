@@ -2,13 +2,11 @@
 import json
 import shutil
 
-import keras
 import numpy as np
 import pytest
 from PIL import Image
 
 from models.prior import fit_bone_prior
-from models.sdnet import build_model, preset, with_input_size
 from pipeline.camera import ICVL_INTRINSICS, Intrinsics, uvd_to_xyz
 from pipeline.cli import main
 from pipeline.config import RefineConfig, to_dict
@@ -17,7 +15,7 @@ from pipeline.icvl import ICVL_BACKGROUND, write_depth_png
 from pipeline.frame_sources import collect_frames
 from pipeline.predictor import load_predictor, predict_chunk
 from pipeline.skeleton import ICVL_SKELETON
-from tests.helpers import make_tiny_data_dir, stick_hand_xyz
+from tests.helpers import make_tiny_data_dir, make_untrained_run, stick_hand_xyz
 
 CROP = 32
 
@@ -28,18 +26,7 @@ def tiny(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("predict")
     data = make_tiny_data_dir(tmp, rotations=1, crop_size=CROP, train_seqs=2, frames_per_seq=3,
                               test_frames=(4, 2))
-    manifest = json.loads((data / "manifest.json").read_text())
-    run = tmp / "run"
-    run.mkdir()
-    keras.utils.set_random_seed(0)
-    cfg = with_input_size(preset("smoke"), CROP)
-    model = build_model(cfg)
-    kernel, bias = model.get_layer("joints").get_weights()  # untrained, but joints near the hand
-    model.get_layer("joints").set_weights([kernel * 0.05, bias])
-    model.save(run / "model.keras")
-    write_json(run / "config.json", {"model": to_dict(cfg), "data": {
-        "data_dir": str(data), "crop_size": CROP, "cube_mm": manifest["cube_mm"],
-        "intrinsics": manifest["intrinsics"], "centre": manifest["config"]["centre"]}})
+    run = make_untrained_run(tmp / "run", data, CROP)
     refined = tmp / "run_refined"
     shutil.copytree(run, refined)
     rng = np.random.default_rng(1)  # "training" poses: stick hands, never the ICVL labels

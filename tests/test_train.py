@@ -509,6 +509,22 @@ def test_cli_trains_on_a_tiny_data_dir(tmp_path, capsys):
     assert f"at step {done + 6} already" in capsys.readouterr().err
 
 
+def test_one_recording_converts_and_trains_with_its_tail_as_validation(tmp_path, capsys):
+    """A user with a single training sequence: `sdnet data` holds out its last frames as val, and
+    `sdnet train` trains and reports a validation error on them."""
+    from tests.helpers import make_tiny_data_dir
+
+    data = make_tiny_data_dir(tmp_path, rotations=1, crop_size=CROP, train_seqs=1, frames_per_seq=10)
+    manifest = json.loads((data / "manifest.json").read_text())
+    assert manifest["counts"]["val"] >= 1 and "tail of" in manifest["val_from"]
+    run = tmp_path / "run"
+    assert cli_main(["train", "--data", str(data), "--out", str(run), "--preset", "smoke", "--steps", "3",
+                     "--batch-size", "4"]) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["steps"] == 3 and summary["val_frames"] == manifest["counts"]["val"]
+    assert np.isfinite(summary["val_mean_error_mm"])
+
+
 def test_bfloat16_run_computes_in_bfloat16_learns_and_restores_the_policy(tmp_path):
     data = tiny_data()
     cfg = smoke_config(epochs=6, sdl_weight=0.0, precision="bfloat16")
