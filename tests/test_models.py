@@ -89,9 +89,3 @@ def test_pose_pca_basis_reconstructs_poses_in_its_span():
     assert not layer.trainable
     np.testing.assert_allclose(layer.get_weights()[0], components)
     assert model.get_layer("pose_pca").units == 4
-
-
-def test_model_config_defaults_are_the_cpu_preset():
-    from pipeline.config import ModelConfig
-
-    assert ModelConfig() == preset("cpu")
