@@ -121,6 +121,16 @@ def make_untrained_run(run: Path, data_dir: Path, crop_size: int) -> Path:
     return run
 
 
+def is_a_drawn_figure(path: Path, min_side: int = 200) -> bool:
+    """True when ``path`` is an image of at least ``min_side`` px a side holding a drawing (axes, text,
+    curves: many grey levels and some dark ink), not a blank or unreadable canvas."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        pixels = np.asarray(img.convert("L"))
+    return min(pixels.shape) >= min_side and len(np.unique(pixels)) > 10 and (pixels < 128).mean() > 0.005
+
+
 def camera_xyz(uvd: np.ndarray) -> np.ndarray:
     return uvd_to_xyz(uvd, ICVL_INTRINSICS)
 

@@ -9,7 +9,7 @@ from eval.results_io import read_results
 from pipeline.cli import main
 from pipeline.config import to_dict
 from models.sdnet import build_model, preset, with_input_size
-from tests.helpers import html_tables, make_tiny_data_dir
+from tests.helpers import html_tables, is_a_drawn_figure, make_tiny_data_dir
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +115,7 @@ def test_eval_draws_the_learning_curve_and_time_to_accuracy_of_a_run_with_histor
         "3,1200,0.1,11,,0.1,11.5,,0.0005,360\n")
     out = tmp / "report_history"
     assert main(["eval", "--run", str(with_history), "--data", str(data), "--out", str(out), "--no-refine"]) == 0
-    assert (out / "learning_curve.png").stat().st_size > 0
+    assert is_a_drawn_figure(out / "learning_curve.png")
     settings = json.loads((out / "settings.json").read_text())
     assert settings["time to accuracy (validation)"] == {"15 mm": 4.0, "12 mm": 6.0, "10 mm": None}
     md = (out / "report.md").read_text()

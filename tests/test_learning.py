@@ -8,6 +8,7 @@ import pytest
 
 from eval.learning import comparison_table, error_at, read_history, time_to_accuracy
 from pipeline.cli import main
+from tests.helpers import is_a_drawn_figure
 
 HEADER = "epoch,step,loss,mean_error_mm,sdl,val_loss,val_mean_error_mm,val_sdl,learning_rate,seconds\n"
 
@@ -56,7 +57,7 @@ def test_curves_command_writes_the_figure_and_table(tmp_path, capsys):
     assert main(["curves", f"first={a}", str(b), "--out", str(out)]) == 0
     table = (out / "curves.md").read_text()
     assert "| first |" in table and "| b |" in table
-    assert (out / "learning_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert is_a_drawn_figure(out / "learning_curves.png")
     assert main(["curves", str(tmp_path / "missing"), "--out", str(out)]) == 2
     assert "no training history" in capsys.readouterr().err
 

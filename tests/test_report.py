@@ -12,6 +12,7 @@ from eval.report import (FINGER_COLORS, Section, Strong, Table, html_table, mark
                          pose_examples_figure, settings_rows, write_report)
 from pipeline.errors import SdnetError
 from pipeline.skeleton import FINGERS, ICVL_SKELETON, NUM_JOINTS
+from tests.helpers import is_a_drawn_figure
 
 
 def _figure(path):
@@ -112,7 +113,7 @@ def test_pose_examples_draw_both_skeletons_per_finger():
 def test_pose_examples_figure_saves_and_checks_lengths(tmp_path):
     images, gt, pred = _hand(2)
     path = save_figure(pose_examples_figure(images, gt, pred, ["a", "b"]), tmp_path / "examples.png")
-    assert path.read_bytes().startswith(b"\x89PNG")
+    assert is_a_drawn_figure(path)
     with pytest.raises(ValueError, match="as many axes"):
         pose_examples_figure(images, gt, pred, ["only one title"])
     with pytest.raises(ValueError, match="joints must be"):
@@ -230,7 +231,7 @@ def test_eval_report_summary_numbers_equal_metrics_json(tmp_path):
     assert headings[0] == "Summary" and headings[-1] == "Settings" and "Training" in headings
     assert "<script" not in page and page.count("data:image/png;base64,") == 7
     for name in ("learning_curve.png", "per_sequence.png", "success_max_frame_published.png"):
-        assert (report / name).read_bytes().startswith(b"\x89PNG")
+        assert is_a_drawn_figure(report / name), name
 
     md = paths["md"].read_text()
     assert md.index("## Summary") < md.index("## Results") < md.index("## Settings")
