@@ -6,7 +6,7 @@ scored with ``eval.metrics.summarize``. Outputs: ``metrics.json`` (method -> sum
 ``settings.json``, ``table.csv`` and the figures of ``eval.plots``, written atomically.
 
 Published numbers come in two kinds, kept apart everywhere:
-  * ``PUBLISHED_FILES``: result files shipped in ``../shared/icvl/published/``; their mean errors are
+  * ``PUBLISHED_FILES``: the ICVL benchmark's published result files (``DIR/published/``); their mean errors are
     recomputed here (the value each paper reported is shown beside it);
   * ``REPORTED_ONLY``: mean errors the papers reported without a result file here; with
     ``--with-reported`` they appear as rows marked "reported, not recomputed".
@@ -43,7 +43,7 @@ class PublishedMethod:
     note: str = ""
 
 
-# File name in ../shared/icvl/published/ -> method (mean errors from ../shared/README.md).
+# File name in DIR/published/ -> method (mean errors as the papers reported them).
 PUBLISHED_FILES: dict[str, PublishedMethod] = {
     "CVPR14_LRF_Results.txt": PublishedMethod("LRF", 12.578, "the paper's reference [17]"),
     "IJCAI16_ICVL_DeepModel.txt": PublishedMethod("DeepModel", 11.561),
@@ -59,7 +59,7 @@ PAPER_TABLE1_MM: dict[float, float] = {0.0: 12.6990, 0.125: 8.8209, 0.25: 8.7291
 PAPER_RUNTIME_MS: dict[str, float] = {"cnn": 7.0, "refinement": 12.0}
 PAPER_REFINEMENT_GAIN_MM: tuple[float, float] = (0.05, 0.15)
 
-# Mean errors on ICVL reported in papers, with no result file here (from ../shared/README.md and the
+# Mean errors on ICVL reported in papers, with no result file here (from the papers and the
 # SDNet paper's text and Table 1). Never recomputed; shown only with --with-reported.
 REPORTED_ONLY: tuple[PublishedMethod, ...] = (
     PublishedMethod("SDNet (paper)", round(PAPER_TABLE1_MM[0.5], 2),
@@ -265,7 +265,7 @@ def find_published(icvl_dir: Path) -> tuple[list[Path], Path] | None:
 
     ``icvl_dir`` holds the real ICVL test labels (``icvl_test_groundtruth_label.txt``, else
     ``test_seq_1.txt`` and ``test_seq_2.txt``) and the published result files in ``published/``
-    (the layout of ``../shared/icvl``).
+    (the layout of the ICVL benchmark folder of the project's shared data).
     """
     icvl_dir = Path(icvl_dir)
     folder = icvl_dir / PUBLISHED_SUBDIR

@@ -217,7 +217,7 @@ def lead_paragraphs(metrics: Mapping, settings: Mapping, published: Mapping | No
                    "side by side for their order of magnitude, not as a ranking.")
     if published is None:
         out.append("Published methods: give sdnet eval --published DIR (the real ICVL test labels and "
-                   "published result files, e.g. ../shared/icvl) to score them on this page.")
+                   "published result files in DIR/published/) to score them on this page.")
     return out
 
 
