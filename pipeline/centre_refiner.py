@@ -97,7 +97,8 @@ def train_centre_refiner(data_dir: Path, run_dir: Path, steps: int = 1500, batch
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss=keras.losses.Huber(delta=0.2))
     train = _pairs(data_dir, "train", batch_size, mu, seed, repeat=True)
     # a live bar on a terminal, one summary line in a log
-    model.fit(train, steps_per_epoch=steps, epochs=1, verbose=(1 if sys.stdout.isatty() else 2) if progress else 0)
+    model.fit(train, steps_per_epoch=steps, epochs=1, shuffle=False,  # the tf.data pipeline shuffles
+              verbose=(1 if sys.stdout.isatty() else 2) if progress else 0)
     val_split = "val" if manifest.get("counts", {}).get("val") else "train"
     before, after = [], []
     for image, target in _pairs(data_dir, val_split, 256, mu, seed + 1, repeat=False).take(8):

@@ -209,7 +209,9 @@ def _fit(cfg: TrainConfig, data: DataSource, run_dir: Path, built: Built, manage
             seed = cfg.seed + epochs_done  # a resumed session draws a fresh shuffle
             train_ds = data.train(cfg.batch_size, seed, cfg.augment)
             val_ds = data.val(cfg.batch_size)
+            val_steps = max(1, math.ceil(data.num_val / cfg.batch_size))  # a finite split, read whole
             if role.workers > 1:
+                val_steps = max(1, data.num_val // cfg.batch_size)
                 train_ds = slices_of_global_batches(
                     built.strategy, lambda: data.train(cfg.batch_size, seed, cfg.augment), cfg.batch_size)
                 val_ds = slices_of_global_batches(  # whole global batches only (the summary uses all)
@@ -217,7 +219,8 @@ def _fit(cfg: TrainConfig, data: DataSource, run_dir: Path, built: Built, manage
                     cfg.batch_size)
             try:
                 model.fit(train_ds, epochs=epochs, initial_epoch=epochs_done, steps_per_epoch=spe,
-                          validation_data=val_ds, callbacks=callbacks,
+                          validation_data=val_ds, validation_steps=val_steps, callbacks=callbacks,
+                          shuffle=False,  # the tf.data pipelines shuffle (and say so to Keras)
                           verbose=verbose if verbose is not None else (1 if sys.stderr.isatty() else 2))
             except PEER_ERRORS as e:
                 if role.workers < 2:

@@ -417,7 +417,17 @@ def test_time_budget_of_a_resumed_run_counts_earlier_sessions():
     assert budget.exhausted()
 
 
-def test_time_budget_ends_training_within_it_with_a_decayed_learning_rate(tmp_path):
+def test_time_budget_ends_training_within_it_with_a_decayed_learning_rate(tmp_path, monkeypatch):
+    """End to end on a simulated clock (every reading 20 ms after the previous one), so what is checked
+    does not depend on this machine's speed."""
+    import functools
+    import itertools
+
+    import pipeline.train as train_module
+
+    ticks = itertools.count()
+    monkeypatch.setattr(train_module, "TimeBudget",
+                        functools.partial(TimeBudget, clock=lambda: 0.02 * next(ticks)))
     data = tiny_data(32, 16)
     budget_s = 12.0
     cfg = smoke_config(epochs=None, minutes=budget_s / 60, steps_per_epoch=20, warmup_steps=5)

@@ -56,6 +56,7 @@ class StopControl(keras.callbacks.Callback):
         self.signal: int | None = None
         self.val_seconds = 0.0
         self._val_t0 = 0.0
+        self._clock = budget.clock if budget is not None else time.perf_counter  # one clock with the budget
 
     def handle_signal(self, signum, _frame) -> None:
         self.signal = signum
@@ -89,14 +90,14 @@ class StopControl(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def on_test_begin(self, logs=None):
-        self._val_t0 = time.perf_counter()
+        self._val_t0 = self._clock()
 
     def on_test_batch_end(self, batch, logs=None):
         if self.signal is not None:
             self.model.stop_evaluating = True
 
     def on_test_end(self, logs=None):
-        seconds = time.perf_counter() - self._val_t0
+        seconds = self._clock() - self._val_t0
         self.val_seconds += seconds
         if self.budget is not None:
             self.budget.validation_done(seconds, complete=self.signal is None)
