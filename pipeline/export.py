@@ -74,7 +74,8 @@ def _run_parts(run_dir: Path):
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise SdnetError(f"{run_dir}: run directory not found")
-    info, raw = read_data_info(run_dir), read_config(run_dir)
+    raw = read_config(run_dir)
+    info = read_data_info(run_dir, raw)
     intr = run_intrinsics(info)
     centre, _ = run_centre_rule(info)
     model = load_model(run_dir)

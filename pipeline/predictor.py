@@ -97,7 +97,8 @@ def load_predictor(run_dir: Path, intrinsics: Intrinsics | None = None, refine: 
         raise SdnetError(f"{run_dir}: run directory not found")
     if hand not in HANDS:
         raise SdnetError(f"hand must be one of {', '.join(HANDS)}, got {hand!r}")
-    info, raw = read_data_info(run_dir), read_config(run_dir)
+    raw = read_config(run_dir)
+    info = read_data_info(run_dir, raw)
     intr = intrinsics or run_intrinsics(info)
     centre, source = run_centre_rule(info)
     prior, cfg = load_refinement(run_dir) if refine else (None, None)

@@ -156,12 +156,13 @@ def load_refinement(run_dir: str | Path):
     return load_prior(run_dir), load_refine_config(run_dir)
 
 
-def read_data_info(run_dir: str | Path):
-    """The run's data section (config.TrainDataInfo: crop size px, cube mm, camera, hand-centre rule)."""
+def read_data_info(run_dir: str | Path, config: dict | None = None):
+    """The run's data section (config.TrainDataInfo: crop size px, cube mm, camera, hand-centre rule), from
+    ``config`` when the caller has read RUN/config.json already."""
     from pipeline.config import TrainDataInfo, from_dict
 
     path = RunDir(run_dir).config
-    raw = read_config(run_dir)
+    raw = read_config(run_dir) if config is None else config
     try:
         info = from_dict(TrainDataInfo, raw.get("data", {}), f"{path}: data")
     except (TypeError, ValueError) as e:
