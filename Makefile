@@ -11,17 +11,16 @@ SYNTH_DIR ?= $(WORK)/icvl-synth
 DATA_DIR ?= $(WORK)/data
 RUN_DIR ?= $(WORK)/run
 REPORT_DIR ?= $(WORK)/report
+# The experiment (configs/*.json): data cut, model, loss, augmentation, schedule and budget, refinement
+# and centre refiner; `make data` and `make train` both read it, so they cannot disagree.
+EXPERIMENT ?= configs/default.json
+# The synthetic tree's seed (the experiment has its own training seed).
 SEED ?= 0
 # The embedded default: about 20k training frames and two test sequences of ICVL's size.
 TRAIN_FRAMES ?= 20000
 TEST_FRAMES ?= 1596
 # With ICVL_ROOT set, `make data` converts that tree instead of the synthetic one.
 ICVL_ROOT ?=
-# Training rotates, scales and shifts the crops online (docs/recipe/README.md: better than 4
-# materialized 90-degree copies at equal wall time), so the default writes the originals only;
-# the paper's setting for real ICVL, 16 copies every 22.5 deg, is ROTATIONS=16.
-ROTATIONS ?= 1
-CROP ?= 128
 BEAM_ARGS ?=
 
 export TF_CPP_MIN_LOG_LEVEL := 2
@@ -34,10 +33,10 @@ help:
 	@echo "make setup    create $(VENV) and install requirements.txt and the sdnet package"
 	@echo "make synth    render the synthetic ICVL tree into $(SYNTH_DIR)"
 	@echo "make data     convert it (or ICVL_ROOT=/path/to/ICVL) into TFRecords in $(DATA_DIR)"
-	@echo "make train    train the cpu preset on it ($(TRAIN_MINUTES) min) into $(RUN_DIR)"
+	@echo "make train    train EXPERIMENT ($(EXPERIMENT)) on it into $(RUN_DIR), then fit its refinement"
 	@echo "make eval     metrics, figures and report of that run in $(REPORT_DIR)"
 	@echo "make screenshot  a PNG of $(REPORT_DIR)/report.html rendered by headless Chromium ($(SCREENSHOT))"
-	@echo "make long     a $(LONG_MINUTES)-minute run of the same recipe, scored on the synthetic test split"
+	@echo "make long     configs/long.json (50 min of training), scored on the synthetic test split"
 	@echo "              and on the real ICVL test poses rendered by sdnet synth --poses"
 	@echo "make tune     keras-tuner search over w, alpha, beta and the joint-loss reading (~30 min)"
 	@echo "make reproduce  the paper's Table 1 on our data at convergence, 3 seeds (about 80 min, resumable)"
@@ -79,28 +78,18 @@ endif
 data: $(DATA_DIR)/manifest.json
 
 $(DATA_DIR)/manifest.json: $(DATA_DEPS) | $(STAMP)
-	$(SDNET) data --icvl-root $(DATA_SOURCE) --out $(DATA_DIR) --crop $(CROP) --rotations $(ROTATIONS) \
+	$(SDNET) data --config $(EXPERIMENT) --icvl-root $(DATA_SOURCE) --out $(DATA_DIR) \
 		--overwrite --preview $(DATA_DIR)-preview.png $(BEAM_ARGS)
 
-# make train: the cpu preset on make data's output, within TRAIN_MINUTES of training, with the
-# recipe of docs/recipe/README.md (online augmentation, precision auto = bfloat16 where native); then the
-# refinement is fitted on train/val (`sdnet fit-refine`) and the hand-centre refiner trained, so the run
-# directory holds everything `sdnet predict` needs.
-# (16: with the scene frames in the default tree and the centre refiner, make all stays within 30 min)
-TRAIN_MINUTES ?= 16
-# steps of the learned hand-centre refinement trained after the pose model (`sdnet fit-centre`)
-CENTRE_STEPS ?= 1000
-SDL_WEIGHT ?= 0
-PRESET ?= cpu
-# extra `sdnet train` options (the recipe's defaults live in the code: see `sdnet train --help`)
-RECIPE ?=
+# make train: EXPERIMENT on make data's output; `sdnet train` then fits the refinement on train/val and
+# trains the hand-centre refiner, so the run directory holds everything `sdnet predict` needs.
+# TRAIN_MINUTES (empty: the experiment's budget) overrides only the budget.
+TRAIN_MINUTES ?=
+BUDGET = $(if $(TRAIN_MINUTES),--minutes $(TRAIN_MINUTES),)
 train: $(RUN_DIR)/model.keras
 
 $(RUN_DIR)/model.keras: $(DATA_DIR)/manifest.json | $(STAMP)
-	$(SDNET) train --data $(DATA_DIR) --out $(RUN_DIR) --preset $(PRESET) --minutes $(TRAIN_MINUTES) \
-		--steps-per-epoch 400 --sdl-weight $(SDL_WEIGHT) --seed $(SEED) $(RECIPE) --force
-	$(SDNET) fit-refine --data $(DATA_DIR) --run $(RUN_DIR)
-	$(SDNET) fit-centre --data $(DATA_DIR) --run $(RUN_DIR) --steps $(CENTRE_STEPS) --seed $(SEED)
+	$(SDNET) train --config $(EXPERIMENT) --data $(DATA_DIR) --out $(RUN_DIR) $(BUDGET) --force
 
 # make eval: the run of make train on make data's test split (refinement on), report in REPORT_DIR.
 # With the real ICVL test labels and published result files at hand (PUBLISHED, default ICVL_POSES),
@@ -125,9 +114,10 @@ screenshot:
 	@# 128 colours, no dithering: the same page at about 40% of the bytes
 	$(PY) -c "import sys; from PIL import Image; p = sys.argv[1]; Image.open(p).convert('RGB').quantize(128, dither=Image.Dither.NONE).save(p, optimize=True)" $(SCREENSHOT)
 
-# make long: the documented longer run (LONG_MINUTES of training, same recipe), evaluated on the
-# synthetic test split and on the real ICVL test poses rendered by `sdnet synth --poses`.
-LONG_MINUTES ?= 50
+# make long: the documented longer run (configs/long.json: the default experiment, 50 minutes of
+# training), evaluated on the synthetic test split and on the real ICVL test poses rendered by
+# `sdnet synth --poses`. Its data section is the default's, so it trains on make data's output.
+LONG_EXPERIMENT ?= configs/long.json
 ICVL_POSES ?= ../shared/icvl
 LONG_RUN ?= $(WORK)/run-long
 ICVL_POSES_TREE ?= $(WORK)/icvl-poses
@@ -135,16 +125,14 @@ ICVL_POSES_DATA ?= $(WORK)/icvl-poses-data
 long: $(WORK)/report-long/report.html $(if $(wildcard $(ICVL_POSES)/test_seq_1.txt),$(WORK)/report-long-icvl/report.html,)
 
 $(LONG_RUN)/model.keras: $(DATA_DIR)/manifest.json | $(STAMP)
-	$(SDNET) train --data $(DATA_DIR) --out $(LONG_RUN) --preset $(PRESET) --minutes $(LONG_MINUTES) \
-		--steps-per-epoch 1000 --sdl-weight $(SDL_WEIGHT) --seed $(SEED) $(RECIPE) --force
-	$(SDNET) fit-refine --data $(DATA_DIR) --run $(LONG_RUN)
+	$(SDNET) train --config $(LONG_EXPERIMENT) --data $(DATA_DIR) --out $(LONG_RUN) --force
 
 $(WORK)/report-long/report.html: $(LONG_RUN)/model.keras | $(STAMP)
 	$(SDNET) eval --run $(LONG_RUN) --data $(DATA_DIR) --out $(WORK)/report-long --overwrite $(EVAL_ARGS)
 
 $(ICVL_POSES_DATA)/manifest.json: | $(STAMP)
 	$(SDNET) synth --poses $(ICVL_POSES)/test_seq_1.txt $(ICVL_POSES)/test_seq_2.txt --out $(ICVL_POSES_TREE) --overwrite
-	$(SDNET) data --icvl-root $(ICVL_POSES_TREE) --out $(ICVL_POSES_DATA) --crop $(CROP) --rotations 1 --overwrite $(BEAM_ARGS)
+	$(SDNET) data --config $(LONG_EXPERIMENT) --icvl-root $(ICVL_POSES_TREE) --out $(ICVL_POSES_DATA) --overwrite $(BEAM_ARGS)
 
 $(WORK)/report-long-icvl/report.html: $(LONG_RUN)/model.keras $(ICVL_POSES_DATA)/manifest.json | $(STAMP)
 	$(SDNET) eval --run $(LONG_RUN) --data $(ICVL_POSES_DATA) --out $(WORK)/report-long-icvl --overwrite $(EVAL_ARGS)
@@ -229,7 +217,7 @@ $(CAMERA_TREE)/synth.json: | $(STAMP)
 		--test-frames $(CAMERA_TEST_FRAMES) --test-scene-fraction 1 --seed 1 --overwrite
 
 $(CAMERA_DATA)/manifest.json: $(CAMERA_TREE)/synth.json | $(STAMP)
-	$(SDNET) data --icvl-root $(CAMERA_TREE) --camera realsense --crop $(CROP) --rotations 1 \
+	$(SDNET) data --config $(EXPERIMENT) --icvl-root $(CAMERA_TREE) --camera realsense \
 		--out $(CAMERA_DATA) --overwrite $(BEAM_ARGS)
 
 # make camera-eval: make train's run on that test set, as `sdnet eval` scores it (crops cut at data time
@@ -241,10 +229,9 @@ camera-eval: $(CAMERA_DATA)/manifest.json $(RUN_DIR)/model.keras | $(STAMP)
 		--overwrite
 	$(PY) docs/camera/centre_study.py --tree $(CAMERA_TREE) --run $(RUN_DIR) --out $(WORK)/camera-study
 
-# make smoke: the whole pipeline shrunk (tiny tree, smoke preset), a minute or two end to end.
+# make smoke: the whole pipeline shrunk (tiny tree, configs/smoke.json), a minute or two end to end.
 smoke: setup
-	$(MAKE) all WORK=$(WORK)/smoke TRAIN_FRAMES=600 TEST_FRAMES=120 ROTATIONS=2 CROP=64 PRESET=smoke \
-		TRAIN_MINUTES=1 CENTRE_STEPS=100
+	$(MAKE) all WORK=$(WORK)/smoke TRAIN_FRAMES=600 TEST_FRAMES=120 EXPERIMENT=configs/smoke.json
 
 bench: setup
 	$(SDNET) bench --json $(WORK)/bench.json

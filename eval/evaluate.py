@@ -6,6 +6,8 @@ Outputs (in REPORT, written to a temporary directory and renamed when complete):
   predictions_uvd.txt          the standard result format (refined when the refinement is on)
   predictions_uvd_cnn.txt      the CNN alone
   metrics.json                 per method: mean_error_mm, per_joint_mm, frames, success curves
+  settings.json                the run, loss, refinement and runtimes; the test set as values
+                               (test_set_kind: eval.run_report.TestSetKind, which the report reads) and in words
   per_joint.png, success_{max_frame,mean_frame,joint}.png, examples.png
   per_frame_errors.csv         per test frame (sequence, frame index) and method: mean and fingertip error (mm)
   published.json               with --published: the published ICVL result files scored on the real labels
@@ -21,18 +23,23 @@ from pathlib import Path
 
 import numpy as np
 
+from eval.compare import find_published, score_published
+from eval.learning import read_history, time_to_accuracy
 from eval.metrics import (fingertip_mean_error, frame_mean_errors, joint_errors, select_example_frames,
                           success_at, summarize)
 from eval.plots import save_figure, write_metric_figures
 from eval.report import pose_examples_figure
 from eval.results_io import read_results, write_results
-from eval.run_report import (CNN, PER_FRAME_FILE, PUBLISHED_FILE, REFINED, describe_test_set, per_frame_table,
-                             run_date, write_run_report)
+from eval.run_report import (CNN, PER_FRAME_FILE, PUBLISHED_FILE, REFINED, TestSet, per_frame_table, run_date,
+                             write_run_report)
 from eval.tables import text_table
-from pipeline.camera import Intrinsics, uvd_to_xyz
+from pipeline.camera import CAMERAS, Intrinsics, uvd_to_xyz
+from pipeline.config import to_dict
 from pipeline.errors import SdnetError
-from pipeline.fsutil import atomic_output_dir, atomic_write_text, write_json
-from pipeline.rundir import read_summary
+from pipeline.fsutil import atomic_output_dir, atomic_write_text, check_output_dir, write_json
+from pipeline.inference import load_depth_frames, predict_split, refine_split
+from pipeline.input import check_manifest, read_manifest
+from pipeline.rundir import load_model, load_refinement, load_run_config, read_refine_record, read_summary
 
 
 def metric_rows(metrics: dict, tips: dict) -> list[dict]:
@@ -55,15 +62,10 @@ def run_eval(run_dir: Path, data_dir: Path, out: Path, refine: bool = True,
     ``published_dir``: a folder with the real ICVL test labels and published result files (e.g.
     the shared ICVL folder); they are scored as ``sdnet compare`` does and shown beside the paper's numbers.
     """
-    from pipeline.fsutil import check_output_dir
-    from pipeline.inference import load_depth_frames, predict_split, refine_split
-    from pipeline.input import check_manifest, read_manifest
-    from pipeline.rundir import load_model, load_refinement, read_config, read_refine_record
-
     check_output_dir(Path(out), overwrite)
-    run_cfg = read_config(run_dir)
+    run_cfg = load_run_config(run_dir)
     manifest = read_manifest(data_dir)
-    check_manifest(manifest, crop_size=_run_crop_size(run_cfg), where=str(data_dir))
+    check_manifest(manifest, crop_size=run_cfg.data.crop_size, where=str(data_dir))
     data_intr = Intrinsics.from_dict(manifest["intrinsics"])
     eval_intr = eval_intr or data_intr
     prior, cfg = load_refinement(run_dir) if refine else (None, None)
@@ -102,9 +104,9 @@ def run_eval(run_dir: Path, data_dir: Path, out: Path, refine: bool = True,
         source = manifest.get("source_root")
         settings = {
             "run": str(Path(run_dir).resolve()), "data": str(Path(data_dir).resolve()),
-            "source": source, "test set": describe_test_set(source), "test frames": len(preds),
-            "preset": run_cfg.get("model", {}).get("preset", run_cfg.get("preset")),
-            "loss": run_cfg.get("loss"), "steps": (read_summary(run_dir) or {}).get("steps"),
+            "source": source, **TestSet.from_source(source).settings_fields(), "test frames": len(preds),
+            "preset": run_cfg.model.preset,
+            "loss": to_dict(run_cfg.loss), "steps": (read_summary(run_dir) or {}).get("steps"),
             "trained": run_date(run_dir), "evaluated": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
             "eval intrinsics": eval_intr.to_dict(), "refinement": settings_refine,
             "runtime (ms/frame, this machine)": runtime,
@@ -120,8 +122,6 @@ def run_eval(run_dir: Path, data_dir: Path, out: Path, refine: bool = True,
 
 def _time_to_accuracy(run_dir: Path) -> dict | None:
     """{'15 mm': minutes or None, ...} from RUN/history.csv; None without a history."""
-    from eval.learning import read_history, time_to_accuracy
-
     try:
         history = read_history(run_dir)
     except ValueError:
@@ -137,9 +137,6 @@ def rebuild_report(out: Path, run_dir: Path | None = None) -> Path:
 def load_published(icvl_dir: Path) -> dict:
     """The published ICVL result files of ``icvl_dir`` scored on its real test labels with the ICVL
     benchmark intrinsics (``eval.compare.score_published``); SdnetError when the files are missing."""
-    from eval.compare import find_published, score_published
-    from pipeline.camera import CAMERAS
-
     found = find_published(icvl_dir)
     if found is None:
         raise SdnetError(f"{icvl_dir}: expected the ICVL test labels (icvl_test_groundtruth_label.txt, or "
@@ -158,7 +155,3 @@ def _examples_figure(preds, pred_uvd, intr: Intrinsics, path: Path) -> Path:
     fig = pose_examples_figure([preds.crops[i].astype(np.float32) for i in idx], gt_uv, pred_uv,
                                titles, background_value=1.0)
     return save_figure(fig, path)
-
-
-def _run_crop_size(run_cfg: dict):
-    return run_cfg.get("data", {}).get("crop_size")

@@ -2,10 +2,11 @@
 
 Every number on the page is read from a file: ``REPORT/metrics.json`` (per method: mean and per-joint
 errors in mm, success curves), ``REPORT/settings.json`` (the run, the loss, the refinement and its
-search table, runtimes, the test set), ``REPORT/per_frame_errors.csv`` (per test frame and method:
-mean and fingertip error in mm), ``REPORT/published.json`` (published ICVL result files scored by
-``eval.compare``, when given) and ``RUN/history.csv`` (learning curves). The paper's numbers come
-from ``eval.compare`` (``PAPER_TABLE1_MM``, ``PAPER_RUNTIME_MS``).
+search table, runtimes, the test set as values: ``TestSet``, whose kind decides what the summary
+says and whose sentence is made from those values, never read back), ``REPORT/per_frame_errors.csv``
+(per test frame and method: mean and fingertip error in mm), ``REPORT/published.json`` (published
+ICVL result files scored by ``eval.compare``, when given) and ``RUN/history.csv`` (learning curves).
+The paper's numbers come from ``eval.compare`` (``PAPER_TABLE1_MM``, ``PAPER_RUNTIME_MS``).
 
 Order, for a reader: the title names the run; the summary (our numbers, then the paper's Table 1
 and the published methods on real ICVL, marked as such) comes first; then the figures, the
@@ -13,6 +14,8 @@ per-sequence view, the training curves; the settings last, as tables.
 """
 from __future__ import annotations
 
+import dataclasses
+import enum
 import itertools
 import json
 from datetime import datetime, timezone
@@ -21,10 +24,17 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from eval.compare import PAPER_REFINEMENT_GAIN_MM, PAPER_RUNTIME_MS, PAPER_TABLE1_MM, SOURCE_RECOMPUTED
+from eval.learning import read_history, run_curves_figure, time_to_accuracy
 from eval.metrics import success_at
+from eval.plots import figure_name, plot_success_curve, save_figure, sequence_errors_figure
+from eval.report import Section, Strong, Table, write_report
+from pipeline.build_synth import MANIFEST as SYNTH_MANIFEST
+from pipeline.build_synth import POSES_GENERATOR
 from pipeline.errors import SdnetError
+from pipeline.rundir import RunDir
 from pipeline.skeleton import ICVL_SKELETON, Skeleton
 
 CNN = "SDNet CNN"
@@ -125,8 +135,6 @@ def grid_table(search: Sequence[Mapping], grid: Mapping[str, Sequence], chosen: 
     """The refinement search as a table: one row per value pair of the first two grid keys, one
     column per combination of the others; cells are the validation mean error (mm), the chosen
     setting in bold (``eval.report.Strong``)."""
-    from eval.report import Strong
-
     keys = list(grid)
     row_keys, col_keys = keys[:2], keys[2:]
     lookup = {tuple(float(r[k]) for k in keys): r["mean_error_mm"] for r in search}
@@ -148,23 +156,82 @@ def grid_formats(grid: Mapping[str, Sequence]) -> dict[str, str]:
     return {k: "g" for k in list(grid)[:2]}
 
 
-def describe_test_set(source_root: str | None) -> str:
-    """What the test split is, from the data's source tree (``synth.json`` of ``sdnet synth``)."""
-    if not source_root:
-        return "the test split"
-    path = Path(source_root) / "synth.json"
-    if not path.is_file():
-        return f"the test sequences of the ICVL tree {source_root}"
-    meta = json.loads(path.read_text())
-    profile = meta.get("sensor_profile") or meta.get("config", {}).get("sensor_profile") or "default"
-    sensor = "" if profile == "default" else f", sensor profile '{profile}'"
-    if meta.get("generator") == "sdnet synth --poses":
-        return f"the real ICVL test poses rendered by sdnet synth --poses (synthetic depth images{sensor})"
-    return f"the synthetic test sequences (sdnet synth{sensor})"
+class TestSetKind(str, enum.Enum):
+    """What a data dir's test split is, from the facts of its source tree (the manifest's
+    ``source_root`` and that tree's ``synth.json``); settings.json records it as ``test_set_kind``."""
+
+    __test__ = False  # not a pytest test class
+
+    SPLIT = "split"  # no source tree recorded: the data dir's test split, of unknown origin
+    SYNTHETIC = "synthetic"  # the test sequences of an ``sdnet synth`` tree
+    RENDERED_POSES = "rendered_icvl_poses"  # ICVL's test poses rendered by ``sdnet synth --poses``
+    REAL_ICVL = "real_icvl"  # a tree without synth.json: ICVL's own depth images
 
 
-def is_real_icvl(test_set: str) -> bool:
-    return test_set.startswith("the test sequences of the ICVL tree")
+@dataclasses.dataclass(frozen=True)
+class TestSet:
+    """The test set of an evaluation as values; its sentence (``describe``) is made from them and
+    never read back. ``source``: the source tree; ``sensor_profile``: the synthetic frames' sensor."""
+
+    __test__ = False  # not a pytest test class
+
+    kind: TestSetKind
+    source: str | None = None
+    sensor_profile: str = "default"
+
+    @classmethod
+    def from_source(cls, source_root: str | None) -> "TestSet":
+        """From the data's source tree: its synth.json (``sdnet synth``) or, without one, an ICVL tree."""
+        if not source_root:
+            return cls(TestSetKind.SPLIT)
+        path = Path(source_root) / SYNTH_MANIFEST
+        if not path.is_file():
+            return cls(TestSetKind.REAL_ICVL, str(source_root))
+        meta = json.loads(path.read_text())
+        profile = meta.get("sensor_profile") or meta.get("config", {}).get("sensor_profile") or "default"
+        kind = TestSetKind.RENDERED_POSES if meta.get("generator") == POSES_GENERATOR else TestSetKind.SYNTHETIC
+        return cls(kind, str(source_root), profile)
+
+    @classmethod
+    def from_settings(cls, settings: Mapping) -> "TestSet":
+        """From settings.json's values (``settings_fields``); settings.json files written before
+        ``test_set_kind`` existed: from their ``source`` tree (``from_source``). Never from the sentence."""
+        if "test_set_kind" not in settings:
+            return cls.from_source(settings.get("source"))
+        return cls(TestSetKind(settings["test_set_kind"]), settings.get("source"),
+                   settings.get("test_set_sensor_profile") or "default")
+
+    def describe(self) -> str:
+        """The test set in words, e.g. 'the synthetic test sequences (sdnet synth)'."""
+        sensor = "" if self.sensor_profile == "default" else f", sensor profile '{self.sensor_profile}'"
+        if self.kind is TestSetKind.SPLIT:
+            return "the test split"
+        if self.kind is TestSetKind.REAL_ICVL:
+            return f"the test sequences of the ICVL tree {self.source}"
+        if self.kind is TestSetKind.RENDERED_POSES:
+            return f"the real ICVL test poses rendered by sdnet synth --poses (synthetic depth images{sensor})"
+        return f"the synthetic test sequences (sdnet synth{sensor})"
+
+    def settings_fields(self) -> dict:
+        """settings.json's entries: the sentence for a reader, and the values the report reads."""
+        return {"test set": self.describe(), "test_set_kind": self.kind.value,
+                "test_set_sensor_profile": self.sensor_profile}
+
+
+# What the summary says of setting our numbers beside the real ICVL ones, per kind of test set (none
+# on real ICVL: the tables are on the same images).
+_OTHER_IMAGES_NOTE = ("The second table is on ICVL's real depth images, ours on other images: set the numbers "
+                      "side by side for their order of magnitude, not as a ranking.")
+COMPARISON_NOTES = {
+    TestSetKind.RENDERED_POSES: "Both tables score ICVL's test poses, ours on synthetic renderings of them (hand "
+                                "shapes centred on bone lengths measured on these test labels), the second on "
+                                "ICVL's real depth images: set the numbers side by side for their order of "
+                                "magnitude, not as a ranking.",
+    TestSetKind.SYNTHETIC: _OTHER_IMAGES_NOTE,
+    TestSetKind.SPLIT: _OTHER_IMAGES_NOTE,
+}
+# The summary table's heading names where our numbers come from.
+SUMMARY_WHERE = {TestSetKind.REAL_ICVL: "real ICVL"}  # other kinds: "our test set"
 
 
 def run_title(settings: Mapping) -> str:
@@ -189,7 +256,8 @@ def run_title(settings: Mapping) -> str:
 
 def lead_paragraphs(metrics: Mapping, settings: Mapping, published: Mapping | None) -> list[str]:
     """The summary's sentences, generated from the numbers."""
-    test_set = settings.get("test set", "the test split")
+    tested = TestSet.from_settings(settings)
+    test_set = tested.describe()
     frames = next(iter(metrics.values()))["frames"]
     out = []
     if CNN in metrics and REFINED in metrics:
@@ -208,13 +276,9 @@ def lead_paragraphs(metrics: Mapping, settings: Mapping, published: Mapping | No
     if w in PAPER_TABLE1_MM:
         paper += f"; its row with this run's w = {w:g}: {PAPER_TABLE1_MM[w]:.2f} mm"
     out.append(paper + ".")
-    if "--poses" in test_set:
-        out.append("Both tables score ICVL's test poses, ours on synthetic renderings of them (hand shapes centred "
-                   "on bone lengths measured on these test labels), the second on ICVL's real depth images: set "
-                   "the numbers side by side for their order of magnitude, not as a ranking.")
-    elif not is_real_icvl(test_set):
-        out.append("The second table is on ICVL's real depth images, ours on other images: set the numbers "
-                   "side by side for their order of magnitude, not as a ranking.")
+    note = COMPARISON_NOTES.get(tested.kind)
+    if note:
+        out.append(note)
     if published is None:
         out.append("Published methods: give sdnet eval --published DIR (the real ICVL test labels and "
                    "published result files in DIR/published/) to score them on this page.")
@@ -228,8 +292,6 @@ def _date(path: Path) -> str | None:
 
 def run_date(run_dir: Path) -> str | None:
     """The day (UTC) training finished: the time of RUN/summary.json, else of RUN/model.keras."""
-    from pipeline.rundir import RunDir
-
     for path in (RunDir(run_dir).summary, RunDir(run_dir).model):
         d = _date(path)
         if d:
@@ -245,10 +307,6 @@ def _comparison_caption(test_set: str) -> str:
 def comparison_figure(metrics: Mapping[str, Mapping], published: Mapping, curve: str = "max_frame"):
     """A success-curve figure of this run's methods (solid) and the published methods recomputed on
     real ICVL (dashed, named '... (real ICVL)')."""
-    from matplotlib.figure import Figure
-
-    from eval.plots import plot_success_curve
-
     both = dict(metrics)
     styles = {}
     for name, m in published["metrics"].items():
@@ -262,16 +320,12 @@ def comparison_figure(metrics: Mapping[str, Mapping], published: Mapping, curve:
 # ----------------------------------------------------------------------------- sections
 
 def _figure_path(report_dir: Path, name: str) -> Path | None:
-    from eval.plots import figure_name
-
     file = "examples.png" if name == "examples" else figure_name(name)
     path = report_dir / file
     return path if path.is_file() else None
 
 
 def _refinement_tables(refinement) -> list:
-    from eval.report import Table
-
     if not isinstance(refinement, Mapping):
         return [Table("Refinement", [{"setting": "refinement", "value": str(refinement)}], compact=True)]
     config = dict(refinement.get("config", {}))
@@ -304,9 +358,8 @@ def _runtime_rows(runtime: Mapping) -> list[dict]:
 
 def settings_section(settings: Mapping):
     """The last section: the run, the loss, the camera, the runtimes and the refinement, as tables."""
-    from eval.report import Section, Table
-
-    run_keys = ("run", "data", "source", "test set", "test frames", "preset", "steps", "trained", "evaluated")
+    run_keys = ("run", "data", "source", "test set", "test_set_kind", "test frames", "preset", "steps", "trained",
+                "evaluated")
     run_rows = [{"setting": k, "value": settings[k]} for k in run_keys if k in settings]
     loss = [{"setting": k, "value": v} for k, v in (settings.get("loss") or {}).items()]
     intr = [{"setting": k, "value": v} for k, v in (settings.get("eval intrinsics") or {}).items()]
@@ -323,11 +376,9 @@ def build_sections(report_dir: Path, metrics: Mapping, settings: Mapping, publis
                    per_frame: pd.DataFrame | None, history: pd.DataFrame | None,
                    figures: Mapping[str, Path]) -> list:
     """The report's sections in reading order (see the module docstring)."""
-    from eval.learning import time_to_accuracy
-    from eval.report import Section, Table
-
-    test_set = settings.get("test set", "the test split")
-    where = "real ICVL" if is_real_icvl(test_set) else "our test set"
+    tested = TestSet.from_settings(settings)
+    test_set = tested.describe()
+    where = SUMMARY_WHERE.get(tested.kind, "our test set")
     ours = Table(f"This run, {where}: {test_set}", summary_rows(metrics), SUMMARY_FORMATS, id="summary",
                  css_class="summary")
     gt_note = ""
@@ -395,10 +446,6 @@ def read_per_frame(report_dir: Path) -> pd.DataFrame | None:
 def write_run_report(report_dir: Path, run_dir: Path | None = None) -> dict[str, Path]:
     """Draw the figures that come from the files (per sequence, learning curves) and write
     ``report.md`` and ``report.html`` into ``report_dir``. ``run_dir`` defaults to settings' run."""
-    from eval.learning import read_history, run_curves_figure
-    from eval.plots import save_figure, sequence_errors_figure
-    from eval.report import write_report
-
     report_dir = Path(report_dir)
     metrics = read_json(report_dir / "metrics.json")
     settings = read_json(report_dir / "settings.json")
@@ -423,6 +470,6 @@ def write_run_report(report_dir: Path, run_dir: Path | None = None) -> dict[str,
         figures["curves"] = save_figure(run_curves_figure(run_dir.name, history), report_dir / CURVES_FIGURE)
 
     sections = build_sections(report_dir, metrics, settings, published, per_frame, history, figures)
-    subtitle = (f"Evaluated {settings.get('evaluated', '?')} on {settings.get('test set', 'the test split')}: "
+    subtitle = (f"Evaluated {settings.get('evaluated', '?')} on {TestSet.from_settings(settings).describe()}: "
                 f"{settings.get('test frames', '?')} frames, data {settings.get('data', '?')}.")
     return write_report(report_dir, run_title(settings), sections, subtitle)

@@ -9,7 +9,7 @@ The design is the paper's: ZF-net's five convolutional layers (ReLU; 3x3/2 max-p
 padding throughout so any crop size works (ZF-net pads conv layers and uses valid pooling; at 224 px our
 last feature map is 7x7 instead of its 6x6). ZF-net's local contrast normalization is left out.
 
-Presets (``PRESETS``):
+Presets (``pipeline.config.PRESETS``):
   * ``paper``: 96 7x7/2, pool, 256 5x5/2, pool, 384 3x3, 384 3x3, 256 3x3, pool; FC 2048; 224 px.
   * ``cpu``: the same layers with 48, 96, 128, 128, 96 channels and FC 1024 at 128 px (129 MFLOPs per
     image forward, vs 2.35 GFLOPs for ``paper`` at 224 px), sized to train at
@@ -26,18 +26,8 @@ import dataclasses
 import keras
 import numpy as np
 
-from pipeline.config import ModelConfig
+from pipeline.config import PRESETS, ModelConfig
 from pipeline.skeleton import NUM_JOINTS
-
-PRESETS: dict[str, ModelConfig] = {
-    "paper": ModelConfig(preset="paper", input_size=224, conv_filters=(96, 256, 384, 384, 256),
-                         conv_kernels=(7, 5, 3, 3, 3), conv_strides=(2, 2, 1, 1, 1),
-                         pool_after=(True, True, False, False, True), fc_units=2048, dropout=0.5),
-    "cpu": ModelConfig(),  # the defaults of ModelConfig (pipeline.config) are the cpu preset
-    "smoke": ModelConfig(preset="smoke", input_size=32, conv_filters=(8, 16, 16, 16, 16),
-                         conv_kernels=(5, 3, 3, 3, 3), conv_strides=(2, 1, 1, 1, 1),
-                         pool_after=(True, True, False, False, True), fc_units=64, dropout=0.0),
-}
 
 POOL_SIZE, POOL_STRIDE = 3, 2
 

@@ -14,14 +14,26 @@ runner or its parallelism.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
-from pipeline.camera import CAMERAS, Intrinsics
+import numpy as np
+
+from beam_jobs import synth_job
+from beam_jobs.synth_job import JobContext
+from pipeline.camera import CAMERAS, Intrinsics, uvd_to_xyz
 from pipeline.config import SynthConfig, to_dict
 from pipeline.errors import SdnetError
 from pipeline.fsutil import atomic_output_dir, atomic_write_bytes, check_output_dir, write_json
+from pipeline.icvl import read_label_file
+from pipeline.skeleton import ICVL_SKELETON
+from pipeline.synth.frames import SPLIT_CODES, FrameSpec, plan_sequences, shape_for_labels
+from pipeline.synth.poses import MotionModel
+from pipeline.synth.preview import montage_png, synthetic_preview_frames, tree_preview_frames
+from pipeline.synth.scene import SCENE_MOTION, SceneModel
+from pipeline.synth.sensor import sensor_for
 
 # Share of training sequences that are real-camera scenes in a tree made without a scene fraction,
 # and their sensor without a scene sensor profile (scenes stand for users' cameras: RealSense-class).
@@ -29,6 +41,15 @@ DEFAULT_SCENE_FRACTION = 0.3
 DEFAULT_SCENE_SENSOR = "structured"
 RUNNING_MODES = ("multi_processing", "multi_threading", "in_memory")
 MANIFEST = "synth.json"
+# synth.json's "generator": what made the tree (eval.run_report.TestSet reads it).
+SYNTH_GENERATOR = "sdnet synth"
+POSES_GENERATOR = "sdnet synth --poses"
+# The `sdnet synth` option that sets each SynthConfig field (errors name the option, never by
+# rewriting a message).
+OPTION_FLAGS = {"train_frames": "--train-frames", "test_frames": "--test-frames", "seed": "--seed",
+                "sequence_length": "--sequence-length", "sensor_profile": "--sensor-profile",
+                "scene_fraction": "--scene-fraction", "test_scene_fraction": "--test-scene-fraction",
+                "scene_sensor_profile": "--scene-sensor-profile", "camera": "--camera", "intrinsics": "--intrinsics"}
 
 _TEST_NAME = re.compile(r"^test_seq_(\d+)\.txt$")
 
@@ -53,6 +74,42 @@ class BeamOptions:
             raise SdnetError(f"unexpected argument {bad[0]!r} (Beam options go after `--` and start with --)")
 
 
+class OptionError(SdnetError):
+    """Values of ``sdnet synth`` options that SynthConfig refuses: ``fields`` are the SynthConfig fields
+    at fault, ``flags`` the options that set them (``OPTION_FLAGS``), ``reason`` SynthConfig's words."""
+
+    def __init__(self, fields: Sequence[str], reason: str):
+        self.fields = tuple(fields)
+        self.flags = tuple(OPTION_FLAGS.get(f, f) for f in self.fields)
+        self.reason = reason
+        super().__init__(f"{', '.join(self.flags)}: {reason}" if self.flags else reason)
+
+
+# Fields that only make sense together (a camera named 'custom' needs its intrinsics).
+_JOINT_FIELDS = (("camera", "intrinsics"),)
+
+
+def config_from_options(options: Mapping, derived: Mapping | None = None) -> SynthConfig:
+    """SynthConfig(**derived, **options), ``options`` being the fields the user gave. When SynthConfig
+    refuses them, OptionError naming the fewest given fields it also refuses on their own (SynthConfig's
+    defaults for the others): a bad value names its option, a bad combination (nothing to make) its options."""
+    options, derived = dict(options), dict(derived or {})
+    try:
+        return SynthConfig(**{**derived, **options})
+    except ValueError as e:
+        reason = str(e)
+    joint = [tuple(f for f in group if f in options) for group in _JOINT_FIELDS]
+    units = [g for g in joint if g] + [(f,) for f in options if not any(f in g for g in joint)]
+    for n in range(1, len(units) + 1):
+        for chosen in itertools.combinations(units, n):
+            fields = tuple(f for unit in chosen for f in unit)
+            try:
+                SynthConfig(**{f: options[f] for f in fields})
+            except ValueError as e:
+                raise OptionError(fields, str(e)) from None
+    raise OptionError((), reason) from None  # refused only with the derived values: no option to name
+
+
 def camera_fields(camera: str | None = None, intrinsics: Intrinsics | None = None,
                   from_file: bool = False) -> dict:
     """SynthConfig's camera fields: a named camera unchanged is recorded by name; anything else by its
@@ -74,30 +131,19 @@ def synth_config(*, train_frames: int | None = None, test_frames: int | None = N
                  scene_sensor_profile: str | None = None, camera: dict | None = None) -> SynthConfig:
     """The SynthConfig of a tree; None = the default (SynthConfig's, the scene defaults above, the
     'default' sensor). The scene sensor defaults to DEFAULT_SCENE_SENSOR unless ``sensor_profile``
-    is given (then the scenes use that one). ``camera``: ``camera_fields``. SdnetError naming the
-    option on a bad value."""
-    kwargs = {"seed": seed, "sensor_profile": sensor_profile or "default",
-              "scene_fraction": DEFAULT_SCENE_FRACTION if scene_fraction is None else scene_fraction,
-              "scene_sensor_profile": scene_sensor_profile or (
-                  None if sensor_profile is not None else DEFAULT_SCENE_SENSOR)}
-    for key, value in (("train_frames", train_frames), ("test_frames", test_frames),
-                       ("sequence_length", sequence_length), ("test_scene_fraction", test_scene_fraction)):
-        if value is not None:
-            kwargs[key] = value
-    kwargs.update(camera or {})
-    try:
-        return SynthConfig(**kwargs)
-    except ValueError as e:
-        msg = str(e).replace("_frames", "-frames").replace("sequence_length", "--sequence-length")
-        raise SdnetError(msg.replace("test_scene_fraction", "--test-scene-fraction")
-                         .replace("scene_fraction", "--scene-fraction")) from None
+    is given (then the scenes use that one). ``camera``: ``camera_fields``. OptionError naming the
+    option(s) on a bad value."""
+    given = {"seed": seed, "train_frames": train_frames, "test_frames": test_frames,
+             "sequence_length": sequence_length, "sensor_profile": sensor_profile,
+             "scene_fraction": scene_fraction, "test_scene_fraction": test_scene_fraction,
+             "scene_sensor_profile": scene_sensor_profile, **(camera or {})}
+    derived = {"sensor_profile": "default", "scene_fraction": DEFAULT_SCENE_FRACTION,
+               "scene_sensor_profile": None if sensor_profile is not None else DEFAULT_SCENE_SENSOR}
+    return config_from_options({k: v for k, v in given.items() if v is not None}, derived)
 
 
 def job_context(cfg: SynthConfig, root: Path):
     """The synth job's context (camera, sensors, generator knobs) of ``cfg``, writing under ``root``."""
-    from beam_jobs.synth_job import JobContext
-    from pipeline.synth.sensor import sensor_for
-
     sensor = sensor_for(cfg.sensor_profile, **cfg.sensor_overrides())
     scene_sensor = None if cfg.scene_sensor_profile is None else sensor_for(cfg.scene_sensor_profile)
     return JobContext(root=str(root), intr=cfg.camera_intrinsics(), sensor=sensor, seed=cfg.seed,
@@ -108,9 +154,6 @@ def build_synth_tree(out: Path, cfg: SynthConfig, beam: BeamOptions = BeamOption
                      overwrite: bool = False) -> int:
     """Render the tree of ``cfg`` (``synth_config``) into ``out`` (atomically; a non-empty ``out``
     only with ``overwrite``); returns the number of frames written."""
-    from beam_jobs import synth_job
-    from pipeline.synth.frames import plan_sequences
-
     out = Path(out)
     check_output_dir(out, overwrite)
     specs = plan_sequences(cfg.train_frames, cfg.test_frames, cfg.sequence_length, cfg.scene_fraction,
@@ -126,12 +169,8 @@ def build_synth_tree(out: Path, cfg: SynthConfig, beam: BeamOptions = BeamOption
 
 def synth_manifest(cfg: SynthConfig, ctx, specs) -> dict:
     """``synth.json``: everything that determines the output bytes (no runner settings)."""
-    from pipeline.skeleton import ICVL_SKELETON
-    from pipeline.synth.poses import MotionModel
-    from pipeline.synth.scene import SCENE_MOTION, SceneModel
-
     return {
-        "generator": "sdnet synth",
+        "generator": SYNTH_GENERATOR,
         "config": to_dict(cfg),
         "intrinsics": ctx.intr.to_dict(),
         "sensor": dataclasses.asdict(ctx.sensor),
@@ -150,12 +189,6 @@ def synth_manifest(cfg: SynthConfig, ctx, specs) -> dict:
 def load_pose_files(paths: Sequence[Path], seed: int, intr: Intrinsics) -> list:
     """ICVL label files (uvd in ``intr``) -> FrameSpecs for ``Testing/`` (a file named test_seq_K.txt
     keeps its name, the k-th other one becomes test_seq_k.txt); one SdnetError for any bad line or path."""
-    import numpy as np
-
-    from pipeline.camera import uvd_to_xyz
-    from pipeline.icvl import read_label_file
-    from pipeline.synth.frames import SPLIT_CODES, FrameSpec, shape_for_labels
-
     frames, names, seen_paths = [], set(), set()
     for k, path in enumerate(paths, start=1):
         path = Path(path)
@@ -188,14 +221,10 @@ def build_pose_tree(out: Path, poses: Sequence[Path], *, seed: int = 0, sensor_p
                     overwrite: bool = False) -> int:
     """Render the poses of ICVL label files ``poses`` as test sequences of a tree in ``out`` (labels
     equal to the input); ``camera``: ``camera_fields``. Returns the number of frames written."""
-    from beam_jobs import synth_job
-
     out = Path(out)
     check_output_dir(out, overwrite)
-    try:
-        base = SynthConfig(seed=seed, sensor_profile=sensor_profile or "default", **(camera or {}))
-    except ValueError as e:
-        raise SdnetError(str(e)) from None
+    given = {"seed": seed, "sensor_profile": sensor_profile, **(camera or {})}
+    base = config_from_options({k: v for k, v in given.items() if v is not None})
     ctx = job_context(base, out)
     frames = load_pose_files(list(poses), seed, ctx.intr)
     with atomic_output_dir(out, overwrite) as tmp:
@@ -203,7 +232,7 @@ def build_pose_tree(out: Path, poses: Sequence[Path], *, seed: int = 0, sensor_p
         synth_job.run(ctx, frames=frames, beam_args=list(beam.beam_args), num_workers=beam.workers,
                       running_mode=beam.running_mode, progress_total=len(frames) if beam.progress else None)
         write_json(tmp / MANIFEST, {
-            "generator": "sdnet synth --poses",
+            "generator": POSES_GENERATOR,
             "poses": [str(p) for p in poses],
             "seed": seed,
             "sensor_profile": base.sensor_profile,
@@ -220,8 +249,6 @@ def write_preview(png: Path, *, tree: Path | None = None, cfg: SynthConfig | Non
     """A montage PNG of ``frames`` sample frames with their skeletons: from the ICVL ``tree`` (real or
     synthetic; ``depth_scale`` mm per unit, None: the tree's synth.json, else 1) or newly rendered
     from ``cfg``; crops around the hand, or whole frames with ``whole``. Returns the frames shown."""
-    from pipeline.synth.preview import montage_png, synthetic_preview_frames, tree_preview_frames
-
     if frames < 1:
         raise SdnetError(f"--preview-frames must be >= 1, got {frames}")
     if tree is not None:

@@ -70,8 +70,8 @@ def _pairs(data_dir: Path, split: str, batch_size: int, mu: np.ndarray, seed: in
     return ds.map(lambda image, joints: (image, palm_offset(joints) - mu_t))
 
 
-def train_centre_refiner(data_dir: Path, run_dir: Path, steps: int = 1500, batch_size: int = 64,
-                         seed: int = 0, progress: bool = True) -> dict:
+def train_centre_refiner(data_dir: Path, run_dir: Path, steps: int, batch_size: int, seed: int,
+                         progress: bool = True) -> dict:
     """Fit the centre refiner on ``data_dir``'s training split, write RUN/centre.keras and
     RUN/centre.json, and return the latter's content."""
     import keras

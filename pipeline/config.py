@@ -1,8 +1,14 @@
 """Configuration: frozen dataclasses, parsed once at the CLI and passed down explicitly.
 
-``from_dict`` rejects unknown keys and values of the wrong type, so a run's ``config.json`` rebuilds
-exactly what it describes. Each stage's config lives here, in one place; the defaults of these
-dataclasses are the only defaults (the CLI's help and the model presets take theirs from here).
+An *experiment* is one ``TrainConfig``: the data cut (``DataConfig``: crop, cube, rotations, centre
+rule), the model, the loss, the online augmentation, the run's length and optimizer, the refinement fit
+and the centre refiner. Its dataclass defaults *are* the default experiment (``make all``'s);
+``configs/*.json`` hold the other experiments as the keys they change (``pipeline.experiment`` reads
+them, applies ``--set key=value`` overrides and writes the resolved ``RUN/config.json``, itself an
+experiment file). Nothing else states a default: the CLI's flags and help take theirs from here.
+
+``from_dict`` rejects unknown keys and values of the wrong type, naming the dotted key. Choice lists
+(``PRESETS``, ``PENALTIES``, ...) are defined once here and used by the checks and the CLI.
 """
 from __future__ import annotations
 
@@ -108,7 +114,27 @@ def _check(checks: list[tuple[bool, str]]) -> None:
             raise ValueError(msg)
 
 
+def opt(default, help: str, choices: tuple | None = None, flag: str | None = None):
+    """A dataclass field with its help text (and choices), from which the CLI generates its
+    shorthand flag (``pipeline.experiment.add_shorthands``); ``flag`` names the flag when it is not the
+    field's name with dashes."""
+    meta = {"help": help, "choices": choices, "flag": flag}
+    if isinstance(default, (list, dict, set)):
+        raise TypeError("opt: mutable defaults need a default_factory")
+    return dataclasses.field(default=default, metadata=meta)
+
+
 # ----------------------------------------------------------------------------- data conversion
+
+
+# Choice lists, defined once (the checks and the CLI's choices use them).
+CENTRE_METHODS = ("blob", "com")
+PENALTIES = ("step", "hinge")
+JOINT_LOSSES = ("squared", "distance")
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")
+STRATEGIES = ("auto", "default", "mirrored", "multiworker")
+PRIOR_MODES = ("pdf", "neglogpdf")
+TEMPORAL_MODES = ("displacement", "distance")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,17 +153,19 @@ class CentreConfig:
     ``hand_extent_mm``, only its points within ``hand_extent_mm`` (3-D) of its far end (the point
     farthest from where it leaves the image) are kept; the centre of mass of those, then
     ``refine_iters`` times the centre of mass of the kept points inside the cube, is the centre.
-    At least ``min_pixels`` pixels are needed. Older configs without ``method`` mean 'com'
-    (``centre_config_from_dict``).
+    At least ``min_pixels`` pixels are needed.
     """
 
     min_depth_mm: float = 100.0
     max_depth_mm: float = 1500.0
     near_percentile: float = 0.5
-    band_mm: float = 150.0
+    band_mm: float = opt(150.0, "depth band (mm) behind the nearest hand pixel used for the hand centre",
+                         flag="band")
     refine_iters: int = 2
     min_pixels: int = 50
-    method: str = "blob"
+    method: str = opt("blob", "hand centre: blob (the nearest depth blob, forearm cut off; for scenes with "
+                      "arm, body and clutter) or com (centre of mass of the depth band, the original rule)",
+                      choices=CENTRE_METHODS, flag="centre-method")
     step_mm: float = 60.0
     hand_extent_mm: float = 220.0
 
@@ -148,55 +176,45 @@ class CentreConfig:
                 (self.hand_extent_mm >= 0, f"centre hand_extent_mm must be >= 0, got {self.hand_extent_mm}")])
 
 
-CENTRE_METHODS = ("blob", "com")
-
-
-def centre_config_from_dict(d: dict, where: str = "centre") -> CentreConfig:
-    """A CentreConfig from a manifest's dict; one written before ``method`` existed means 'com'."""
-    return from_dict(CentreConfig, {"method": "com", **d}, where)
-
-
-def data_config_from_dict(d: dict, where: str = "config") -> "DataConfig":
-    """A DataConfig from a manifest's ``config`` (its centre rule read by ``centre_config_from_dict``)."""
-    d = dict(d)
-    if isinstance(d.get("centre"), dict):
-        d["centre"] = centre_config_from_dict(d["centre"], f"{where}.centre")
-    return from_dict(DataConfig, d, where)
-
-
 # With a single training sequence, this share of its frames (at least one), at its end, is 'val'.
 SINGLE_SEQUENCE_VAL_SHARE = 0.1
 
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-    """``sdnet data``: ICVL tree -> TFRecords.
+    """``sdnet data``: ICVL tree -> TFRecords (the ``data`` section of an experiment).
 
-    crop_size: crop side in pixels. cube_mm: side of the 3-D crop cube in mm. rotations: K in-plane
-    copies of each training frame, every 360/K degrees, the unrotated one included. scale_jitter:
+    crop_size: crop side in pixels (the model's input size). cube_mm: side of the 3-D crop cube in mm.
+    rotations: K in-plane copies of each training frame, every 360/K degrees, the unrotated one
+    included (1: the originals only; training rotates online, ``AugmentConfig``). scale_jitter:
     training crops use a cube of cube_mm * U(1 - s, 1 + s). centre_jitter_mm: std of a Gaussian
     offset (mm, per axis) of the training crop centre. val_fraction: share of training sequences held
     out whole as 'val' (0: no 'val'); when there is a single training sequence, its last
-    ``SINGLE_SEQUENCE_VAL_SHARE`` of frames (at least one) are 'val' instead. skip_prerotated: drop ICVL's pre-rotated training copies (folders whose
-    name is short, see ``pipeline.convert.is_prerotated_folder``).
-    max_reject_fraction: the job fails when more frames than this share are rejected.
-    max_joint_extent: training frames with a joint farther than this many half-cubes from the hand
-    centre (normalized coordinate) are rejected: the centre missed the hand. Never applied to
-    val/test frames.
-    shards: TFRecord shards for 'train' (0 = about 2000 records per shard).
+    ``SINGLE_SEQUENCE_VAL_SHARE`` of frames (at least one) are 'val' instead. skip_prerotated: drop
+    ICVL's pre-rotated training copies (folders whose name is short, see
+    ``pipeline.convert.is_prerotated_folder``). max_reject_fraction: the job fails when more frames
+    than this share are rejected. max_joint_extent: training frames with a joint farther than this
+    many half-cubes from the hand centre (normalized coordinate) are rejected: the centre missed the
+    hand. Never applied to val/test frames. shards: TFRecord shards for 'train' (0 = about 2000
+    records per shard). seed: of the scale and centre jitter.
     """
 
-    crop_size: int = 128
-    cube_mm: float = 250.0
-    rotations: int = 16
-    scale_jitter: float = 0.0
-    centre_jitter_mm: float = 0.0
-    val_fraction: float = 0.05
-    skip_prerotated: bool = False
-    max_reject_fraction: float = 0.1
+    crop_size: int = opt(128, "crop side in pixels (the model's input size; paper preset: 224)", flag="crop")
+    cube_mm: float = opt(250.0, "side of the 3-D crop cube in mm", flag="cube")
+    rotations: int = opt(1, "in-plane copies of each training frame, every 360/K degrees (1: originals only; "
+                         "the paper's ICVL setting: 16)")
+    scale_jitter: float = opt(0.0, "training cube scaled by U(1-s, 1+s), e.g. 0.1")
+    centre_jitter_mm: float = opt(0.0, "std (mm) of a random offset of the training crop centre, e.g. 8",
+                                  flag="centre-jitter")
+    val_fraction: float = opt(0.05, "share of training sequences held out whole for validation (0: none); "
+                              "with a single training sequence, its last "
+                              f"{100 * SINGLE_SEQUENCE_VAL_SHARE:.0f}% of frames are held out instead")
+    skip_prerotated: bool = opt(False, "drop ICVL's pre-rotated training copies (non-timestamp folders)")
+    max_reject_fraction: float = opt(0.1, "fail when more than this share of frames is rejected",
+                                     flag="max-reject")
     max_joint_extent: float = 1.5
-    shards: int = 0
-    seed: int = 0
+    shards: int = opt(0, "train shards (0: about 2000 records each)")
+    seed: int = opt(0, "seed of the scale/centre jitter")
     centre: CentreConfig = CentreConfig()
 
     def __post_init__(self) -> None:
@@ -212,6 +230,11 @@ class DataConfig:
             (self.shards >= 0, "shards must be >= 0"),
         ]
         _check(checks)
+
+
+# DataConfig fields that change no record (only the files' layout or the job's tolerance): a run's
+# data section and its data's manifest may differ in these.
+DATA_LAYOUT_FIELDS = ("shards", "max_reject_fraction")
 
 
 # ----------------------------------------------------------------------------- refinement
@@ -255,12 +278,58 @@ class RefineConfig:
             (self.rounds >= 1, f"refine rounds must be >= 1, got {self.rounds}"),
             (self.window >= 0, f"refine window must be >= 0 px, got {self.window}"),
             (min(self.gamma_d, self.gamma_m, self.gamma_a) >= 0, "refine weights must be >= 0"),
-            (self.prior_mode in ("pdf", "neglogpdf"),
-             f"refine prior_mode must be 'pdf' or 'neglogpdf', got {self.prior_mode!r}"),
-            (self.temporal_mode in ("displacement", "distance"),
-             f"refine temporal_mode must be 'displacement' or 'distance', got {self.temporal_mode!r}"),
+            (self.prior_mode in PRIOR_MODES,
+             f"refine prior_mode must be one of {', '.join(PRIOR_MODES)}, got {self.prior_mode!r}"),
+            (self.temporal_mode in TEMPORAL_MODES,
+             f"refine temporal_mode must be one of {', '.join(TEMPORAL_MODES)}, got {self.temporal_mode!r}"),
         ]
         _check(checks)
+
+
+@dataclasses.dataclass(frozen=True)
+class RefineFitConfig:
+    """How a run's refinement is fitted after training (``pipeline.fit_refine``; the ``refine`` section).
+
+    fit: fit it at the end of ``sdnet train`` (``sdnet fit-refine`` refits). The bone prior is fitted
+    on at most ``max_fit_poses`` training poses; the RefineConfig of lowest mean error on the first
+    ``val_frames`` validation frames is chosen from every combination of the grid below (search
+    radius mm, background weight, temporal weight, window px; the other RefineConfig fields keep
+    their defaults). About 1-2 ms per frame and cell.
+    """
+
+    fit: bool = opt(True, "fit the refinement (prior.json, refine.json) when training ends", flag="fit-refine")
+    val_frames: int = 600
+    max_fit_poses: int = 20000
+    radius_mm: tuple[float, ...] = (4.0, 8.0, 12.0)
+    gamma_d: tuple[float, ...] = (0.0, 0.004, 0.01)
+    gamma_m: tuple[float, ...] = (0.0, 0.05)
+    window: tuple[int, ...] = (2, 4)
+
+    def __post_init__(self) -> None:
+        _check([(self.val_frames >= 1, f"refine val_frames must be >= 1, got {self.val_frames}"),
+                (self.max_fit_poses >= 1, f"refine max_fit_poses must be >= 1, got {self.max_fit_poses}"),
+                (all(len(v) > 0 for v in self.grid().values()), "refine: every grid list needs a value")])
+
+    def grid(self) -> dict[str, tuple]:
+        """The search grid: RefineConfig field -> the values tried."""
+        return {"radius_mm": self.radius_mm, "gamma_d": self.gamma_d, "gamma_m": self.gamma_m,
+                "window": self.window}
+
+
+@dataclasses.dataclass(frozen=True)
+class CentreRefinerConfig:
+    """The learned hand-centre refinement trained after the pose network (``pipeline.centre_refiner``;
+    the ``centre_refiner`` section): ``fit`` at the end of ``sdnet train`` (``sdnet fit-centre``
+    refits), ``steps`` optimizer steps of ``batch_size`` crops, seeded by the experiment's seed."""
+
+    fit: bool = opt(True, "train the learned hand-centre refinement (centre.keras) when training ends",
+                    flag="fit-centre")
+    steps: int = opt(1000, "steps of the learned hand-centre refinement", flag="centre-steps")
+    batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        _check([(self.steps >= 1, f"centre_refiner steps must be >= 1, got {self.steps}"),
+                (self.batch_size >= 1, f"centre_refiner batch_size must be >= 1, got {self.batch_size}")])
 
 
 # ---- training: model preset, loss, and the run's resolved configuration ---------------------
@@ -273,19 +342,23 @@ class ModelConfig:
     (before the ReLU). ``pca_dims`` > 0: the FC layer feeds ``pca_dims`` linear outputs that a fixed
     PCA basis of the training poses maps to the 3J joints (DeepPrior's low-dimensional pose prior).
 
-    ``input_size``: crop side in pixels (taken from the dataset manifest at training time).
+    ``preset``: the name of the layer set (``PRESETS``); an experiment's model section is that preset
+    with the keys it gives on top. ``input_size``: crop side in pixels, always the experiment's
+    ``data.crop_size`` (set when the experiment is resolved). The defaults are the ``cpu`` preset.
     """
 
-    preset: str = "cpu"
+    preset: str = opt("cpu", "model preset: paper = ZF-net layers + FC 2048; cpu = scaled to train fast on "
+                      "2 CPU cores; smoke = tiny, for tests", choices=("paper", "cpu", "smoke"))
     input_size: int = 128
     conv_filters: tuple[int, ...] = (48, 96, 128, 128, 96)
     conv_kernels: tuple[int, ...] = (7, 5, 3, 3, 3)
     conv_strides: tuple[int, ...] = (2, 2, 1, 1, 1)
     pool_after: tuple[bool, ...] = (True, True, False, False, True)
     fc_units: int = 1024
-    dropout: float = 0.0
-    batch_norm: bool = False
-    pca_dims: int = 0
+    dropout: float = opt(0.0, "dropout rate after the fully connected layer")
+    batch_norm: bool = opt(False, "batch normalization after each layer")
+    pca_dims: int = opt(0, "predict this many pose coefficients mapped to the joints by a fixed PCA basis of "
+                        "the (augmented) training poses (0 = direct joints)")
 
     def __post_init__(self) -> None:
         n = len(self.conv_filters)
@@ -297,6 +370,19 @@ class ModelConfig:
             raise ValueError(f"model: pca_dims must be >= 0, got {self.pca_dims}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"model: dropout must be in [0, 1), got {self.dropout}")
+
+
+# The model presets, by name (``ModelConfig.preset``): paper = ZF-net (paper Sec. 3.1, 224 px);
+# cpu = the same layers scaled to train fast on 2 CPU cores (ModelConfig's defaults); smoke = tiny.
+PRESETS: dict[str, ModelConfig] = {
+    "paper": ModelConfig(preset="paper", input_size=224, conv_filters=(96, 256, 384, 384, 256),
+                         conv_kernels=(7, 5, 3, 3, 3), conv_strides=(2, 2, 1, 1, 1),
+                         pool_after=(True, True, False, False, True), fc_units=2048, dropout=0.5),
+    "cpu": ModelConfig(),
+    "smoke": ModelConfig(preset="smoke", input_size=32, conv_filters=(8, 16, 16, 16, 16),
+                         conv_kernels=(5, 3, 3, 3, 3), conv_strides=(2, 1, 1, 1, 1),
+                         pool_after=(True, True, False, False, True), fc_units=64, dropout=0.0),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -314,26 +400,31 @@ class LossConfig:
     w schedule: w is 0 for the first ``sdl_start`` fraction of the planned training steps, then
     ramps linearly to ``sdl_weight`` over the next ``sdl_ramp`` fraction (0: at once). Both 0: w
     from the first step (constant). The paper's "fine-tuning" reading is e.g. start 0.5, ramp 0.1.
+    The default experiment trains without it (w = 0: docs/reproduce/table1.md measured no gain).
     """
 
-    sdl_weight: float = 0.5
-    alpha: float = 1.0
-    beta: float = 1.0
+    sdl_weight: float = opt(0.0, "weight w of the skeleton-difference loss (0 = baseline; the paper: 0.5)")
+    alpha: float = opt(1.0, "weight of the angle term")
+    beta: float = opt(1.0, "weight of the bone-ratio term")
     omega1: float = 1.0
     omega2: float = 1.0
-    threshold_deg: float | None = None
-    threshold_percentile: float = 99.0
+    threshold_deg: float | None = opt(None, "one angle above which F penalizes a bend, degrees (unset: one "
+                                      "threshold per angle derived from the training labels)")
+    threshold_percentile: float = opt(99.0, "without threshold_deg: each angle's threshold is this "
+                                      "percentile of that angle over the training labels")
     angle_thresholds_deg: tuple[float, ...] = ()
-    penalty: str = "step"
-    joint_loss: str = "squared"
-    sdl_start: float = 0.0
-    sdl_ramp: float = 0.0
+    penalty: str = opt("step", "angle feasibility penalty F: step (paper, no gradient) or hinge",
+                       choices=PENALTIES)
+    joint_loss: str = opt("squared", "reading of Eq. 1: sum of squared joint distances (squared) or of "
+                          "joint distances (distance)", choices=JOINT_LOSSES)
+    sdl_start: float = opt(0.0, "w schedule: w = 0 for this fraction of the planned steps")
+    sdl_ramp: float = opt(0.0, "w schedule: then ramp w linearly to sdl_weight over this fraction (0: at once)")
 
     def __post_init__(self) -> None:
-        if self.penalty not in ("step", "hinge"):
-            raise ValueError(f"loss: penalty must be 'step' or 'hinge', got {self.penalty!r}")
-        if self.joint_loss not in ("squared", "distance"):
-            raise ValueError(f"loss: joint_loss must be 'squared' or 'distance', got {self.joint_loss!r}")
+        if self.penalty not in PENALTIES:
+            raise ValueError(f"loss: penalty must be one of {', '.join(PENALTIES)}, got {self.penalty!r}")
+        if self.joint_loss not in JOINT_LOSSES:
+            raise ValueError(f"loss: joint_loss must be one of {', '.join(JOINT_LOSSES)}, got {self.joint_loss!r}")
         for name in ("sdl_weight", "alpha", "beta", "omega1", "omega2"):
             if getattr(self, name) < 0:
                 raise ValueError(f"loss: {name} must be >= 0, got {getattr(self, name)}")
@@ -371,10 +462,10 @@ class AugmentConfig:
     best at equal wall time on validation data (docs/recipe/README.md).
     """
 
-    rotation_deg: float = 45.0
-    scale: float = 0.1
-    shift_mm: float = 5.0
-    pixel_dropout: float = 0.0
+    rotation_deg: float = opt(45.0, "in-plane rotation uniform in +-DEG degrees (0: off)", flag="aug-rotation-deg")
+    scale: float = opt(0.1, "zoom uniform in 1 +- SCALE (0: off)", flag="aug-scale")
+    shift_mm: float = opt(5.0, "std of the hand-centre shift per axis, mm (0: off)", flag="aug-shift-mm")
+    pixel_dropout: float = opt(0.0, "share of hand pixels dropped to background", flag="aug-pixel-dropout")
 
     def __post_init__(self) -> None:
         _check([
@@ -385,62 +476,85 @@ class AugmentConfig:
         ])
 
 
+NO_AUGMENT = AugmentConfig(rotation_deg=0.0, scale=0.0, shift_mm=0.0, pixel_dropout=0.0)
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainDataInfo:
-    """What a run needs to know about its data, copied from the manifest (crop px, cube mm)."""
+    """The facts of the data a run was trained on, copied from its manifest when training starts (the
+    ``source`` section of a run's config.json; empty in an experiment file): where it was, its schema
+    version, camera intrinsics, skeleton and split counts. The crop settings are the experiment's
+    ``data`` section, checked against the manifest."""
 
     data_dir: str = ""
     schema_version: int = 0
-    crop_size: int = 0
-    cube_mm: float = 0.0
     intrinsics: dict = dataclasses.field(default_factory=dict)
     skeleton: dict = dataclasses.field(default_factory=dict)
     counts: dict = dataclasses.field(default_factory=dict)
-    centre: dict = dataclasses.field(default_factory=dict)  # the hand-centre rule (CentreConfig)
 
 
-PRECISIONS = ("auto", "float32", "bfloat16", "float16")
-
-
-DEFAULT_EPOCHS = 10  # training length when neither --epochs, --steps nor --minutes is given
+# The format of experiment files and RUN/config.json; a file of another version is refused.
+CONFIG_VERSION = 1
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Resolved configuration of one training run (written to ``RUN/config.json``).
+    """An experiment: everything one training run is made of (``configs/*.json``, ``RUN/config.json``).
 
-    Length of training: ``steps`` if set, else ``epochs`` x steps per epoch; ``minutes`` (wall-clock
-    budget for training and validation, over all resumes) may end it earlier. ``steps_per_epoch``:
-    None = one pass over the training split. Learning rate: Adam, linear warm-up over
+    ``description``: what the experiment is, in a sentence. Sections: ``data`` (how the crops are cut; ``sdnet data`` makes them, ``sdnet train`` checks its
+    data was made so), ``model``, ``loss``, ``augment`` (online), the run's length and optimizer (the
+    flat fields below), ``refine`` and ``centre_refiner`` (fitted at the end of training), and
+    ``source`` (the data's facts, filled in when training starts).
+
+    Length of training: ``steps`` or ``epochs`` x steps per epoch (at most one of them), and/or
+    ``minutes`` (wall-clock budget for training and validation, over all resumes), which may end it
+    earlier; at least one is needed. ``steps_per_epoch``: steps between validations and checkpoints
+    (None = one pass over the training split). Learning rate: Adam, linear warm-up over
     ``warmup_steps``, then cosine decay to ``min_lr_fraction`` x ``learning_rate`` at the last step.
     ``precision``: 'auto' (bfloat16 mixed precision on CPUs with native bfloat16 arithmetic and no
     GPU, else float32), 'float32', 'bfloat16' (mixed: bfloat16 compute, float32 weights) or 'float16'
-    (mixed, for GPUs). ``augment``: online augmentation of the training crops.
-    ``strategy``: 'auto' (multi-worker when TF_CONFIG is set, mirrored with > 1 GPU, else default),
-    'default', 'mirrored' or 'multiworker'.
+    (mixed, for GPUs). ``strategy``: 'auto' (multi-worker when TF_CONFIG is set, mirrored with > 1
+    GPU, else default), 'default', 'mirrored' or 'multiworker'.
     """
 
-    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
-    loss: LossConfig = dataclasses.field(default_factory=LossConfig)
-    data: TrainDataInfo = dataclasses.field(default_factory=TrainDataInfo)
-    batch_size: int = 32
-    epochs: int | None = None
-    steps: int | None = None
-    steps_per_epoch: int | None = None
-    minutes: float | None = None
-    learning_rate: float = 1e-3
+    version: int = CONFIG_VERSION
+    description: str = ""
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    loss: LossConfig = LossConfig()
+    augment: AugmentConfig = AugmentConfig()
+    batch_size: int = opt(32, "global batch size")
+    epochs: int | None = opt(None, "epochs to train (instead of steps)")
+    steps: int | None = opt(None, "optimizer steps to train (instead of epochs)")
+    steps_per_epoch: int | None = opt(400, "steps between validations/checkpoints (unset: one pass over the "
+                                      "training split)")
+    minutes: float | None = opt(16.0, "wall-clock budget for training + validation (over all resumes); plans "
+                                "the learning-rate schedule to end within it (unset: no budget)")
+    learning_rate: float = opt(1e-3, "peak Adam learning rate (warm-up then cosine decay)")
     warmup_steps: int = 100
     min_lr_fraction: float = 0.02
-    seed: int = 0
-    precision: str = "auto"
-    strategy: str = "auto"
-    augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
+    seed: int = opt(0, "random seed (training order, augmentation, initial weights, centre refiner)")
+    precision: str = opt("auto", "compute precision (auto: bfloat16 mixed precision on CPUs with native "
+                         "bfloat16 such as AVX512_BF16/AMX, else float32; float16 is for GPUs)",
+                         choices=PRECISIONS)
+    strategy: str = opt("auto", "tf.distribute strategy (auto: multi-worker with TF_CONFIG, mirrored with "
+                        "several GPUs, else one device); multi-worker: the same command on every machine "
+                        "with its TF_CONFIG, batch_size global, only the chief writes the run",
+                        choices=STRATEGIES)
+    refine: RefineFitConfig = RefineFitConfig()
+    centre_refiner: CentreRefinerConfig = CentreRefinerConfig()
+    source: TrainDataInfo = dataclasses.field(default_factory=TrainDataInfo)
 
     def __post_init__(self) -> None:
         checks = [
+            (self.version == CONFIG_VERSION, f"version {self.version}: this sdnet reads experiment version "
+             f"{CONFIG_VERSION}"),
             (self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}"),
             (self.epochs is None or self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
             (self.steps is None or self.steps >= 1, f"steps must be >= 1, got {self.steps}"),
+            (self.steps is None or self.epochs is None, "give steps or epochs, not both"),
+            (self.steps is not None or self.epochs is not None or self.minutes is not None,
+             "the run has no length: give steps, epochs or minutes"),
             (self.steps_per_epoch is None or self.steps_per_epoch >= 1,
              f"steps per epoch must be >= 1, got {self.steps_per_epoch}"),
             (self.minutes is None or self.minutes > 0, f"minutes must be > 0, got {self.minutes}"),
@@ -449,10 +563,14 @@ class TrainConfig:
             (0.0 <= self.min_lr_fraction <= 1.0, f"min_lr_fraction must be in [0, 1], got {self.min_lr_fraction}"),
             (self.precision in PRECISIONS,
              f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"),
-            (self.strategy in ("auto", "default", "mirrored", "multiworker"),
-             f"strategy must be auto, default, mirrored or multiworker, got {self.strategy!r}"),
+            (self.strategy in STRATEGIES,
+             f"strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}"),
+            (self.model.input_size == self.data.crop_size,
+             f"model.input_size {self.model.input_size} differs from data.crop_size {self.data.crop_size} "
+             "(the input size follows data.crop_size: leave model.input_size out)"),
         ]
         _check(checks)
+
 
 
 @dataclasses.dataclass(frozen=True)

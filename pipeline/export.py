@@ -69,20 +69,20 @@ def export_contract(crop_size: int, cube_mm: float, intrinsics: dict, centre: di
 
 
 def _run_parts(run_dir: Path):
-    from pipeline.rundir import load_model, read_config, read_data_info, run_centre_rule, run_intrinsics
+    from pipeline.rundir import load_model, load_run_config, run_intrinsics
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise SdnetError(f"{run_dir}: run directory not found")
-    raw = read_config(run_dir)
-    info = read_data_info(run_dir, raw)
-    intr = run_intrinsics(info)
-    centre, _ = run_centre_rule(info)
+    cfg = load_run_config(run_dir)
+    info = cfg.data
+    intr = run_intrinsics(cfg)
+    centre = info.centre
     model = load_model(run_dir)
     if tuple(model.input_shape[1:]) != (info.crop_size, info.crop_size, 1):
         raise SdnetError(f"{run_dir}: model input {tuple(model.input_shape[1:])} does not match the "
                          f"run's crop size {info.crop_size} px")
-    return model, info, intr, to_dict(centre), raw.get("model", {}).get("preset")
+    return model, info, intr, to_dict(centre), cfg.model.preset
 
 
 def random_crops(n: int, size: int, seed: int = 0) -> np.ndarray:

@@ -16,24 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.camera import Intrinsics
-from pipeline.config import RefineConfig, to_dict
+from pipeline.config import RefineConfig, RefineFitConfig, to_dict
 from pipeline.errors import SdnetError
 from pipeline.fsutil import write_json
 from pipeline.rundir import RunDir, check_data_for_run, load_model
 
-# Searched on the validation split (every combination; about 1-2 ms per frame each). The window
-# matters: phi_D centres a joint in a finger only when the window is about a finger wide.
-DEFAULT_GRID = {
-    "radius_mm": (4.0, 8.0, 12.0),
-    "gamma_d": (0.0, 0.004, 0.01),
-    "gamma_m": (0.0, 0.05),
-    "window": (2, 4),
-}
-MAX_FIT_POSES = 20000
-MAX_VAL_FRAMES = 600
-
-
-def training_poses(data_dir: Path, limit: int = MAX_FIT_POSES) -> np.ndarray:
+def training_poses(data_dir: Path, limit: int) -> np.ndarray:
     """(N, J, 3) camera-mm ground truth of the unrotated training records (at most ``limit``)."""
     from pipeline.input import make_dataset
 
@@ -50,15 +38,15 @@ def training_poses(data_dir: Path, limit: int = MAX_FIT_POSES) -> np.ndarray:
     return np.concatenate(out)[:limit].astype(np.float64)
 
 
-def fit_prior(data_dir: Path):
-    """The bone-length mixture (models.prior.BonePrior) of the training split's poses."""
+def fit_prior(data_dir: Path, limit: int):
+    """The bone-length mixture (models.prior.BonePrior) of (at most ``limit`` of) the training split's poses."""
     from models.prior import fit_bone_prior
 
-    return fit_bone_prior(training_poses(data_dir))
+    return fit_bone_prior(training_poses(data_dir, limit))
 
 
 def choose_refine_config(model, data_dir: Path, manifest: dict, intr: Intrinsics, prior,
-                         grid: dict = DEFAULT_GRID, max_frames: int = MAX_VAL_FRAMES) -> dict:
+                         grid: dict, max_frames: int) -> dict:
     """The refine.json record: the grid cell of lowest mean error on the first ``max_frames`` validation
     records (CNN predictions of ``model``), or the defaults when the data has no validation split."""
     from models.refine_search import choose_refine_params
@@ -78,10 +66,10 @@ def choose_refine_config(model, data_dir: Path, manifest: dict, intr: Intrinsics
             "grid": grid_doc, "table": list(search.table)}
 
 
-def fit_refinement(run_dir: Path, data_dir: Path, grid: dict = DEFAULT_GRID, progress: bool = True) -> dict:
+def fit_refinement(run_dir: Path, data_dir: Path, fit: RefineFitConfig, progress: bool = True) -> dict:
     """Fit RUN/prior.json on DATA's training split and choose RUN/refine.json on its validation split
-    (replacing both when present); returns the refine.json record. ``data_dir`` must be the data the
-    run was trained on (same crop size and cube)."""
+    (replacing both when present) as ``fit`` says (the run's ``refine`` section: grid, frames); returns
+    the refine.json record. ``data_dir`` must be the data the run was trained on (same crop size and cube)."""
     from pipeline.input import check_manifest, read_manifest
 
     run = RunDir(run_dir)
@@ -91,8 +79,8 @@ def fit_refinement(run_dir: Path, data_dir: Path, grid: dict = DEFAULT_GRID, pro
     intr = Intrinsics.from_dict(manifest["intrinsics"])
     model = load_model(run_dir)
     t0 = time.perf_counter()
-    prior = fit_prior(data_dir)
-    record = choose_refine_config(model, data_dir, manifest, intr, prior, grid)
+    prior = fit_prior(data_dir, fit.max_fit_poses)
+    record = choose_refine_config(model, data_dir, manifest, intr, prior, fit.grid(), fit.val_frames)
     record["seconds"] = round(time.perf_counter() - t0, 1)
     write_json(run.prior, prior.to_dict())
     write_json(run.refine, record)

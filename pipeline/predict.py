@@ -54,7 +54,7 @@ def predictions_document(pred: Predictor, source: Path, kind: str, entries: list
     """The content of predictions.json.
 
     Top level: run, input, input_kind, joint_names (J, ICVL order), units, intrinsics (px),
-    crop_size (px), cube_mm, centre (the hand-centre rule) and centre_source, refined (bool), hand,
+    crop_size (px), cube_mm, centre (the hand-centre rule), refined (bool), hand,
     centre_refined (bool: the learned centre refinement was applied),
     refine (the RefineConfig or null), counts (frames / ok / no_hand / unreadable), ms_per_frame
     (per stage, per frame with a hand, this machine), frames: one entry per input frame, in input
@@ -78,7 +78,6 @@ def predictions_document(pred: Predictor, source: Path, kind: str, entries: list
         "crop_size": pred.crop_size,
         "cube_mm": pred.cube_mm,
         "centre": to_dict(pred.centre),
-        "centre_source": pred.centre_source,
         "refined": pred.refining,
         "hand": pred.hand,
         "centre_refined": pred.centre_refiner is not None,

@@ -50,7 +50,6 @@ class Predictor:
     prior: object = None
     refine: RefineConfig | None = None
     run_dir: Path = Path(".")
-    centre_source: str = "run config"
     preset: str | None = None
     hand: str = "right"
     centre_refiner: object = None  # pipeline.centre_refiner.CentreRefiner, or None
@@ -89,30 +88,25 @@ def load_predictor(run_dir: Path, intrinsics: Intrinsics | None = None, refine: 
     Checks everything (config, refinement files, model and its input size) before returning;
     SdnetError on any problem."""
     from pipeline.centre_refiner import load_centre_refiner
-    from pipeline.rundir import (load_model, load_refinement, read_config, read_data_info, run_centre_rule,
-                                 run_intrinsics)
+    from pipeline.rundir import load_model, load_refinement, load_run_config, run_intrinsics
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise SdnetError(f"{run_dir}: run directory not found")
     if hand not in HANDS:
         raise SdnetError(f"hand must be one of {', '.join(HANDS)}, got {hand!r}")
-    raw = read_config(run_dir)
-    info = read_data_info(run_dir, raw)
-    intr = intrinsics or run_intrinsics(info)
-    centre, source = run_centre_rule(info)
+    run_cfg = load_run_config(run_dir)
+    data = run_cfg.data
+    intr = intrinsics or run_intrinsics(run_cfg)
     prior, cfg = load_refinement(run_dir) if refine else (None, None)
     model = load_model(run_dir)
     shape = tuple(model.input_shape)
-    if shape[1:] != (info.crop_size, info.crop_size, 1):
+    if shape[1:] != (data.crop_size, data.crop_size, 1):
         raise SdnetError(f"{run_dir}: model input {shape[1:]} does not match the run's crop size "
-                         f"{info.crop_size} px")
-    if source != "run config":
-        print(f"sdnet predict: note: {run_dir / 'config.json'} records no hand-centre rule (a run from "
-              f"before the rule was recorded); using {source}", file=sys.stderr)
-    return Predictor(model=model, crop_size=int(info.crop_size), cube_mm=float(info.cube_mm), centre=centre,
-                     intrinsics=intr, prior=prior, refine=cfg, run_dir=run_dir, centre_source=source,
-                     preset=raw.get("model", {}).get("preset"), hand=hand,
+                         f"{data.crop_size} px")
+    return Predictor(model=model, crop_size=data.crop_size, cube_mm=data.cube_mm, centre=data.centre,
+                     intrinsics=intr, prior=prior, refine=cfg, run_dir=run_dir,
+                     preset=run_cfg.model.preset, hand=hand,
                      centre_refiner=load_centre_refiner(run_dir) if centre_refine else None)
 
 

@@ -3,8 +3,9 @@
 A run directory (``RUN``) is self-contained: everything ``sdnet predict`` needs is inside it, so it can be
 copied to another machine and used without the dataset it was trained on.
 
-  config.json        the resolved TrainConfig, with the data it was trained on (crop size px, cube mm,
-                     camera, hand-centre rule, skeleton)            written by ``sdnet train``
+  config.json        the resolved experiment (TrainConfig; itself an experiment file that repeats the
+                     run), with the facts of the data it was trained on (camera, skeleton, counts)
+                                                                    written by ``sdnet train``
   batch_check.png    one training batch with its joints drawn     ``sdnet train``
   checkpoints/       tf.train checkpoints for ``--resume``         ``sdnet train``
   logs/              TensorBoard event files                       ``sdnet train``
@@ -24,7 +25,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pipeline.camera import Intrinsics
+from pipeline.config import RefineConfig, TrainConfig, from_dict
 from pipeline.errors import SdnetError
+from pipeline.experiment import experiment_from_dict
 
 CONFIG_FILE = "config.json"
 BATCH_PICTURE = "batch_check.png"
@@ -83,12 +87,21 @@ def read_json_file(path: Path, what: str) -> dict:
     return doc
 
 
-def read_config(run_dir: str | Path) -> dict:
-    """RUN/config.json as a dict; SdnetError when ``run_dir`` is not a run directory."""
+def load_run_config(run_dir: str | Path) -> TrainConfig:
+    """RUN/config.json, the run's resolved experiment, as a TrainConfig: the one reader of it (train on
+    --resume, fit-refine, fit-centre, eval, predict, export). SdnetError with one line naming the file
+    when it is missing, of another format version, or invalid."""
     path = RunDir(run_dir).config
     if not path.is_file():
         raise SdnetError(f"{path}: not a run directory (no config.json)")
-    return read_json_file(path, "run config")
+    doc = read_json_file(path, "run config")
+    try:
+        cfg = experiment_from_dict(doc, str(path))
+    except (TypeError, ValueError) as e:
+        raise SdnetError(str(e)) from None
+    if not cfg.source.intrinsics or not cfg.source.skeleton:
+        raise SdnetError(f"{path}: the run records no source data (an experiment file, not a trained run?)")
+    return cfg
 
 
 def read_summary(run_dir: str | Path) -> dict | None:
@@ -135,8 +148,6 @@ def read_refine_record(run_dir: str | Path) -> dict:
 
 def load_refine_config(run_dir: str | Path):
     """The run's RefineConfig from RUN/refine.json (SdnetError when missing or invalid)."""
-    from pipeline.config import RefineConfig, from_dict
-
     path = RunDir(run_dir).refine
     doc = read_refine_record(run_dir)
     try:
@@ -156,65 +167,19 @@ def load_refinement(run_dir: str | Path):
     return load_prior(run_dir), load_refine_config(run_dir)
 
 
-def read_data_info(run_dir: str | Path, config: dict | None = None):
-    """The run's data section (config.TrainDataInfo: crop size px, cube mm, camera, hand-centre rule), from
-    ``config`` when the caller has read RUN/config.json already."""
-    from pipeline.config import TrainDataInfo, from_dict
-
-    path = RunDir(run_dir).config
-    raw = read_config(run_dir) if config is None else config
+def run_intrinsics(cfg: TrainConfig) -> Intrinsics:
+    """The camera (camera.Intrinsics) the run's data was made with."""
     try:
-        info = from_dict(TrainDataInfo, raw.get("data", {}), f"{path}: data")
+        return Intrinsics.from_dict(dict(cfg.source.intrinsics))
     except (TypeError, ValueError) as e:
-        raise SdnetError(str(e)) from None
-    if not info.crop_size or info.crop_size < 8:
-        raise SdnetError(f"{path}: no valid data.crop_size")
-    if not info.cube_mm or info.cube_mm <= 0:
-        raise SdnetError(f"{path}: no valid data.cube_mm")
-    return info
-
-
-def run_intrinsics(info):
-    """The camera (camera.Intrinsics) the run's data was made with; ICVL's when the run records none."""
-    from pipeline.camera import ICVL_INTRINSICS, Intrinsics
-
-    if not info.intrinsics:
-        return ICVL_INTRINSICS
-    try:
-        return Intrinsics.from_dict(dict(info.intrinsics))
-    except (TypeError, ValueError) as e:
-        raise SdnetError(f"run config: bad data.intrinsics ({e})") from None
-
-
-def run_centre_rule(info):
-    """(config.CentreConfig, where from): the hand-centre rule the run's data was cropped with.
-
-    Runs record it in config.json (data.centre). Runs from before that fall back to their data
-    manifest while it is still on disk, else to 'com', the rule every such run used; the second value
-    says which ('run config', the manifest's path, or 'com (the run records no rule)').
-    """
-    from pipeline.config import CentreConfig, centre_config_from_dict
-
-    if info.centre:
-        try:
-            return centre_config_from_dict(info.centre, "run config: data.centre"), "run config"
-        except (TypeError, ValueError) as e:
-            raise SdnetError(str(e)) from None
-    manifest = Path(info.data_dir) / "manifest.json" if info.data_dir else None
-    if manifest is not None and manifest.is_file():
-        try:
-            centre = json.loads(manifest.read_text())["config"]["centre"]
-            return centre_config_from_dict(centre, f"{manifest}: config.centre"), str(manifest)
-        except (KeyError, TypeError, ValueError, json.JSONDecodeError):
-            pass
-    return CentreConfig(method="com"), "com (the run records no rule)"
+        raise SdnetError(f"run config: bad source.intrinsics ({e})") from None
 
 
 def check_data_for_run(run_dir: str | Path, manifest: dict, data_dir: str | Path) -> None:
     """SdnetError unless DATA (its manifest) was cut like the run's training data: same crop size px and
     cube mm. The stages that fit parts of a run on its data (fit-refine, fit-centre) call it first."""
-    info = read_data_info(run_dir)
+    cfg = load_run_config(run_dir)
     crop, cube = manifest.get("crop_size"), manifest.get("cube_mm")
-    if crop != info.crop_size or float(cube or 0) != float(info.cube_mm):
+    if crop != cfg.data.crop_size or float(cube or 0) != float(cfg.data.cube_mm):
         raise SdnetError(f"{data_dir}: crop {crop} px / cube {cube} mm differ from the run's "
-                         f"({info.crop_size} px / {info.cube_mm:g} mm); give the data the run was trained on")
+                         f"({cfg.data.crop_size} px / {cfg.data.cube_mm:g} mm); give the data the run was trained on")

@@ -1,8 +1,11 @@
 """``sdnet tune``: a keras-tuner search over the SDL weight w, alpha, beta and the joint-loss reading.
 
-Each trial is one ordinary training run (``pipeline.train.train``, the same code as ``sdnet train``)
-with the trial's alpha, beta and w and the search's fixed training options; its objective is the
-run's final validation mean error in mm (minimized). The test split is never used.
+A search starts from a base experiment (``pipeline.config.TrainConfig``: ``--config FILE``, default
+the default experiment, with ``--set`` overrides and the trial-length options). Each trial is one
+ordinary training run (``pipeline.train.train``, the same code as ``sdnet train``) of that experiment
+with the trial's loss keys set (``loss.sdl_weight``, ``loss.alpha``, ``loss.beta``,
+``loss.joint_loss``); its objective is the run's final validation mean error in mm (minimized). The
+test split is never used, and trials fit neither the refinement nor the centre refiner.
 
 Why Bayesian optimization (``keras_tuner.BayesianOptimization``) and not Hyperband: a trial is
 expensive (minutes of CPU training) and we can afford only a handful; the space is three
@@ -17,19 +20,21 @@ of Eq. 1 (``joint_loss``: squared or distance) as a choice. The w range covers t
 where the skeleton terms' gradient equals the joint loss's (about w = 0.03-0.05 with the squared
 reading on normalized joints, about 0.15 with the distance reading: history.csv's
 ``sdl_grad_balance_w``), by more than a decade on both sides. The baseline w = 0 cannot lie on a
-log scale; compare against it with ``sdnet train --sdl-weight 0`` under the
-same options (or ``sdnet reproduce``, which trains it beside w = 0.125, 0.25, 0.5).
+log scale; compare against it with ``sdnet train --config FILE --sdl-weight 0`` (the same base
+experiment), or ``sdnet reproduce``, which trains it beside w = 0.125, 0.25, 0.5.
 
-Every trial trains with the same seed, so trials differ only by their loss weights.
+Every trial trains with the experiment's seed, which also seeds the search, so trials differ only by
+their loss weights.
 
 Output directory (``DIR``):
-  search.json        the search's fixed options (training options, space, seed); a re-run with the
+  search.json        the search's fixed options (the base experiment, space, seed); a re-run with the
                      same options continues the search, other options are refused
   keras_tuner/       the tuner's own state (oracle.json, trial_*/trial.json): what makes it resumable
   trials/<id>/       one ``sdnet train`` run dir per trial (config.json, model.keras, summary.json)
   tuning.csv         one row per finished trial (rewritten atomically after each trial)
   best.json          the best trial: alpha, beta, sdl_weight, its validation error, trial id, the
-                     full loss config and the training options; ``sdnet train --from-tuning`` reads it
+                     full loss config and the base experiment (``train_options``); ``sdnet train
+                     --from-tuning`` reads it
   tuning.png         validation error against alpha and beta (colour), w as marker size and label
 
 Resuming: finished trials are never re-run; a trial that was interrupted continues from its
@@ -42,13 +47,23 @@ import dataclasses
 import io
 import json
 import math
+import shutil
 import sys
 import time
 from pathlib import Path
 from typing import Callable
 
+import keras_tuner as kt
+from matplotlib.figure import Figure
+
+from eval.plots import save_figure
+from pipeline.config import LossConfig, TrainConfig, from_dict
 from pipeline.errors import SdnetError
+from pipeline.experiment import bind_data, differences, experiment_from_dict, experiment_json, override
 from pipeline.fsutil import atomic_write_text, write_json
+from pipeline.rundir import RunDir, load_run_config
+from pipeline.train import train
+from pipeline.training.data import data_from_dir
 
 OBJECTIVE = "val_mean_error_mm"
 SEARCH_FILE = "search.json"
@@ -85,8 +100,6 @@ class SearchSpace:
                              f"got {self.joint_losses}")
 
     def hyperparameters(self):
-        import keras_tuner as kt
-
         hp = kt.HyperParameters()
         hp.Float("sdl_weight", self.w_min, self.w_max, sampling="log")
         hp.Float("alpha", self.ab_min, self.ab_max, sampling="log")
@@ -100,86 +113,91 @@ class SearchSpace:
 
 @dataclasses.dataclass(frozen=True)
 class TuneOptions:
-    """The fixed part of a search: training options shared by every trial, the space, the seed.
+    """The fixed part of a search: the base experiment of every trial, the space, the seed.
 
-    ``train``: overrides for ``pipeline.training.resolve.resolve_config`` (preset, epochs, steps, minutes, seed,
-    ...; None = the default). ``initial_points``: random trials before the Gaussian process is used.
+    ``train``: the experiment each trial trains with its loss keys set (``trial_sets``), unbound (no
+    ``source``). ``seed``: of the search (the command takes the experiment's seed).
+    ``initial_points``: random trials before the Gaussian process is used.
     """
 
-    train: dict
+    train: TrainConfig
     space: SearchSpace = SearchSpace()
     seed: int = 0
     initial_points: int = 4
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.train, TrainConfig):
+            raise TypeError(f"TuneOptions.train: expected a TrainConfig, got {type(self.train).__name__}")
+
     def to_json(self) -> dict:
-        return {"train": dict(self.train), "space": dataclasses.asdict(self.space), "seed": self.seed,
+        return {"train": experiment_json(self.train), "space": dataclasses.asdict(self.space), "seed": self.seed,
                 "initial_points": self.initial_points}
 
 
-class _Stop(Exception):
-    """Ends the search from inside a trial (keras-tuner re-raises FatalError subclasses)."""
+def trial_sets(values: dict) -> dict:
+    """The experiment overrides of a trial's values: {'loss.sdl_weight': w, 'loss.alpha': ..., ...}."""
+    return {f"loss.{k}": values[k] for k in TUNED}
 
 
-def _fatal(cause: BaseException):
-    import keras_tuner as kt
-
-    class Stop(kt.errors.FatalError, _Stop):
-        pass
-
-    err = Stop(str(cause))
-    err.cause = cause
-    return err
+def trial_config(options: TuneOptions, values: dict, data) -> TrainConfig:
+    """The experiment of one trial, bound to ``data`` (a ``DataSource``); SdnetError when the data was
+    not cut as the experiment says or a value is refused."""
+    return bind_data(override(options.train, trial_sets(values), "trial"), data.manifest, data.data_dir)
 
 
-def _make_tuner_class():
-    import keras_tuner as kt
+class _Stop(kt.errors.FatalError):
+    """Ends the search from inside a trial (keras-tuner re-raises FatalError subclasses); ``cause`` is
+    the exception to raise once the search state is saved."""
 
-    class LossWeightTuner(kt.BayesianOptimization):
-        """BayesianOptimization whose trials are ``pipeline.train.train`` runs in ``DIR/trials/<id>``."""
+    def __init__(self, cause: BaseException):
+        super().__init__(str(cause))
+        self.cause = cause
 
-        def __init__(self, out: Path, data, options: TuneOptions, max_trials: int,
-                     log: Callable[[str], None], train_log: Callable[[str], None] | None):
-            self.out, self.data, self.options, self.log, self.train_log = out, data, options, log, train_log
-            self.session_t0 = time.perf_counter()
-            super().__init__(
-                hypermodel=None, objective=kt.Objective(OBJECTIVE, direction="min"),
-                max_trials=max_trials, num_initial_points=options.initial_points, seed=options.seed,
-                hyperparameters=options.space.hyperparameters(), tune_new_entries=False,
-                allow_new_entries=False, directory=str(out), project_name=TUNER_DIR, overwrite=False)
 
-        def run_trial(self, trial, *args, **kwargs):
-            try:
-                summary = run_one_trial(self.out, self.data, self.options, trial.trial_id,
-                                        {k: trial.hyperparameters.get(k) for k in TUNED}, self.train_log)
-            except (SdnetError, KeyboardInterrupt) as e:
-                raise _fatal(e) from None
-            if "interrupted" in summary:
-                raise _fatal(KeyboardInterrupt(f"trial {trial.trial_id} interrupted"))
-            return {OBJECTIVE: float(summary[OBJECTIVE])}
+class LossWeightTuner(kt.BayesianOptimization):
+    """BayesianOptimization whose trials are ``pipeline.train.train`` runs in ``DIR/trials/<id>``."""
 
-        def on_trial_begin(self, trial):
-            super().on_trial_begin(trial)
-            values = {k: trial.hyperparameters.get(k) for k in TUNED}
-            done = sum(1 for t in self.oracle.trials.values() if _ended(t))
-            self.log(f"trial {trial.trial_id} ({done + 1} of {self.oracle.max_trials}): "
-                     f"w={values['sdl_weight']:.4g}, alpha={values['alpha']:.4g}, beta={values['beta']:.4g}, "
-                     f"joint loss {values['joint_loss']}")
+    def __init__(self, out: Path, data, options: TuneOptions, max_trials: int,
+                 log: Callable[[str], None], train_log: Callable[[str], None] | None):
+        self.out, self.data, self.options, self.log, self.train_log = out, data, options, log, train_log
+        self.session_t0 = time.perf_counter()
+        super().__init__(
+            hypermodel=None, objective=kt.Objective(OBJECTIVE, direction="min"),
+            max_trials=max_trials, num_initial_points=options.initial_points, seed=options.seed,
+            hyperparameters=options.space.hyperparameters(), tune_new_entries=False,
+            allow_new_entries=False, directory=str(out), project_name=TUNER_DIR, overwrite=False)
 
-        def on_trial_end(self, trial):
-            super().on_trial_end(trial)  # oracle.end_trial + save: the trial counts as finished
-            rows = write_outputs(self.out, self.oracle, self.options)
-            row = next((r for r in rows if r["trial_id"] == trial.trial_id), None)
-            best = min((r for r in rows if r["status"] == "COMPLETED"), key=lambda r: r[OBJECTIVE], default=None)
-            status = row["status"] if row else str(trial.status)
-            result = f"{row[OBJECTIVE]:.3f} mm" if row and row["status"] == "COMPLETED" else status
-            if status != "COMPLETED" and trial.message:
-                self.log(f"trial {trial.trial_id} {status}: {trial.message.strip().splitlines()[-1]}")
-            best_txt = f"best {best[OBJECTIVE]:.3f} mm (trial {best['trial_id']})" if best else "no best yet"
-            self.log(f"trial {trial.trial_id} done: {result}; {best_txt}; "
-                     f"{len(rows)} of {self.oracle.max_trials} trials finished, "
-                     f"{time.perf_counter() - self.session_t0:.0f} s this session")
+    def run_trial(self, trial, *args, **kwargs):
+        try:
+            summary = run_one_trial(self.out, self.data, self.options, trial.trial_id,
+                                    {k: trial.hyperparameters.get(k) for k in TUNED}, self.train_log)
+        except (SdnetError, KeyboardInterrupt) as e:
+            raise _Stop(e) from None
+        if "interrupted" in summary:
+            raise _Stop(KeyboardInterrupt(f"trial {trial.trial_id} interrupted"))
+        return {OBJECTIVE: float(summary[OBJECTIVE])}
 
-    return LossWeightTuner
+    def on_trial_begin(self, trial):
+        super().on_trial_begin(trial)
+        values = {k: trial.hyperparameters.get(k) for k in TUNED}
+        done = sum(1 for t in self.oracle.trials.values() if _ended(t))
+        self.log(f"trial {trial.trial_id} ({done + 1} of {self.oracle.max_trials}): "
+                 f"w={values['sdl_weight']:.4g}, alpha={values['alpha']:.4g}, beta={values['beta']:.4g}, "
+                 f"joint loss {values['joint_loss']}")
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)  # oracle.end_trial + save: the trial counts as finished
+        rows = write_outputs(self.out, self.oracle, self.options)
+        row = next((r for r in rows if r["trial_id"] == trial.trial_id), None)
+        best = min((r for r in rows if r["status"] == "COMPLETED"), key=lambda r: r[OBJECTIVE], default=None)
+        status = row["status"] if row else str(trial.status)
+        result = f"{row[OBJECTIVE]:.3f} mm" if row and row["status"] == "COMPLETED" else status
+        if status != "COMPLETED" and trial.message:
+            self.log(f"trial {trial.trial_id} {status}: {trial.message.strip().splitlines()[-1]}")
+        best_txt = f"best {best[OBJECTIVE]:.3f} mm (trial {best['trial_id']})" if best else "no best yet"
+        self.log(f"trial {trial.trial_id} done: {result}; {best_txt}; "
+                 f"{len(rows)} of {self.oracle.max_trials} trials finished, "
+                 f"{time.perf_counter() - self.session_t0:.0f} s this session")
 
 
 def _ended(trial) -> bool:
@@ -188,16 +206,13 @@ def _ended(trial) -> bool:
 
 def run_one_trial(out: Path, data, options: TuneOptions, trial_id: str, values: dict,
                   train_log: Callable[[str], None] | None = None) -> dict:
-    """Train (or finish, or reuse) the run of one trial in ``out/trials/<id>``; returns its summary."""
-    from pipeline.rundir import RunDir
-    from pipeline.train import train
-    from pipeline.training.resolve import resolve_config
-
+    """Train (or finish, or reuse) the run of one trial in ``out/trials/<id>``: the base experiment with
+    the trial's loss ``values``; returns its summary."""
     run_dir = Path(out) / TRIALS_DIR / str(trial_id)
     summary_path = RunDir(run_dir).summary
     if summary_path.is_file():
         return json.loads(summary_path.read_text())
-    cfg = resolve_config(data.manifest, {**options.train, **values}, data_dir=data.data_dir)
+    cfg = trial_config(options, values, data)
     resumable = RunDir(run_dir).config.is_file() and RunDir(run_dir).checkpoints.is_dir()
     return train(cfg, data, run_dir, resume=resumable, force=not resumable, log=train_log, verbose=0)
 
@@ -247,8 +262,6 @@ def read_tuning_csv(path: Path) -> list[dict]:
 
 def best_record(out: Path, rows: list[dict], options: TuneOptions) -> dict | None:
     """best.json's content: the completed trial of lowest validation error (None when none)."""
-    from pipeline.training.resolve import load_run_config
-
     done = [r for r in rows if r["status"] == "COMPLETED" and math.isfinite(r[OBJECTIVE])]
     if not done:
         return None
@@ -257,7 +270,7 @@ def best_record(out: Path, rows: list[dict], options: TuneOptions) -> dict | Non
     loss = dataclasses.asdict(load_run_config(run_dir).loss)
     return {"sdl_weight": best["sdl_weight"], "alpha": best["alpha"], "beta": best["beta"],
             "joint_loss": best["joint_loss"], OBJECTIVE: best[OBJECTIVE], "trial_id": best["trial_id"], "run_dir": str(run_dir.resolve()),
-            "loss": loss, "train_options": dict(options.train), "trials_finished": len(rows),
+            "loss": loss, "train_options": experiment_json(options.train), "trials_finished": len(rows),
             "trials_completed": len(done), "objective": f"{OBJECTIVE} (min)"}
 
 
@@ -317,10 +330,6 @@ def plot_tuning(ax, rows: list[dict], best: dict | None = None, space: SearchSpa
 
 
 def write_tuning_plot(path: Path, rows: list[dict], best: dict | None, space: SearchSpace | None = None) -> Path:
-    from matplotlib.figure import Figure
-
-    from eval.plots import save_figure
-
     fig = Figure(figsize=(7, 5.5))
     ax = fig.add_subplot()
     sc = plot_tuning(ax, rows, best, space)
@@ -331,9 +340,35 @@ def write_tuning_plot(path: Path, rows: list[dict], best: dict | None, space: Se
     return save_figure(fig, path)
 
 
-def _check_search_dir(out: Path, options: TuneOptions, overwrite: bool) -> None:
-    import shutil
+def _changed(saved: dict, want: dict) -> list[str]:
+    """What differs between a saved search.json and the options of this command: top-level keys, with
+    the experiment's dotted keys for ``train`` (``train.steps``, ``train.model.preset``)."""
+    out = []
+    for key in sorted(set(saved) | set(want)):
+        if saved.get(key) == want.get(key):
+            continue
+        if key == "train":  # compared as experiments: keys a newer sdnet adds at their defaults are equal
+            try:
+                keys = [f"train.{k}" for k in differences(
+                    experiment_from_dict(saved["train"], "search.json: train"), experiment_from_dict(want["train"]))]
+            except (KeyError, TypeError, ValueError):
+                keys = ["train"]  # an older search.json (flat training options): not comparable
+            out += keys
+        else:
+            out.append(key)
+    return out
 
+
+def _saved_value(saved: dict, key: str):
+    node = saved
+    for name in key.split("."):
+        if not isinstance(node, dict) or name not in node:
+            return None
+        node = node[name]
+    return node
+
+
+def _check_search_dir(out: Path, options: TuneOptions, overwrite: bool) -> None:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise SdnetError(f"{out}: exists and is not a directory")
@@ -345,11 +380,12 @@ def _check_search_dir(out: Path, options: TuneOptions, overwrite: bool) -> None:
     if saved_path.is_file():
         saved = json.loads(saved_path.read_text())
         want = json.loads(json.dumps(options.to_json()))
-        diff = sorted(k for k in set(saved) | set(want) if saved.get(k) != want.get(k))
+        diff = _changed(saved, want)
         if diff:
-            raise SdnetError(f"{saved_path}: this search was started with other options ({', '.join(diff)}: "
-                             f"{ {k: saved.get(k) for k in diff} }); use the same options to continue it, "
-                             "or --overwrite to start a new search")
+            was = ", ".join(f"{k}={json.dumps(_saved_value(saved, k))}" for k in diff[:6])
+            raise SdnetError(f"{saved_path}: this search was started with other options ({was}"
+                             f"{', ...' if len(diff) > 6 else ''}); use the same experiment and options to "
+                             "continue it, or --overwrite to start a new search")
     elif out.is_dir() and any(out.iterdir()):
         raise SdnetError(f"{out}: not empty and not a tuning directory (no {SEARCH_FILE})")
     out.mkdir(parents=True, exist_ok=True)
@@ -363,22 +399,19 @@ def tune(data_dir: Path, out: Path, trials: int, options: TuneOptions, overwrite
     SdnetError for bad data or options (before any trial); KeyboardInterrupt when a trial was
     interrupted (its checkpoint is kept: the same command continues it).
     """
-    from pipeline.training.data import data_from_dir
-    from pipeline.training.resolve import resolve_config
-
     log = log or (lambda msg: print(f"[tune] {msg}", file=sys.stderr, flush=True))
     if trials < 1:
         raise SdnetError(f"--trials must be >= 1, got {trials}")
     data = data_from_dir(Path(data_dir))
-    # Validate the training options once, before the search starts.
-    resolve_config(data.manifest, {**options.train, "sdl_weight": options.space.w_min}, data_dir=data_dir)
-    if data.num_train < resolve_config(data.manifest, options.train).batch_size:
+    # Validate the experiment and its data once, before the search starts.
+    trial_config(options, {"sdl_weight": options.space.w_min, "alpha": options.space.ab_min,
+                           "beta": options.space.ab_min, "joint_loss": options.space.joint_losses[0]}, data)
+    if data.num_train < options.train.batch_size:
         raise SdnetError(f"{data_dir}: {data.num_train} training records, fewer than one batch")
     _check_search_dir(Path(out), options, overwrite)
     train_log = (lambda msg: None) if quiet_training else None
-    Tuner = _make_tuner_class()
     try:
-        tuner = Tuner(Path(out), data, options, trials, log, train_log)
+        tuner = LossWeightTuner(Path(out), data, options, trials, log, train_log)
     except (RuntimeError, KeyError, ValueError) as e:
         raise SdnetError(f"{Path(out) / TUNER_DIR}: cannot load the search state ({e})") from None
     finished = sum(1 for t in tuner.oracle.trials.values() if _ended(t))
@@ -400,8 +433,6 @@ def tune(data_dir: Path, out: Path, trials: int, options: TuneOptions, overwrite
 
 def read_best(path: Path) -> dict:
     """A best.json written by ``sdnet tune``; SdnetError when missing or malformed."""
-    from pipeline.config import LossConfig, from_dict
-
     path = Path(path)
     if path.is_dir():
         path = path / BEST_FILE
@@ -418,13 +449,6 @@ def read_best(path: Path) -> dict:
     return best
 
 
-def tuned_overrides(path: Path, overrides: dict) -> dict:
-    """``overrides`` with the loss settings of a best.json filled in where not given (None)."""
-    from pipeline.training.resolve import LOSS_OVERRIDES
-
-    loss = read_best(path)["loss"]
-    out = dict(overrides)
-    for key in LOSS_OVERRIDES:
-        if out.get(key) is None and key in loss:
-            out[key] = loss[key]
-    return out
+def tuned_sets(path: Path) -> dict:
+    """The loss settings of a best.json as experiment overrides ({'loss.KEY': value})."""
+    return {f"loss.{k}": v for k, v in read_best(path)["loss"].items() if k != "angle_thresholds_deg"}

@@ -102,22 +102,21 @@ def make_untrained_run(run: Path, data_dir: Path, crop_size: int) -> Path:
 
     import keras
 
-    from models.sdnet import build_model, preset, with_input_size
-    from pipeline.config import to_dict
+    from models.sdnet import build_model
+    from pipeline.config import ModelConfig, from_dict
     from pipeline.fsutil import write_json
 
     manifest = json.loads((Path(data_dir) / "manifest.json").read_text())
     run = Path(run)
     run.mkdir(parents=True)
     keras.utils.set_random_seed(0)
-    cfg = with_input_size(preset("smoke"), crop_size)
-    model = build_model(cfg)
+    assert manifest["crop_size"] == crop_size
+    doc = smoke_run_config(manifest, data_dir)
+    model = build_model(from_dict(ModelConfig, doc["model"]))
     kernel, bias = model.get_layer("joints").get_weights()  # untrained, but joints near the hand
     model.get_layer("joints").set_weights([kernel * 0.05, bias])
     model.save(run / "model.keras")
-    write_json(run / "config.json", {"model": to_dict(cfg), "data": {
-        "data_dir": str(data_dir), "crop_size": crop_size, "cube_mm": manifest["cube_mm"],
-        "intrinsics": manifest["intrinsics"], "centre": manifest["config"]["centre"]}})
+    write_json(run / "config.json", doc)
     return run
 
 
@@ -172,3 +171,21 @@ def html_tables(page: str) -> dict[str, list[list[str]]]:
     parser.feed(page)
     parser.close()
     return parser.tables
+
+
+def data_section_args(data_dir: Path) -> list[str]:
+    """``--set data={...}``: the experiment's data section set to how ``data_dir`` was cut (its manifest's
+    config), for `sdnet train` on a test data dir made with other settings than the default experiment."""
+    import json
+
+    config = json.loads((Path(data_dir) / "manifest.json").read_text())["config"]
+    return ["--set", "data=" + json.dumps(config)]
+
+
+def smoke_run_config(manifest: dict, data_dir: Path | str = "") -> dict:
+    """The config.json of a smoke-preset run on the data of ``manifest`` (its data section as the data
+    was cut), as `sdnet train` writes it."""
+    from pipeline.experiment import bind_data, experiment_json, load_experiment
+
+    cfg = load_experiment(None, {"model.preset": "smoke", "data": manifest["config"]})
+    return experiment_json(bind_data(cfg, manifest, data_dir))

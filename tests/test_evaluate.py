@@ -9,7 +9,7 @@ from eval.results_io import read_results
 from pipeline.cli import main
 from pipeline.config import to_dict
 from models.sdnet import build_model, preset, with_input_size
-from tests.helpers import html_tables, is_a_drawn_figure, make_tiny_data_dir
+from tests.helpers import html_tables, is_a_drawn_figure, make_tiny_data_dir, smoke_run_config
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +23,7 @@ def tiny(tmp_path_factory):
     cfg = with_input_size(preset("smoke"), 32)
     build_model(cfg).save(run / "model.keras")
     manifest = json.loads((data / "manifest.json").read_text())
-    (run / "config.json").write_text(json.dumps({"model": to_dict(cfg), "data": {
-        "crop_size": 32, "cube_mm": manifest["cube_mm"]}}))
+    (run / "config.json").write_text(json.dumps(smoke_run_config(manifest, data)))
     assert main(["fit-refine", "--run", str(run), "--data", str(data), "--quiet"]) == 0
     return tmp, data, run
 
@@ -51,6 +50,11 @@ def test_eval_writes_every_output(tiny, capsys):
     for row in summary[1:]:
         assert row[1] == f"{metrics[row[0]]['mean_error_mm']:.2f}"
     assert "mean error (mm)" in capsys.readouterr().out
+    settings = json.loads((out / "settings.json").read_text())  # the tiny tree has no synth.json: real ICVL
+    source = json.loads((data / "manifest.json").read_text())["source_root"]
+    assert settings["source"] == source and settings["test_set_kind"] == "real_icvl"
+    assert settings["test set"] == f"the test sequences of the ICVL tree {source}"
+    assert f"This run, real ICVL: {settings['test set']}" in html and "ours on other images" not in html
 
 
 def test_eval_scores_published_files_and_rebuilds_the_report_from_its_files(tiny, tmp_path):

@@ -9,10 +9,12 @@ import tensorflow as tf
 from models.sdnet import build_model, preset, with_input_size
 from pipeline.camera import ICVL_INTRINSICS
 from pipeline.cli import main
-from pipeline.config import to_dict
+from pipeline.config import DataConfig, to_dict
 from pipeline.export import random_crops, saved_model_outputs, tflite_outputs
 from pipeline.fsutil import write_json
+from pipeline.schema import SCHEMA_VERSION
 from pipeline.skeleton import ICVL_SKELETON
+from tests.helpers import smoke_run_config
 
 CROP = 32
 
@@ -24,8 +26,10 @@ def run(tmp_path_factory):
     keras.utils.set_random_seed(3)
     cfg = with_input_size(preset("smoke"), CROP)
     build_model(cfg).save(run / "model.keras")
-    write_json(run / "config.json", {"model": to_dict(cfg), "data": {
-        "crop_size": CROP, "cube_mm": 220.0, "intrinsics": ICVL_INTRINSICS.to_dict()}})
+    manifest = {"schema_version": SCHEMA_VERSION, "intrinsics": ICVL_INTRINSICS.to_dict(),
+                "skeleton": ICVL_SKELETON.to_dict(), "counts": {"train": 1, "val": 1, "test": 1},
+                "config": to_dict(DataConfig(crop_size=CROP, cube_mm=220.0))}
+    write_json(run / "config.json", smoke_run_config(manifest))
     return run
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pipeline.cli import main
-from pipeline.fit_refine import DEFAULT_GRID
+from pipeline.config import RefineFitConfig
 from pipeline.rundir import RunDir
 from tests.helpers import make_tiny_data_dir, make_untrained_run
 
@@ -50,7 +50,7 @@ def test_fit_refine_fits_the_prior_on_train_and_chooses_the_weights_on_val(fitte
     run = RunDir(fitted["run"])
     assert run.has_refinement
     record = json.loads(run.refine.read_text())
-    n_cells = int(np.prod([len(v) for v in DEFAULT_GRID.values()]))
+    n_cells = int(np.prod([len(v) for v in RefineFitConfig().grid().values()]))
     assert len(record["table"]) == n_cells
     best = min(record["table"], key=lambda row: row["mean_error_mm"])
     assert record["val_refined_mm"] == pytest.approx(best["mean_error_mm"])
@@ -105,7 +105,7 @@ def test_a_copied_run_predicts_with_refinement_after_its_dataset_is_deleted(fitt
         shutil.move(gone / "icvl", tmp / "icvl")
     a = json.loads((here / "predictions.json").read_text())
     b = json.loads((there / "predictions.json").read_text())
-    assert b["refined"] is True and b["centre_source"] == "run config"
+    assert b["refined"] is True and b["centre"]["method"] == "blob"
     assert b["counts"]["ok"] == a["counts"]["ok"] == 4
     assert [f["xyz"] for f in b["frames"]] == [f["xyz"] for f in a["frames"]]
     assert any(f["uvd"] != f["uvd_cnn"] for f in b["frames"])  # the refinement ran

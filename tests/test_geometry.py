@@ -136,12 +136,6 @@ def test_nearest_blob_splits_at_depth_steps():
     assert joined[20, 10] and joined[20, 40]
 
 
-def test_old_centre_configs_mean_the_original_rule():
-    from pipeline.config import centre_config_from_dict
-
-    old = {"min_depth_mm": 100.0, "max_depth_mm": 1500.0, "near_percentile": 0.5, "band_mm": 150.0,
-           "refine_iters": 2, "min_pixels": 50}
-    assert centre_config_from_dict(old).method == "com"
-    assert centre_config_from_dict({**old, "method": "blob"}).method == "blob"
+def test_centre_method_is_checked():
     with pytest.raises(ValueError, match="centre method"):
         CentreConfig(method="nearest")

@@ -13,12 +13,12 @@ PACKAGES = ("pipeline", "models", "eval", "beam_jobs")
 # Layers, lowest first. A module belongs to the first entry that names it or a package above it.
 LAYERS = (
     ("core", ("models", "pipeline.errors", "pipeline.skeleton", "pipeline.camera", "pipeline.config",
-              "pipeline.schema", "pipeline.fsutil", "pipeline.icvl", "pipeline.geometry", "pipeline.augment",
+              "pipeline.schema", "pipeline.fsutil", "pipeline.experiment", "pipeline.icvl", "pipeline.geometry", "pipeline.augment",
               "pipeline.precision", "pipeline.input", "pipeline.rundir", "pipeline.score", "pipeline.convert",
               "pipeline.dask_cluster", "pipeline.synth", "pipeline.joint_error")),
     ("jobs", ("beam_jobs",)),
     ("stages", ("pipeline.build_data", "pipeline.build_synth", "pipeline.train", "pipeline.training",
-                "pipeline.inference", "pipeline.fit_refine", "pipeline.centre_refiner", "pipeline.predict",
+                "pipeline.inference", "pipeline.fit_refine", "pipeline.finish_run", "pipeline.centre_refiner", "pipeline.predict",
                 "pipeline.predictor", "pipeline.frame_sources", "pipeline.overlay", "pipeline.export",
                 "pipeline.preview_data")),
     ("eval", ("eval",)),

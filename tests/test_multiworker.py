@@ -21,13 +21,15 @@ from pipeline.dask_cluster import free_port
 from pipeline.rundir import RunDir
 from pipeline.train import train
 from pipeline.training.data import data_from_dir, with_deterministic_input
-from pipeline.training.resolve import resolve_config
-from tests.helpers import make_tiny_data_dir
+from pipeline.experiment import bind_data, load_experiment
+from tests.helpers import data_section_args, make_tiny_data_dir
 
 pytestmark = pytest.mark.cluster
 
-# smoke preset, 32-px crops, a global batch of 8 (4 per worker), no time budget
-ARGS = ["--preset", "smoke", "--batch-size", "8", "--precision", "float32", "--seed", "0"]
+# smoke preset, a global batch of 8 (4 per worker), no time budget (each worker would stop at its own
+# time), nothing fitted after training
+ARGS = ["--preset", "smoke", "--batch-size", "8", "--precision", "float32", "--seed", "0", "--set", "minutes=null",
+        "--no-fit-refine", "--no-fit-centre"]
 # first-step loss: one-process vs two workers (float32, all-reduce order); stated in the README
 FIRST_STEP_RTOL = 1e-4
 START_S = 240  # both processes import TensorFlow and join the cluster on 2 busy cores
@@ -53,7 +55,8 @@ def launch(data: Path, run: Path, base: Path, *extra: str) -> list[tuple[subproc
                    TMPDIR=str(home / "tmp"), TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
         log = open(home / "log.txt", "wb")
         procs.append((subprocess.Popen(
-            [sys.executable, "-m", "pipeline", "train", "--data", str(data), "--out", str(run), *ARGS, *extra],
+            [sys.executable, "-m", "pipeline", "train", "--data", str(data), "--out", str(run), *ARGS,
+             *data_section_args(data), *extra],
             cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True), home))
         log.close()
     return procs
@@ -97,8 +100,9 @@ def test_two_workers_train_like_one_process_and_only_the_chief_writes(data_dir, 
 
     # The same config in one process, with the same global batch of 8 and the same (deterministic) input.
     data = data_from_dir(data_dir)
-    cfg = resolve_config(data.manifest, {"preset": "smoke", "batch_size": 8, "precision": "float32", "seed": 0,
-                                            "steps": 3, "steps_per_epoch": 1}, data_dir=data_dir)
+    sets = {"model.preset": "smoke", "batch_size": 8, "precision": "float32", "seed": 0, "steps": 3,
+            "steps_per_epoch": 1, "minutes": None, "data": data.manifest["config"]}
+    cfg = bind_data(load_experiment(None, sets), data.manifest, data_dir)
     one = tmp_path / "one-process"
     train(cfg, with_deterministic_input(data), one, log=lambda _m: None, verbose=0)
     two, single = losses(run), losses(one)

@@ -58,7 +58,7 @@ def test_predict_folder_cnn_only(tiny, tmp_path, capsys):
     assert doc["input_kind"] == "folder" and doc["refined"] is False and doc["refine"] is None
     assert doc["joint_names"] == list(ICVL_SKELETON.joint_names)
     assert doc["crop_size"] == CROP and doc["counts"] == {"frames": 5, "ok": 4, "no_hand": 1, "unreadable": 0}
-    assert doc["centre_source"] == "run config"
+    assert doc["centre"]["method"] == "blob"
     names = [f["path"].rsplit("/", 1)[1] for f in doc["frames"]]
     assert names == ["image_2.png", "image_10.png", "image_18.png", "image_26.png", "image_99.png"]
     assert [f["frame"] for f in doc["frames"]] == [0, 1, 2, 3, 4]
@@ -166,25 +166,23 @@ def test_refinement_needs_a_prior(tiny, tmp_path, capsys):
     assert len(err.strip().splitlines()) == 1 and not out.exists()
 
 
-def test_a_run_without_a_recorded_centre_rule_says_which_rule_it_uses(tiny, tmp_path, capsys):
-    """Runs from before the rule was recorded: their data manifest's rule while it is there, else 'com',
-    and a note on stderr either way (never a silent fallback)."""
+@pytest.mark.parametrize("version", [None, 0, 2])
+def test_a_run_of_another_config_version_is_refused_in_one_line(tiny, tmp_path, capsys, version):
+    """No migration layers: a config.json of another format version (or none, as before versions) gets one
+    line naming both versions and what to do, and nothing is written."""
     old = tmp_path / "old_run"
     shutil.copytree(tiny["run"], old)
     cfg = json.loads((old / "config.json").read_text())
-    del cfg["data"]["centre"]
+    cfg.pop("version") if version is None else cfg.update(version=version)
     write_json(old / "config.json", cfg)
     png = sorted((tiny["tree"] / "Testing/Depth/test_seq_1").glob("*.png"))[0]
-    assert main(["predict", "--run", str(old), str(png), "--out", str(tmp_path / "a"), "--no-refine"]) == 0
-    doc = json.loads((tmp_path / "a" / "predictions.json").read_text())
-    assert doc["centre_source"] == str(tiny["data"] / "manifest.json")
-    assert "records no hand-centre rule" in capsys.readouterr().err
-    cfg["data"]["data_dir"] = str(tmp_path / "moved-away")
-    write_json(old / "config.json", cfg)
-    assert main(["predict", "--run", str(old), str(png), "--out", str(tmp_path / "b"), "--no-refine"]) == 0
-    doc = json.loads((tmp_path / "b" / "predictions.json").read_text())
-    assert doc["centre"]["method"] == "com" and doc["centre_source"].startswith("com")
-    assert "using com" in capsys.readouterr().err
+    out = tmp_path / "a"
+    assert main(["predict", "--run", str(old), str(png), "--out", str(out), "--no-refine"]) == 2
+    err = capsys.readouterr().err.strip()
+    found = "no version" if version is None else f"version {version}"
+    assert len(err.splitlines()) == 1 and str(old / "config.json") in err
+    assert found in err and "reads experiment version 1" in err and "retrain" in err
+    assert not out.exists()
 
 
 def test_icvl_tree_uses_label_paths_only(tiny, tmp_path):

@@ -153,7 +153,7 @@ def _fake_eval_report(tmp_path, with_published=True):
               for r in grid["radius_mm"] for g in grid["gamma_d"] for w in grid["window"]]
     write_json(report / "settings.json", {
         "run": str(run), "data": "/d", "source": None, "test set": "the synthetic test sequences (sdnet synth)",
-        "test frames": n, "preset": "cpu", "loss": {"sdl_weight": 0.125, "alpha": 1.0, "beta": 0.5},
+        "test_set_kind": "synthetic", "test frames": n, "preset": "cpu", "loss": {"sdl_weight": 0.125, "alpha": 1.0, "beta": 0.5},
         "steps": 12345, "trained": "2025-01-02", "evaluated": "2025-01-03",
         "eval intrinsics": {"fx": 241.42}, "runtime (ms/frame, this machine)": {"cnn_ms_per_frame": 1.5,
                                                                                  "refine_ms_per_frame": 3.0},
@@ -277,18 +277,77 @@ def test_sequence_errors_plot_every_frame_and_a_moving_average():
     assert [a.get_title().split(" ")[0] for a in fig.axes] == ["a", "b"]
 
 
-def test_describe_test_set_reads_the_source_trees_synth_json(tmp_path):
+def test_test_set_is_read_from_the_source_trees_synth_json(tmp_path):
     import json
 
-    from eval.run_report import describe_test_set, is_real_icvl, lead_paragraphs
+    from eval.run_report import TestSet, TestSetKind, lead_paragraphs
 
-    assert is_real_icvl(describe_test_set(str(tmp_path)))  # no synth.json: a real ICVL tree
+    assert TestSet.from_source(None) == TestSet(TestSetKind.SPLIT)
+    assert TestSet.from_source(None).describe() == "the test split"
+    real = TestSet.from_source(str(tmp_path))  # no synth.json: a real ICVL tree
+    assert real == TestSet(TestSetKind.REAL_ICVL, str(tmp_path))
+    assert real.describe() == f"the test sequences of the ICVL tree {tmp_path}"
     (tmp_path / "synth.json").write_text(json.dumps({"generator": "sdnet synth"}))
-    assert describe_test_set(str(tmp_path)) == "the synthetic test sequences (sdnet synth)"
+    assert TestSet.from_source(str(tmp_path)).kind is TestSetKind.SYNTHETIC
+    assert TestSet.from_source(str(tmp_path)).describe() == "the synthetic test sequences (sdnet synth)"
     (tmp_path / "synth.json").write_text(json.dumps({"generator": "sdnet synth --poses", "sensor_profile": "occluded"}))
-    test_set = describe_test_set(str(tmp_path))
-    assert "real ICVL test poses" in test_set and "occluded" in test_set
+    poses = TestSet.from_source(str(tmp_path))
+    assert poses == TestSet(TestSetKind.RENDERED_POSES, str(tmp_path), "occluded")
+    assert poses.describe() == ("the real ICVL test poses rendered by sdnet synth --poses (synthetic depth images, "
+                                "sensor profile 'occluded')")
+    fields = json.loads(json.dumps(poses.settings_fields()))  # as settings.json holds them
+    assert fields == {"test set": poses.describe(), "test_set_kind": "rendered_icvl_poses",
+                      "test_set_sensor_profile": "occluded"}
+    assert TestSet.from_settings({"source": str(tmp_path), **fields}) == poses
     metrics = {"SDNet CNN": {"mean_error_mm": 9.0, "frames": 4}}
-    text = " ".join(lead_paragraphs(metrics, {"test set": test_set, "loss": {"sdl_weight": 0.5}}, None))
+    text = " ".join(lead_paragraphs(metrics, {"source": str(tmp_path), **fields, "loss": {"sdl_weight": 0.5}}, None))
     assert "9.00 mm from the CNN (refinement off)" in text and "its row with this run's w = 0.5: 8.40 mm" in text
     assert "bone lengths measured on these test labels" in text and "--published DIR" in text
+    assert f"frames of {poses.describe()}:" in text
+
+
+def test_settings_without_a_test_set_kind_read_their_source_tree(tmp_path):
+    """settings.json written before test_set_kind: the kind comes from the source tree, not the sentence."""
+    from eval.run_report import TestSet, TestSetKind
+
+    old = {"source": str(tmp_path), "test set": "the synthetic test sequences (sdnet synth)"}
+    assert TestSet.from_settings(old).kind is TestSetKind.REAL_ICVL  # no synth.json there
+    assert TestSet.from_settings({"test set": "the test sequences of the ICVL tree /x"}).kind is TestSetKind.SPLIT
+
+
+@pytest.mark.parametrize("kind, note, where", [
+    ("real_icvl", None, "real ICVL"),
+    ("rendered_icvl_poses", "bone lengths measured on these test labels", "our test set"),
+    ("synthetic", "ours on other images", "our test set"),
+    ("split", "ours on other images", "our test set"),
+])
+def test_the_kind_decides_the_summary_whatever_the_sentence_says(tmp_path, kind, note, where):
+    """The stored sentence is for readers: rewording it (here into other cases' words) changes nothing;
+    the page shows the sentence made from the values."""
+    import json
+
+    from eval.run_report import TestSet, TestSetKind, build_sections, lead_paragraphs
+    from tests.helpers import html_tables
+
+    metrics = {"SDNet CNN": {"mean_error_mm": 9.0, "frames": 4}}
+    tested = TestSet(TestSetKind(kind), "/trees/icvl")
+    misleading = "the real ICVL test poses rendered by sdnet synth --poses, i.e. the test sequences of the ICVL tree"
+    for sentence in (tested.describe(), misleading, ""):
+        settings = {"source": "/trees/icvl", **tested.settings_fields(), "test set": sentence}
+        text = " ".join(lead_paragraphs(metrics, settings, None))
+        notes = [n for n in ("bone lengths measured on these test labels", "ours on other images") if n in text]
+        assert notes == ([note] if note else []), (sentence, text)
+        assert f"frames of {tested.describe()}:" in text
+        if sentence not in ("", tested.describe()):
+            assert sentence not in text
+        summary = build_sections(tmp_path, {"SDNet CNN": _metrics_of(9.0)}, settings, None, None, None, {})[0]
+        assert summary.tables[0].caption == f"This run, {where}: {tested.describe()}"
+    assert json.loads(json.dumps(tested.settings_fields()))["test_set_kind"] == kind
+
+
+def _metrics_of(mean_mm: float) -> dict:
+    """A ``summarize``-shaped result: every joint ``mean_mm`` off, success curves at 0..80 mm."""
+    from eval.metrics import summarize
+
+    gt = np.zeros((2, NUM_JOINTS, 3)) + [0, 0, 350]
+    return summarize(gt + [mean_mm, 0, 0], gt)

@@ -428,9 +428,10 @@ def test_reproduce_runs_end_to_end_and_resumes(tiny, capsys):
     for tag in tags:
         refine = json.loads((out / "runs" / f"{tag}_s0" / "refine.json").read_text())
         assert "val frames" in refine["note"]
-        for name in ("icvl_poses", "second"):
+        for name, kind in (("icvl_poses", "rendered_icvl_poses"), ("second", "real_icvl")):
             settings = json.loads((out / "evals" / name / f"{tag}_s0" / "settings.json").read_text())
             assert settings["refinement"] == refine
+            assert settings["test_set_kind"] == kind  # from the source tree's synth.json (or its absence)
     # the runs trained what their setting says
     config = json.loads((out / "runs/w0.5-penalty=hinge_s0/config.json").read_text())
     assert config["loss"]["penalty"] == "hinge" and config["loss"]["sdl_weight"] == 0.5

@@ -153,10 +153,10 @@ def test_refuses_a_non_empty_out_without_overwrite(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--train-frames", "-1", "--test-frames", "2"], "train-frames"),
-    (["--train-frames", "2", "--test-frames", "-5"], "test-frames"),
-    (["--train-frames", "0", "--test-frames", "0"], "nothing to make"),
-    (["--train-frames", "4", "--test-frames", "2", "--sequence-length", "0"], "sequence-length"),
+    (["--train-frames", "-1", "--test-frames", "2"], "error: --train-frames: train_frames must be >= 0, got -1"),
+    (["--train-frames", "2", "--test-frames", "-5"], "error: --test-frames: "),
+    (["--train-frames", "0", "--test-frames", "0"], "error: --train-frames, --test-frames: nothing to make"),
+    (["--train-frames", "4", "--test-frames", "2", "--sequence-length", "0"], "error: --sequence-length: "),
     (["--poses", "missing.txt", "--train-frames", "3"], "do not apply"),
 ])
 def test_impossible_options_fail_cleanly(tmp_path, capsys, args, message):
@@ -165,6 +165,35 @@ def test_impossible_options_fail_cleanly(tmp_path, capsys, args, message):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
     assert not out.exists()
+
+
+def test_option_errors_carry_the_options_as_values():
+    """The options at fault are found by trying the given values, never by rewriting SynthConfig's message."""
+    import argparse
+
+    from pipeline.build_synth import OPTION_FLAGS, OptionError, config_from_options, synth_config
+    from pipeline.camera import CAMERAS
+    from pipeline.commands.synth import register
+
+    cases = [({"train_frames": -1}, ("train_frames",)), ({"test_scene_fraction": -0.5}, ("test_scene_fraction",)),
+             ({"scene_fraction": 2.0, "test_frames": 3}, ("scene_fraction",)),
+             ({"train_frames": 0, "test_frames": 0, "seed": 4}, ("train_frames", "test_frames")),
+             ({"train_frames": 0, "test_frames": 0,  # a custom camera is tried with its intrinsics, never alone
+               "camera": {"camera": "custom", "intrinsics": CAMERAS["realsense"].to_dict()}},
+              ("train_frames", "test_frames"))]
+    for kwargs, fields in cases:
+        with pytest.raises(OptionError) as e:
+            synth_config(**kwargs)
+        assert e.value.fields == fields and e.value.flags == tuple(OPTION_FLAGS[f] for f in fields), kwargs
+        assert str(e.value) == f"{', '.join(e.value.flags)}: {e.value.reason}"
+    with pytest.raises(OptionError) as e:  # build_pose_tree's config
+        config_from_options({"seed": -1, "sensor_profile": "occluded"})
+    assert e.value.flags == ("--seed",)
+    assert synth_config(scene_fraction=0.5).scene_fraction == 0.5
+    sub = argparse.ArgumentParser().add_subparsers()
+    register(sub)
+    flags = {f for a in sub.choices["synth"]._actions for f in a.option_strings}
+    assert set(OPTION_FLAGS.values()) <= flags  # every flag named is one of sdnet synth's
 
 
 def test_preview_montage(tree, tmp_path):

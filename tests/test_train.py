@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import io
+import itertools
 import json
 import math
 import os
@@ -23,20 +25,22 @@ from PIL import Image
 from models.sdnet import build_model
 from pipeline.camera import ICVL_INTRINSICS
 from pipeline.cli import main as cli_main
-from pipeline.config import LossConfig, TrainConfig
+from pipeline.config import NO_AUGMENT, DataConfig, LossConfig, TrainConfig, to_dict
 from pipeline.errors import SdnetError
 from pipeline.rundir import RunDir, load_model
 from pipeline.schema import SCHEMA_VERSION
 from pipeline.skeleton import ICVL_SKELETON, NUM_JOINTS
+import pipeline.train as train_module
 from pipeline.train import train
 from pipeline.training.batch_check import batch_picture_png, check_batch
 from pipeline.training.budget import TimeBudget
 from pipeline.training.build import sdl_kwargs
-from pipeline.training.callbacks import match_history_columns
 from pipeline.training.data import DataSource, data_from_arrays, validation_error_mm
-from pipeline.training.resolve import (DEFAULT_EPOCHS, NO_AUGMENT, config_differences, config_json,
-                                       load_run_config, resolve_config, with_angle_thresholds)
-from pipeline.training.schedule import NO_LIMIT, WarmupCosine, plan_steps
+from pipeline.experiment import bind_data, differences, experiment_json, load_experiment, override
+from pipeline.rundir import load_run_config
+from pipeline.training.thresholds import with_angle_thresholds
+from pipeline.training.length import NO_LIMIT, Length, RunLength
+from pipeline.training.schedule import WarmupCosine
 
 CROP = 32
 
@@ -44,7 +48,7 @@ CROP = 32
 def tiny_manifest(crop: int = CROP) -> dict:
     return {"schema_version": SCHEMA_VERSION, "crop_size": crop, "cube_mm": 250.0,
             "skeleton": ICVL_SKELETON.to_dict(), "intrinsics": ICVL_INTRINSICS.to_dict(),
-            "counts": {"train": 0, "val": 0, "test": 0}}
+            "counts": {"train": 0, "val": 0, "test": 0}, "config": to_dict(DataConfig(crop_size=crop))}
 
 
 def tiny_arrays(n: int, crop: int = CROP, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -75,13 +79,32 @@ def tiny_data(n_train: int = 256, n_val: int = 64, shuffle: bool = True) -> Data
 
 
 # The in-memory arrays carry no hand centres, so these runs train without online augmentation.
-NO_AUG = {"aug_rotation_deg": 0.0, "aug_scale": 0.0, "aug_shift_mm": 0.0}
+NO_AUG = {"augment.rotation_deg": 0.0, "augment.scale": 0.0, "augment.shift_mm": 0.0}
+
+
+def dotted(name: str) -> str:
+    """The experiment key of a keyword: a top-level field, ``aug_X`` = augment.X, else the loss or model
+    field of that name."""
+    top = {f.name for f in dataclasses.fields(TrainConfig)}
+    if name in top:
+        return name
+    if name.startswith("aug_"):
+        return f"augment.{name[4:]}"
+    section = "loss" if name in {f.name for f in dataclasses.fields(LossConfig)} else "model"
+    return f"{section}.{name}"
+
+
+def smoke_experiment(manifest: dict, **overrides) -> TrainConfig:
+    """The smoke preset on ``manifest``'s crops, no time budget, ``overrides`` by keyword (``dotted``)."""
+    base = {"model.preset": "smoke", "data.crop_size": manifest["crop_size"], "batch_size": 16,
+            "learning_rate": 1e-3, "warmup_steps": 10, "epochs": 4, "minutes": None, "steps_per_epoch": None,
+            "precision": "float32", **NO_AUG}  # exact comparisons below; bfloat16 has its own test
+    sets = {**base, **{dotted(k): v for k, v in overrides.items()}}
+    return bind_data(load_experiment(None, sets), manifest)
 
 
 def smoke_config(**overrides) -> TrainConfig:
-    base = {"preset": "smoke", "batch_size": 16, "learning_rate": 1e-3, "warmup_steps": 10, "epochs": 4,
-            "precision": "float32", **NO_AUG}  # exact comparisons below; bfloat16 has its own test
-    return resolve_config(tiny_manifest(), {**base, **overrides})
+    return smoke_experiment(tiny_manifest(), **overrides)
 
 
 def quiet(_msg: str) -> None:
@@ -115,19 +138,22 @@ def event_scalars(log_dir: Path) -> dict[str, list[tuple[int, float]]]:
     return out
 
 
-def test_resolved_config_takes_data_fields_from_the_manifest():
+def test_bound_experiment_takes_the_data_facts_from_the_manifest():
     m = tiny_manifest(48)
-    cfg = resolve_config(m, {"preset": "cpu", "sdl_weight": 0.25, "penalty": "hinge"})
+    cfg = bind_data(load_experiment(None, {"data.crop_size": 48, "loss.sdl_weight": 0.25, "loss.penalty": "hinge"}), m)
     assert cfg.model.preset == "cpu" and cfg.model.input_size == 48
     assert cfg.data.crop_size == 48 and cfg.data.cube_mm == 250.0
-    assert cfg.data.skeleton == ICVL_SKELETON.to_dict() and cfg.data.intrinsics["fx"] == ICVL_INTRINSICS.fx
-    assert cfg.loss.sdl_weight == 0.25 and cfg.loss.penalty == "hinge" and cfg.epochs == DEFAULT_EPOCHS
-    # A resumed run keeps its saved options unless they are given again.
-    again = resolve_config(m, {"steps": 7}, base=cfg)
+    assert cfg.source.skeleton == ICVL_SKELETON.to_dict() and cfg.source.intrinsics["fx"] == ICVL_INTRINSICS.fx
+    assert cfg.loss.sdl_weight == 0.25 and cfg.loss.penalty == "hinge" and cfg.minutes == 16.0
+    # A resumed run keeps its saved options unless they are given again; steps replaces epochs.
+    again = override(dataclasses.replace(cfg, epochs=3, minutes=None), {"steps": 7})
     assert again.steps == 7 and again.epochs is None and again.loss == cfg.loss
-    assert config_differences(cfg, again) == ["epochs", "steps"]
+    assert differences(cfg, again) == ["minutes", "steps"]
     with pytest.raises(SdnetError, match="penalty"):
-        resolve_config(m, {"penalty": "cubic"})
+        load_experiment(None, {"loss.penalty": "cubic"})
+    # data cut otherwise than the experiment says: refused, naming the key
+    with pytest.raises(SdnetError, match=r"data\.crop_size=48.*--set data\.crop_size=48"):
+        bind_data(load_experiment(None, {}), m)
 
 
 def test_tiny_training_lowers_the_validation_error_and_writes_the_run(tmp_path):
@@ -255,7 +281,7 @@ def test_resume_with_a_longer_budget_trains_to_it_and_replans_the_schedule(tmp_p
     cfg = smoke_config(epochs=None, steps=10, steps_per_epoch=5, warmup_steps=2)
     run = tmp_path / "run"
     assert train(cfg, data, run, log=quiet, verbose=0)["steps"] == 10
-    longer = resolve_config(tiny_manifest(), {"steps": 20}, base=load_run_config(run))
+    longer = override(load_run_config(run), {"steps": 20})
     with pytest.raises(SdnetError, match="different config.*steps"):
         train(longer, data, run, resume=True, log=quiet, verbose=0)
     messages = []
@@ -274,7 +300,7 @@ def test_resume_with_a_longer_budget_trains_to_it_and_replans_the_schedule(tmp_p
     # the same length again: nothing to train; a shorter one than done: refused, nothing written
     assert train(longer, data, run, resume=True, log=quiet, verbose=0)["steps"] == 20
     before = snapshot(run)
-    shorter = resolve_config(tiny_manifest(), {"steps": 15}, base=load_run_config(run))
+    shorter = override(load_run_config(run), {"steps": 15})
     with pytest.raises(SdnetError, match="at step 20 already"):
         train(shorter, data, run, resume=True, force=True, log=quiet, verbose=0)
     assert snapshot(run) == before
@@ -296,7 +322,7 @@ def test_resume_refuses_a_different_config_and_a_corrupt_checkpoint(tmp_path):
         train(smoke_config(epochs=1), data, run, resume=True, log=quiet)
     assert snapshot(run) == corrupt
     assert set(before) == set(corrupt)
-    with pytest.raises(SdnetError, match="no run config"):
+    with pytest.raises(SdnetError, match="no config.json"):
         train(smoke_config(epochs=1), data, tmp_path / "absent", resume=True, log=quiet)
     assert not (tmp_path / "absent").exists()
 
@@ -309,13 +335,13 @@ def test_bad_first_batch_is_refused_before_anything_is_written(tmp_path):
     with pytest.raises(SdnetError, match="normalized"):
         train(smoke_config(), in_mm, run, log=quiet)
     other_crop = data_from_arrays(tiny_manifest(48), xt, yt, xv, yv)
-    cfg = resolve_config(tiny_manifest(48), {"preset": "smoke", "batch_size": 16, **NO_AUG})
+    cfg = smoke_experiment(tiny_manifest(48))
     with pytest.raises(SdnetError, match=r"\(48, 48, 1\)"):
         train(cfg, other_crop, run, log=quiet)
     assert not run.exists()
     bad_skeleton = tiny_manifest()
     bad_skeleton["skeleton"] = {**bad_skeleton["skeleton"], "parents": [-1] + [0] * (NUM_JOINTS - 1)}
-    cfg = resolve_config(bad_skeleton, {"preset": "smoke", "batch_size": 16, **NO_AUG})
+    cfg = smoke_experiment(bad_skeleton)
     with pytest.raises(SdnetError, match="skeleton"):
         check_batch(xt[:4], yt[:4], cfg)
 
@@ -353,13 +379,13 @@ def test_warmup_cosine_values_and_shape():
     assert WarmupCosine.from_config(lr.get_config()).get_config()["total_steps"] == 210
 
 
-def test_plan_steps_from_steps_epochs_or_a_budget_alone():
+def test_length_from_steps_epochs_or_a_budget_alone():
     cfg = smoke_config()  # 4 epochs, batch 16
-    assert plan_steps(cfg, 256) == (16, 64)
-    assert plan_steps(dataclasses.replace(cfg, steps_per_epoch=5), 256) == (5, 20)
-    assert plan_steps(dataclasses.replace(cfg, epochs=None, steps=7), 256) == (16, 7)
-    assert plan_steps(dataclasses.replace(cfg, epochs=None, minutes=3.0), 256) == (16, NO_LIMIT)
-    assert plan_steps(cfg, 8) == (1, 4)  # fewer records than a batch: one step per epoch
+    assert Length.of(cfg, 256) == Length(16, 64)
+    assert Length.of(dataclasses.replace(cfg, steps_per_epoch=5), 256) == Length(5, 20)
+    assert Length.of(dataclasses.replace(cfg, epochs=None, steps=7), 256) == Length(16, 7)
+    assert Length.of(dataclasses.replace(cfg, epochs=None, minutes=3.0), 256) == Length(16, NO_LIMIT, 3.0)
+    assert Length.of(cfg, 8) == Length(1, 4)  # fewer records than a batch: one step per epoch
 
 
 class FakeClock:
@@ -417,17 +443,88 @@ def test_time_budget_of_a_resumed_run_counts_earlier_sessions():
     assert budget.exhausted()
 
 
+def total_steps(schedule: WarmupCosine) -> int:
+    return int(schedule.total_steps.numpy())
+
+
+def test_run_length_gives_fit_its_epochs_and_stops_at_the_plan():
+    cfg = smoke_config(epochs=None, steps=20, steps_per_epoch=8)
+    length = RunLength(cfg, 256, 4, quiet)
+    assert length.wanted == Length(8, 20)
+    schedule = WarmupCosine(1e-3, length.wanted.steps)
+    length.start(schedule, 0, 0, 0.0)
+    assert (length.initial_epoch, length.epochs, length.remaining) == (0, 3, 20)
+    assert [length.step_done(k) for k in (1, 19, 20)] == [False, False, True]
+    # a resumed session: the epoch numbering goes on, fit's epochs reach the plan
+    resumed = RunLength(cfg, 256, 4, quiet)
+    resumed.start(schedule, 17, 3, 30.0)
+    assert (resumed.initial_epoch, resumed.epochs, resumed.remaining) == (3, 4, 3)
+    finished = RunLength(cfg, 256, 4, quiet)
+    finished.start(schedule, 20, 3, 30.0)
+    assert finished.remaining == 0 and total_steps(schedule) == 20
+
+
+def test_run_length_on_resume_keeps_or_replans_the_schedule_or_refuses(tmp_path):
+    saved = smoke_config(epochs=None, steps=10, steps_per_epoch=5)
+    schedule = WarmupCosine(1e-3, 10)
+    messages = []
+
+    def resume(cfg, step=10, spent_s=5.0):
+        RunLength(cfg, 64, 1, messages.append).resume(schedule, saved, step, spent_s, tmp_path)
+
+    resume(saved)
+    assert total_steps(schedule) == 10 and messages == []  # the same length: the checkpoint's plan
+    resume(dataclasses.replace(saved, steps=20))
+    assert total_steps(schedule) == 20 and messages[-1].endswith("re-planned to 20")
+    with pytest.raises(SdnetError, match="at step 10 already, the new length plans 8 steps"):
+        resume(dataclasses.replace(saved, steps=8))
+    with pytest.raises(SdnetError, match=r"trained 0.08 min already, the new budget is 0.05 min"):
+        resume(dataclasses.replace(saved, steps=None, minutes=0.05))  # 5 s spent, 3 s budget
+    assert total_steps(schedule) == 20  # refused: the plan is left as it was
+    resume(dataclasses.replace(saved, steps=None, minutes=1.0))
+    assert total_steps(schedule) == NO_LIMIT and messages[-1].endswith("the time budget")
+
+
+def test_run_length_applies_the_budgets_plans_within_the_configs_steps():
+    clock = FakeClock()
+    messages = []
+    cfg = smoke_config(epochs=None, minutes=100 / 60, steps_per_epoch=50)
+    length = RunLength(cfg, 256, 10, messages.append, clock=clock)
+    schedule = WarmupCosine(1e-3, length.wanted.steps)
+    length.start(schedule, 0, 0, 0.0)
+    assert total_steps(schedule) == NO_LIMIT and length.epochs == NO_LIMIT // 50  # fit runs until stopped
+    for step in range(1, 24):
+        clock.t += 2.0 if step <= 3 else 0.5  # as in test_time_budget_replans_the_total_from_the_measured_speed
+        assert not length.step_done(step)
+    assert total_steps(schedule) == 23 + 154 and messages == ["time budget: planning 177 steps (500 ms/step)"]
+    length.validation_begins()
+    clock.t += 4.0
+    length.validation_ends(23)  # re-planned after every validation pass
+    assert total_steps(schedule) == 23 + int((100 - 20 - 5 / 3) / (0.5 + (5 / 3) / 50))
+    assert length.elapsed() == pytest.approx(20.0) and length.val_seconds == pytest.approx(4.0)
+    step, stop = 23, False
+    while not stop:
+        step += 1
+        clock.t += 0.5
+        stop = length.step_done(step)
+    assert length.elapsed() == pytest.approx(100.0, abs=0.5)  # stopped when the budget was spent
+    # --steps with --minutes: the budget plans within the steps, and training stops at them
+    capped = RunLength(dataclasses.replace(cfg, steps=30, steps_per_epoch=8), 256, 10, quiet, clock=clock)
+    schedule = WarmupCosine(1e-3, capped.wanted.steps)
+    capped.start(schedule, 0, 0, 0.0)
+    assert capped.epochs == 4  # 32 steps: fit's last epoch would go past the plan
+    done = []
+    for step in range(1, 31):
+        clock.t += 0.1
+        done.append(capped.step_done(step))
+    assert done == [False] * 29 + [True] and total_steps(schedule) == 30
+
+
 def test_time_budget_ends_training_within_it_with_a_decayed_learning_rate(tmp_path, monkeypatch):
     """End to end on a simulated clock (every reading 20 ms after the previous one), so what is checked
     does not depend on this machine's speed."""
-    import functools
-    import itertools
-
-    import pipeline.train as train_module
-
     ticks = itertools.count()
-    monkeypatch.setattr(train_module, "TimeBudget",
-                        functools.partial(TimeBudget, clock=lambda: 0.02 * next(ticks)))
+    monkeypatch.setattr(train_module, "RunLength", functools.partial(RunLength, clock=lambda: 0.02 * next(ticks)))
     data = tiny_data(32, 16)
     budget_s = 12.0
     cfg = smoke_config(epochs=None, minutes=budget_s / 60, steps_per_epoch=20, warmup_steps=5)
@@ -441,6 +538,25 @@ def test_time_budget_ends_training_within_it_with_a_decayed_learning_rate(tmp_pa
     assert column(rows, "seconds")[-1] <= budget_s + 2.0
     # the schedule was planned to end at the budget, so the learning rate decayed most of the way
     assert column(rows, "learning_rate")[-1] < 0.5 * cfg.learning_rate
+
+
+def test_the_callbacks_record_the_same_in_any_order(tmp_path, monkeypatch):
+    """No callback reads what another put into Keras's logs: reversed, they record the same run."""
+    data = tiny_data(64, 16)
+    cfg = smoke_config(epochs=None, steps=6, steps_per_epoch=2, sdl_weight=0.5, sdl_start=0.5)
+    train(cfg, data, tmp_path / "usual", log=quiet, verbose=0)
+    usual = train_module._callbacks
+    monkeypatch.setattr(train_module, "_callbacks", lambda *a: usual(*a)[::-1])
+    train(cfg, data, tmp_path / "reversed", log=quiet, verbose=0)
+    a, b = history(tmp_path / "usual"), history(tmp_path / "reversed")
+    assert list(a[0]) == list(b[0]) and {"step", "seconds", "learning_rate", "sdl_weight"} <= set(b[0])
+    for key in ("epoch", "step", "learning_rate", "sdl_weight"):
+        assert column(b, key) == column(a, key), key
+    assert column(b, "step", int) == [2, 4, 6] and column(b, "sdl_weight") == [0.0, 0.5, 0.5]
+    assert column(b, "learning_rate") == pytest.approx([lr_at(cfg, 6, k) for k in (2, 4, 6)], rel=1e-5)
+    tags = {run: set(event_scalars(RunDir(tmp_path / run).logs / "train")) for run in ("usual", "reversed")}
+    assert tags["usual"] == tags["reversed"] and "epoch_learning_rate" in tags["reversed"]
+    assert tf.train.latest_checkpoint(str(RunDir(tmp_path / "reversed").checkpoints)).endswith("-6")
 
 
 DISTRIBUTED = textwrap.dedent("""
@@ -569,17 +685,9 @@ def test_augmented_training_needs_centres_and_learns_with_them(tmp_path):
     assert not np.allclose(batch[1].numpy(), yt[:16])  # the labels moved with the crops
 
 
-def test_config_of_an_older_run_with_mixed_precision_still_loads(tmp_path):
-    cfg = smoke_config()
-    d = config_json(cfg)
-    del d["precision"], d["augment"]
-    d["mixed_precision"] = False
-    (tmp_path / "config.json").write_text(json.dumps(d))
-    old = load_run_config(tmp_path)
-    assert old.precision == "float32" and old.augment == NO_AUGMENT  # as it was trained
-
-
-def test_cli_takes_augmentation_batch_norm_and_precision(tmp_path):
+def test_cli_trains_a_complete_run_that_predicts_and_repeats_from_its_config(tmp_path):
+    """`sdnet train` with shorthands and --set leaves a run that predicts at once (refinement and centre
+    refiner fitted on the same data), and `--config RUN/config.json` trains exactly that experiment again."""
     from tests.helpers import make_tiny_data_dir
 
     data = make_tiny_data_dir(tmp_path, rotations=1, crop_size=CROP, train_seqs=3, frames_per_seq=4)
@@ -587,13 +695,38 @@ def test_cli_takes_augmentation_batch_norm_and_precision(tmp_path):
     argv = ["train", "--data", str(data), "--out", str(run), "--preset", "smoke", "--epochs", "1",
             "--batch-size", "4", "--sdl-weight", "0", "--aug-rotation-deg", "90", "--aug-scale", "0.1",
             "--aug-shift-mm", "4", "--aug-pixel-dropout", "0.05", "--batch-norm", "--dropout", "0.1",
-            "--precision", "float32"]
+            "--precision", "float32", "--crop", "32", "--set", "data.val_fraction=0.3",
+            "--set", "refine.radius_mm=[8]", "--centre-steps", "3"]
     assert cli_main(argv) == 0
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["augment"] == {"rotation_deg": 90.0, "scale": 0.1, "shift_mm": 4.0, "pixel_dropout": 0.05}
     assert cfg["model"]["batch_norm"] is True and cfg["model"]["dropout"] == 0.1
+    assert cfg["version"] == 1 and cfg["data"]["val_fraction"] == 0.3 and cfg["centre_refiner"]["steps"] == 3
     model = load_model(run)
     assert "bn1" in [layer.name for layer in model.layers]
+    rundir = RunDir(run)
+    assert rundir.has_refinement and rundir.centre_model.is_file()
+    assert len(json.loads(rundir.refine.read_text())["table"]) == 1 * 3 * 2 * 2  # the experiment's grid
+    png = sorted((tmp_path / "icvl" / "Testing" / "Depth").rglob("*.png"))[0]
+    assert cli_main(["predict", "--run", str(run), str(png), "--out", str(tmp_path / "pred"), "--no-overlays"]) == 0
+    doc = json.loads((tmp_path / "pred" / "predictions.json").read_text())
+    assert doc["refined"] is True and doc["centre_refined"] is True and doc["counts"]["ok"] == 1
+
+    again = tmp_path / "again"
+    assert cli_main(["train", "--data", str(data), "--out", str(again), "--config", str(run / "config.json")]) == 0
+    second = json.loads((again / "config.json").read_text())
+    assert second == cfg  # equal: config.json holds no output path and no time stamp
+
+
+def test_train_refuses_data_cut_otherwise_than_its_experiment(tmp_path, capsys):
+    from tests.helpers import make_tiny_data_dir
+
+    data = make_tiny_data_dir(tmp_path, rotations=1, crop_size=CROP, train_seqs=3, frames_per_seq=4)
+    run = tmp_path / "run"
+    assert cli_main(["train", "--data", str(data), "--out", str(run), "--config", "configs/smoke.json"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "data.crop_size=32" in err and "data.rotations=1" in err
+    assert "sdnet data --config" in err and not run.exists()
 
 
 def test_w_schedule_starts_the_skeleton_loss_late_and_history_logs_every_term(tmp_path):
@@ -640,23 +773,7 @@ def test_angle_thresholds_are_derived_from_the_training_labels_and_kept_on_resum
     assert sdl_kwargs(load_run_config(run).loss)["threshold"][3] == pytest.approx(np.radians(63.0), abs=1e-4)
     # a resumed run keeps its thresholds (no config difference), a fixed threshold_deg wins over them
     again = with_angle_thresholds(cfg, data, load_run_config(run))
-    assert config_differences(again, load_run_config(run)) == []
+    assert differences(again, load_run_config(run)) == []
     fixed = smoke_config(threshold_deg=110.0)
     assert with_angle_thresholds(fixed, data) == fixed
     assert sdl_kwargs(fixed.loss)["threshold"] == pytest.approx(np.radians(110.0))
-
-
-def test_history_of_an_older_run_is_rewritten_under_the_columns_the_run_logs(tmp_path):
-    """An older sdnet wrote history.csv in its own column order; CSVLogger appends in sorted order."""
-    path = tmp_path / "history.csv"
-    path.write_text("epoch,step,loss,seconds\n1,8,2.5,10.0\n2,16,1.5,20.0\n")
-    appender = open(path, "a", newline="")  # CSVLogger opens the file for appending before the rewrite
-    columns = ["epoch", "loss", "seconds", "step", "val_loss"]
-    assert match_history_columns(path, columns)
-    csv.DictWriter(appender, fieldnames=columns).writerow({"epoch": 2, "loss": 1.0, "seconds": 30.0, "step": 24,
-                                                           "val_loss": 1.2})
-    appender.close()
-    rows = history(tmp_path)
-    assert list(rows[0]) == columns
-    assert [r["step"] for r in rows] == ["8", "16", "24"] and [r["val_loss"] for r in rows] == ["", "", "1.2"]
-    assert not match_history_columns(path, columns)  # already in place: left alone

@@ -1,11 +1,13 @@
-"""`sdnet tune` on tiny data: a 2-trial search, continuing it, best.json -> `sdnet train --from-tuning`."""
+"""`sdnet tune` on tiny data: a 2-trial search of a base experiment, continuing it, best.json ->
+`sdnet train --from-tuning`."""
 import csv
 import json
 
 import pytest
 
 from pipeline.cli import main
-from pipeline.tune import CSV_COLUMNS, read_best, read_tuning_csv, tuned_overrides
+from pipeline.experiment import experiment_json
+from pipeline.tune import CSV_COLUMNS, read_best, read_tuning_csv, trial_config, tuned_sets
 from tests.helpers import make_tiny_data_dir
 
 TRIAL = ["--preset", "smoke", "--max-steps", "2", "--batch-size", "8", "--seed", "5", "--initial-points", "2"]
@@ -13,12 +15,20 @@ TRIAL = ["--preset", "smoke", "--max-steps", "2", "--batch-size", "8", "--seed",
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    return make_tiny_data_dir(tmp_path_factory.mktemp("tune"), rotations=2, crop_size=32, train_seqs=3,
-                              frames_per_seq=4, test_frames=(2, 2))
+    """The tiny data dir and its experiment file (the data section it was cut with)."""
+    tmp = tmp_path_factory.mktemp("tune")
+    data_dir = make_tiny_data_dir(tmp, rotations=2, crop_size=32, train_seqs=3, frames_per_seq=4,
+                                  test_frames=(2, 2))
+    manifest = json.loads((data_dir / "manifest.json").read_text())
+    experiment = tmp / "tiny.json"
+    experiment.write_text(json.dumps({"version": 1, "data": manifest["config"]}))
+    return data_dir, experiment
 
 
 def _tune(data, out, trials, *extra):
-    return main(["tune", "--data", str(data), "--out", str(out), "--trials", str(trials), *TRIAL, *extra])
+    data_dir, experiment = data
+    return main(["tune", "--data", str(data_dir), "--out", str(out), "--trials", str(trials),
+                 "--config", str(experiment), *TRIAL, *extra])
 
 
 def test_search_writes_rows_best_and_plot_then_continues(data, tmp_path, capsys):
@@ -33,11 +43,13 @@ def test_search_writes_rows_best_and_plot_then_continues(data, tmp_path, capsys)
         assert 1e-3 <= r["sdl_weight"] <= 1 and 0.1 <= r["alpha"] <= 10 and 0.1 <= r["beta"] <= 10
         assert r["joint_loss"] in ("squared", "distance")
         run_cfg = json.loads((out / r["run_dir"] / "config.json").read_text())
-        # each trial is a training run with the trial's weights and the search's fixed options
+        # each trial is a training run of the base experiment with the trial's weights
         assert run_cfg["loss"]["sdl_weight"] == pytest.approx(r["sdl_weight"])
         assert run_cfg["loss"]["joint_loss"] == r["joint_loss"]
         assert run_cfg["loss"]["alpha"] == pytest.approx(r["alpha"])
         assert run_cfg["steps"] == 2 and run_cfg["seed"] == 5 and run_cfg["model"]["preset"] == "smoke"
+        assert run_cfg["data"]["crop_size"] == 32 and run_cfg["batch_size"] == 8
+        assert run_cfg["source"]["data_dir"] == str(data[0].resolve())
         summary = json.loads((out / r["run_dir"] / "summary.json").read_text())
         assert summary["val_mean_error_mm"] == pytest.approx(r["val_mean_error_mm"], rel=1e-5)
     assert rows[0]["alpha"] != rows[1]["alpha"]  # two different points were tried
@@ -45,7 +57,8 @@ def test_search_writes_rows_best_and_plot_then_continues(data, tmp_path, capsys)
     winner = min(rows, key=lambda r: r["val_mean_error_mm"])
     assert best["trial_id"] == winner["trial_id"]
     assert best["val_mean_error_mm"] == pytest.approx(winner["val_mean_error_mm"], rel=1e-5)
-    assert best["train_options"]["steps"] == 2 and best["train_options"]["preset"] == "smoke"
+    assert best["train_options"]["steps"] == 2 and best["train_options"]["model"]["preset"] == "smoke"
+    assert json.loads((out / "search.json").read_text())["train"] == best["train_options"]
     assert (out / "tuning.png").stat().st_size > 5000
     first_ctime = (out / "trials/0/summary.json").stat().st_mtime_ns
     capsys.readouterr()
@@ -62,36 +75,45 @@ def test_search_writes_rows_best_and_plot_then_continues(data, tmp_path, capsys)
     assert (out / "trials/0/summary.json").stat().st_mtime_ns == first_ctime
     assert sorted(p.name for p in (out / "trials").iterdir()) == ["0", "1", "2"]
 
-    # Other training options cannot continue this search.
-    assert main(["tune", "--data", str(data), "--out", str(out), "--trials", "3", "--preset", "smoke",
-                 "--max-steps", "3", "--batch-size", "8", "--seed", "5", "--initial-points", "2"]) == 2
-    assert "other options" in capsys.readouterr().err
+    # Another base experiment (here: another trial length) cannot continue this search.
+    i = TRIAL.index("--max-steps")
+    assert main(["tune", "--data", str(data[0]), "--out", str(out), "--trials", "3", "--config", str(data[1]),
+                 *TRIAL[:i], "--max-steps", "3", *TRIAL[i + 2:]]) == 2
+    err = capsys.readouterr().err
+    assert "other options" in err and "train.steps=2" in err
 
     # best.json drives `sdnet train --from-tuning`; an explicit flag still wins.
     best = read_best(out / "best.json")
+    sets = tuned_sets(out / "best.json")
+    assert sets["loss.beta"] == pytest.approx(best["beta"]) and "loss.angle_thresholds_deg" not in sets
     run = tmp_path / "run"
-    assert main(["train", "--data", str(data), "--out", str(run), "--preset", "smoke", "--steps", "2",
-                 "--batch-size", "8", "--from-tuning", str(out / "best.json")]) == 0
+    assert main(["train", "--data", str(data[0]), "--out", str(run), "--config", str(data[1]), "--preset", "smoke",
+                 "--steps", "2", "--batch-size", "8", "--no-fit-refine", "--no-fit-centre",
+                 "--from-tuning", str(out / "best.json"), "--alpha", "0.5"]) == 0
     loss = json.loads((run / "config.json").read_text())["loss"]
     assert loss["sdl_weight"] == pytest.approx(best["sdl_weight"])
-    assert loss["alpha"] == pytest.approx(best["alpha"]) and loss["beta"] == pytest.approx(best["beta"])
+    assert loss["alpha"] == 0.5 and loss["beta"] == pytest.approx(best["beta"])
     assert loss["joint_loss"] == best["joint_loss"]
-    assert tuned_overrides(out / "best.json", {"alpha": 0.5, "beta": None})["alpha"] == 0.5
-    assert tuned_overrides(out / "best.json", {"alpha": 0.5, "beta": None})["beta"] == pytest.approx(best["beta"])
 
 
 def test_bad_inputs_are_one_line_errors(data, tmp_path, capsys):
-    assert main(["train", "--data", str(data), "--out", str(tmp_path / "r"), "--from-tuning",
+    data_dir, experiment = data
+    assert main(["train", "--data", str(data_dir), "--out", str(tmp_path / "r"), "--from-tuning",
                  str(tmp_path / "missing.json")]) == 2
     assert "missing.json" in capsys.readouterr().err
     bad = tmp_path / "best.json"
     bad.write_text(json.dumps({"alpha": 1.0}))
-    assert main(["train", "--data", str(data), "--out", str(tmp_path / "r"), "--from-tuning", str(bad)]) == 2
+    assert main(["train", "--data", str(data_dir), "--out", str(tmp_path / "r"), "--from-tuning", str(bad)]) == 2
     assert "not a best.json" in capsys.readouterr().err and not (tmp_path / "r").exists()
-    assert main(["tune", "--data", str(data), "--out", str(tmp_path / "s"), "--trials", "2"]) == 2
-    assert "--max-steps" in capsys.readouterr().err
-    assert _tune(tmp_path / "nodata", tmp_path / "s", 2) == 2
+    # the default experiment's data section (128-px crops) is not how the tiny data was cut
+    assert main(["tune", "--data", str(data_dir), "--out", str(tmp_path / "s"), "--trials", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "data.crop_size=32" in err and "--config" in err and len(err.strip().splitlines()) == 1
+    assert _tune(data, tmp_path / "s", 2, "--set", "loss.nope=1") == 2
+    assert "loss.nope: unknown key" in capsys.readouterr().err
+    assert _tune((tmp_path / "nodata", experiment), tmp_path / "s", 2) == 2
     assert "manifest" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy/file.txt").write_text("x")
     assert _tune(data, tmp_path / "busy", 1) == 2
@@ -101,7 +123,6 @@ def test_bad_inputs_are_one_line_errors(data, tmp_path, capsys):
 def test_interrupted_trial_is_retried_with_its_values_and_best_is_the_minimum(data, tmp_path, monkeypatch, capsys):
     """Trials replaced by a fake whose objective is alpha: the search state, not training, is tested."""
     import pipeline.tune as tune_mod
-    from pipeline.training import resolve as tr
 
     attempts = []
 
@@ -111,8 +132,9 @@ def test_interrupted_trial_is_retried_with_its_values_and_best_is_the_minimum(da
             raise KeyboardInterrupt  # Ctrl-C during the second trial
         run_dir = out / "trials" / trial_id
         run_dir.mkdir(parents=True)
-        cfg = tr.resolve_config(data_src.manifest, {**options.train, **values})
-        (run_dir / "config.json").write_text(json.dumps(tr.config_json(cfg)))
+        cfg = trial_config(options, values, data_src)
+        assert cfg.loss.alpha == values["alpha"] and cfg.loss.joint_loss == values["joint_loss"]
+        (run_dir / "config.json").write_text(json.dumps(experiment_json(cfg)))
         return {"val_mean_error_mm": values["alpha"]}
 
     monkeypatch.setattr(tune_mod, "run_one_trial", fake)

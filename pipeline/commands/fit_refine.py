@@ -1,4 +1,4 @@
-"""``sdnet fit-refine``: fit a run's refinement (RUN/prior.json, RUN/refine.json) on train and val."""
+"""``sdnet fit-refine``: refit a run's refinement (RUN/prior.json, RUN/refine.json) on train and val."""
 from __future__ import annotations
 
 import argparse
@@ -7,13 +7,13 @@ from pathlib import Path
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "fit-refine", help="fit the refinement of a run: bone prior on 'train', weights on 'val'",
+        "fit-refine", help="refit the refinement of a run: bone prior on 'train', weights on 'val'",
         description="Fits the bone-length mixture of the hierarchical refinement by EM on DATA's training "
         "poses (RUN/prior.json) and chooses the refinement's weights (search radius, background and "
-        "temporal terms, window) by the lowest mean error on up to 600 validation frames "
-        "(RUN/refine.json, with the whole search table). The test split is never read. Run it once after "
-        "`sdnet train` (make train does); `sdnet eval` and `sdnet predict` then only read the run, and "
-        "predict needs nothing but the run directory. Replaces prior.json and refine.json when present.")
+        "temporal terms, window) by the lowest mean error on the validation frames, over the grid of the "
+        "run's experiment (its `refine` section; RUN/refine.json holds the whole search table). The test "
+        "split is never read. `sdnet train` already does this when it ends; use this command to refit. "
+        "`sdnet eval` and `sdnet predict` only read the run. Replaces prior.json and refine.json.")
     p.add_argument("--run", type=Path, required=True, help="run directory of `sdnet train`")
     p.add_argument("--data", type=Path, required=True,
                    help="output of `sdnet data` the run was trained on (its source tree must still be "
@@ -23,10 +23,9 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline.errors import SdnetError
     from pipeline.fit_refine import fit_refinement
+    from pipeline.rundir import load_run_config
 
-    if not Path(args.run).is_dir():
-        raise SdnetError(f"{args.run}: run directory not found")
-    fit_refinement(args.run, args.data, progress=not args.quiet)
+    cfg = load_run_config(args.run)
+    fit_refinement(args.run, args.data, cfg.refine, progress=not args.quiet)
     return 0

@@ -43,14 +43,14 @@ def run(args: argparse.Namespace) -> int:
     from pipeline.frame_sources import collect_frames
     from pipeline.predict import run_predict, summary_line
     from pipeline.predictor import load_predictor
-    from pipeline.rundir import read_data_info, run_intrinsics
+    from pipeline.rundir import load_run_config, run_intrinsics
 
     out = args.out or Path("predictions")
     if args.batch_size < 1:
         raise SdnetError(f"--batch-size must be >= 1, got {args.batch_size}")
     if not Path(args.run).is_dir():
         raise SdnetError(f"{args.run}: run directory not found")
-    intr = camera_from_args(args, run_intrinsics(read_data_info(args.run)))
+    intr = camera_from_args(args, run_intrinsics(load_run_config(args.run)))
     collect_frames(args.path, args.split)  # bad input fails before the model loads
     pred = load_predictor(args.run, intr, refine=not args.no_refine, hand=args.hand,
                           centre_refine=not args.no_centre_refine)

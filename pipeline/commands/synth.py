@@ -5,7 +5,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipeline.build_synth import DEFAULT_SCENE_FRACTION, DEFAULT_SCENE_SENSOR, RUNNING_MODES
+from pipeline.build_synth import (DEFAULT_SCENE_FRACTION, DEFAULT_SCENE_SENSOR, RUNNING_MODES, BeamOptions,
+                                  build_pose_tree, build_synth_tree, camera_fields, synth_config, write_preview)
+from pipeline.camera import ICVL_INTRINSICS
 from pipeline.commands.camera_args import add_camera_arguments, camera_from_args
 from pipeline.errors import SdnetError
 from pipeline.synth.profiles import SENSOR_PROFILES
@@ -94,8 +96,6 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline.build_synth import BeamOptions, build_pose_tree, build_synth_tree, write_preview
-
     if args.from_tree and not args.preview:
         raise SdnetError("--from-tree needs --preview PNG")
     if args.from_tree and args.sensor_profile is not None:
@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
             raise SdnetError("--out DIR is required")
         if not args.preview:
             raise SdnetError("nothing to do: give --out DIR (and frame counts), --poses or --preview")
-        _preview(args, None, write_preview)
+        _preview(args, None)
         return 0
     if args.from_tree:
         raise SdnetError("--from-tree makes a preview of an existing tree; it cannot be combined with --out")
@@ -130,13 +130,11 @@ def run(args: argparse.Namespace) -> int:
         n = build_synth_tree(args.out, _config(args), beam, overwrite=args.overwrite)
     print(f"sdnet synth: wrote {n} frames to {args.out}", file=sys.stderr)
     if args.preview:
-        _preview(args, args.out, write_preview)
+        _preview(args, args.out)
     return 0
 
 
 def _config(args):
-    from pipeline.build_synth import synth_config
-
     return synth_config(train_frames=args.train_frames, test_frames=args.test_frames, seed=args.seed,
                         sequence_length=args.sequence_length, sensor_profile=args.sensor_profile,
                         scene_fraction=args.scene_fraction, test_scene_fraction=args.test_scene_fraction,
@@ -144,18 +142,14 @@ def _config(args):
 
 
 def _camera_from_args(args):
-    from pipeline.camera import ICVL_INTRINSICS
-
     return camera_from_args(args, ICVL_INTRINSICS)
 
 
 def _camera_fields(args) -> dict:
-    from pipeline.build_synth import camera_fields
-
     return camera_fields(args.camera, _camera_from_args(args), from_file=args.intrinsics is not None)
 
 
-def _preview(args, tree: Path | None, write_preview) -> None:
+def _preview(args, tree: Path | None) -> None:
     source = args.from_tree or tree
     depth_scale = None  # None: the tree's synth.json
     if args.from_tree and any(getattr(args, k) is not None for k in ("camera", "intrinsics", "depth_scale")):

@@ -5,6 +5,14 @@ import argparse
 from pathlib import Path
 
 from pipeline.errors import SdnetError
+from pipeline.experiment import add_experiment_arguments, load_experiment, sets_from_args
+
+# The experiment keys `sdnet tune` offers as shorthand flags (the loss keys it searches are its own; the
+# trial length has its own flags below).
+TUNE_SHORTHANDS = ("model.preset", "steps_per_epoch", "batch_size", "learning_rate", "loss.penalty", "seed",
+                   "precision")
+# Tune's trial-length options -> the experiment keys they set.
+LENGTH_OPTIONS = {"minutes_per_trial": "minutes", "max_steps": "steps", "epochs": "epochs"}
 
 
 def register(sub) -> None:
@@ -14,61 +22,60 @@ def register(sub) -> None:
         description="Bayesian optimization (keras-tuner) over the skeleton-difference loss: w in "
         "[1e-3, 1] (both sides of the point where its gradient equals the joint loss's), alpha and beta "
         "in [0.1, 10], all log-uniform, and the reading of Eq. 1 (--joint-loss). Each trial is a `sdnet train` "
-        "run in DIR/trials/<id> with the same training options and seed; the objective is its final "
-        "validation mean error in mm. Writes DIR/tuning.csv (one row per finished trial), "
-        "DIR/best.json (for `sdnet train --from-tuning`) and DIR/tuning.png after every trial. "
-        "Re-running the same command continues the search (finished trials are kept; an interrupted "
-        "trial resumes from its checkpoint); a larger --trials extends it. The baseline w = 0 is not "
-        "on a log scale: train it with `sdnet train --sdl-weight 0` to compare.",
+        "run in DIR/trials/<id> of the experiment of --config (default: the default experiment) with the "
+        "--set overrides, the flags and the trial's loss.sdl_weight, loss.alpha, loss.beta and "
+        "loss.joint_loss set; every trial trains with the experiment's seed, which also seeds the search. "
+        "The data must have been cut as the experiment's data section says (`sdnet data --config` with the "
+        "same file). The objective is a trial's final validation mean error in mm. Writes DIR/tuning.csv "
+        "(one row per finished trial), DIR/best.json (for `sdnet train --from-tuning`) and DIR/tuning.png "
+        "after every trial. Re-running the same command continues the search (finished trials are kept; "
+        "an interrupted trial resumes from its checkpoint); a larger --trials extends it. The baseline "
+        "w = 0 is not on a log scale: train it with `sdnet train --config FILE --sdl-weight 0` to compare.",
     )
     p.add_argument("--data", type=Path, required=True, help="data dir written by `sdnet data`")
     p.add_argument("--out", type=Path, required=True, help="search directory (created, or continued)")
     p.add_argument("--trials", type=int, required=True, help="total number of trials of the search")
-    p.add_argument("--preset", choices=["paper", "cpu", "smoke"], default="cpu",
-                   help="model preset of every trial (default cpu)")
-    length = p.add_mutually_exclusive_group()
-    length.add_argument("--epochs", type=int, default=None, help="epochs per trial")
-    length.add_argument("--max-steps", type=int, default=None, help="optimizer steps per trial")
-    p.add_argument("--minutes-per-trial", type=float, default=None,
-                   help="wall-clock budget of each trial (training + validation), minutes")
-    p.add_argument("--steps-per-epoch", type=int, default=None,
-                   help="steps between validations/checkpoints (default: one pass over the training split)")
-    p.add_argument("--batch-size", type=int, default=None, help="batch size (default 32)")
-    p.add_argument("--learning-rate", type=float, default=None, help="peak learning rate (default 1e-3)")
-    p.add_argument("--penalty", choices=["step", "hinge"], default=None,
-                   help="angle penalty of the SDL (default: the training default)")
+    length = p.add_argument_group("length of each trial (default: the experiment's)")
+    steps = length.add_mutually_exclusive_group()
+    steps.add_argument("--epochs", type=int, default=None, help="epochs per trial (sets epochs)")
+    steps.add_argument("--max-steps", type=int, default=None, help="optimizer steps per trial (sets steps)")
+    length.add_argument("--minutes-per-trial", type=float, default=None,
+                        help="wall-clock budget of each trial (training + validation), minutes (sets minutes)")
     p.add_argument("--joint-loss", choices=["squared", "distance", "both"], default="both",
                    help="reading(s) of Eq. 1 to search: sum of squared joint distances, of joint "
                    "distances, or both as a choice (default both)")
     p.add_argument("--w-min", type=float, default=1e-3, help="lower end of the log-uniform w range (default 1e-3)")
     p.add_argument("--w-max", type=float, default=1.0, help="upper end of the log-uniform w range (default 1)")
-    p.add_argument("--seed", type=int, default=0,
-                   help="seed of the search and of every trial's training (default 0)")
     p.add_argument("--initial-points", type=int, default=4,
                    help="random trials before the Gaussian process proposes (default 4)")
     p.add_argument("--overwrite", action="store_true", help="delete an existing search in --out and start over")
     p.add_argument("--verbose", action="store_true", help="show each trial's training log")
+    add_experiment_arguments(p, TUNE_SHORTHANDS)
     p.set_defaults(func=run)
+
+
+def experiment_sets(args: argparse.Namespace) -> dict:
+    """The overrides of the base experiment: --set, the shorthand flags, then the trial-length options."""
+    sets = sets_from_args(args, TUNE_SHORTHANDS)
+    for option, key in LENGTH_OPTIONS.items():
+        value = getattr(args, option)
+        if value is not None:
+            sets[key] = value
+    return sets
 
 
 def options_from_args(args: argparse.Namespace):
     from pipeline.tune import JOINT_READINGS, SearchSpace, TuneOptions
 
-    if args.epochs is None and args.max_steps is None and args.minutes_per_trial is None:
-        raise SdnetError("give the length of a trial: --epochs, --max-steps or --minutes-per-trial")
     if args.initial_points < 1:
         raise SdnetError(f"--initial-points must be >= 1, got {args.initial_points}")
-    train = {"preset": args.preset, "epochs": args.epochs, "steps": args.max_steps,
-             "minutes": args.minutes_per_trial, "steps_per_epoch": args.steps_per_epoch,
-             "batch_size": args.batch_size, "learning_rate": args.learning_rate, "penalty": args.penalty,
-             "seed": args.seed}
+    base = load_experiment(args.config, experiment_sets(args))
     readings = JOINT_READINGS if args.joint_loss == "both" else (args.joint_loss,)
     try:
         space = SearchSpace(w_min=args.w_min, w_max=args.w_max, joint_losses=readings)
     except ValueError as e:
         raise SdnetError(str(e)) from None
-    return TuneOptions(train={k: v for k, v in train.items() if v is not None}, space=space, seed=args.seed,
-                       initial_points=args.initial_points)
+    return TuneOptions(train=base, space=space, seed=base.seed, initial_points=args.initial_points)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -85,5 +92,5 @@ def run(args: argparse.Namespace) -> int:
           f"joint loss {best['joint_loss']} -> "
           f"validation mean error {best[OBJECTIVE]:.3f} mm")
     print(f"wrote {args.out / CSV_FILE}, {args.out / BEST_FILE}, {args.out / PLOT_FILE}; "
-          f"train with: sdnet train --from-tuning {args.out / BEST_FILE} --data ... --out ...")
+          f"train with: sdnet train --config EXPERIMENT --from-tuning {args.out / BEST_FILE} --data ... --out ...")
     return 0

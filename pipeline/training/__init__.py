@@ -1,6 +1,6 @@
 """The parts of ``sdnet train`` (the entry point and fit loop are ``pipeline.train``).
 
-  resolve       TrainConfig from a manifest, a preset and the command-line overrides; RUN/config.json
+  thresholds    the skeleton loss's per-angle thresholds, derived from the training labels
   data          where batches come from (DataSource over a data dir or arrays); validation error [mm]
   batch_check   the first batch checked against the config, and its picture
   distribute    tf.distribute strategy, cluster role, multi-worker input and Keras fixes, peer failure

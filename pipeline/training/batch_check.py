@@ -21,7 +21,7 @@ def check_batch(image: np.ndarray, joints: np.ndarray, cfg: TrainConfig, where: 
     image (B, S, S, 1) finite in [-1, 1] with S = crop size; joints (B, 3J), J from the manifest's
     skeleton (which must be ICVL_SKELETON), finite, |value| <= MAX_ABS_JOINT (cube/2 units).
     """
-    skel = cfg.data.skeleton
+    skel = cfg.source.skeleton
     if not ICVL_SKELETON.matches(skel):
         raise SdnetError(f"{where}: the manifest's skeleton differs from this sdnet's")
     s, j = cfg.data.crop_size, len(skel["joint_names"])

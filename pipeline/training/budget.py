@@ -1,8 +1,9 @@
 """The wall-clock budget of a run (``--minutes``): how many steps fit, from the measured speed.
 
-``TimeBudget`` knows nothing of Keras: ``pipeline.training.callbacks.StopControl`` feeds it the steps
-and validation passes of a session and applies its plans to the learning-rate schedule. The clock is
-an argument, so the planning can be tested with a fake one.
+``TimeBudget`` only plans; it knows nothing of Keras or of the schedule:
+``pipeline.training.length.RunLength`` feeds it the steps and validation passes of a session and
+applies its plans to the learning-rate schedule. The clock is an argument, so the planning can be
+tested with a fake one.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ class TimeBudget:
 
     ``budget_s``: seconds for training and validation over all sessions of the run (resumes add up);
     ``spent_s``: seconds spent in earlier sessions; ``limit``: the most steps the run may take (its
-    ``--steps``/``--epochs`` plan, or ``schedule.NO_LIMIT``); ``steps_per_epoch``: steps between
+    ``--steps``/``--epochs`` plan, or ``length.NO_LIMIT``); ``steps_per_epoch``: steps between
     validation passes; ``val_batches``: batches of one validation pass; ``prior_step_s``: mean seconds
     per step of the earlier sessions, validation included (None on a fresh run), used until this
     session's speed is measured; ``clock``: a monotonic clock in seconds.

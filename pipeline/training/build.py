@@ -35,7 +35,7 @@ class Built:
 def sdl_kwargs(loss: LossConfig) -> dict:
     """Keyword arguments of ``models.losses.skeleton_difference_loss`` for a LossConfig; the angle
     threshold [radians] is ``threshold_deg`` when set, else the derived per-angle thresholds
-    (``resolve.with_angle_thresholds``), else the models.losses fallback constant."""
+    (``thresholds.with_angle_thresholds``), else the models.losses fallback constant."""
     from models.losses import DEFAULT_THRESHOLD_RAD
 
     if loss.threshold_deg is not None:
@@ -75,7 +75,7 @@ def build(cfg: TrainConfig, planned_total: int, pca=None, strategy=None) -> Buil
     strategy = strategy if strategy is not None else select_strategy(cfg.strategy)
     keras.utils.set_random_seed(cfg.seed)
     with strategy.scope():
-        model = build_model(cfg.model, num_joints=len(cfg.data.skeleton["joint_names"]), pca=pca)
+        model = build_model(cfg.model, num_joints=len(cfg.source.skeleton["joint_names"]), pca=pca)
         schedule = WarmupCosine(cfg.learning_rate, planned_total, cfg.warmup_steps, cfg.min_lr_fraction)
         optimizer = keras.optimizers.Adam(schedule)
         weight_var = (tf.Variable(cfg.loss.weight_at(0.0), dtype=tf.float32, trainable=False, name="sdl_weight")

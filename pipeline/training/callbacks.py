@@ -1,14 +1,18 @@
-"""The Keras callbacks of a training run, in the order ``pipeline.train`` passes them to ``fit``:
+"""The Keras callbacks of a training run (``pipeline.train`` passes them to ``fit``):
 
   WeightSchedule   sets the scheduled skeleton-loss weight w before every step
-  StopControl      ends fit at the planned step, on SIGINT/SIGTERM, or when the time budget is spent;
-                   re-plans the schedule's total steps from the TimeBudget
-  RunLogs          adds step, seconds (over all sessions), learning_rate and sdl_weight to each
-                   epoch's logs, so that the two writers below record them
-  history_logger   keras.callbacks.CSVLogger on RUN/history.csv (appends on --resume)
-  tensorboard      keras.callbacks.TensorBoard on RUN/logs (train/, validation/; x axis: epoch)
+  StopControl      ends fit when the RunLength says the run is done (the plan reached, the time budget
+                   spent) or after the step during which SIGINT/SIGTERM arrived; tells the RunLength
+                   when validation passes begin and end
   SaveCheckpoint   the checkpoint at every epoch end (after a stop too)
+  RunHistory       RUN/history.csv and the TensorBoard scalars in RUN/logs, one record per epoch:
+                   Keras's losses and metrics plus step, seconds, learning_rate and sdl_weight
   ProgressLog      one line per epoch for the user
+
+Each computes what it records from the model, the RunLength and the checkpoint variables; none adds
+keys to Keras's shared ``logs`` dict or reads keys another put there, so what they do does not depend
+on their order. ``pipeline.train`` passes them in the order above; it shows only in the output:
+ProgressLog last, so that its line means the epoch is recorded and checkpointed.
 
 Epochs are numbered from 0 in history.csv and TensorBoard (Keras's convention) and go on from the
 checkpoint's count on ``--resume``; the log line counts from 1, like Keras's progress bar.
@@ -17,14 +21,14 @@ from __future__ import annotations
 
 import csv
 import signal
-import time
-from pathlib import Path
 from typing import Callable
 
 import keras
+import tensorflow as tf
 
 from pipeline.config import LossConfig
-from pipeline.training.budget import TimeBudget
+from pipeline.rundir import RunDir
+from pipeline.training.length import RunLength
 
 
 def _step(model) -> int:
@@ -33,133 +37,107 @@ def _step(model) -> int:
 
 class WeightSchedule(keras.callbacks.Callback):
     """Sets ``variable`` to w at the current fraction of the planned steps before every step
-    (``LossConfig.weight_at``; the plan follows ``schedule.total_steps`` as it is re-planned)."""
+    (``LossConfig.weight_at``; the plan is ``length.total()``, which follows the re-plans)."""
 
-    def __init__(self, loss: LossConfig, variable, schedule):
+    def __init__(self, loss: LossConfig, variable, length: RunLength):
         super().__init__()
-        self.loss, self.variable, self.schedule = loss, variable, schedule
+        self.loss, self.variable, self.length = loss, variable, length
 
     def on_train_batch_begin(self, batch, logs=None):
-        total = max(1, int(self.schedule.total_steps.numpy()))
-        self.variable.assign(self.loss.weight_at(_step(self.model) / total))
+        self.variable.assign(self.loss.weight_at(_step(self.model) / max(1, self.length.total())))
 
 
 class StopControl(keras.callbacks.Callback):
-    """Stops training after the step that reaches ``schedule.total_steps``, after the step during
-    which SIGINT/SIGTERM arrived (``handle_signal``; validation is cut short too), or when ``budget``
-    is spent. With a budget, the total is re-planned once the speed is measured and after every
-    validation. ``val_seconds``: seconds spent validating in this session."""
+    """Stops training after the step at which ``length.step_done`` says so, or after the step during
+    which SIGINT/SIGTERM arrived (``handle_signal``; a validation pass is cut short too). Reports the
+    validation passes to ``length`` (the time budget leaves them out of the step time and re-plans
+    after each)."""
 
-    def __init__(self, schedule, budget: TimeBudget | None, log: Callable[[str], None]):
+    def __init__(self, length: RunLength, log: Callable[[str], None]):
         super().__init__()
-        self.schedule, self.budget, self.log = schedule, budget, log
+        self.length, self.log = length, log
         self.signal: int | None = None
-        self.val_seconds = 0.0
-        self._val_t0 = 0.0
-        self._clock = budget.clock if budget is not None else time.perf_counter  # one clock with the budget
 
     def handle_signal(self, signum, _frame) -> None:
         self.signal = signum
         self.log(f"received {signal.Signals(signum).name}: saving a checkpoint after this step")
         signal.signal(signum, signal.SIG_DFL)  # a second signal ends the process
 
-    def total(self) -> int:
-        return int(self.schedule.total_steps.numpy())
-
-    def replan(self, step: int | None = None) -> None:
-        """Apply the budget's plan at optimizer step ``step`` (default: the model's) to the schedule;
-        logged when it moves by more than 1%."""
-        if self.budget is None:
-            return
-        total = self.budget.plan(_step(self.model) if step is None else step)
-        if total is None or total == self.total():
-            return
-        before = self.total()
-        self.schedule.total_steps.assign(total)
-        if abs(total - before) > 0.01 * before:
-            speed = f"{self.budget.step_s * 1e3:.0f} ms/step" if self.budget.step_s else "earlier sessions' speed"
-            self.log(f"time budget: planning {total} steps ({speed})")
-
     def on_train_batch_end(self, batch, logs=None):
-        if self.budget is not None and self.budget.step_done():
-            self.replan()
-        spent = self.budget is not None and self.budget.exhausted()
-        if self.budget is not None and _step(self.model) >= self.total():
-            self.replan()  # the plan may have been too short: check it with the latest speed
-        if self.signal is not None or spent or _step(self.model) >= self.total():
+        done = self.length.step_done(_step(self.model))  # every step counts, signal or not
+        if done or self.signal is not None:
             self.model.stop_training = True
 
     def on_test_begin(self, logs=None):
-        self._val_t0 = self._clock()
+        self.length.validation_begins()
 
     def on_test_batch_end(self, batch, logs=None):
         if self.signal is not None:
             self.model.stop_evaluating = True
 
     def on_test_end(self, logs=None):
-        seconds = self._clock() - self._val_t0
-        self.val_seconds += seconds
-        if self.budget is not None:
-            self.budget.validation_done(seconds, complete=self.signal is None)
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.replan()
+        self.length.validation_ends(_step(self.model), complete=self.signal is None)
 
 
-class RunLogs(keras.callbacks.Callback):
-    """Adds to each epoch's ``logs`` (the dict the later callbacks receive): ``step`` (optimizer steps
-    done), ``seconds`` (wall time of the run over all sessions), ``learning_rate`` (the schedule's
-    value for the next step) and ``sdl_weight`` (the w in force).
+class RunHistory(keras.callbacks.Callback):
+    """The run's records, appended to on ``--resume``: one per epoch, Keras's epoch logs (losses and
+    metrics, ``val_`` for the validation pass) plus ``step`` (optimizer steps done), ``seconds``
+    (wall time of the run over all sessions, ``length.elapsed``), ``learning_rate`` (the schedule's
+    value for the next step) and ``sdl_weight`` (``weight()``, the w in force).
 
-    ``history``: RUN/history.csv; when it exists with other columns than this run logs (a file
-    written by an older sdnet), it is rewritten with these columns (absent values left empty) before
-    CSVLogger appends to it, so every row stays under its own header."""
+      RUN/history.csv  column ``epoch`` then the record's keys sorted; the header when the file is new
+      RUN/logs         TensorBoard: scalars ``epoch_<key>`` in ``train/``, the ``val_`` ones (prefix
+                       dropped) in ``validation/``, x axis the epoch; after each validation pass also
+                       ``evaluation_<metric>_vs_iterations`` in ``validation/`` at the optimizer step
+                       (what keras.callbacks.TensorBoard writes)"""
 
-    def __init__(self, elapsed: Callable[[], float], schedule, weight: Callable[[], float],
-                 history: Path | None = None):
+    def __init__(self, run: RunDir, length: RunLength, weight: Callable[[], float]):
         super().__init__()
-        self.elapsed, self.schedule, self.weight, self.history = elapsed, schedule, weight, history
+        self.run, self.length, self.weight = run, length, weight
+        self._columns: list[str] | None = None
+        self._writers: dict = {}
+
+    def record(self, logs: dict) -> dict:
+        step = _step(self.model)
+        return {**logs, "step": step, "seconds": round(self.length.elapsed(), 2),
+                "learning_rate": float(self.length.schedule(step)), "sdl_weight": float(self.weight())}
 
     def on_epoch_end(self, epoch, logs=None):
-        if logs is None:
+        record = self.record(logs or {})
+        self._append_row({"epoch": epoch, **record})
+        self._scalars("train", {f"epoch_{k}": v for k, v in record.items() if not k.startswith("val_")}, epoch)
+        self._scalars("validation", {f"epoch_{k[4:]}": v for k, v in record.items() if k.startswith("val_")},
+                      epoch)
+
+    def on_test_end(self, logs=None):
+        self._scalars("validation", {f"evaluation_{k}_vs_iterations": v for k, v in (logs or {}).items()},
+                      _step(self.model))
+
+    def on_train_end(self, logs=None):
+        for writer in self._writers.values():
+            writer.close()
+        self._writers = {}
+
+    def _append_row(self, row: dict) -> None:
+        path = self.run.history
+        if self._columns is None:  # the columns of the session's first record
+            self._columns = ["epoch", *sorted(k for k in row if k != "epoch")]
+        new = not path.is_file() or path.stat().st_size == 0
+        with open(path, "a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=self._columns, restval="NA", extrasaction="ignore")
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+
+    def _scalars(self, part: str, values: dict, step: int) -> None:
+        if not values:
             return
-        step = _step(self.model)
-        logs.update(step=step, seconds=round(self.elapsed(), 2), learning_rate=float(self.schedule(step)),
-                    sdl_weight=float(self.weight()))
-        if self.history is not None:
-            match_history_columns(self.history, ["epoch", *sorted(logs)])
-            self.history = None
-
-
-def match_history_columns(path: Path, columns: list[str]) -> bool:
-    """Rewrite the CSV file ``path`` in place under ``columns`` when its header differs (values of
-    columns it lacks left empty, columns not in ``columns`` dropped); True when rewritten. In place,
-    so a writer that holds the file open for appending keeps appending to it."""
-    path = Path(path)
-    if not path.is_file():
-        return False
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-        fields = list(rows[0].keys()) if rows else []
-    if not rows or fields == columns:
-        return False
-    with open(path, "r+", newline="") as f:
-        f.truncate(0)
-        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    return True
-
-
-def history_logger(path: Path) -> keras.callbacks.CSVLogger:
-    """RUN/history.csv: one row per epoch, the epoch (from 0) then the logs' keys in sorted order
-    (losses and metrics, their ``val_`` counterparts, and RunLogs's columns); appended to on resume."""
-    return keras.callbacks.CSVLogger(str(path), append=True)
-
-
-def tensorboard(log_dir: Path) -> keras.callbacks.TensorBoard:
-    """TensorBoard event files of every epoch's logs in ``log_dir/train`` and ``log_dir/validation``."""
-    return keras.callbacks.TensorBoard(str(log_dir), write_graph=False, update_freq="epoch")
+        if part not in self._writers:
+            self._writers[part] = tf.summary.create_file_writer(str(self.run.logs / part))
+        with self._writers[part].as_default():
+            for name, value in values.items():
+                tf.summary.scalar(name, value, step=step)
+        self._writers[part].flush()
 
 
 class SaveCheckpoint(keras.callbacks.Callback):

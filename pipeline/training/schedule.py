@@ -1,10 +1,9 @@
-"""The learning rate of a run (linear warm-up, then cosine decay to a floor at the planned last step)
-and the planned number of steps.
+"""The learning rate of a run: linear warm-up, then cosine decay to a floor at the planned last step.
 
-The plan is ``WarmupCosine.total_steps``, a variable: the time budget re-plans it as it measures the
-speed (``pipeline.training.budget``), checkpoints keep it, and ``--resume`` with a new length re-plans
-it; the learning rate at step k is then the one a run planned for the new total from the start would
-use at k.
+The plan is ``WarmupCosine.total_steps``, a variable that only ``pipeline.training.length.RunLength``
+assigns: the time budget re-plans it as it measures the speed, checkpoints keep it, and ``--resume``
+with a new length re-plans it; the learning rate at step k is then the one a run planned for the new
+total from the start would use at k.
 """
 from __future__ import annotations
 
@@ -12,11 +11,6 @@ import math
 
 import keras
 import tensorflow as tf
-
-from pipeline.config import TrainConfig
-
-# The plan of a run that only a time budget ends (no --steps or --epochs).
-NO_LIMIT = 10 ** 9
 
 
 @keras.saving.register_keras_serializable(package="sdnet")
@@ -47,21 +41,3 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
         return {"peak": self.peak, "total_steps": int(self.total_steps.numpy()),
                 "warmup_steps": self.warmup_steps, "min_fraction": self.min_fraction}
 
-
-def steps_per_epoch(cfg: TrainConfig, num_train: int) -> int:
-    """Steps between validations and checkpoints: ``cfg.steps_per_epoch``, else one pass over the
-    ``num_train`` training records (at least 1)."""
-    return cfg.steps_per_epoch or max(1, num_train // cfg.batch_size)
-
-
-def plan_steps(cfg: TrainConfig, num_train: int) -> tuple[int, int]:
-    """(steps per epoch, planned total steps) of a config: ``steps``, else ``epochs`` x steps per
-    epoch, else NO_LIMIT (a time budget alone); a time budget may end training earlier."""
-    spe = steps_per_epoch(cfg, num_train)
-    if cfg.steps is not None:
-        total = cfg.steps
-    elif cfg.epochs is not None:
-        total = cfg.epochs * spe
-    else:
-        total = NO_LIMIT
-    return spe, total
