@@ -194,10 +194,11 @@ class TestSet:
 
     @classmethod
     def from_settings(cls, settings: Mapping) -> "TestSet":
-        """From settings.json's values (``settings_fields``); settings.json files written before
-        ``test_set_kind`` existed: from their ``source`` tree (``from_source``). Never from the sentence."""
-        if "test_set_kind" not in settings:
-            return cls.from_source(settings.get("source"))
+        """From settings.json's values (``settings_fields``), never from the sentence; SdnetError when
+        they are missing (a report of another sdnet: evaluate again)."""
+        if settings.get("test_set_kind") not in {k.value for k in TestSetKind}:
+            raise SdnetError(f"settings.json: no valid test_set_kind ({settings.get('test_set_kind')!r}); "
+                             "run sdnet eval again")
         return cls(TestSetKind(settings["test_set_kind"]), settings.get("source"),
                    settings.get("test_set_sensor_profile") or "default")
 

@@ -14,7 +14,6 @@ runner or its parallelism.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import re
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -24,7 +23,7 @@ import numpy as np
 from beam_jobs import synth_job
 from beam_jobs.synth_job import JobContext
 from pipeline.camera import CAMERAS, Intrinsics, uvd_to_xyz
-from pipeline.config import SynthConfig, to_dict
+from pipeline.config import ConfigError, SynthConfig, to_dict
 from pipeline.errors import SdnetError
 from pipeline.fsutil import atomic_output_dir, atomic_write_bytes, check_output_dir, write_json
 from pipeline.icvl import read_label_file
@@ -35,10 +34,6 @@ from pipeline.synth.preview import montage_png, synthetic_preview_frames, tree_p
 from pipeline.synth.scene import SCENE_MOTION, SceneModel
 from pipeline.synth.sensor import sensor_for
 
-# Share of training sequences that are real-camera scenes in a tree made without a scene fraction,
-# and their sensor without a scene sensor profile (scenes stand for users' cameras: RealSense-class).
-DEFAULT_SCENE_FRACTION = 0.3
-DEFAULT_SCENE_SENSOR = "structured"
 RUNNING_MODES = ("multi_processing", "multi_threading", "in_memory")
 MANIFEST = "synth.json"
 # synth.json's "generator": what made the tree (eval.run_report.TestSet reads it).
@@ -85,29 +80,13 @@ class OptionError(SdnetError):
         super().__init__(f"{', '.join(self.flags)}: {reason}" if self.flags else reason)
 
 
-# Fields that only make sense together (a camera named 'custom' needs its intrinsics).
-_JOINT_FIELDS = (("camera", "intrinsics"),)
-
-
 def config_from_options(options: Mapping, derived: Mapping | None = None) -> SynthConfig:
-    """SynthConfig(**derived, **options), ``options`` being the fields the user gave. When SynthConfig
-    refuses them, OptionError naming the fewest given fields it also refuses on their own (SynthConfig's
-    defaults for the others): a bad value names its option, a bad combination (nothing to make) its options."""
-    options, derived = dict(options), dict(derived or {})
+    """SynthConfig(**derived, **options), ``options`` being the fields the user gave; OptionError naming
+    the options of the fields SynthConfig's checks name (``ConfigError.fields``) when it refuses them."""
     try:
-        return SynthConfig(**{**derived, **options})
-    except ValueError as e:
-        reason = str(e)
-    joint = [tuple(f for f in group if f in options) for group in _JOINT_FIELDS]
-    units = [g for g in joint if g] + [(f,) for f in options if not any(f in g for g in joint)]
-    for n in range(1, len(units) + 1):
-        for chosen in itertools.combinations(units, n):
-            fields = tuple(f for unit in chosen for f in unit)
-            try:
-                SynthConfig(**{f: options[f] for f in fields})
-            except ValueError as e:
-                raise OptionError(fields, str(e)) from None
-    raise OptionError((), reason) from None  # refused only with the derived values: no option to name
+        return SynthConfig(**{**dict(derived or {}), **dict(options)})
+    except ConfigError as e:
+        raise OptionError(e.fields, str(e)) from None
 
 
 def camera_fields(camera: str | None = None, intrinsics: Intrinsics | None = None,
@@ -129,16 +108,14 @@ def synth_config(*, train_frames: int | None = None, test_frames: int | None = N
                  sequence_length: int | None = None, sensor_profile: str | None = None,
                  scene_fraction: float | None = None, test_scene_fraction: float | None = None,
                  scene_sensor_profile: str | None = None, camera: dict | None = None) -> SynthConfig:
-    """The SynthConfig of a tree; None = the default (SynthConfig's, the scene defaults above, the
-    'default' sensor). The scene sensor defaults to DEFAULT_SCENE_SENSOR unless ``sensor_profile``
-    is given (then the scenes use that one). ``camera``: ``camera_fields``. OptionError naming the
+    """The SynthConfig of a tree; None = SynthConfig's default. The scene sensor is SynthConfig's default
+    unless ``sensor_profile`` is given (then the scenes use that one). ``camera``: ``camera_fields``. OptionError naming the
     option(s) on a bad value."""
     given = {"seed": seed, "train_frames": train_frames, "test_frames": test_frames,
              "sequence_length": sequence_length, "sensor_profile": sensor_profile,
              "scene_fraction": scene_fraction, "test_scene_fraction": test_scene_fraction,
              "scene_sensor_profile": scene_sensor_profile, **(camera or {})}
-    derived = {"sensor_profile": "default", "scene_fraction": DEFAULT_SCENE_FRACTION,
-               "scene_sensor_profile": None if sensor_profile is not None else DEFAULT_SCENE_SENSOR}
+    derived = {} if sensor_profile is None else {"scene_sensor_profile": None}
     return config_from_options({k: v for k, v in given.items() if v is not None}, derived)
 
 

@@ -17,6 +17,9 @@ import types
 import typing
 from typing import Any, Type, TypeVar
 
+from pipeline.camera import CAMERAS, Intrinsics
+from pipeline.synth.profiles import SENSOR_PROFILES
+
 T = TypeVar("T")
 
 
@@ -107,11 +110,21 @@ def _typed(tp, value, where: str):
     raise ValueError(f"{where}: expected {_type_word(tp)}, got {_describe(value)}")
 
 
-def _check(checks: list[tuple[bool, str]]) -> None:
-    """Raise ValueError with the message of the first failed (ok, message) check."""
-    for ok, msg in checks:
+class ConfigError(ValueError):
+    """A config value refused by its dataclass's checks; ``fields`` names the fields at fault (so a
+    command can name its own option for them: behaviour from values, never from the message)."""
+
+    def __init__(self, message: str, fields: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.fields = tuple(fields)
+
+
+def _check(checks: list[tuple]) -> None:
+    """Raise ConfigError with the message of the first failed check: (ok, message) or (ok, message,
+    fields at fault)."""
+    for ok, msg, *fields in checks:
         if not ok:
-            raise ValueError(msg)
+            raise ConfigError(msg, tuple(fields[0]) if fields else ())
 
 
 def opt(default, help: str, choices: tuple | None = None, flag: str | None = None):
@@ -583,8 +596,6 @@ class SynthConfig:
     Sensor: the named ``sensor_profile`` (``pipeline.synth.profiles.SENSOR_PROFILES``: 'default' or
     'occluded') gives every sensor parameter; the four sensor fields below override it when set
     (None = the profile's value). ``synth.json`` records the resolved sensor beside this config.
-    An older config without ``sensor_profile`` (and with numbers for the four fields) loads as the
-    'default' profile with those values, i.e. the same sensor it was made with.
 
     Camera: ``camera`` names one of ``pipeline.camera.CAMERAS``; ``intrinsics`` (a dict of the
     Intrinsics fields, with ``depth_scale``), when set, is the camera actually used (e.g. from
@@ -594,7 +605,8 @@ class SynthConfig:
     Scenes: a share ``scene_fraction`` of the training sequences and ``test_scene_fraction`` of the
     test sequences (whole sequences) are real-camera scenes (``pipeline.synth.scene``: hand at
     250-900 mm, forearm out of the image, torso and clutter behind), seen by the sensor profile
-    ``scene_sensor_profile`` (None: the same sensor as the plain frames). Older configs: no scenes.
+    ``scene_sensor_profile`` (None: the same sensor as the plain frames; the default, 'structured',
+    stands for users' RealSense-class cameras).
     """
 
     seed: int = 0
@@ -610,46 +622,49 @@ class SynthConfig:
     edge_dropout: float | None = None
     flying_pixels: float | None = None
     intrinsics: dict | None = None  # the camera's fields (pipeline.camera.Intrinsics); None: CAMERAS[camera]
-    scene_fraction: float = 0.0  # share of training sequences that are scenes (older configs: none)
+    scene_fraction: float = 0.3  # share of training sequences that are scenes
     test_scene_fraction: float = 0.0  # share of test sequences that are scenes
-    scene_sensor_profile: str | None = None  # sensor of scene frames; None: sensor_profile (+ overrides)
+    scene_sensor_profile: str | None = "structured"  # sensor of scene frames; None: sensor_profile (+ overrides)
 
     def __post_init__(self) -> None:
-        from pipeline.camera import CAMERAS, Intrinsics
-        from pipeline.synth.profiles import SENSOR_PROFILES  # plain data, no heavy imports
-
         if self.intrinsics is None:
             _check([(self.camera in CAMERAS, f"camera must be one of {', '.join(CAMERAS)} (or give "
-                     f"intrinsics), got {self.camera!r}")])
+                     f"intrinsics), got {self.camera!r}", ("camera",))])
         else:
-            Intrinsics.from_dict(dict(self.intrinsics))  # ValueError for bad or unknown fields
+            try:
+                Intrinsics.from_dict(dict(self.intrinsics))
+            except (TypeError, ValueError) as e:
+                raise ConfigError(str(e), ("intrinsics",)) from None
         checks = [
-            (0.0 <= self.scene_fraction <= 1.0, f"scene_fraction must be in [0, 1], got {self.scene_fraction}"),
+            (0.0 <= self.scene_fraction <= 1.0, f"scene_fraction must be in [0, 1], got {self.scene_fraction}",
+             ("scene_fraction",)),
             (0.0 <= self.test_scene_fraction <= 1.0,
-             f"test_scene_fraction must be in [0, 1], got {self.test_scene_fraction}"),
+             f"test_scene_fraction must be in [0, 1], got {self.test_scene_fraction}", ("test_scene_fraction",)),
             (self.scene_sensor_profile is None or self.scene_sensor_profile in SENSOR_PROFILES,
-             f"scene_sensor_profile must be one of {', '.join(SENSOR_PROFILES)}, got {self.scene_sensor_profile!r}"),
+             f"scene_sensor_profile must be one of {', '.join(SENSOR_PROFILES)}, got {self.scene_sensor_profile!r}",
+             ("scene_sensor_profile",)),
             (self.sensor_profile in SENSOR_PROFILES, f"sensor_profile must be one of "
-             f"{', '.join(SENSOR_PROFILES)}, got {self.sensor_profile!r}"),
-            (self.train_frames >= 0, f"train_frames must be >= 0, got {self.train_frames}"),
-            (self.test_frames >= 0, f"test_frames must be >= 0, got {self.test_frames}"),
-            (self.train_frames + self.test_frames > 0, "nothing to make: train_frames + test_frames is 0"),
-            (self.sequence_length >= 1, f"sequence_length must be >= 1, got {self.sequence_length}"),
-            (0 <= self.seed < 2**63, f"seed must be in [0, 2^63), got {self.seed}"),
-            (0.0 <= self.scale_range < 0.5, f"scale_range must be in [0, 0.5), got {self.scale_range}"),
-            (0.0 <= self.bone_noise < 0.2, f"bone_noise must be in [0, 0.2), got {self.bone_noise}"),
+             f"{', '.join(SENSOR_PROFILES)}, got {self.sensor_profile!r}", ("sensor_profile",)),
+            (self.train_frames >= 0, f"train_frames must be >= 0, got {self.train_frames}", ("train_frames",)),
+            (self.test_frames >= 0, f"test_frames must be >= 0, got {self.test_frames}", ("test_frames",)),
+            (self.train_frames + self.test_frames > 0, "nothing to make: train_frames + test_frames is 0",
+             ("train_frames", "test_frames")),
+            (self.sequence_length >= 1, f"sequence_length must be >= 1, got {self.sequence_length}",
+             ("sequence_length",)),
+            (0 <= self.seed < 2**63, f"seed must be in [0, 2^63), got {self.seed}", ("seed",)),
+            (0.0 <= self.scale_range < 0.5, f"scale_range must be in [0, 0.5), got {self.scale_range}",
+             ("scale_range",)),
+            (0.0 <= self.bone_noise < 0.2, f"bone_noise must be in [0, 0.2), got {self.bone_noise}", ("bone_noise",)),
             (self.noise_mm_at_300 is None or self.noise_mm_at_300 >= 0,
-             f"noise_mm_at_300 must be >= 0, got {self.noise_mm_at_300}"),
+             f"noise_mm_at_300 must be >= 0, got {self.noise_mm_at_300}", ("noise_mm_at_300",)),
         ]
         for name in ("dropout", "edge_dropout", "flying_pixels"):
             value = getattr(self, name)
-            checks.append((value is None or 0.0 <= value <= 1.0, f"{name} must be in [0, 1], got {value}"))
+            checks.append((value is None or 0.0 <= value <= 1.0, f"{name} must be in [0, 1], got {value}", (name,)))
         _check(checks)
 
     def camera_intrinsics(self):
         """The camera frames are rendered with (``pipeline.camera.Intrinsics``)."""
-        from pipeline.camera import CAMERAS, Intrinsics
-
         return CAMERAS[self.camera] if self.intrinsics is None else Intrinsics.from_dict(dict(self.intrinsics))
 
     def sensor_overrides(self) -> dict:

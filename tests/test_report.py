@@ -10,6 +10,8 @@ from matplotlib.figure import Figure
 from eval.plots import save_figure
 from eval.report import (FINGER_COLORS, Section, Strong, Table, html_table, markdown_table, plot_pose_examples,
                          pose_examples_figure, settings_rows, write_report)
+from eval.run_report import (CNN, PER_FRAME_FILE, PUBLISHED_FILE, REFINED, TestSet, TestSetKind, build_sections,
+                             fingertip_error, grid_table, lead_paragraphs, per_frame_table, write_run_report)
 from pipeline.errors import SdnetError
 from pipeline.skeleton import FINGERS, ICVL_SKELETON, NUM_JOINTS
 from tests.helpers import is_a_drawn_figure
@@ -129,7 +131,6 @@ def _fake_eval_report(tmp_path, with_published=True):
     from eval.metrics import joint_errors, summarize
     from eval.plots import write_metric_figures
     from eval.results_io import write_results
-    from eval.run_report import CNN, PER_FRAME_FILE, PUBLISHED_FILE, REFINED, per_frame_table
     from pipeline.camera import ICVL_BENCHMARK_INTRINSICS
     from pipeline.fsutil import write_json
 
@@ -190,7 +191,6 @@ def test_eval_report_summary_numbers_equal_metrics_json(tmp_path):
     import json
 
     from eval.compare import PAPER_TABLE1_MM
-    from eval.run_report import fingertip_error, write_run_report
     from pipeline.skeleton import ICVL_SKELETON
     from tests.helpers import html_tables
 
@@ -241,7 +241,6 @@ def test_eval_report_summary_numbers_equal_metrics_json(tmp_path):
 
 
 def test_eval_report_without_published_or_history_says_how_to_add_them(tmp_path):
-    from eval.run_report import write_run_report
     from tests.helpers import html_tables
 
     report, run, _, _ = _fake_eval_report(tmp_path, with_published=False)
@@ -253,8 +252,6 @@ def test_eval_report_without_published_or_history_says_how_to_add_them(tmp_path)
 
 
 def test_grid_table_pivots_the_search_and_marks_the_choice():
-    from eval.run_report import grid_table
-
     grid = {"a": [1.0, 2.0], "b": [0.0], "c": [0.1, 0.2]}
     search = [{"a": a, "b": 0.0, "c": c, "mean_error_mm": a + c} for a in grid["a"] for c in grid["c"]]
     rows = grid_table(search, grid, {"a": 2.0, "b": 0.0, "c": 0.1})
@@ -280,8 +277,6 @@ def test_sequence_errors_plot_every_frame_and_a_moving_average():
 def test_test_set_is_read_from_the_source_trees_synth_json(tmp_path):
     import json
 
-    from eval.run_report import TestSet, TestSetKind, lead_paragraphs
-
     assert TestSet.from_source(None) == TestSet(TestSetKind.SPLIT)
     assert TestSet.from_source(None).describe() == "the test split"
     real = TestSet.from_source(str(tmp_path))  # no synth.json: a real ICVL tree
@@ -306,13 +301,10 @@ def test_test_set_is_read_from_the_source_trees_synth_json(tmp_path):
     assert f"frames of {poses.describe()}:" in text
 
 
-def test_settings_without_a_test_set_kind_read_their_source_tree(tmp_path):
-    """settings.json written before test_set_kind: the kind comes from the source tree, not the sentence."""
-    from eval.run_report import TestSet, TestSetKind
-
-    old = {"source": str(tmp_path), "test set": "the synthetic test sequences (sdnet synth)"}
-    assert TestSet.from_settings(old).kind is TestSetKind.REAL_ICVL  # no synth.json there
-    assert TestSet.from_settings({"test set": "the test sequences of the ICVL tree /x"}).kind is TestSetKind.SPLIT
+def test_settings_without_a_test_set_kind_are_refused():
+    """No guessing from the sentence or the tree: a settings.json without the kind asks for a new eval."""
+    with pytest.raises(SdnetError, match="no valid test_set_kind.*sdnet eval again"):
+        TestSet.from_settings({"test set": "the test sequences of the ICVL tree /x", "source": "/x"})
 
 
 @pytest.mark.parametrize("kind, note, where", [
@@ -326,7 +318,6 @@ def test_the_kind_decides_the_summary_whatever_the_sentence_says(tmp_path, kind,
     the page shows the sentence made from the values."""
     import json
 
-    from eval.run_report import TestSet, TestSetKind, build_sections, lead_paragraphs
     from tests.helpers import html_tables
 
     metrics = {"SDNet CNN": {"mean_error_mm": 9.0, "frames": 4}}

@@ -9,6 +9,7 @@ import pytest
 
 from pipeline.cli import build_parser, main
 from pipeline.errors import SdnetError
+from pipeline.experiment import default_experiment, load_experiment, override
 from pipeline.reproduce.figures import mean_curve
 from pipeline.reproduce.prose import findings, findings_paragraph
 from pipeline.reproduce.runs import check_options
@@ -191,9 +192,9 @@ def test_setting_tags_names_and_parsing():
         with pytest.raises(ValueError):
             parse_extra_test(bad)
     with pytest.raises(ValueError, match="must not repeat"):
-        ReproduceOptions(train={}, settings=(pure_w(0), make_setting({"sdl_weight": 0.0})))
+        ReproduceOptions(train=default_experiment(), settings=(pure_w(0), make_setting({"sdl_weight": 0.0})))
     with pytest.raises(ValueError, match="directory name"):
-        ReproduceOptions(train={}, settings=(parse_setting("sdl_weight=0.1,penalty=a/b"),
+        ReproduceOptions(train=default_experiment(), settings=(parse_setting("sdl_weight=0.1,penalty=a/b"),
                                              parse_setting("sdl_weight=0.1,penalty=a_b")))
 
 
@@ -330,6 +331,9 @@ def test_setting_from_tuning_and_command_line_round_trip(tmp_path):
             "--setting", "sdl_weight=0,joint_loss=distance",
             "--from-tuning", str(best), "--preset", "cpu", "--steps", "500", "--extra-test", "real=E"]
     opts, extra = parse(argv)
+    # the base experiment: the default one with the flags applied (a flag at its value changes nothing)
+    assert opts.train == override(default_experiment(), {"steps": 500}) and opts.config is None
+    assert opts.sets == (("steps", 500),)
     assert [setting_tag(s) for s in opts.settings] == [
         "w0", "w0.125", "w0.03-joint_loss=distance-sdl_start=0.5", "w0-joint_loss=distance",
         "w0.3-alpha=2-beta=0.5-penalty=hinge"]
@@ -338,7 +342,19 @@ def test_setting_from_tuning_and_command_line_round_trip(tmp_path):
     line = command_line("D", "O", opts, None, extra)
     assert "--setting sdl_weight=0.03,joint_loss=distance,sdl_start=0.5" in line
     assert f"--from-tuning {best}" in line and "--extra-test real=E" in line
+    assert "--set steps=500" in line and "--config" not in line and "--preset" not in line
     assert parse(line.split()[1:]) == (opts, extra)
+    # an experiment file as the base, with overrides: the line names the file and the overrides that change it
+    base = tmp_path / "base.json"
+    base.write_text(json.dumps({"version": 1, "data": {"crop_size": 64}, "steps": 300, "minutes": None}))
+    opts, _ = parse(["reproduce", "--data", "D", "--out", "O", "--config", str(base),
+                     "--set", "model.preset=smoke", "--set", "refine.gamma_m=[0.05]", "--epochs", "2"])
+    assert opts.train == load_experiment(base, {"model.preset": "smoke", "refine.gamma_m": [0.05], "epochs": 2})
+    assert opts.train.steps is None and opts.train.model.input_size == 64 and opts.config == str(base)
+    line = command_line("D", "O", opts, None)
+    assert f"--config {base} --set model.preset=smoke" in line and "--set refine.gamma_m=[0.05]" in line
+    assert "--set epochs=2" in line and "--set steps=null" in line
+    assert parse(line.split()[1:])[0] == opts
     # without --weights, --setting or --from-tuning: the paper's weights; --setting alone: only it
     opts, _ = parse(["reproduce", "--data", "D", "--out", "O", "--smoke"])
     assert opts.settings == tuple(pure_w(w) for w in (0, 0.125, 0.25, 0.5))
@@ -351,17 +367,21 @@ def test_setting_from_tuning_and_command_line_round_trip(tmp_path):
 
 def test_settings_may_be_added_to_an_output_dir(tmp_path):
     out = tmp_path / "r"
-    first = ReproduceOptions(train={"steps": 2}, settings=(pure_w(0), parse_setting("sdl_weight=0.1,penalty=a/b")))
+    two, three = (override(default_experiment(), {"steps": n}) for n in (2, 3))
+    first = ReproduceOptions(train=two, settings=(pure_w(0), parse_setting("sdl_weight=0.1,penalty=a/b")))
     state = check_options(out, first)
     out.mkdir()
     (out / "reproduce.json").write_text(json.dumps(state))
-    more = ReproduceOptions(train={"steps": 2}, settings=(pure_w(0), pure_w(0.5)))
+    more = ReproduceOptions(train=two, settings=(pure_w(0), pure_w(0.5)))
     assert [r["tag"] for r in check_options(out, more)["settings"]] == ["w0", "w0.1-penalty=a_b", "w0.5"]
     with pytest.raises(SdnetError, match="w0.1-penalty=a_b holds runs of"):  # same directory, other overrides
-        check_options(out, ReproduceOptions(train={"steps": 2},
-                                             settings=(parse_setting("sdl_weight=0.1,penalty=a_b"),)))
-    with pytest.raises(SdnetError, match="other training options"):
-        check_options(out, ReproduceOptions(train={"steps": 3}, settings=(pure_w(0),)))
+        check_options(out, ReproduceOptions(train=two, settings=(parse_setting("sdl_weight=0.1,penalty=a_b"),)))
+    with pytest.raises(SdnetError, match="other training options .*differs in steps"):
+        check_options(out, ReproduceOptions(train=three, settings=(pure_w(0),)))
+    # a reproduce.json of an older sdnet (flat training options) is not taken for this base experiment
+    (out / "reproduce.json").write_text(json.dumps({**state, "train": {"preset": "cpu", "steps": 2}}))
+    with pytest.raises(SdnetError, match="other training options .*older sdnet"):
+        check_options(out, more)
 
 
 @pytest.fixture(scope="module")
@@ -393,6 +413,9 @@ def test_reproduce_runs_end_to_end_and_resumes(tiny, capsys):
     assert [s["tag"] for s in res["settings"]] == tags
     assert res["settings"][2]["overrides"] == {"sdl_weight": 0.5, "penalty": "hinge"}
     assert res["settings"][2]["baseline"] == "w0" and res["settings"][2]["baseline_note"] is None
+    # the base experiment: --smoke's, recorded whole and as what it changes from the default experiment
+    assert res["experiment"]["model"]["preset"] == "smoke" and res["experiment"]["steps"] == 4
+    assert res["train"]["steps"] == 4 and res["train"]["data.crop_size"] == 32 and "seed" not in res["train"]
     assert list(res["testsets"]) == ["synthetic", "icvl_poses", "second"]
     assert res["testsets"]["synthetic"]["frames"] == 5 and res["testsets"]["icvl_poses"]["frames"] == 4
     assert res["testsets"]["second"]["frames"] == 3 and res["extra_tests"] == {"second": str(second)}
@@ -428,6 +451,7 @@ def test_reproduce_runs_end_to_end_and_resumes(tiny, capsys):
     for tag in tags:
         refine = json.loads((out / "runs" / f"{tag}_s0" / "refine.json").read_text())
         assert "val frames" in refine["note"]
+        assert refine["grid"] == {"radius_mm": [8.0], "gamma_d": [0.0, 0.002], "gamma_m": [0.05], "window": [4]}
         for name, kind in (("icvl_poses", "rendered_icvl_poses"), ("second", "real_icvl")):
             settings = json.loads((out / "evals" / name / f"{tag}_s0" / "settings.json").read_text())
             assert settings["refinement"] == refine
@@ -435,6 +459,8 @@ def test_reproduce_runs_end_to_end_and_resumes(tiny, capsys):
     # the runs trained what their setting says
     config = json.loads((out / "runs/w0.5-penalty=hinge_s0/config.json").read_text())
     assert config["loss"]["penalty"] == "hinge" and config["loss"]["sdl_weight"] == 0.5
+    assert config["seed"] == 0 and config["steps"] == 4 and config["data"]["crop_size"] == 32
+    assert config["source"]["data_dir"] == str(data.resolve())
     # convergence: 4 steps of 2 per epoch -> validations at steps 2 and 4
     for tag in tags:
         c = res["convergence"][tag]
@@ -480,8 +506,14 @@ def test_reproduce_runs_end_to_end_and_resumes(tiny, capsys):
 def test_reproduce_bad_inputs_are_one_line_errors(tiny, tmp_path, capsys):
     _, data, _, second = tiny
     base = ["reproduce", "--data", str(data), "--out", str(tmp_path / "r")]
+    # the default experiment's data section (128-px crops) is not how the tiny data was cut
     assert main(base) == 2
-    assert "--minutes-per-run, --steps or --epochs" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "data.crop_size=32" in err and "--config" in err and len(err.strip().splitlines()) == 1
+    assert main([*base, "--smoke", "--config", str(tmp_path / "x.json")]) == 2
+    assert "not both" in capsys.readouterr().err
+    assert main([*base, "--smoke", "--set", "loss.nope=1"]) == 2
+    assert "loss.nope: unknown key" in capsys.readouterr().err
     assert main([*base, "--smoke", "--weights", "0", "-0.5"]) == 2
     assert ">= 0" in capsys.readouterr().err
     assert main([*base, "--smoke", "--icvl-poses", str(tmp_path)]) == 2
@@ -495,7 +527,7 @@ def test_reproduce_bad_inputs_are_one_line_errors(tiny, tmp_path, capsys):
     assert main([*base, "--smoke", "--setting", "sdl_weight=0.5,seed=3"]) == 2
     assert "unknown loss option 'seed'" in capsys.readouterr().err
     assert main([*base, "--smoke", "--setting", "sdl_weight=0.5,penalty=square"]) == 2
-    assert "penalty must be 'step' or 'hinge'" in capsys.readouterr().err
+    assert "penalty must be one of step, hinge" in capsys.readouterr().err
     assert main([*base, "--smoke", "--setting", "penalty=hinge"]) == 2
     assert "give sdl_weight" in capsys.readouterr().err
     assert main([*base, "--smoke", "--weights", "0.5", "--setting", "sdl_weight=0.5"]) == 2

@@ -168,7 +168,7 @@ def test_impossible_options_fail_cleanly(tmp_path, capsys, args, message):
 
 
 def test_option_errors_carry_the_options_as_values():
-    """The options at fault are found by trying the given values, never by rewriting SynthConfig's message."""
+    """The options at fault come from the fields SynthConfig's checks name (ConfigError.fields), never from its message."""
     import argparse
 
     from pipeline.build_synth import OPTION_FLAGS, OptionError, config_from_options, synth_config

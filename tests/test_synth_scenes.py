@@ -196,10 +196,10 @@ def test_structured_profile_shadows_noise_and_holes():
 
 def test_synth_config_camera_and_scene_fields():
     cfg = SynthConfig(camera="realsense", test_scene_fraction=1.0)
-    assert cfg.camera_intrinsics() == REALSENSE_INTRINSICS and cfg.scene_fraction == 0.0
+    assert cfg.camera_intrinsics() == REALSENSE_INTRINSICS and cfg.scene_fraction == 0.3
     custom = SynthConfig(camera="custom", intrinsics={**REALSENSE_INTRINSICS.to_dict(), "fx": 500.0})
     assert custom.camera_intrinsics().fx == 500.0
-    assert from_dict(SynthConfig, json.loads(json.dumps({"seed": 1, "camera": "icvl"}))).scene_fraction == 0.0
+    assert from_dict(SynthConfig, json.loads(json.dumps({"seed": 1, "camera": "icvl"}))) == SynthConfig(seed=1)
     for bad in ({"camera": "kinect"}, {"scene_fraction": 1.5}, {"intrinsics": {"fx": 1.0}}):
         with pytest.raises((ValueError, TypeError)):
             SynthConfig(**bad)
@@ -278,14 +278,14 @@ class _no_raise:
 
 
 def test_scene_sensor_defaults_to_structured_unless_a_profile_is_given(tmp_path):
-    from pipeline.commands.synth import DEFAULT_SCENE_SENSOR
+    from pipeline.config import SynthConfig
 
     base = ["--train-frames", "2", "--test-frames", "0", *INPROC]
     a, b = tmp_path / "a", tmp_path / "b"
     assert main(["synth", "--out", str(a), *base]) == 0
     assert main(["synth", "--out", str(b), "--sensor-profile", "occluded", *base]) == 0
     ma, mb = (json.loads((p / "synth.json").read_text()) for p in (a, b))
-    assert ma["config"]["scene_sensor_profile"] == DEFAULT_SCENE_SENSOR == "structured"
+    assert ma["config"]["scene_sensor_profile"] == SynthConfig().scene_sensor_profile == "structured"
     assert ma["scene_sensor"]["shadow_baseline_mm"] > 0 and ma["sensor"]["shadow_baseline_mm"] == 0
     assert mb["config"]["scene_sensor_profile"] is None and mb["scene_sensor"] == mb["sensor"]
 

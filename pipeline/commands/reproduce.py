@@ -5,14 +5,23 @@ import argparse
 from pathlib import Path
 
 from pipeline.errors import SdnetError
+from pipeline.experiment import add_experiment_arguments, load_experiment, sets_from_args
+
+# The experiment keys `sdnet reproduce` offers as shorthand flags (the loss keys and the seed are the
+# study's: --weights, --setting, --seeds).
+REPRODUCE_SHORTHANDS = ("model.preset", "steps", "epochs", "minutes", "steps_per_epoch", "batch_size")
 
 
 def register(sub) -> None:
     p = sub.add_parser(
         "reproduce",
         help="the paper's Table 1 on our data: baseline and SDNet settings, several seeds, +- refinement",
-        description="Trains one run per loss setting and seed, all with the same budget: the baseline "
+        description="Trains one run per loss setting and seed, each the experiment of --config (default: the "
+        "default experiment; make reproduce: configs/table1.json) with the --set overrides and flags applied "
+        "and the setting's loss keys and the seed set: the baseline "
         "(w = 0) and SDNet for each --weights value, plus every --setting and --from-tuning setting. "
+        "The data must have been cut as the experiment's data section says (`sdnet data --config` with the "
+        "same file); the refinement is fitted as its refine section says. "
         "Evaluates every run without and with the refinement on the data dir's test split, with "
         "--icvl-poses on the real ICVL test poses rendered by `sdnet synth --poses`, and on the test split "
         "of every --extra-test data dir (evaluation only: the bone prior and refinement weights come from "
@@ -32,9 +41,9 @@ def register(sub) -> None:
                    help="SDL weights w, one setting each; 0 = the baseline (default, when no --setting or "
                    "--from-tuning is given: 0 0.125 0.25 0.5, as the paper)")
     p.add_argument("--setting", action="append", default=[], metavar="KEY=VALUE[,KEY=VALUE...]",
-                   help="one more setting: loss options of `sdnet train` (sdl_weight required; e.g. "
-                   "sdl_weight=0.03,joint_loss=distance,sdl_start=0.5); numbers are read as numbers, "
-                   "the rest as words; repeatable")
+                   help="one more setting: keys of the experiment's loss section, set as loss.KEY "
+                   "(sdl_weight required; e.g. sdl_weight=0.03,joint_loss=distance,sdl_start=0.5); numbers "
+                   "are read as numbers, the rest as words; repeatable")
     p.add_argument("--from-tuning", action="append", default=[], type=Path, metavar="PATH",
                    help="one more setting: the loss options of a `sdnet tune` best.json (or its "
                    "directory), labelled as chosen on validation by that file; repeatable")
@@ -42,14 +51,6 @@ def register(sub) -> None:
                    help="a calibration candidate (same form as --setting): every candidate is trained with "
                    "the first seed, and the one of lowest validation error joins the settings with every "
                    "seed; repeatable")
-    p.add_argument("--preset", choices=["paper", "cpu", "smoke"], default="cpu",
-                   help="model preset of every run (default cpu)")
-    budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--minutes-per-run", type=float, default=None,
-                        help="wall-clock training budget of each run, minutes")
-    budget.add_argument("--steps", type=int, default=None, help="optimizer steps of each run")
-    budget.add_argument("--epochs", type=int, default=None, help="epochs of each run")
-    p.add_argument("--batch-size", type=int, default=None, help="batch size (default 32)")
     p.add_argument("--icvl-poses", type=Path, default=None, metavar="DIR",
                    help="directory with ICVL test label files test_seq_*.txt (e.g. ../shared/icvl): "
                    "also evaluate on those poses, rendered; evaluation only")
@@ -58,13 +59,17 @@ def register(sub) -> None:
                    "with the crop size and cube of --data), labelled NAME (letters, digits, _ or -); "
                    "repeatable")
     p.add_argument("--smoke", action="store_true",
-                   help="tiny settings for tests: smoke preset, 4 steps, batch 8, in-process Beam")
+                   help="tiny base experiment for tests instead of --config (smoke preset, 4 steps of batch 8, "
+                   "32-px crops of 2 rotations, a 2-cell refinement grid: pipeline.reproduce.settings.SMOKE_TRAIN), "
+                   "in-process Beam")
+    add_experiment_arguments(p, REPRODUCE_SHORTHANDS)
     p.set_defaults(func=run, accepts_unknown=True)
 
 
-def settings_from_args(args: argparse.Namespace) -> tuple[tuple, tuple]:
+def settings_from_args(args: argparse.Namespace, base_loss=None) -> tuple[tuple, tuple]:
     """(settings, tuning) from --weights, --setting and --from-tuning, in that order; the paper's
-    weights when none is given."""
+    weights when none is given. ``base_loss``: the base experiment's loss section (a tuned setting keeps
+    the keys that differ from it)."""
     from pipeline.reproduce import DEFAULT_WEIGHTS, parse_setting, pure_w, setting_from_tuning
 
     weights = args.weights
@@ -74,7 +79,7 @@ def settings_from_args(args: argparse.Namespace) -> tuple[tuple, tuple]:
         settings = [pure_w(w) for w in weights or ()] + [parse_setting(t) for t in args.setting]
     except ValueError as e:
         raise SdnetError(str(e)) from None
-    tuning = tuple((setting_from_tuning(path), str(path)) for path in args.from_tuning)
+    tuning = tuple((setting_from_tuning(path, base_loss), str(path)) for path in args.from_tuning)
     return tuple(settings) + tuple(s for s, _ in tuning), tuning
 
 
@@ -95,27 +100,25 @@ def extra_tests_from_args(args: argparse.Namespace) -> dict[str, Path]:
 
 
 def options_from_args(args: argparse.Namespace):
-    from pipeline.reproduce import SMOKE_TRAIN, ReproduceOptions, parse_setting
+    from pipeline.experiment import override
+    from pipeline.reproduce import ReproduceOptions, parse_setting
+    from pipeline.reproduce.settings import sets_between, smoke_experiment
 
+    sets = sets_from_args(args, REPRODUCE_SHORTHANDS)
     if args.smoke:
-        if args.minutes_per_run is not None or args.epochs is not None:
-            raise SdnetError("--smoke sets its own budget; --steps and --batch-size may adjust it")
-        train = dict(SMOKE_TRAIN)
-        if args.steps is not None:
-            train["steps"] = args.steps
-        if args.batch_size is not None:
-            train["batch_size"] = args.batch_size
+        if args.config is not None:
+            raise SdnetError("--smoke is its own base experiment: give --config or --smoke, not both")
+        start = smoke_experiment()
+        base = override(start, sets, "--smoke")
     else:
-        if args.minutes_per_run is None and args.steps is None and args.epochs is None:
-            raise SdnetError("give the budget of each run: --minutes-per-run, --steps or --epochs")
-        train = {"preset": args.preset, "minutes": args.minutes_per_run, "steps": args.steps,
-                 "epochs": args.epochs, "batch_size": args.batch_size}
-        train = {k: v for k, v in train.items() if v is not None}
-    settings, tuning = settings_from_args(args)
+        start = load_experiment(args.config)
+        base = load_experiment(args.config, sets)
+    settings, tuning = settings_from_args(args, base.loss)
     try:
         candidates = tuple(parse_setting(t) for t in args.candidate)
-        return ReproduceOptions(train=train, settings=settings, seeds=tuple(args.seeds), smoke=args.smoke,
-                                tuning=tuning, candidates=candidates)
+        return ReproduceOptions(train=base, config=None if args.config is None else str(args.config),
+                                sets=tuple(sets_between(start, base).items()), settings=settings,
+                                seeds=tuple(args.seeds), smoke=args.smoke, tuning=tuning, candidates=candidates)
     except ValueError as e:
         raise SdnetError(str(e)) from None
 

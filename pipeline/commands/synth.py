@@ -5,9 +5,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipeline.build_synth import (DEFAULT_SCENE_FRACTION, DEFAULT_SCENE_SENSOR, RUNNING_MODES, BeamOptions,
+from pipeline.build_synth import (RUNNING_MODES, BeamOptions,
                                   build_pose_tree, build_synth_tree, camera_fields, synth_config, write_preview)
 from pipeline.camera import ICVL_INTRINSICS
+from pipeline.config import SynthConfig
 from pipeline.commands.camera_args import add_camera_arguments, camera_from_args
 from pipeline.errors import SdnetError
 from pipeline.synth.profiles import SENSOR_PROFILES
@@ -70,11 +71,11 @@ def register(sub) -> None:
                    "occluding discs) or structured (structured-light camera), see below; default: default")
     p.add_argument("--scene-fraction", type=float, default=None, metavar="F",
                    help=f"share of training sequences that are real-camera scenes (forearm, torso, "
-                   f"clutter; hand at 250-900 mm), see below (default {DEFAULT_SCENE_FRACTION})")
+                   f"clutter; hand at 250-900 mm), see below (default {SynthConfig().scene_fraction:g})")
     p.add_argument("--test-scene-fraction", type=float, default=None, metavar="F",
                    help="share of test sequences that are scenes (default 0: the ICVL-like test split)")
     p.add_argument("--scene-sensor-profile", choices=tuple(SENSOR_PROFILES), default=None,
-                   help=f"sensor profile of the scene frames (default {DEFAULT_SCENE_SENSOR}, or "
+                   help=f"sensor profile of the scene frames (default {SynthConfig().scene_sensor_profile}, or "
                    "--sensor-profile when that is given)")
     p.add_argument("--poses", type=Path, nargs="+", metavar="LABELS",
                    help="render the poses of these ICVL label files (uvd in the camera's intrinsics, ICVL's by default) as test sequences")

@@ -1,9 +1,11 @@
 """``sdnet reproduce``: the paper's Table 1 on our data, with the spread over seeds, paired comparisons
 with each setting's baseline, and learning-curve evidence of convergence.
 
-For every seed and every setting (``settings``) one training run with the same budget is made, its
-refinement fitted on the data dir's train and val splits, then it is evaluated without and with the
-refinement on
+For every seed and every setting (``settings``) one training run of the same base experiment
+(``--config FILE`` with ``--set`` overrides; ``make reproduce``: ``configs/table1.json``) with the
+setting's loss keys and the seed set is made, its refinement fitted on the data dir's train and val
+splits as the experiment's refine section says, then it is evaluated without and with the refinement
+on
   (a) ``synthetic``: the data dir's test split,
   (b) ``icvl_poses``: the real ICVL test poses (``test_seq_1.txt``, ``test_seq_2.txt``) rendered by
       ``sdnet synth --poses`` and converted by ``sdnet data`` with the data dir's crop, cube and
@@ -12,7 +14,8 @@ refinement on
       size and cube.
 
 Modules, one job each:
-  settings   the study plan: settings, their names and tags, baseline pairing, options, command line
+  settings   the study plan: settings, their names and tags, baseline pairing, the base experiment,
+             command line
   runs       resumable trainings, their refinement and evals, the ICVL poses, calibration
   scoring    per-run numbers, spreads, paired differences, convergence, results.json's content
   prose      the paper's findings checked on the numbers, and the paragraphs that say so
@@ -21,13 +24,14 @@ Modules, one job each:
   study      the driver, ``reproduce``
 
 Output directory (``DIR``):
-  reproduce.json          the fixed training options (budget, preset), every setting ever trained
+  reproduce.json          the base experiment every run starts from, every setting ever trained
                           here (tag -> overrides) and the wall-clock time of each session
   runs/<tag>_s<seed>/     training run dirs (tag: ``setting_tag``, e.g. w0.5, w0.03-joint_loss=distance)
   evals/<testset>/<tag>_s<seed>/   ``sdnet eval`` reports (metrics.json, figures, report.md)
   icvl_poses_tree/, icvl_poses_data/   the rendered ICVL test poses and their TFRecords
   results.json            every number behind the tables, per test set and setting (values per seed,
-                          paired differences with intervals), the convergence numbers
+                          paired differences with intervals), the convergence numbers, the base
+                          experiment (``experiment``; ``train``: what it changes from the default one)
   table1.md               the tables (mean over seeds +- sample standard deviation, the paper's numbers
                           beside ours, Δ vs baseline with 95% intervals), the findings paragraphs, the
                           convergence table and the run's duration
@@ -41,7 +45,7 @@ results.json, ``calibration_curves.png``).
 
 Resumable: a run with a summary.json and an eval with a metrics.json are not redone; an
 interrupted run continues from its checkpoint; settings may be added to a directory in a later
-invocation (the training options must stay the same).
+invocation (the base experiment must stay the same).
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 data dir, one training per setting and seed (finished, continued from its checkpoint, or new), its
 refinement, its evals, and the calibration among candidate settings (on validation only).
 
-``reproduce.json`` in the output directory records the training options every run shares, every
+``reproduce.json`` in the output directory records the base experiment every run starts from, every
 setting trained there (tag -> overrides) and each session's wall-clock time.
 """
 from __future__ import annotations
@@ -12,17 +12,24 @@ import json
 from pathlib import Path
 from typing import Callable
 
-from pipeline.build_synth import BeamOptions
+from eval.evaluate import run_eval
+from pipeline.build_data import convert_tree
+from pipeline.build_synth import MANIFEST as SYNTH_MANIFEST
+from pipeline.build_synth import BeamOptions, build_pose_tree
+from pipeline.camera import Intrinsics
+from pipeline.config import DataConfig, RefineFitConfig, TrainConfig, from_dict
 from pipeline.errors import SdnetError
-from pipeline.reproduce.settings import (ReproduceOptions, Setting, check_setting_keys, run_tag,
-                                         setting_arg, setting_name, setting_tag)
+from pipeline.experiment import bind_data, differences, experiment_from_dict, experiment_json, override
+from pipeline.fit_refine import fit_refinement
+from pipeline.input import MANIFEST, read_manifest
+from pipeline.reproduce.settings import (LOSS_KEYS, ReproduceOptions, Setting, check_setting_keys, loss_sets,
+                                         run_sets, run_tag, setting_arg, setting_name, setting_tag)
 from pipeline.rundir import RunDir, read_summary
+from pipeline.train import train
 
 OPTIONS_FILE = "reproduce.json"
 SMOKE_BEAM_DATA = ["--runner=DirectRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1"]
 SMOKE_BEAM_SYNTH = BeamOptions(running_mode="in_memory", progress=False)
-# --smoke chooses the refinement weights on 'val' from 2 candidates instead of the full grid.
-SMOKE_REFINE_GRID = {"radius_mm": (8.0,), "gamma_d": (0.0, 0.002), "gamma_m": (0.05,)}
 
 
 def icvl_label_files(icvl_dir: Path) -> list[Path]:
@@ -36,8 +43,6 @@ def icvl_label_files(icvl_dir: Path) -> list[Path]:
 def check_extra_test(name: str, data_dir: Path, manifest: dict) -> str:
     """SdnetError unless ``data_dir`` has a manifest with the crop size and cube of ``manifest``
     (the training data's); returns the test set's label."""
-    from pipeline.input import read_manifest
-
     other = read_manifest(data_dir)
     for key, unit in (("crop_size", "px"), ("cube_mm", "mm")):
         if other.get(key) != manifest.get(key):
@@ -53,13 +58,6 @@ def prepare_icvl_poses(icvl_dir: Path, data_dir: Path, out: Path, smoke: bool, b
     """Render the ICVL test poses (as ``sdnet synth --poses`` does) and convert them like ``data_dir``
     (as ``sdnet data`` does: same crop, cube, centre rule); returns the converted data dir. Reused
     when done."""
-    from pipeline.build_data import convert_tree
-    from pipeline.build_synth import MANIFEST as SYNTH_MANIFEST
-    from pipeline.build_synth import BeamOptions, build_pose_tree
-    from pipeline.camera import Intrinsics
-    from pipeline.config import data_config_from_dict
-    from pipeline.input import MANIFEST, read_manifest
-
     tree, conv = Path(out) / "icvl_poses_tree", Path(out) / "icvl_poses_data"
     if not (tree / SYNTH_MANIFEST).is_file():
         labels = icvl_label_files(icvl_dir)
@@ -68,7 +66,7 @@ def prepare_icvl_poses(icvl_dir: Path, data_dir: Path, out: Path, smoke: bool, b
     if not (conv / MANIFEST).is_file():
         manifest = read_manifest(data_dir)
         try:
-            cfg = data_config_from_dict(manifest["config"], where=f"{data_dir}/manifest.json: config")
+            cfg = from_dict(DataConfig, manifest["config"], where=f"{data_dir}/manifest.json: config")
         except (KeyError, TypeError, ValueError) as e:
             raise SdnetError(f"{data_dir}/manifest.json: no usable data config ({e})") from None
         intr = Intrinsics.from_dict(json.loads((tree / SYNTH_MANIFEST).read_text())["intrinsics"])
@@ -78,17 +76,21 @@ def prepare_icvl_poses(icvl_dir: Path, data_dir: Path, out: Path, smoke: bool, b
     return conv
 
 
+def run_config(opts: ReproduceOptions, setting: Setting, seed: int, manifest: dict, data_dir: Path) -> TrainConfig:
+    """The experiment of one run: the base experiment with the setting's loss keys and the seed set
+    (``run_sets``), bound to the data; SdnetError naming the setting when a value is refused."""
+    cfg = override(opts.train, run_sets(setting, seed), f"--setting {setting_arg(setting)}")
+    return bind_data(cfg, manifest, data_dir)
+
+
 def train_setting(data, data_dir: Path, run_dir: Path, opts: ReproduceOptions, setting: Setting, seed: int,
                   log: Callable[[str], None]) -> dict:
     """Train (or finish, or reuse) one run of ``setting``; returns its summary. KeyboardInterrupt when
     interrupted."""
-    from pipeline.train import train
-    from pipeline.training.resolve import resolve_config
-
     run = RunDir(run_dir)
     if run.summary.is_file():
         return read_summary(run_dir)
-    cfg = resolve_config(data.manifest, {**opts.train, **dict(setting), "seed": seed}, data_dir=data_dir)
+    cfg = run_config(opts, setting, seed, data.manifest, data_dir)
     resumable = run.config.is_file() and run.checkpoints.is_dir()
     log(f"{'resuming' if resumable else 'training'} {setting_name(setting)}, seed {seed} in {run_dir}")
     summary = train(cfg, data, run_dir, resume=resumable, force=not resumable,
@@ -98,39 +100,48 @@ def train_setting(data, data_dir: Path, run_dir: Path, opts: ReproduceOptions, s
     return summary
 
 
-def ensure_refinement(run_dir: Path, data_dir: Path, smoke: bool, log: Callable[[str], None]) -> None:
+def ensure_refinement(run_dir: Path, data_dir: Path, fit: RefineFitConfig, log: Callable[[str], None],
+                      progress: bool = True) -> None:
     """Fit the run's refinement (RUN/prior.json on DATA's train split, RUN/refine.json chosen on its val
-    split, as ``sdnet fit-refine`` does) unless both are there; --smoke searches a 2-cell grid."""
-    from pipeline.fit_refine import DEFAULT_GRID, fit_refinement
-
+    split, as ``sdnet fit-refine`` does) as the experiment's refine section ``fit`` says (its grid and
+    frames; whatever its ``fit`` flag: the study scores the refined network too), unless both are there.
+    --smoke's base searches a 2-cell grid."""
     if RunDir(run_dir).has_refinement:
         return
     log(f"fitting the refinement of {run_dir} on {data_dir} (train, val)")
-    fit_refinement(run_dir, data_dir, grid=SMOKE_REFINE_GRID if smoke else DEFAULT_GRID, progress=not smoke)
+    fit_refinement(run_dir, data_dir, fit, progress=progress)
 
 
 def evaluate_setting(run_dir: Path, test_data: Path, out: Path) -> dict:
     """metrics.json of ``run_dir`` on ``test_data`` (CNN and CNN + refinement); reused when done."""
-    from eval.evaluate import run_eval
-
     path = out / "metrics.json"
     if path.is_file():
         return json.loads(path.read_text())
     return run_eval(run_dir, test_data, out, refine=True, overwrite=True)
 
 
+def _changed_keys(saved, cfg: TrainConfig) -> list[str]:
+    """The dotted keys in which reproduce.json's base experiment ``saved`` differs from ``cfg``
+    (['the format'] for a reproduce.json of an older sdnet, whose training options were flat)."""
+    try:
+        return differences(experiment_from_dict(saved, OPTIONS_FILE), cfg)
+    except (TypeError, ValueError):
+        return ["the format (an older sdnet's flat training options)"]
+
+
 def check_options(out: Path, opts: ReproduceOptions) -> dict:
-    """reproduce.json: refuse another budget/preset in the same directory (runs would not be
+    """reproduce.json: refuse another base experiment in the same directory (runs would not be
     comparable) and a setting whose directory name is taken by other overrides; record every setting."""
     path = out / OPTIONS_FILE
     every = [*opts.settings, *(c for c in opts.candidates if c not in opts.settings)]
     want = [{"tag": setting_tag(s), "overrides": dict(s)} for s in every]
     if path.is_file():
         state = json.loads(path.read_text())
-        saved = state.get("train", {})
-        if saved != json.loads(json.dumps(opts.train)):
-            raise SdnetError(f"{path}: the runs in {out} were made with other training options ({saved}); "
-                             f"use the same budget and preset, or another --out")
+        changed = _changed_keys(state.get("train"), opts.train)
+        if changed:
+            raise SdnetError(f"{path}: the runs in {out} were made with other training options (the base "
+                             f"experiment differs in {', '.join(changed)}); use the same --config and --set, "
+                             "or another --out")
         known = {r["tag"]: r["overrides"] for r in state.get("settings", [])}
         for r in want:
             if r["tag"] in known and known[r["tag"]] != r["overrides"]:
@@ -140,19 +151,18 @@ def check_options(out: Path, opts: ReproduceOptions) -> dict:
         return state
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise SdnetError(f"{out}: exists, is not empty and holds no {OPTIONS_FILE}")
-    return {"train": json.loads(json.dumps(opts.train)), "settings": want, "sessions": []}
+    return {"train": experiment_json(opts.train), "settings": want, "sessions": []}
 
 
 def validate_settings(opts: ReproduceOptions, manifest: dict, data_dir: Path) -> None:
-    """SdnetError, before any training, on a setting key that is not a loss option or on a value
-    ``resolve_config`` refuses."""
-    from pipeline.training.resolve import LOSS_OVERRIDES, resolve_config
-
+    """SdnetError, before any training, when the data was not cut as the base experiment says, on a
+    setting key that is not a loss key, or on a value the experiment refuses."""
+    bind_data(opts.train, manifest, data_dir)
     for setting in (*opts.settings, *opts.candidates):
-        check_setting_keys(setting, LOSS_OVERRIDES)
+        check_setting_keys(setting, LOSS_KEYS)
         try:
-            resolve_config(manifest, {**opts.train, **dict(setting)}, data_dir=data_dir)
-        except (ValueError, SdnetError) as e:
+            override(opts.train, loss_sets(setting))
+        except SdnetError as e:
             raise SdnetError(f"--setting {setting_arg(setting)}: {e}") from None
 
 

@@ -216,7 +216,7 @@ def collect(out: Path, opts: ReproduceOptions, testsets: Mapping[str, str]) -> d
                          "source": opts.source(s),
                          "baseline": setting_tag(pairs[s][0]) if pairs[s][0] else None,
                          "baseline_note": pairs[s][1]} for s in opts.settings],
-           "seeds": list(opts.seeds), "train": dict(opts.train),
+           "seeds": list(opts.seeds), "train": opts.changes(), "experiment": opts.experiment_json(),
            "paper_table1_mm": {f"{w:g}": v for w, v in PAPER_TABLE1.items()},
            "spread": "mean over seeds, sample standard deviation (sd), min and max",
            "paired": "per metric: diffs d_i = setting - its baseline for each common seed (mm), mean, sd, "

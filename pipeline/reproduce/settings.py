@@ -1,9 +1,14 @@
 """The study plan: settings (loss overrides), their names and directory tags, the pairing of each SDL
-setting with its baseline, the options every run shares, and the command line that makes them.
+setting with its baseline, the base experiment every run starts from, and the command line that makes
+them.
 
-A *setting* is a set of loss overrides of ``pipeline.training.resolve.resolve_config`` (``sdl_weight`` always
-given; 0 = a baseline), e.g. {sdl_weight: 0} (the baseline), {sdl_weight: 0.125} (the paper's pure-w
-settings 0.125, 0.25, 0.5) or {sdl_weight: 0.03, joint_loss: distance, sdl_start: 0.5}.
+Every run is the base experiment (``ReproduceOptions.train``: ``--config FILE`` with ``--set``
+overrides, or the in-code smoke base of ``--smoke``) with its setting's loss keys and its seed set
+(``run_sets``: ``loss.sdl_weight``, ..., ``seed``).
+
+A *setting* is a set of loss keys (``LossConfig`` fields, ``LOSS_KEYS``; ``sdl_weight`` always given; 0 =
+a baseline), e.g. {sdl_weight: 0} (the baseline), {sdl_weight: 0.125} (the paper's pure-w settings
+0.125, 0.25, 0.5) or {sdl_weight: 0.03, joint_loss: distance, sdl_start: 0.5}.
 
 Each SDL setting (sdl_weight > 0) is compared with *its* baseline: the setting with sdl_weight 0 and
 the same non-SDL keys (those not in ``SDL_KEYS``, e.g. joint_loss); without one, with the plain
@@ -12,17 +17,34 @@ baseline {sdl_weight: 0} (noted in the table); without that, not at all.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import re
+import shlex
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
+from pipeline.config import LossConfig, TrainConfig
 from pipeline.errors import SdnetError
+from pipeline.experiment import default_experiment, default_of, differences, experiment_json, override
+from pipeline.tune import TUNED_NUMBERS, read_best
 
 DEFAULT_WEIGHTS = (0.0, 0.125, 0.25, 0.5)
 TESTSET_LABELS = {"synthetic": "(a) synthetic test sequences (the data dir's test split)",
                   "icvl_poses": "(b) real ICVL test poses rendered by `sdnet synth --poses`"}
-SMOKE_TRAIN = {"preset": "smoke", "steps": 4, "batch_size": 8, "warmup_steps": 1}
+# The loss keys a setting may give (every LossConfig field but the derived per-angle thresholds).
+LOSS_KEYS = tuple(f.name for f in dataclasses.fields(LossConfig) if f.name != "angle_thresholds_deg")
+# --smoke chooses the refinement weights on 'val' from 2 candidates instead of the full grid.
+SMOKE_REFINE_GRID = {"radius_mm": (8.0,), "gamma_d": (0.0, 0.002), "gamma_m": (0.05,), "window": (4,)}
+# --smoke's base experiment, as overrides of the default experiment: the smoke preset, 4 steps of 8 crops
+# (1 warm-up step), validated once per pass over the training split, no time budget; the data section
+# of the tests' tiny data dirs (tests.helpers.make_tiny_data_dir: 32-px crops, 2 rotations, 30% of the
+# training sequences held out); the 2-cell refinement grid; no centre refiner.
+SMOKE_TRAIN = {"model.preset": "smoke", "steps": 4, "batch_size": 8, "warmup_steps": 1, "minutes": None,
+               "steps_per_epoch": None, "data.crop_size": 32, "data.rotations": 2, "data.val_fraction": 0.3,
+               "centre_refiner.fit": False, **{f"refine.{k}": list(v) for k, v in SMOKE_REFINE_GRID.items()}}
+# Keys the command line and the run summaries leave out: what follows from others or says nothing.
+UNSTATED_KEYS = ("description", "source", "model.input_size")
 # Loss keys that only shape the skeleton-difference loss: a baseline (w = 0) ignores them, so they do
 # not take part in choosing a setting's baseline. Every other key (e.g. joint_loss) does.
 SDL_KEYS = frozenset({"sdl_weight", "alpha", "beta", "omega1", "omega2", "threshold_deg", "threshold_percentile",
@@ -141,16 +163,13 @@ def parse_setting(text: str) -> Setting:
         raise ValueError(f"--setting {text!r}: {e}") from None
 
 
-def setting_from_tuning(path: Path) -> Setting:
+def setting_from_tuning(path: Path, base: LossConfig | None = None) -> Setting:
     """The loss setting chosen on validation by a ``sdnet tune`` best.json (or its directory): the
-    tuned keys (sdl_weight, alpha, beta) and every other loss option that differs from its default."""
-    from pipeline.config import LossConfig
-    from pipeline.training.resolve import LOSS_OVERRIDES
-    from pipeline.tune import TUNED_NUMBERS, read_best
-
+    tuned keys (sdl_weight, alpha, beta) and every other loss key that differs from ``base`` (the
+    loss section of the study's base experiment; default: the default experiment's)."""
     loss = read_best(path)["loss"]
-    defaults = {f.name: f.default for f in dataclasses.fields(LossConfig)}
-    keep = {k: loss[k] for k in LOSS_OVERRIDES
+    defaults = dataclasses.asdict(base if base is not None else LossConfig())
+    keep = {k: loss[k] for k in LOSS_KEYS
             if k in loss and (k in TUNED_NUMBERS or k not in defaults or loss[k] != defaults[k])}
     try:
         return make_setting(keep)
@@ -190,13 +209,60 @@ def pair_baseline(setting: Setting, settings: Sequence[Setting]) -> tuple[Settin
     return None, f"no baseline (w=0{', ' + what if what else ''}) among the settings: not compared"
 
 
+def loss_sets(setting: Setting) -> dict[str, Any]:
+    """A setting as experiment overrides: {'loss.sdl_weight': w, 'loss.KEY': value, ...}."""
+    return {f"loss.{k}": v for k, v in setting}
+
+
+def run_sets(setting: Setting, seed: int) -> dict[str, Any]:
+    """The overrides that make one run of the base experiment: the setting's loss keys and the seed."""
+    return {**loss_sets(setting), "seed": seed}
+
+
+def smoke_experiment() -> TrainConfig:
+    """The base experiment of ``--smoke`` (``SMOKE_TRAIN`` on the default experiment)."""
+    return override(default_experiment(), SMOKE_TRAIN, "--smoke")
+
+
+def sets_between(start: TrainConfig, cfg: TrainConfig) -> dict[str, Any]:
+    """The dotted overrides that turn experiment ``start`` into ``cfg`` (``override(start, sets) == cfg``,
+    up to ``UNSTATED_KEYS``): ``model.preset`` first when it changes, then every key that differs."""
+    sets: dict[str, Any] = {}
+    if cfg.model.preset != start.model.preset:
+        sets["model.preset"] = cfg.model.preset
+        start = override(start, sets)
+    for key in differences(start, cfg, skip=("source",)):
+        if key not in UNSTATED_KEYS:
+            sets[key] = default_of(key, cfg)
+    return sets
+
+
+def set_text(key: str, value) -> str:
+    """One ``--set`` argument, ``KEY=VALUE`` as ``sdnet`` reads it back (JSON, or a bare word), quoted
+    for the shell when needed."""
+    if isinstance(value, str):
+        try:
+            json.loads(value)
+            raw = json.dumps(value)  # a word JSON would read as something else ("true", "1")
+        except json.JSONDecodeError:
+            raw = value
+    else:
+        raw = json.dumps(value, separators=(",", ":"))
+    return shlex.quote(f"{key}={raw}")
+
+
 @dataclasses.dataclass(frozen=True)
 class ReproduceOptions:
-    """What a reproduction trains: ``train`` = fixed overrides of ``pipeline.training.resolve.resolve_config``
-    shared by every run (preset, budget); ``settings`` (canonical, see ``make_setting``) and ``seeds``
-    span the runs; ``tuning``: ((setting, path of the best.json that chose it on validation), ...)."""
+    """What a reproduction trains: ``train`` = the base experiment every run starts from (each run sets
+    its setting's loss keys and its seed on it: ``run_sets``); ``config`` = the experiment file it was
+    read from (None: the default experiment, or the smoke base with ``smoke``) and ``sets`` = the
+    overrides applied to that (((dotted key, value), ...), as ``sets_between`` gives them), for the
+    command line; ``settings`` (canonical, see ``make_setting``) and ``seeds`` span the runs;
+    ``tuning``: ((setting, path of the best.json that chose it on validation), ...)."""
 
-    train: dict
+    train: TrainConfig
+    config: str | None = None
+    sets: tuple = ()
     settings: tuple = DEFAULT_SETTINGS
     seeds: tuple = (0, 1)
     smoke: bool = False
@@ -204,6 +270,10 @@ class ReproduceOptions:
     candidates: tuple = ()
 
     def __post_init__(self) -> None:
+        if not isinstance(self.train, TrainConfig):
+            raise ValueError(f"train: expected the base experiment (a TrainConfig), got {type(self.train).__name__}")
+        if self.smoke and self.config is not None:
+            raise ValueError("--smoke is its own base experiment: give --config or --smoke, not both")
         if not self.settings or not self.seeds:
             raise ValueError("need at least one setting and one seed")
         for s in self.settings:
@@ -228,6 +298,14 @@ class ReproduceOptions:
         paths = [p for s, p in self.tuning if s == setting]
         return f"chosen on validation by {paths[0]}" if paths else None
 
+    def changes(self) -> dict[str, Any]:
+        """What the base experiment changes from the default experiment ({dotted key: value}, JSON)."""
+        return json.loads(json.dumps(sets_between(default_experiment(), self.train)))
+
+    def experiment_json(self) -> dict:
+        """The base experiment, as an experiment file holds it."""
+        return experiment_json(self.train)
+
 
 def parse_extra_test(text: str) -> tuple[str, Path]:
     """``--extra-test NAME=DATA_DIR`` -> (NAME, DATA_DIR); ValueError on a bad form or name."""
@@ -244,7 +322,8 @@ def parse_extra_test(text: str) -> tuple[str, Path]:
 def command_line(data_dir: Path, out: Path, opts: ReproduceOptions, icvl: Path | None,
                  extra_tests: Mapping[str, Path] | None = None) -> str:
     """The ``sdnet reproduce`` invocation that makes ``opts`` (pure-w settings as --weights, tuned
-    ones as --from-tuning, the others as --setting)."""
+    ones as --from-tuning, the others as --setting; the base experiment as --config or --smoke and
+    --set)."""
     tuned = {s: p for s, p in opts.tuning}
     parts = ["sdnet reproduce", f"--data {data_dir}", f"--out {out}", "--seeds " + " ".join(map(str, opts.seeds))]
     weights = [s for s in opts.settings if is_pure_w(s) and s not in tuned]
@@ -255,17 +334,9 @@ def command_line(data_dir: Path, out: Path, opts: ReproduceOptions, icvl: Path |
     parts += [f"--candidate {setting_arg(c)}" for c in opts.candidates]
     if opts.smoke:
         parts.append("--smoke")
-        t = opts.train
-        for key, flag in (("steps", "--steps"), ("batch_size", "--batch-size")):
-            if t.get(key) != SMOKE_TRAIN.get(key):
-                parts.append(f"{flag} {t[key]}")
-    else:
-        t = opts.train
-        parts.append(f"--preset {t.get('preset', 'cpu')}")
-        for key, flag in (("minutes", "--minutes-per-run"), ("steps", "--steps"), ("epochs", "--epochs"),
-                          ("batch_size", "--batch-size")):
-            if t.get(key) is not None:
-                parts.append(f"{flag} {t[key]:g}" if isinstance(t[key], float) else f"{flag} {t[key]}")
+    elif opts.config is not None:
+        parts.append(f"--config {shlex.quote(str(opts.config))}")
+    parts += [f"--set {set_text(k, v)}" for k, v in opts.sets]
     if icvl is not None:
         parts.append(f"--icvl-poses {icvl}")
     for name, path in (extra_tests or {}).items():

@@ -21,6 +21,7 @@ from pipeline.reproduce.settings import (BASELINE, EXTRA_NAME, TESTSET_LABELS, R
                                          run_tag, setting_name)
 from pipeline.reproduce.tables import calibration_markdown, format_duration, table_markdown
 from pipeline.rundir import read_summary
+from pipeline.training.data import data_from_dir
 
 
 def _log_default(msg: str) -> None:
@@ -32,8 +33,6 @@ def reproduce(data_dir: Path, out: Path, opts: ReproduceOptions, icvl_poses: Pat
               extra_tests: Mapping[str, Path] | None = None) -> dict:
     """Train, evaluate and tabulate (see ``pipeline.reproduce``); returns results.json's content.
     ``extra_tests``: NAME -> data dir whose test split every run is also evaluated on."""
-    from pipeline.training.data import data_from_dir
-
     t0 = time.perf_counter()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     log = log or _log_default
@@ -72,7 +71,8 @@ def reproduce(data_dir: Path, out: Path, opts: ReproduceOptions, icvl_poses: Pat
         for k, (seed, setting) in enumerate(runs, start=1):
             run_dir = out / "runs" / run_tag(setting, seed)
             summary = train_setting(data, data_dir, run_dir, opts, setting, seed, log)
-            ensure_refinement(run_dir, data_dir, opts.smoke, log)  # from DATA's train/val, for every test set
+            # from DATA's train/val, for every test set, as the base experiment's refine section says
+            ensure_refinement(run_dir, data_dir, opts.train.refine, log, progress=not opts.smoke)
             msg = [f"run {k}/{len(runs)} {setting_name(setting)}, seed {seed}: "
                    f"val {summary['val_mean_error_mm']:.2f} mm"]
             for name, test_data in testsets.items():
