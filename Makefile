@@ -137,56 +137,58 @@ $(ICVL_POSES_DATA)/manifest.json: | $(STAMP)
 $(WORK)/report-long-icvl/report.html: $(LONG_RUN)/model.keras $(ICVL_POSES_DATA)/manifest.json | $(STAMP)
 	$(SDNET) eval --run $(LONG_RUN) --data $(ICVL_POSES_DATA) --out $(WORK)/report-long-icvl --overwrite $(EVAL_ARGS)
 
-# make tune: a keras-tuner search over w (log 1e-3..1), alpha, beta and the joint-loss reading
+# make tune: a keras-tuner search over w (log 1e-3..1), alpha, beta and the joint-loss reading, each
+# trial EXPERIMENT (make data's, so it trains on make data's output) for TUNE_MINUTES minutes
 # (6 trials x 4 minutes, about 30 minutes).
 TUNE_DIR ?= $(WORK)/tune
 TUNE_TRIALS ?= 6
 TUNE_MINUTES ?= 4
 tune: $(DATA_DIR)/manifest.json | $(STAMP)
-	$(SDNET) tune --data $(DATA_DIR) --out $(TUNE_DIR) --trials $(TUNE_TRIALS) \
-		--minutes-per-trial $(TUNE_MINUTES) --steps-per-epoch 400 --seed $(SEED)
+	$(SDNET) tune --config $(EXPERIMENT) --data $(DATA_DIR) --out $(TUNE_DIR) --trials $(TUNE_TRIALS) \
+		--minutes-per-trial $(TUNE_MINUTES)
 
 # make reproduce: the paper's Table 1 on our data at convergence (docs/reproduce/README.md): the
 # baseline, the paper's w = 0.125, 0.25, 0.5 and the best of REPRODUCE_CANDIDATES (chosen on the
-# validation split with the first seed), REPRODUCE_SEEDS seeds each, every run REPRODUCE_STEPS steps
-# on 64-px crops of the default synthetic tree (so 17 runs fit in about 80 minutes on 2 cores);
-# scored with and without refinement on the synthetic test split, the real ICVL test poses rendered
-# by `sdnet synth --poses`, and the same poses behind heavy missing depth and occluders. Resumable.
+# validation split with the first seed), REPRODUCE_SEEDS seeds each, every run the experiment
+# REPRODUCE_EXPERIMENT (configs/table1.json: 5000 steps on 64-px crops) with its setting's loss keys and
+# seed, on the default synthetic tree cut as that experiment says (so 17 runs fit in about 80 minutes
+# on 2 cores); scored with and without refinement on the synthetic test split, the real ICVL test poses
+# rendered by `sdnet synth --poses`, and the same poses behind heavy missing depth and occluders
+# (both cut as the experiment says too). Resumable.
+REPRODUCE_EXPERIMENT ?= configs/table1.json
 REPRODUCE_DIR ?= $(WORK)/reproduce
-REPRODUCE_CROP ?= 64
-REPRODUCE_DATA ?= $(WORK)/data$(REPRODUCE_CROP)
-REPRODUCE_STEPS ?= 5000
+REPRODUCE_DATA ?= $(WORK)/data64
 REPRODUCE_SEEDS ?= 0 1 2
 REPRODUCE_WEIGHTS ?= 0 0.125 0.25 0.5
 REPRODUCE_CANDIDATES ?= --candidate sdl_weight=0.005 --candidate sdl_weight=0.02 \
 	--candidate sdl_weight=0.1,sdl_start=0.7,sdl_ramp=0.1
 OCCLUDED_TREE ?= $(WORK)/icvl-occluded
-OCCLUDED_DATA ?= $(WORK)/data$(REPRODUCE_CROP)-icvl-occluded
+OCCLUDED_DATA ?= $(WORK)/data64-icvl-occluded
 HAVE_ICVL := $(wildcard $(ICVL_POSES)/test_seq_1.txt)
 REPRODUCE_TESTS = $(if $(HAVE_ICVL),--icvl-poses $(ICVL_POSES) --extra-test icvl_occluded=$(OCCLUDED_DATA),)
 
 $(REPRODUCE_DATA)/manifest.json: $(DATA_DEPS) | $(STAMP)
-	$(SDNET) data --icvl-root $(DATA_SOURCE) --out $(REPRODUCE_DATA) --crop $(REPRODUCE_CROP) --rotations 1 \
+	$(SDNET) data --config $(REPRODUCE_EXPERIMENT) --icvl-root $(DATA_SOURCE) --out $(REPRODUCE_DATA) \
 		--overwrite $(BEAM_ARGS)
 
 $(OCCLUDED_DATA)/manifest.json: | $(STAMP)
 	$(SDNET) synth --poses $(ICVL_POSES)/test_seq_1.txt $(ICVL_POSES)/test_seq_2.txt --sensor-profile occluded \
 		--out $(OCCLUDED_TREE) --overwrite
-	$(SDNET) data --icvl-root $(OCCLUDED_TREE) --out $(OCCLUDED_DATA) --crop $(REPRODUCE_CROP) --rotations 1 \
+	$(SDNET) data --config $(REPRODUCE_EXPERIMENT) --icvl-root $(OCCLUDED_TREE) --out $(OCCLUDED_DATA) \
 		--overwrite $(BEAM_ARGS)
 
 reproduce: $(REPRODUCE_DATA)/manifest.json $(if $(HAVE_ICVL),$(OCCLUDED_DATA)/manifest.json,) | $(STAMP)
-	$(SDNET) reproduce --data $(REPRODUCE_DATA) --out $(REPRODUCE_DIR) --seeds $(REPRODUCE_SEEDS) \
-		--weights $(REPRODUCE_WEIGHTS) $(REPRODUCE_CANDIDATES) --preset $(PRESET) --steps $(REPRODUCE_STEPS) \
+	$(SDNET) reproduce --config $(REPRODUCE_EXPERIMENT) --data $(REPRODUCE_DATA) --out $(REPRODUCE_DIR) \
+		--seeds $(REPRODUCE_SEEDS) --weights $(REPRODUCE_WEIGHTS) $(REPRODUCE_CANDIDATES) \
 		$(REPRODUCE_TESTS) $(BEAM_ARGS)
 
 # make reproduce-small: where the paper says the loss helps most, a small training set: the first
 # SMALL_TRAIN_FRAMES frames of the default tree (same test sequences), the baseline and
-# the setting make reproduce chose on validation (SMALL_SETTINGS), 3 seeds, SMALL_STEPS
-# steps; scored like make reproduce (the occluded ICVL poses included). About 20 minutes.
+# the setting make reproduce chose on validation (SMALL_SETTINGS), 3 seeds, make reproduce's experiment
+# with SMALL_STEPS steps; scored like make reproduce (the occluded ICVL poses included). About 20 minutes.
 SMALL_TRAIN_FRAMES ?= 2000
 SMALL_TREE ?= $(WORK)/synth-small
-SMALL_DATA ?= $(WORK)/data$(REPRODUCE_CROP)-small
+SMALL_DATA ?= $(WORK)/data64-small
 SMALL_DIR ?= $(WORK)/reproduce-small
 SMALL_STEPS ?= 3000
 SMALL_SETTINGS ?= --weights 0 --setting sdl_weight=0.1,sdl_start=0.7,sdl_ramp=0.1
@@ -196,12 +198,12 @@ $(SMALL_TREE)/synth.json: | $(STAMP)
 		--seed $(SEED) --overwrite
 
 $(SMALL_DATA)/manifest.json: $(SMALL_TREE)/synth.json | $(STAMP)
-	$(SDNET) data --icvl-root $(SMALL_TREE) --out $(SMALL_DATA) --crop $(REPRODUCE_CROP) --rotations 1 \
+	$(SDNET) data --config $(REPRODUCE_EXPERIMENT) --icvl-root $(SMALL_TREE) --out $(SMALL_DATA) \
 		--overwrite $(BEAM_ARGS)
 
 reproduce-small: $(SMALL_DATA)/manifest.json $(if $(HAVE_ICVL),$(OCCLUDED_DATA)/manifest.json,) | $(STAMP)
-	$(SDNET) reproduce --data $(SMALL_DATA) --out $(SMALL_DIR) --seeds $(REPRODUCE_SEEDS) $(SMALL_SETTINGS) \
-		--preset $(PRESET) --steps $(SMALL_STEPS) $(REPRODUCE_TESTS) $(BEAM_ARGS)
+	$(SDNET) reproduce --config $(REPRODUCE_EXPERIMENT) --set steps=$(SMALL_STEPS) --data $(SMALL_DATA) \
+		--out $(SMALL_DIR) --seeds $(REPRODUCE_SEEDS) $(SMALL_SETTINGS) $(REPRODUCE_TESTS) $(BEAM_ARGS)
 
 # make camera-test: a test set from another camera: RealSense-style 640x480 PNGs in
 # 1/8-mm units, structured-light sensor, every frame a scene (forearm out of the image, torso and

@@ -35,7 +35,8 @@ TRAIN_SHORTHANDS = (
     "loss.sdl_weight", "loss.alpha", "loss.beta", "loss.penalty", "loss.threshold_deg",
     "loss.threshold_percentile", "loss.joint_loss", "loss.sdl_start", "loss.sdl_ramp", "seed", "precision",
     "strategy", "model.dropout", "model.batch_norm", "model.pca_dims", "augment.rotation_deg", "augment.scale",
-    "augment.shift_mm", "augment.pixel_dropout", "refine.fit", "centre_refiner.fit", "centre_refiner.steps")
+    "augment.shift_mm", "augment.pixel_dropout", "data.crop_size", "data.cube_mm", "data.rotations",
+    "data.centre.method", "refine.fit", "centre_refiner.fit", "centre_refiner.steps")
 DATA_SHORTHANDS = (
     "data.crop_size", "data.cube_mm", "data.rotations", "data.scale_jitter", "data.centre_jitter_mm",
     "data.val_fraction", "data.skip_prerotated", "data.max_reject_fraction", "data.centre.band_mm",

@@ -1,13 +1,17 @@
 """`sdnet reproduce` end to end on smoke settings; the findings paragraph, the paired intervals, the
 baseline pairing and the learning-curve numbers on made-up numbers."""
+import dataclasses
 import json
 import math
 import re
+import shlex
 import shutil
 
 import pytest
 
 from pipeline.cli import build_parser, main
+from pipeline.commands.reproduce import extra_tests_from_args, options_from_args
+from pipeline.config import LossConfig
 from pipeline.errors import SdnetError
 from pipeline.experiment import default_experiment, load_experiment, override
 from pipeline.reproduce.figures import mean_curve
@@ -300,10 +304,6 @@ def test_findings_paragraph_on_other_settings():
 
 def _write_best(path, **loss):
     """A best.json of `sdnet tune` whose loss is the default LossConfig with w=0.3, alpha=2, beta=0.5."""
-    import dataclasses
-
-    from pipeline.config import LossConfig
-
     full = dataclasses.asdict(LossConfig(**{"sdl_weight": 0.3, "alpha": 2.0, "beta": 0.5, **loss}))
     path.write_text(json.dumps({"sdl_weight": full["sdl_weight"], "alpha": full["alpha"], "beta": full["beta"],
                                 "val_mean_error_mm": 9.1, "trial_id": "3", "loss": full}))
@@ -311,11 +311,12 @@ def _write_best(path, **loss):
 
 
 def test_setting_from_tuning_and_command_line_round_trip(tmp_path):
-    from pipeline.commands.reproduce import extra_tests_from_args, options_from_args
-
     best = _write_best(tmp_path / "best.json", penalty="hinge")
     assert setting_from_tuning(best) == (("sdl_weight", 0.3), ("alpha", 2.0), ("beta", 0.5), ("penalty", "hinge"))
     assert setting_from_tuning(tmp_path) == setting_from_tuning(best)  # the tune dir works too
+    # keys at the base experiment's values are left to it
+    assert setting_from_tuning(best, LossConfig(penalty="hinge")) == (("sdl_weight", 0.3), ("alpha", 2.0),
+                                                                      ("beta", 0.5))
     # a tuned joint-loss reading is kept only when it is not the default (squared)
     distance = _write_best(tmp_path / "distance.json", joint_loss="distance")
     assert dict(setting_from_tuning(distance))["joint_loss"] == "distance"
@@ -352,9 +353,9 @@ def test_setting_from_tuning_and_command_line_round_trip(tmp_path):
     assert opts.train == load_experiment(base, {"model.preset": "smoke", "refine.gamma_m": [0.05], "epochs": 2})
     assert opts.train.steps is None and opts.train.model.input_size == 64 and opts.config == str(base)
     line = command_line("D", "O", opts, None)
-    assert f"--config {base} --set model.preset=smoke" in line and "--set refine.gamma_m=[0.05]" in line
-    assert "--set epochs=2" in line and "--set steps=null" in line
-    assert parse(line.split()[1:])[0] == opts
+    assert f"--config {base} --set model.preset=smoke" in line and "--set 'refine.gamma_m=[0.05]'" in line
+    assert "--set epochs=2" in line and "--set steps=null" in line  # (quoted for the shell where needed)
+    assert parse(shlex.split(line)[1:])[0] == opts
     # without --weights, --setting or --from-tuning: the paper's weights; --setting alone: only it
     opts, _ = parse(["reproduce", "--data", "D", "--out", "O", "--smoke"])
     assert opts.settings == tuple(pure_w(w) for w in (0, 0.125, 0.25, 0.5))

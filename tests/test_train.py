@@ -27,7 +27,8 @@ from pipeline.camera import ICVL_INTRINSICS
 from pipeline.cli import main as cli_main
 from pipeline.config import NO_AUGMENT, DataConfig, LossConfig, TrainConfig, to_dict
 from pipeline.errors import SdnetError
-from pipeline.rundir import RunDir, load_model
+from pipeline.experiment import bind_data, differences, experiment_json, load_experiment, override
+from pipeline.rundir import RunDir, load_model, load_run_config
 from pipeline.schema import SCHEMA_VERSION
 from pipeline.skeleton import ICVL_SKELETON, NUM_JOINTS
 import pipeline.train as train_module
@@ -36,11 +37,10 @@ from pipeline.training.batch_check import batch_picture_png, check_batch
 from pipeline.training.budget import TimeBudget
 from pipeline.training.build import sdl_kwargs
 from pipeline.training.data import DataSource, data_from_arrays, validation_error_mm
-from pipeline.experiment import bind_data, differences, experiment_json, load_experiment, override
-from pipeline.rundir import load_run_config
-from pipeline.training.thresholds import with_angle_thresholds
 from pipeline.training.length import NO_LIMIT, Length, RunLength
 from pipeline.training.schedule import WarmupCosine
+from pipeline.training.thresholds import with_angle_thresholds
+from tests.helpers import data_section_args, make_tiny_data_dir
 
 CROP = 32
 
@@ -606,12 +606,11 @@ def test_cli_refuses_a_data_dir_without_manifest(tmp_path, capsys):
 
 
 def test_cli_trains_on_a_tiny_data_dir(tmp_path, capsys):
-    from tests.helpers import make_tiny_data_dir
-
     data = make_tiny_data_dir(tmp_path, rotations=2, crop_size=CROP, train_seqs=3, frames_per_seq=4)
     run = tmp_path / "run"
-    argv = ["train", "--data", str(data), "--out", str(run), "--preset", "smoke", "--epochs", "2",
-            "--batch-size", "4", "--sdl-weight", "0.5", "--penalty", "hinge"]
+    argv = ["train", "--data", str(data), "--out", str(run), *data_section_args(data), "--no-fit-refine",
+            "--no-fit-centre", "--preset", "smoke", "--epochs", "2", "--batch-size", "4", "--sdl-weight", "0.5",
+            "--penalty", "hinge"]
     assert cli_main(argv) == 0
     assert "validation mean error" in capsys.readouterr().out
     summary = json.loads((run / "summary.json").read_text())
@@ -638,14 +637,12 @@ def test_cli_trains_on_a_tiny_data_dir(tmp_path, capsys):
 def test_one_recording_converts_and_trains_with_its_tail_as_validation(tmp_path, capsys):
     """A user with a single training sequence: `sdnet data` holds out its last frames as val, and
     `sdnet train` trains and reports a validation error on them."""
-    from tests.helpers import make_tiny_data_dir
-
     data = make_tiny_data_dir(tmp_path, rotations=1, crop_size=CROP, train_seqs=1, frames_per_seq=10)
     manifest = json.loads((data / "manifest.json").read_text())
     assert manifest["counts"]["val"] >= 1 and "tail of" in manifest["val_from"]
     run = tmp_path / "run"
-    assert cli_main(["train", "--data", str(data), "--out", str(run), "--preset", "smoke", "--steps", "3",
-                     "--batch-size", "4"]) == 0
+    assert cli_main(["train", "--data", str(data), "--out", str(run), *data_section_args(data), "--preset", "smoke",
+                     "--steps", "3", "--batch-size", "4", "--no-fit-refine", "--no-fit-centre"]) == 0
     summary = json.loads((run / "summary.json").read_text())
     assert summary["steps"] == 3 and summary["val_frames"] == manifest["counts"]["val"]
     assert np.isfinite(summary["val_mean_error_mm"])
@@ -688,8 +685,6 @@ def test_augmented_training_needs_centres_and_learns_with_them(tmp_path):
 def test_cli_trains_a_complete_run_that_predicts_and_repeats_from_its_config(tmp_path):
     """`sdnet train` with shorthands and --set leaves a run that predicts at once (refinement and centre
     refiner fitted on the same data), and `--config RUN/config.json` trains exactly that experiment again."""
-    from tests.helpers import make_tiny_data_dir
-
     data = make_tiny_data_dir(tmp_path, rotations=1, crop_size=CROP, train_seqs=3, frames_per_seq=4)
     run = tmp_path / "run"
     argv = ["train", "--data", str(data), "--out", str(run), "--preset", "smoke", "--epochs", "1",
@@ -719,8 +714,6 @@ def test_cli_trains_a_complete_run_that_predicts_and_repeats_from_its_config(tmp
 
 
 def test_train_refuses_data_cut_otherwise_than_its_experiment(tmp_path, capsys):
-    from tests.helpers import make_tiny_data_dir
-
     data = make_tiny_data_dir(tmp_path, rotations=1, crop_size=CROP, train_seqs=3, frames_per_seq=4)
     run = tmp_path / "run"
     assert cli_main(["train", "--data", str(data), "--out", str(run), "--config", "configs/smoke.json"]) == 2

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+import pipeline.tune as tune_mod
 from pipeline.cli import main
 from pipeline.experiment import experiment_json
 from pipeline.tune import CSV_COLUMNS, read_best, read_tuning_csv, trial_config, tuned_sets
@@ -122,8 +123,6 @@ def test_bad_inputs_are_one_line_errors(data, tmp_path, capsys):
 
 def test_interrupted_trial_is_retried_with_its_values_and_best_is_the_minimum(data, tmp_path, monkeypatch, capsys):
     """Trials replaced by a fake whose objective is alpha: the search state, not training, is tested."""
-    import pipeline.tune as tune_mod
-
     attempts = []
 
     def fake(out, data_src, options, trial_id, values, train_log=None):

@@ -16,10 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from models.losses import gradient_norms
-from pipeline.inference import load_model
 from pipeline.input import make_dataset
+from pipeline.rundir import load_model, load_run_config
 from pipeline.training.build import sdl_kwargs
-from pipeline.training.resolve import load_run_config
 
 
 def main(run: str, data: str) -> None:

@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from pipeline.errors import SdnetError
-from pipeline.experiment import add_experiment_arguments, load_experiment, sets_from_args
+from pipeline.experiment import add_experiment_arguments, load_experiment, override, sets_from_args
 
 # The experiment keys `sdnet reproduce` offers as shorthand flags (the loss keys and the seed are the
 # study's: --weights, --setting, --seeds).
@@ -100,7 +100,7 @@ def extra_tests_from_args(args: argparse.Namespace) -> dict[str, Path]:
 
 
 def options_from_args(args: argparse.Namespace):
-    from pipeline.experiment import override
+    # deferred like run()'s: pipeline.reproduce loads TensorFlow, and this module is imported at CLI start-up
     from pipeline.reproduce import ReproduceOptions, parse_setting
     from pipeline.reproduce.settings import sets_between, smoke_experiment
 

@@ -65,6 +65,7 @@ def experiment_sets(args: argparse.Namespace) -> dict:
 
 
 def options_from_args(args: argparse.Namespace):
+    # deferred like run()'s: pipeline.tune loads TensorFlow, and this module is imported at CLI start-up
     from pipeline.tune import JOINT_READINGS, SearchSpace, TuneOptions
 
     if args.initial_points < 1:
