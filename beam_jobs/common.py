@@ -7,6 +7,12 @@ import os
 import sys
 import tempfile
 
+import apache_beam as beam
+from apache_beam.options.pipeline_options import StandardOptions
+from apache_beam.runners.dask.dask_runner import DaskRunner
+
+from pipeline.errors import SdnetError
+
 
 @contextlib.contextmanager
 def worker_logs_aside():
@@ -79,17 +85,10 @@ def run_pipeline(options, build) -> None:
     """Create a pipeline with ``options`` (the DaskRunner also by its short name), let ``build(p)``
     add the steps, run it to completion. A Dask client is closed afterwards: it would otherwise stay
     the process's default Dask scheduler and keep its connections open."""
-    import apache_beam as beam
-    from apache_beam.options.pipeline_options import StandardOptions
-
-    from pipeline.errors import SdnetError
-
     runner = None
     name = options.view_as(StandardOptions).runner
     dask = bool(name) and name.lower() in _DASK_ALIASES
     if dask:
-        from apache_beam.runners.dask.dask_runner import DaskRunner
-
         runner = DaskRunner()
     try:
         p = beam.Pipeline(runner=runner, options=options)

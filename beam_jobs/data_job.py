@@ -23,11 +23,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import struct
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import apache_beam as beam
+import crcmod.predefined  # a dependency of apache-beam[tfrecord]
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -36,6 +38,7 @@ from beam_jobs.common import run_pipeline, runner_defaults, runner_of
 from pipeline.camera import Intrinsics
 from pipeline.config import DataConfig
 from pipeline.convert import FrameItem, convert_frame
+from pipeline.schema import encode_example
 
 RECORDS_PER_SHARD = 2000
 TFRECORD_SUFFIX = ".tfrecord.gz"
@@ -119,8 +122,6 @@ def convert_shard(task: ShardTask, cfg: DataConfig, intr: Intrinsics, out_dir: s
     """Convert a task's frames into ``out_dir/task.file_name`` (through Beam's filesystems); returns
     its report: {'split', 'frames', 'records', 'bytes', 'rejected': [dict per rejected frame]}.
     The same function serves every runner and the single-process loop (``convert_in_process``)."""
-    from pipeline.schema import encode_example
-
     frames = records = size = 0
     rejected = []
     path = FileSystems.join(out_dir, task.file_name)
@@ -163,8 +164,6 @@ def _read(path: str) -> bytes | None:
 
 
 def _masked_crc32c(data: bytes) -> int:
-    import crcmod.predefined  # a dependency of apache-beam[tfrecord]
-
     global _CRC32C
     if _CRC32C is None:
         _CRC32C = crcmod.predefined.mkPredefinedCrcFun("crc-32c")
@@ -177,8 +176,6 @@ _CRC32C = None
 
 def tfrecord_frame(data: bytes) -> bytes:
     """One TFRecord: length (uint64 LE), masked CRC-32C of the length, data, masked CRC-32C of data."""
-    import struct
-
     length = struct.pack("<Q", len(data))
     return (length + struct.pack("<I", _masked_crc32c(length)) + data
             + struct.pack("<I", _masked_crc32c(data)))
@@ -187,8 +184,6 @@ def tfrecord_frame(data: bytes) -> bytes:
 def read_tfrecords(path: str) -> list[bytes]:
     """The serialized records of a (GZIP) TFRecord file written by ``tfrecord_frame``, in file order;
     ValueError on a bad checksum or a truncated record (the inverse of ``tfrecord_frame``)."""
-    import struct
-
     compression = CompressionTypes.GZIP if path.endswith(".gz") else CompressionTypes.UNCOMPRESSED
     with FileSystems.open(path, compression_type=compression) as f:
         blob = f.read()

@@ -13,7 +13,11 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from beam_jobs.common import run_pipeline, worker_logs_aside
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+from tqdm import tqdm
+
+from beam_jobs.common import is_direct, run_pipeline, runner_defaults, worker_logs_aside
 from pipeline.camera import Intrinsics
 from pipeline.fsutil import atomic_write_text
 from pipeline.icvl import write_depth_png
@@ -74,10 +78,6 @@ def pipeline_options(beam_args: list[str], num_workers: int, running_mode: str, 
     """PipelineOptions: on the DirectRunner (no --runner, or a DirectRunner spelling) with
     ``num_workers`` workers in ``running_mode``; on Dask with ``partitions`` bag partitions
     (``beam_jobs.common.runner_defaults``); ``beam_args`` (any Beam option) come last and win."""
-    from apache_beam.options.pipeline_options import PipelineOptions
-
-    from beam_jobs.common import is_direct, runner_defaults
-
     args = ["--default_sdk_harness_log_level=WARNING"]
     if is_direct(beam_args):
         args = [f"--direct_num_workers={num_workers}", f"--direct_running_mode={running_mode}", *args]
@@ -102,8 +102,6 @@ def run(ctx: JobContext, sequences: list[SequenceSpec] | None = None,
     stop = threading.Event()
     watcher = None
     with worker_logs_aside() as console:
-        import apache_beam  # noqa: F401  (its import warnings go to the log too)
-
         options = pipeline_options(list(beam_args), num_workers, running_mode, min(items, MAX_PARTITIONS))
         if progress_total:
             watcher = threading.Thread(target=_progress, args=(Path(ctx.root), progress_total, stop, console),
@@ -118,8 +116,6 @@ def run(ctx: JobContext, sequences: list[SequenceSpec] | None = None,
 
 
 def _build(p, ctx: JobContext, sequences, frames) -> None:
-    import apache_beam as beam
-
     if sequences is not None:
         items = _with_offsets(sequences)
         frame_pc = (p
@@ -154,8 +150,6 @@ def count_pngs(root: Path) -> int:
 
 
 def _progress(root: Path, total: int, stop: threading.Event, stream) -> None:
-    from tqdm import tqdm
-
     with tqdm(total=total, unit="frame", desc="sdnet synth", mininterval=1.0, file=stream) as bar:
         while True:
             done = stop.wait(1.0)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
+from sklearn.mixture import GaussianMixture
 
 from pipeline.errors import SdnetError
 from pipeline.skeleton import ICVL_SKELETON, Skeleton
@@ -110,8 +111,6 @@ def fit_bone_prior(joints_xyz: np.ndarray, n_components: int = 5, seed: int = 0,
     Returns:
       A ``BonePrior`` with (B, n_components) parameters, components sorted by mean.
     """
-    from sklearn.mixture import GaussianMixture
-
     joints_xyz = np.asarray(joints_xyz, dtype=np.float64)
     if joints_xyz.ndim != 3 or joints_xyz.shape[1:] != (skeleton.num_joints, 3):
         raise SdnetError(f"bone prior: joints must be (N, {skeleton.num_joints}, 3), got {joints_xyz.shape}")

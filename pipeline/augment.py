@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import math
 
+import tensorflow as tf
+
 from pipeline.config import AugmentConfig
 
 
@@ -35,8 +37,6 @@ def is_active(cfg: AugmentConfig | None) -> bool:
 def draw_params(batch: int, cfg: AugmentConfig, seed):
     """Per-record transform parameters (stateless): angle [rad], zoom s, xy shift [mm] (B, 2), ray
     shift fraction e. ``seed``: (2,) int tensor."""
-    import tensorflow as tf
-
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 4)
     angle = tf.random.stateless_uniform((batch,), seeds[0], -1.0, 1.0) * math.radians(cfg.rotation_deg)
     zoom = 1.0 + tf.random.stateless_uniform((batch,), seeds[1], -1.0, 1.0) * cfg.scale
@@ -50,8 +50,6 @@ def augment_batch(images, joints, centre_xyz, cube_mm, cfg: AugmentConfig, seed)
     images (B, S, S, 1) float32 in [-1, 1]; joints (B, 3J) normalized; centre_xyz (B, 3) [mm];
     cube_mm (B,) [mm]; seed (2,) int. Output shapes and conventions equal the input's.
     """
-    import tensorflow as tf
-
     images = tf.convert_to_tensor(images, tf.float32)
     b = tf.shape(images)[0]
     s = tf.cast(tf.shape(images)[1], tf.float32)

@@ -21,7 +21,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from tqdm import tqdm
+
+from beam_jobs import data_job
 from beam_jobs.common import worker_logs_aside
+from beam_jobs.data_job import RECORDS_PER_SHARD, REPORT_PREFIX
 from pipeline.camera import Intrinsics
 from pipeline.config import DataConfig, to_dict
 from pipeline.convert import SPLITS, plan_frames, rotation_angles
@@ -36,8 +40,6 @@ REJECTED = "rejected.jsonl"
 
 def shard_counts(frames_per_split: dict[str, int], cfg: DataConfig) -> dict[str, int]:
     """TFRecord shards per split: about RECORDS_PER_SHARD records each (``cfg.shards`` for train)."""
-    from beam_jobs.data_job import RECORDS_PER_SHARD
-
     out = {}
     for split in ("train", "val"):
         n = frames_per_split.get(split, 0) * len(rotation_angles(split, cfg))
@@ -48,8 +50,6 @@ def shard_counts(frames_per_split: dict[str, int], cfg: DataConfig) -> dict[str,
 
 
 def _progress_thread(progress_dir: str, total: int, stop: threading.Event, enabled: bool, stream):
-    from tqdm import tqdm
-
     def loop():
         with tqdm(total=total, unit="frame", desc="sdnet data", disable=not enabled,
                   mininterval=1.0, file=stream) as bar:
@@ -74,8 +74,6 @@ def _progress_thread(progress_dir: str, total: int, stop: threading.Event, enabl
 def collect_reports(out_dir: Path) -> tuple[dict[str, dict], list[dict]]:
     """Read and remove the shard reports the job left in ``out_dir``: (per-split sums of frames,
     records and bytes, the rejected frames)."""
-    from beam_jobs.data_job import REPORT_PREFIX
-
     stats: dict[str, dict] = {}
     rejected: list[dict] = []
     for f in sorted(glob.glob(os.path.join(str(out_dir), f"{REPORT_PREFIX}*.json"))):
@@ -100,8 +98,6 @@ def convert_tree(root: Path, out: Path, cfg: DataConfig, intr: Intrinsics,
     Raises SdnetError when the root has no label files, no frame converts, or more than
     ``cfg.max_reject_fraction`` of the frames are rejected (nothing is left at ``out`` then).
     """
-    from beam_jobs import data_job
-
     # Absolute paths: workers (Dask's, a cluster's) do not share the driver's working directory.
     root, out = Path(root).absolute(), Path(out).absolute()
     t0 = time.time()

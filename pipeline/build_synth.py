@@ -23,22 +23,18 @@ import numpy as np
 from beam_jobs import synth_job
 from beam_jobs.synth_job import JobContext
 from pipeline.camera import CAMERAS, Intrinsics, uvd_to_xyz
-from pipeline.config import ConfigError, SynthConfig, to_dict
+from pipeline.config import RUNNING_MODES, ConfigError, SynthConfig, to_dict
 from pipeline.errors import SdnetError
 from pipeline.fsutil import atomic_output_dir, atomic_write_bytes, check_output_dir, write_json
 from pipeline.icvl import read_label_file
 from pipeline.skeleton import ICVL_SKELETON
+from pipeline.synth import MANIFEST, POSES_GENERATOR, SYNTH_GENERATOR
 from pipeline.synth.frames import SPLIT_CODES, FrameSpec, plan_sequences, shape_for_labels
 from pipeline.synth.poses import MotionModel
 from pipeline.synth.preview import montage_png, synthetic_preview_frames, tree_preview_frames
 from pipeline.synth.scene import SCENE_MOTION, SceneModel
 from pipeline.synth.sensor import sensor_for
 
-RUNNING_MODES = ("multi_processing", "multi_threading", "in_memory")
-MANIFEST = "synth.json"
-# synth.json's "generator": what made the tree (eval.run_report.TestSet reads it).
-SYNTH_GENERATOR = "sdnet synth"
-POSES_GENERATOR = "sdnet synth --poses"
 # The `sdnet synth` option that sets each SynthConfig field (errors name the option, never by
 # rewriting a message).
 OPTION_FLAGS = {"train_frames": "--train-frames", "test_frames": "--test-frames", "seed": "--seed",

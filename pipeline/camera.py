@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.errors import SdnetError
+
 
 @dataclass(frozen=True)
 class Intrinsics:
@@ -78,8 +80,6 @@ CAMERAS = {"icvl": ICVL_INTRINSICS, "icvl-benchmark": ICVL_BENCHMARK_INTRINSICS,
 def load_intrinsics_json(path: Path) -> Intrinsics:
     """A camera from a JSON file ``{"fx", "fy", "cx", "cy", "width", "height"[, "depth_scale"]}``
     (px, px, px, px, px, px, mm per depth unit). SdnetError naming the file for anything else."""
-    from pipeline.errors import SdnetError
-
     path = Path(path)
     try:
         d = json.loads(path.read_text())
@@ -108,8 +108,6 @@ def with_overrides(intr: Intrinsics, **overrides) -> Intrinsics:
     """``intr`` with the given fields (fx, fy, cx, cy, width, height: px; depth_scale: mm per depth
     unit) replaced; None values are ignored. SdnetError for non-positive focal lengths, sizes or depth
     scale, or a principal point outside the image (one line, for the command-line flags)."""
-    from pipeline.errors import SdnetError
-
     given = {k: v for k, v in overrides.items() if v is not None}
     try:
         intr = replace(intr, **given)

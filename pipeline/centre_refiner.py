@@ -21,10 +21,17 @@ import sys
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
+import tensorflow as tf
 
+from models.centre import build_centre_model
 from pipeline.config import AugmentConfig
 from pipeline.errors import SdnetError
+from pipeline.fsutil import write_json
+from pipeline.input import make_dataset, read_manifest
+from pipeline.rundir import RunDir, check_data_for_run
+from pipeline.skeleton import ICVL_SKELETON
 
 # Centre misses the refiner is trained on: a Gaussian shift of this std per axis (mm), any in-plane
 # angle, +-10% scale, a few missing pixels.
@@ -38,17 +45,11 @@ MIN_MOVE_MM = 30.0
 
 def palm_offset(joints):
     """Joints (B, 3J) normalized -> the palm joint (B, 3), units of cube/2 (tf or numpy)."""
-    import tensorflow as tf
-
-    from pipeline.skeleton import ICVL_SKELETON
-
     return tf.reshape(joints, (tf.shape(joints)[0], -1, 3))[:, ICVL_SKELETON.root]
 
 
 def training_mu(data_dir: Path, batches: int = 40, batch_size: int = 256) -> np.ndarray:
     """mu (3,): the mean normalized palm joint of the un-augmented training records (cube/2)."""
-    from pipeline.input import make_dataset
-
     total, n = np.zeros(3), 0
     for _, joints in make_dataset(data_dir, "train", batch_size).take(batches):
         total += palm_offset(joints).numpy().sum(axis=0)
@@ -60,10 +61,6 @@ def training_mu(data_dir: Path, batches: int = 40, batch_size: int = 256) -> np.
 
 def _pairs(data_dir: Path, split: str, batch_size: int, mu: np.ndarray, seed: int, repeat: bool):
     """(crop, target move) batches with the centre misses of ``TRAIN_AUGMENT``."""
-    import tensorflow as tf
-
-    from pipeline.input import make_dataset
-
     mu_t = tf.constant(mu, tf.float32)
     ds = make_dataset(data_dir, split, batch_size, shuffle=repeat, repeat=repeat, seed=seed,
                       drop_remainder=repeat, augment=TRAIN_AUGMENT)
@@ -74,14 +71,6 @@ def train_centre_refiner(data_dir: Path, run_dir: Path, steps: int, batch_size: 
                          progress: bool = True) -> dict:
     """Fit the centre refiner on ``data_dir``'s training split, write RUN/centre.keras and
     RUN/centre.json, and return the latter's content."""
-    import keras
-    import tensorflow as tf
-
-    from models.centre import build_centre_model
-    from pipeline.fsutil import write_json
-    from pipeline.input import read_manifest
-    from pipeline.rundir import RunDir, check_data_for_run
-
     if steps < 1:
         raise SdnetError(f"--steps must be >= 1, got {steps}")
     if batch_size < 1:
@@ -136,8 +125,6 @@ class CentreRefiner:
     moves shorter than ``MIN_MOVE_MM``."""
 
     def __init__(self, model, doc: dict):
-        import tensorflow as tf
-
         self.model, self.doc = model, doc
         self.min_move = MIN_MOVE_MM / (float(doc["cube_mm"]) / 2.0)  # cube/2 units
         spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)
@@ -150,10 +137,6 @@ class CentreRefiner:
 
 def load_centre_refiner(run_dir: Path) -> CentreRefiner | None:
     """The run's refiner, or None when it has none; SdnetError when its files are broken."""
-    import keras
-
-    from pipeline.rundir import RunDir
-
     path, meta = RunDir(run_dir).centre_model, RunDir(run_dir).centre
     if not path.is_file():
         return None

@@ -3,9 +3,15 @@
 Each sub-command lives in ``pipeline/commands/<name>.py``. User mistakes raise SdnetError and end as
 one line ``sdnet <command>: error: <message>`` on stderr with exit status 2.
 
+Start-up is light: this module imports every command module to build the parser, and a command module
+imports only light modules at its top; its ``run(args)`` imports the stage modules it calls (TensorFlow,
+Keras, Beam), so ``sdnet --help`` and argument errors load none of them. That rule, the one exception to
+"imports at the module top", is stated in ``pipeline/commands/__init__.py``.
+
 Start-up is quiet: TensorFlow's C++ start-up lines (oneDNN, the CUDA probe, cudart) and its later
-INFO/WARNING/ERROR logs are not shown (``quiet_framework_logs``); ``sdnet --verbose`` or the
-environment variable SDNET_VERBOSE=1 shows them (with TF_CPP_MIN_LOG_LEVEL as the environment sets it).
+INFO/WARNING/ERROR logs, and Beam's import-time warning about BigQuery's missing client library, are not
+shown (``quiet_framework_logs``); ``sdnet --verbose`` or the environment variable SDNET_VERBOSE=1 shows
+them (with TF_CPP_MIN_LOG_LEVEL as the environment sets it).
 """
 from __future__ import annotations
 
@@ -40,9 +46,13 @@ COMMAND_MODULES = [_synth, _data, _train, _fit_refine, _fit_centre, _eval, _curv
 
 VERBOSE_ENV = "SDNET_VERBOSE"
 # The lines TensorFlow's C++ libraries print while they load, before any log level applies: absl's
-# banner and INFO lines (oneDNN, the CUDA probe, cudart). Anything else printed then is kept.
+# banner and INFO lines (oneDNN, the CUDA probe, cudart); and the warning Beam logs while it loads
+# (its BigQuery client is an extra we do not install). Anything else printed then is kept.
 _STARTUP_NOISE = re.compile(r"WARNING: All log messages before absl::InitializeLog\(\) is called"
-                            r"|I\d{4} [\d:.]+ +\d+ \S+:\d+\]")
+                            r"|I\d{4} [\d:.]+ +\d+ \S+:\d+\]"
+                            r"|WARNING:root:apitools not found, and bigquery client libraries are not available")
+# The libraries whose first import is quieted so.
+_QUIET_IMPORTS = ("tensorflow", "apache_beam")
 
 
 def verbose_requested(flag: bool = False) -> bool:
@@ -55,12 +65,14 @@ def quiet_framework_logs() -> None:
 
     Sets TF_CPP_MIN_LOG_LEVEL=3 (FATAL only; TensorFlow's errors still reach Python as exceptions)
     and, as TensorFlow prints some lines from C++ while it loads, before that level applies, drops
-    those from file descriptor 2 during the first ``import tensorflow`` (``_QuietImport``). Other
-    lines printed then are kept, and everything when the import fails.
+    those from file descriptor 2 during the first ``import tensorflow`` (``_QuietImport``); likewise
+    Beam's warning during the first ``import apache_beam``. Other lines printed then are kept, and
+    everything when the import fails.
     """
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietImport) for f in sys.meta_path):
-        sys.meta_path.insert(0, _QuietImport("tensorflow"))
+    for name in _QUIET_IMPORTS:
+        if name not in sys.modules and not any(isinstance(f, _QuietImport) and f.name == name for f in sys.meta_path):
+            sys.meta_path.insert(0, _QuietImport(name))
 
 
 @contextlib.contextmanager

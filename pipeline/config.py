@@ -148,6 +148,8 @@ PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")
 PRIOR_MODES = ("pdf", "neglogpdf")
 TEMPORAL_MODES = ("displacement", "distance")
+# The Beam DirectRunner's running modes (``sdnet synth --running-mode``, ``build_synth.BeamOptions``).
+RUNNING_MODES = ("multi_processing", "multi_threading", "in_memory")
 
 
 @dataclasses.dataclass(frozen=True)

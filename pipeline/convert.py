@@ -18,8 +18,8 @@ from pipeline import geometry
 from pipeline.camera import Intrinsics, uvd_to_xyz, xyz_to_uvd
 from pipeline.config import SINGLE_SEQUENCE_VAL_SHARE, DataConfig
 from pipeline.errors import DepthImageError
-from pipeline.icvl import (decode_depth_png, find_label_files, frame_index_of, read_label_file,
-                           sequence_of)
+from pipeline.icvl import (decode_depth_png, encode_depth_png, find_label_files, frame_index_of,
+                           read_label_file, sequence_of)
 
 SPLITS = ("train", "val", "test")
 
@@ -158,8 +158,6 @@ def make_records(depth: np.ndarray, item: FrameItem, cfg: DataConfig,
     lie far outside the cube (the centre missed the hand). Test and val frames are kept whatever the
     centre: their error counts in the evaluation.
     """
-    from pipeline.icvl import encode_depth_png  # local: keeps the module import light
-
     centre = geometry.hand_centre(depth, intr, cfg.cube_mm, cfg.centre)
     xyz = uvd_to_xyz(item.uvd, intr)
     depth_f = geometry.depth_with_inf_background(depth)  # shared by the K crops

@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from distributed import Client
+
 from pipeline.errors import SdnetError
 
 
@@ -52,8 +54,6 @@ def _wait_for_port(host: str, port: int, proc: subprocess.Popen, deadline: float
 
 
 def _wait_for_workers(address: str, n: int, procs: list[subprocess.Popen], deadline: float) -> None:
-    from distributed import Client
-
     with Client(address, timeout=max(1.0, deadline - time.monotonic())) as client:
         while time.monotonic() < deadline:
             dead = [p for p in procs if p.poll() is not None]

@@ -16,12 +16,16 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
 
 from pipeline.config import to_dict
 from pipeline.errors import SdnetError
+from pipeline.fsutil import atomic_output_dir, atomic_write_bytes, check_output_dir, write_json
+from pipeline.rundir import load_model, load_run_config, run_intrinsics
 from pipeline.skeleton import ICVL_SKELETON, NUM_JOINTS
 
 FORMATS = ("savedmodel", "tflite")
@@ -69,8 +73,6 @@ def export_contract(crop_size: int, cube_mm: float, intrinsics: dict, centre: di
 
 
 def _run_parts(run_dir: Path):
-    from pipeline.rundir import load_model, load_run_config, run_intrinsics
-
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise SdnetError(f"{run_dir}: run directory not found")
@@ -95,8 +97,6 @@ def random_crops(n: int, size: int, seed: int = 0) -> np.ndarray:
 
 def saved_model_outputs(path: Path, x: np.ndarray) -> np.ndarray:
     """Outputs (B, 3J) of a SavedModel directory's serving signature on crops ``x`` (B, S, S, 1)."""
-    import tensorflow as tf
-
     fn = tf.saved_model.load(str(path)).signatures[SIGNATURE]
     (name, spec), = fn.structured_input_signature[1].items()
     out = fn(**{name: tf.constant(x, spec.dtype)})
@@ -105,10 +105,6 @@ def saved_model_outputs(path: Path, x: np.ndarray) -> np.ndarray:
 
 def tflite_outputs(model_bytes: bytes, x: np.ndarray) -> np.ndarray:
     """Outputs (B, 3J) of a TFLite model on crops ``x`` (B, S, S, 1), via ``tf.lite.Interpreter``."""
-    import warnings
-
-    import tensorflow as tf
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # the interpreter's LiteRT deprecation notice
         interp = tf.lite.Interpreter(model_content=model_bytes)
@@ -129,10 +125,6 @@ def _tensor_names(fn) -> tuple[str, str]:
 def export_run(run_dir: Path, fmt: str, out: Path, overwrite: bool = False) -> dict:
     """Export ``run_dir``'s model to ``out`` in ``fmt`` ('savedmodel' or 'tflite'); returns the
     contract written to ``out/sdnet_export.json``. SdnetError on bad input or a failed parity check."""
-    import tensorflow as tf
-
-    from pipeline.fsutil import atomic_output_dir, atomic_write_bytes, check_output_dir, write_json
-
     if fmt not in FORMATS:
         raise SdnetError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
     check_output_dir(Path(out), overwrite)

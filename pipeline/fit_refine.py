@@ -15,16 +15,19 @@ from pathlib import Path
 
 import numpy as np
 
+from models.prior import fit_bone_prior
+from models.refine_search import choose_refine_params
 from pipeline.camera import Intrinsics
 from pipeline.config import RefineConfig, RefineFitConfig, to_dict
 from pipeline.errors import SdnetError
 from pipeline.fsutil import write_json
+from pipeline.inference import hand_band, load_depth_frames, predict_split
+from pipeline.input import check_manifest, make_dataset, read_manifest
 from pipeline.rundir import RunDir, check_data_for_run, load_model
+
 
 def training_poses(data_dir: Path, limit: int) -> np.ndarray:
     """(N, J, 3) camera-mm ground truth of the unrotated training records (at most ``limit``)."""
-    from pipeline.input import make_dataset
-
     out, n = [], 0
     for _, _, meta in make_dataset(data_dir, "train", 256, with_meta=True):
         keep = meta["angle_deg"].numpy() == 0.0
@@ -40,8 +43,6 @@ def training_poses(data_dir: Path, limit: int) -> np.ndarray:
 
 def fit_prior(data_dir: Path, limit: int):
     """The bone-length mixture (models.prior.BonePrior) of (at most ``limit`` of) the training split's poses."""
-    from models.prior import fit_bone_prior
-
     return fit_bone_prior(training_poses(data_dir, limit))
 
 
@@ -49,9 +50,6 @@ def choose_refine_config(model, data_dir: Path, manifest: dict, intr: Intrinsics
                          grid: dict, max_frames: int) -> dict:
     """The refine.json record: the grid cell of lowest mean error on the first ``max_frames`` validation
     records (CNN predictions of ``model``), or the defaults when the data has no validation split."""
-    from models.refine_search import choose_refine_params
-    from pipeline.inference import hand_band, load_depth_frames, predict_split
-
     grid_doc = {k: list(v) for k, v in grid.items()}
     if not manifest["counts"].get("val"):
         return {"config": to_dict(RefineConfig()), "note": "no validation split: defaults used",
@@ -70,8 +68,6 @@ def fit_refinement(run_dir: Path, data_dir: Path, fit: RefineFitConfig, progress
     """Fit RUN/prior.json on DATA's training split and choose RUN/refine.json on its validation split
     (replacing both when present) as ``fit`` says (the run's ``refine`` section: grid, frames); returns
     the refine.json record. ``data_dir`` must be the data the run was trained on (same crop size and cube)."""
-    from pipeline.input import check_manifest, read_manifest
-
     run = RunDir(run_dir)
     manifest = read_manifest(data_dir)
     check_manifest(manifest, where=str(data_dir))

@@ -13,11 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
+from models.refine import refine_poses
 from pipeline.camera import Intrinsics, uvd_to_xyz, xyz_to_uvd
 from pipeline.errors import SdnetError
 from pipeline.geometry import apply_affine, denormalize_joints
 from pipeline.icvl import TEST_DEPTH, TRAIN_DEPTH, read_depth_png
+from pipeline.input import make_dataset
 from pipeline.skeleton import NUM_JOINTS
+
 
 @dataclass
 class SplitPredictions:
@@ -53,8 +56,6 @@ class SplitPredictions:
 def predict_split(model, data_dir: Path, split: str, intr: Intrinsics, batch_size: int = 64,
                   keep_crops: bool = False, limit: int | None = None) -> SplitPredictions:
     """Predict every record of ``split`` (file order: for 'test', sequence then frame order)."""
-    from pipeline.input import make_dataset
-
     ds = make_dataset(data_dir, split, batch_size, with_meta=True)
     outs, metas, crops, seconds, n = [], [], [], 0.0, 0
     for image, _, meta in ds:
@@ -112,8 +113,6 @@ def refine_split(preds: SplitPredictions, depth: np.ndarray, intr: Intrinsics, p
                  cfg) -> tuple[np.ndarray, float]:
     """Refined (N, J, 3) image uvd [px, px, mm] of ``preds`` on their full depth frames (N, H, W) mm,
     with the run's bone prior and RefineConfig, and the refinement's ms per frame."""
-    from models.refine import refine_poses
-
     t0 = time.perf_counter()
     xyz = refine_poses(preds.pred_xyz, depth, hand_band(preds.centre_xyz, preds.cube_mm), intr,
                        prior, cfg, preds.sequence, preds.frame)

@@ -4,14 +4,20 @@
 joints float32 (B, 3J) normalized by cube/2 in the crop frame (see ``pipeline/geometry.py``). With
 ``with_meta`` it yields ``(image, joints, meta)`` with the record's other fields (uvd, xyz, centre,
 cube, angle, affine, sequence, frame, path) for mapping predictions back to the image and camera.
+``parse_example`` reads one record of ``pipeline.schema`` (the inverse of its ``encode_example``).
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
+import tensorflow as tf
+
+from pipeline.augment import augment_batch, is_active
 from pipeline.errors import SdnetError
-from pipeline.skeleton import ICVL_SKELETON
+from pipeline.schema import SCHEMA_VERSION, SPEC
+from pipeline.skeleton import ICVL_SKELETON, NUM_JOINTS
 
 MANIFEST = "manifest.json"
 
@@ -29,8 +35,6 @@ def read_manifest(data_dir: Path) -> dict:
 
 def check_manifest(manifest: dict, crop_size: int | None = None, where: str = "manifest") -> None:
     """SdnetError on a schema version, skeleton or crop size that this code cannot use."""
-    from pipeline.schema import SCHEMA_VERSION
-
     if manifest.get("schema_version") != SCHEMA_VERSION:
         raise SdnetError(f"{where}: schema version {manifest.get('schema_version')} but this sdnet "
                          f"reads version {SCHEMA_VERSION}; re-run `sdnet data`")
@@ -38,6 +42,33 @@ def check_manifest(manifest: dict, crop_size: int | None = None, where: str = "m
         raise SdnetError(f"{where}: the data was made with a different skeleton than this sdnet's")
     if crop_size is not None and manifest.get("crop_size") != crop_size:
         raise SdnetError(f"{where}: crop size {manifest.get('crop_size')} px, expected {crop_size} px")
+
+
+def record_features() -> dict:
+    """The tf.io parsing spec of ``schema.SPEC`` (scalars for one value, vectors otherwise)."""
+    dtypes = {"string": tf.string, "float32": tf.float32, "int64": tf.int64}
+    return {k: tf.io.FixedLenFeature([] if n == 1 else [n], dtypes[kind]) for k, (kind, n) in SPEC.items()}
+
+
+def parse_example(serialized) -> dict:
+    """Parse one serialized record into tensors; decodes the crop to float32 (S, S, 1) in [-1, 1]
+    under the key ``image``, and reshapes joints/uvd/xyz to (J, 3)."""
+    ex = tf.io.parse_single_example(serialized, record_features())
+    q = tf.io.decode_png(ex.pop("crop_png"), channels=1, dtype=tf.uint16)
+    ex["image"] = tf.cast(q, tf.float32) / 32767.5 - 1.0
+    for key in ("joints", "uvd", "xyz"):
+        ex[key] = tf.reshape(ex[key], (NUM_JOINTS, 3))
+    return ex
+
+
+def decode_records(serialized: list[bytes]) -> dict:
+    """Eagerly parse a list of serialized records into a dict of stacked numpy arrays (tests, tools)."""
+    parsed = [parse_example(tf.constant(s)) for s in serialized]
+    out = {}
+    for key in parsed[0]:
+        vals = [p[key].numpy() for p in parsed]
+        out[key] = np.stack(vals)
+    return out
 
 
 def split_files(data_dir: Path, split: str) -> list[str]:
@@ -59,11 +90,6 @@ def make_dataset(data_dir: Path, split: str, batch_size: int, *, shuffle: bool =
     ``with_meta``), its randomness drawn from ``seed``. Shuffled reading is parallel and not in a
     fixed order unless ``deterministic`` (then the seed alone fixes the batches, in any process).
     """
-    from pipeline.augment import is_active
-    import tensorflow as tf
-
-    from pipeline.schema import parse_example
-
     if check:
         check_manifest(read_manifest(data_dir), where=str(Path(data_dir) / MANIFEST))
     files = split_files(data_dir, split)
@@ -103,10 +129,6 @@ def make_dataset(data_dir: Path, split: str, batch_size: int, *, shuffle: bool =
 def augmented(ds, augment, seed: int):
     """Batches (image, joints, centre_xyz, cube_mm) -> augmented (image, joints), one stateless seed
     per batch drawn from ``seed`` (``pipeline.augment``)."""
-    import tensorflow as tf
-
-    from pipeline.augment import augment_batch
-
     seeds = tf.data.Dataset.random(seed=seed).batch(2)
     return tf.data.Dataset.zip((ds, seeds)).map(
         lambda batch, s: augment_batch(*batch, augment, s), num_parallel_calls=tf.data.AUTOTUNE)

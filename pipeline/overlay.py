@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import numpy as np
+from matplotlib import colormaps
+from PIL import Image, ImageDraw
 
 from pipeline.icvl import background_mask
 from pipeline.skeleton import FINGER_COLORS, ICVL_SKELETON
@@ -10,8 +12,6 @@ from pipeline.skeleton import FINGER_COLORS, ICVL_SKELETON
 def _depth_colours(depth: np.ndarray, near_far: tuple[float, float] | None) -> np.ndarray:
     """(H, W, 3) uint8: foreground depth coloured with the 'bone' colormap (near = light), far or
     background pixels black. ``near_far`` [mm] is the range spread over the colormap."""
-    from matplotlib import colormaps
-
     d = depth.astype(np.float64)
     fg = ~background_mask(depth)
     if near_far is None:
@@ -29,8 +29,6 @@ def overlay_image(depth: np.ndarray, uvd: np.ndarray | None, band: tuple[float, 
                   scale: int = 2, note: str = ""):
     """A PIL image of a depth frame (H, W) uint16 mm with the skeleton uvd (J, 3) [px, px, mm] drawn
     in the finger colours of the eval figures (palm white), magnified ``scale`` times."""
-    from PIL import Image, ImageDraw
-
     img = Image.fromarray(_depth_colours(depth, band)).resize(
         (depth.shape[1] * scale, depth.shape[0] * scale), Image.NEAREST)
     draw = ImageDraw.Draw(img)

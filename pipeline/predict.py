@@ -16,13 +16,16 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
+from tqdm import tqdm
 
 from pipeline.config import to_dict
 from pipeline.errors import SdnetError
 from pipeline.frame_sources import FrameRef, collect_frames
+from pipeline.fsutil import atomic_output_dir, check_output_dir, write_json
 from pipeline.inference import hand_band
 from pipeline.overlay import overlay_image
 from pipeline.predictor import NO_HAND, OK, UNREADABLE, FrameResult, Predictor, predict_chunk
+from pipeline.score import score_entries, tree_labels
 from pipeline.skeleton import ICVL_SKELETON
 
 PREDICTIONS_FILE = "predictions.json"
@@ -101,10 +104,6 @@ def run_predict(pred: Predictor, source: Path, out: Path, *, split: str = "all",
 
     SdnetError for a single PNG that cannot be read, or when no frame at all is readable.
     """
-    from tqdm import tqdm
-
-    from pipeline.fsutil import atomic_output_dir, check_output_dir, write_json
-
     if batch_size < 1:
         raise SdnetError(f"--batch-size must be >= 1, got {batch_size}")
     check_output_dir(Path(out), overwrite)
@@ -137,8 +136,6 @@ def run_predict(pred: Predictor, source: Path, out: Path, *, split: str = "all",
                              f"{_size_hint(unreadable[0]['status'])}")
         doc = predictions_document(pred, source, kind, entries, timing)
         if kind == "icvl-tree":
-            from pipeline.score import score_entries, tree_labels
-
             doc["error_mm"] = score_entries(entries, tree_labels(Path(source)), pred.intrinsics)
         write_json(tmp / PREDICTIONS_FILE, doc)
     return doc

@@ -20,14 +20,18 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import tensorflow as tf
 
+from models.refine import refine_poses
 from pipeline.camera import Intrinsics, uvd_to_xyz, xyz_to_uvd
+from pipeline.centre_refiner import load_centre_refiner
 from pipeline.config import CentreConfig, RefineConfig
 from pipeline.errors import DepthImageError, SdnetError
 from pipeline.frame_sources import FrameRef
 from pipeline.geometry import NoHandError, crop_affine, crop_depth, denormalize_joints, hand_centre
 from pipeline.icvl import read_depth_png
 from pipeline.inference import hand_band
+from pipeline.rundir import load_model, load_refinement, load_run_config, run_intrinsics
 from pipeline.skeleton import NUM_JOINTS
 
 OK = "ok"
@@ -74,8 +78,6 @@ class Predictor:
         """The CNN on crops (B, S, S, 1) float32 -> (B, 3J) normalized joints, through one
         tf.function (traced once for any batch size; about 4x faster than eager at batch 1)."""
         if self._forward is None:
-            import tensorflow as tf
-
             spec = tf.TensorSpec((None, self.crop_size, self.crop_size, 1), tf.float32)
             self._forward = tf.function(lambda x: self.model(x, training=False), input_signature=[spec])
         return self._forward(crops).numpy()
@@ -87,9 +89,6 @@ def load_predictor(run_dir: Path, intrinsics: Intrinsics | None = None, refine: 
     ``centre_refine``: use the run's learned centre refinement (RUN/centre.keras) when it has one.
     Checks everything (config, refinement files, model and its input size) before returning;
     SdnetError on any problem."""
-    from pipeline.centre_refiner import load_centre_refiner
-    from pipeline.rundir import load_model, load_refinement, load_run_config, run_intrinsics
-
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise SdnetError(f"{run_dir}: run directory not found")
@@ -221,8 +220,6 @@ def predict_chunk(pred: Predictor, refs: Sequence[FrameRef], batch_size: int = 6
             return results
     final_uvd = uvd
     if pred.refining:
-        from models.refine import refine_poses
-
         t0 = time.perf_counter()
         xyz = refine_poses(uvd_to_xyz(uvd, work_intr), np.stack(work_depths),
                            hand_band(np.stack(centres), np.full(len(ok), pred.cube_mm)), work_intr,

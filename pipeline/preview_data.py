@@ -1,11 +1,15 @@
 """Montage of dataset crops with their joints drawn: ``sdnet data --preview PNG``."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
 
+from pipeline.fsutil import atomic_write_bytes
 from pipeline.geometry import apply_affine
+from pipeline.input import make_dataset, read_manifest
 from pipeline.skeleton import ICVL_SKELETON
 
 # One colour per part (thumb .. pinky), in ICVL_SKELETON.part_chains order.
@@ -23,14 +27,6 @@ def draw_crop(ax, image: np.ndarray, uv: np.ndarray, title: str = "") -> None:
 
 def write_data_preview(data_dir: Path, png: Path, per_split: int = 8, seed: int = 0) -> None:
     """Sample up to ``per_split`` records of each split and save a labelled montage to ``png``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from pipeline.fsutil import atomic_write_bytes
-    from pipeline.input import make_dataset, read_manifest
-
     manifest = read_manifest(data_dir)
     rows = []
     for split in ("train", "val", "test"):
@@ -41,7 +37,8 @@ def write_data_preview(data_dir: Path, png: Path, per_split: int = 8, seed: int 
         image, _, meta = next(iter(ds))
         rows.append((split, image.numpy()[..., 0], meta))
     cols = max(len(r[1]) for r in rows)
-    fig, axes = plt.subplots(len(rows), cols, figsize=(1.6 * cols, 1.8 * len(rows)), squeeze=False)
+    fig = Figure(figsize=(1.6 * cols, 1.8 * len(rows)))
+    axes = fig.subplots(len(rows), cols, squeeze=False)
     for r, (split, images, meta) in enumerate(rows):
         for c in range(cols):
             ax = axes[r, c]
@@ -55,9 +52,6 @@ def write_data_preview(data_dir: Path, png: Path, per_split: int = 8, seed: int 
             draw_crop(ax, images[c], uv, title)
     fig.suptitle(f"{data_dir}: crops (depth, near = dark) with labelled joints", fontsize=9)
     fig.tight_layout()
-    import io
-
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
     atomic_write_bytes(Path(png), buf.getvalue())

@@ -1,76 +1,25 @@
-"""The run directory: its file names and their loaders, in one place.
+"""The loaders of a run directory's files (their names and ``RunDir``: ``pipeline.runfiles``), in one place.
 
-A run directory (``RUN``) is self-contained: everything ``sdnet predict`` needs is inside it, so it can be
-copied to another machine and used without the dataset it was trained on.
-
-  config.json        the resolved experiment (TrainConfig; itself an experiment file that repeats the
-                     run), with the facts of the data it was trained on (camera, skeleton, counts)
-                                                                    written by ``sdnet train``
-  batch_check.png    one training batch with its joints drawn     ``sdnet train``
-  checkpoints/       tf.train checkpoints for ``--resume``         ``sdnet train``
-  logs/              TensorBoard event files                       ``sdnet train``
-  history.csv        one row per epoch: losses, errors [mm], learning rate, seconds   ``sdnet train``
-  model.keras        the trained pose network                      ``sdnet train``
-  summary.json       final validation error [mm], steps, wall time  ``sdnet train`` (written last)
-  prior.json         the bone-length mixture (fitted on the training split)   ``sdnet fit-refine``
-  refine.json        the refinement weights chosen on the validation split   ``sdnet fit-refine``
-  centre.keras       the learned hand-centre refinement             ``sdnet fit-centre``
-  centre.json        its mean offset, crop and validation figures   ``sdnet fit-centre``
-
-Only the stages named above write; ``sdnet eval`` and ``sdnet predict`` only read. Paths here are plain
-``pathlib.Path`` objects; loaders raise ``SdnetError`` with one line naming the file and the problem.
+The run's config, summary and refinement records are JSON; the pose network is Keras (``load_model``),
+the bone prior a ``models.prior.BonePrior``. Loaders raise ``SdnetError`` with one line naming the file
+and the problem.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import keras
+
+import models.losses  # noqa: F401  (registers the custom losses and metrics, for load_model)
+import models.sdnet  # noqa: F401
+from models.prior import BonePrior
 from pipeline.camera import Intrinsics
 from pipeline.config import RefineConfig, TrainConfig, from_dict
 from pipeline.errors import SdnetError
 from pipeline.experiment import experiment_from_dict
-
-CONFIG_FILE = "config.json"
-BATCH_PICTURE = "batch_check.png"
-CHECKPOINT_DIR = "checkpoints"
-LOG_DIR = "logs"
-HISTORY_FILE = "history.csv"
-MODEL_FILE = "model.keras"
-SUMMARY_FILE = "summary.json"
-PRIOR_FILE = "prior.json"
-REFINE_FILE = "refine.json"
-CENTRE_MODEL_FILE = "centre.keras"
-CENTRE_FILE = "centre.json"
-
-
-class RunDir:
-    """The files of one run directory (``RunDir(path).model`` is ``path / 'model.keras'``, ...)."""
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-
-    def __fspath__(self) -> str:
-        return str(self.path)
-
-    def __repr__(self) -> str:
-        return f"RunDir({str(self.path)!r})"
-
-    config = property(lambda self: self.path / CONFIG_FILE)
-    batch_picture = property(lambda self: self.path / BATCH_PICTURE)
-    checkpoints = property(lambda self: self.path / CHECKPOINT_DIR)
-    logs = property(lambda self: self.path / LOG_DIR)
-    history = property(lambda self: self.path / HISTORY_FILE)
-    model = property(lambda self: self.path / MODEL_FILE)
-    summary = property(lambda self: self.path / SUMMARY_FILE)
-    prior = property(lambda self: self.path / PRIOR_FILE)
-    refine = property(lambda self: self.path / REFINE_FILE)
-    centre_model = property(lambda self: self.path / CENTRE_MODEL_FILE)
-    centre = property(lambda self: self.path / CENTRE_FILE)
-
-    @property
-    def has_refinement(self) -> bool:
-        """True when the run holds a fitted refinement (prior.json and refine.json)."""
-        return self.prior.is_file() and self.refine.is_file()
+from pipeline.runfiles import RunDir
+from pipeline.skeleton import ICVL_SKELETON
 
 
 def read_json_file(path: Path, what: str) -> dict:
@@ -112,11 +61,6 @@ def read_summary(run_dir: str | Path) -> dict | None:
 
 def load_model(run_dir: str | Path):
     """The Keras pose network of RUN/model.keras (SdnetError when it is missing or unreadable)."""
-    import keras
-
-    import models.losses  # noqa: F401  (registers the custom losses and metrics)
-    import models.sdnet  # noqa: F401
-
     path = RunDir(run_dir).model
     if not path.is_file():
         raise SdnetError(f"{path}: no trained model (run `sdnet train --out {Path(run_dir)}` first)")
@@ -128,9 +72,6 @@ def load_model(run_dir: str | Path):
 
 def load_prior(run_dir: str | Path):
     """The run's bone prior (models.prior.BonePrior) from RUN/prior.json, checked against the skeleton."""
-    from models.prior import BonePrior
-    from pipeline.skeleton import ICVL_SKELETON
-
     path = RunDir(run_dir).prior
     doc = read_json_file(path, "bone prior (run `sdnet fit-refine`)")
     try:

@@ -15,8 +15,9 @@ A record (tf.train.Example) holds one crop of one frame (one rotation of it for 
   frame         int      frame index within the sequence (from image_NNNN.png)
   path          bytes    image path relative to its Depth folder
 
-``encode_example`` takes numpy values (no TensorFlow needed); ``parse_example`` runs inside tf.data;
-both come from SPEC.
+``encode_example`` takes numpy values and needs no TensorFlow (this module does not import it, so
+the Beam workers that encode records never load it); its inverse ``pipeline.input.parse_example`` runs
+inside tf.data. Both come from SPEC.
 """
 from __future__ import annotations
 
@@ -42,14 +43,6 @@ SPEC = {
     "frame": ("int64", 1),
     "path": ("string", 1),
 }
-
-
-def features():
-    """The tf.io parsing spec of SPEC (scalars for one value, vectors otherwise)."""
-    import tensorflow as tf
-
-    dtypes = {"string": tf.string, "float32": tf.float32, "int64": tf.int64}
-    return {k: tf.io.FixedLenFeature([] if n == 1 else [n], dtypes[kind]) for k, (kind, n) in SPEC.items()}
 
 
 # ---- encoding without TensorFlow ----------------------------------------------------------------
@@ -105,28 +98,3 @@ def encode_example(record: dict) -> bytes:
         _field(1, _field(1, key.encode()) + _field(2, _feature_bytes(kind, count, record[key])))
         for key, (kind, count) in SPEC.items())
     return _field(1, entries)
-
-
-def parse_example(serialized) -> dict:
-    """Parse one serialized record into tensors; decodes the crop to float32 (S, S, 1) in [-1, 1]
-    under the key ``image``, and reshapes joints/uvd/xyz to (J, 3)."""
-    import tensorflow as tf
-
-    ex = tf.io.parse_single_example(serialized, features())
-    q = tf.io.decode_png(ex.pop("crop_png"), channels=1, dtype=tf.uint16)
-    ex["image"] = tf.cast(q, tf.float32) / 32767.5 - 1.0
-    for key in ("joints", "uvd", "xyz"):
-        ex[key] = tf.reshape(ex[key], (NUM_JOINTS, 3))
-    return ex
-
-
-def decode_records(serialized: list[bytes]) -> dict:
-    """Eagerly parse a list of serialized records into a dict of stacked numpy arrays (tests, tools)."""
-    import tensorflow as tf
-
-    parsed = [parse_example(tf.constant(s)) for s in serialized]
-    out = {}
-    for key in parsed[0]:
-        vals = [p[key].numpy() for p in parsed]
-        out[key] = np.stack(vals)
-    return out

@@ -145,8 +145,8 @@ def _check_input(cfg: TrainConfig, data: DataSource, strategy, role: Role) -> No
     """SdnetError when the data or, with several workers, the config cannot make this run."""
     if role.workers > 1:
         if cfg.minutes is not None:
-            raise SdnetError("--minutes cannot be used with several workers (each would stop at its own "
-                             "time); give --steps or --epochs")
+            raise SdnetError("a time budget (minutes) cannot be used with several workers (each would stop "
+                             "at its own time); give --steps or --epochs and --set minutes=null")
         if cfg.batch_size % strategy.num_replicas_in_sync:
             raise SdnetError(f"--batch-size is the global batch: {cfg.batch_size} does not split evenly "
                              f"over {strategy.num_replicas_in_sync} replicas")

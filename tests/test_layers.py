@@ -14,7 +14,7 @@ PACKAGES = ("pipeline", "models", "eval", "beam_jobs")
 LAYERS = (
     ("core", ("models", "pipeline.errors", "pipeline.skeleton", "pipeline.camera", "pipeline.config",
               "pipeline.schema", "pipeline.fsutil", "pipeline.experiment", "pipeline.icvl", "pipeline.geometry", "pipeline.augment",
-              "pipeline.precision", "pipeline.input", "pipeline.rundir", "pipeline.score", "pipeline.convert",
+              "pipeline.precision", "pipeline.input", "pipeline.runfiles", "pipeline.rundir", "pipeline.score", "pipeline.convert",
               "pipeline.dask_cluster", "pipeline.synth", "pipeline.joint_error")),
     ("jobs", ("beam_jobs",)),
     ("stages", ("pipeline.build_data", "pipeline.build_synth", "pipeline.train", "pipeline.training",
@@ -98,3 +98,78 @@ def test_the_check_reports_an_upward_import_even_inside_a_function(tmp_path):
                                            ("pipeline.tune", "orchestration"), ("pipeline.commands.eval", "cli")])
 def test_layer_names(module, layer):
     assert LAYERS[layer_of(module)][0] == layer
+
+
+# ---- imports at the module top -------------------------------------------------------------------
+# A module's dependencies are read at its top: no import inside a function, but (1) those that open
+# ``run()`` of a command module (pipeline/commands/*.py: the CLI starts without TensorFlow, Keras or
+# Beam, so each command imports the stage modules it calls there; see pipeline/commands/__init__.py)
+# and (2) one carrying a ``# deferred: <reason>`` comment on its line (an import cycle that cannot be
+# broken, an import that must follow a monkeypatch, ...).
+DEFERRED = "# deferred:"
+FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+
+
+def _opening_imports(fn: ast.FunctionDef) -> list[ast.stmt]:
+    """The import statements that open ``fn``'s body (after its docstring)."""
+    body = fn.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+            and isinstance(body[0].value.value, str):
+        body = body[1:]
+    out = []
+    for stmt in body:
+        if not isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            break
+        out.append(stmt)
+    return out
+
+
+def function_level_imports(path: Path, module: str) -> list[str]:
+    """'file:line: statement' of every import inside a function of ``path`` (the module ``module``) but
+    the allowed ones (see above)."""
+    lines = path.read_text().splitlines()
+    tree = ast.parse("\n".join(lines), str(path))
+    allowed = set()
+    if module.startswith("pipeline.commands."):
+        allowed = {id(s) for fn in tree.body if isinstance(fn, ast.FunctionDef) and fn.name == "run"
+                   for s in _opening_imports(fn)}
+    where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    found = []
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if (in_function and isinstance(child, (ast.Import, ast.ImportFrom)) and id(child) not in allowed
+                    and not any(DEFERRED in line for line in lines[child.lineno - 1:child.end_lineno])):
+                found.append(f"{where}:{child.lineno}: {lines[child.lineno - 1].strip()}")
+            visit(child, in_function or isinstance(child, FUNCTIONS))
+
+    visit(tree, False)
+    return found
+
+
+def test_modules_import_at_their_top():
+    found = [hit for mod, path in sorted(modules().items()) for hit in function_level_imports(path, mod)]
+    assert not found, "imports inside functions (move them to the module top, or see the comment above " \
+                      "function_level_imports):\n" + "\n".join(found)
+
+
+def test_test_modules_and_doc_scripts_import_at_their_top():
+    files = sorted([*(ROOT / "tests").glob("*.py"), *(ROOT / "docs").rglob("*.py")])
+    found = [hit for path in files for hit in function_level_imports(path, module_name(path))]
+    assert not found, "imports inside functions (move them to the module top; one that must come later, " \
+                      "e.g. after a monkeypatch, carries '# deferred: <reason>'):\n" + "\n".join(found)
+
+
+def test_the_top_import_check_allows_only_a_commands_opening_imports_and_deferred_ones(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        'import json\n\n\ndef run(args):\n    """Doc."""\n    from pipeline import predict\n    import os\n\n'
+        '    x = 1\n    import sys\n\n\ndef helper():\n    import math\n    from pipeline import (\n'
+        '        camera)  # deferred: a reason\n    import re  # deferred: another\n\n\n'
+        'def outer():\n    def inner():\n        import csv\n    return lambda: inner\n')
+    command = function_level_imports(probe, "pipeline.commands.probe")
+    assert [h.split(": ", 1)[1] for h in command] == ["import sys", "import math", "import csv"]
+    assert command[0].startswith(f"{probe}:10: ")
+    library = function_level_imports(probe, "pipeline.predict")
+    assert [h.split(": ", 1)[1] for h in library] == [
+        "from pipeline import predict", "import os", "import sys", "import math", "import csv"]

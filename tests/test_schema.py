@@ -4,7 +4,8 @@ import tensorflow as tf
 
 from pipeline.geometry import quantize_crop
 from pipeline.icvl import encode_depth_png
-from pipeline.schema import SPEC, decode_records, encode_example, parse_example
+from pipeline.input import decode_records, parse_example
+from pipeline.schema import SPEC, encode_example
 
 
 def _record(rng):

@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from eval import bench
+from pipeline.errors import SdnetError
 from pipeline.fsutil import write_json
 
 
@@ -24,14 +26,10 @@ def register(sub) -> None:
 
 
 def _names() -> list[str]:
-    from eval import bench
     return list(bench.BENCHMARKS)
 
 
 def run(args: argparse.Namespace) -> int:
-    from eval import bench
-    from pipeline.errors import SdnetError
-
     names = args.only if args.only else list(bench.BENCHMARKS)
     unknown = [n for n in names if n not in bench.BENCHMARKS]
     if unknown:

@@ -8,7 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipeline.camera import CAMERAS
+from pipeline.camera import CAMERAS, load_intrinsics_json, with_overrides
+from pipeline.errors import SdnetError
 
 _FIELDS = (("fx", float, "focal length x, px"), ("fy", float, "focal length y, px"),
            ("cx", float, "principal point x, px"), ("cy", float, "principal point y, px"),
@@ -36,9 +37,6 @@ def add_camera_arguments(p: argparse.ArgumentParser, default: str) -> None:
 def camera_from_args(args: argparse.Namespace, default):
     """The Intrinsics the options select, on top of ``default`` (an Intrinsics). SdnetError on a mix
     of --camera and --intrinsics or on invalid values."""
-    from pipeline.camera import load_intrinsics_json, with_overrides
-    from pipeline.errors import SdnetError
-
     if args.camera is not None and args.intrinsics is not None:
         raise SdnetError("give either --camera or --intrinsics, not both")
     base = default

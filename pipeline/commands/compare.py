@@ -5,7 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipeline.camera import CAMERAS
+from pipeline.camera import CAMERAS, Intrinsics
+from pipeline.errors import SdnetError
 
 DEFAULT_CAMERA = "icvl-benchmark"
 
@@ -43,9 +44,6 @@ def register(sub) -> None:
 
 def resolve_intrinsics(args: argparse.Namespace):
     """(camera name, Intrinsics) from --camera or --fx/--fy/--cx/--cy; SdnetError on a mix."""
-    from pipeline.camera import Intrinsics
-    from pipeline.errors import SdnetError
-
     custom = {k: getattr(args, k) for k in ("fx", "fy", "cx", "cy")}
     given = [k for k, v in custom.items() if v is not None]
     if not given:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pipeline.errors import SdnetError
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -32,7 +34,6 @@ def parse_runs(specs: list[str]) -> dict[str, Path]:
 
 def run(args: argparse.Namespace) -> int:
     from eval.learning import write_curves
-    from pipeline.errors import SdnetError
 
     try:
         text = write_curves(parse_runs(args.runs), args.out, args.at_minutes)

@@ -5,6 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
+from pipeline.camera import ICVL_INTRINSICS
 from pipeline.commands.camera_args import add_camera_arguments, camera_from_args
 from pipeline.config import DataConfig
 from pipeline.errors import SdnetError
@@ -55,13 +56,18 @@ def config_from_args(args: argparse.Namespace) -> DataConfig:
 
 def run(args: argparse.Namespace) -> int:
     from pipeline.build_data import convert_tree
-    from pipeline.camera import ICVL_INTRINSICS
+    from pipeline.preview_data import write_data_preview
+
+    def preview() -> int:
+        write_data_preview(args.out, args.preview)
+        print(f"preview: {args.preview}")
+        return 0
 
     if args.out is None:
         raise SdnetError("--out is required")
     if args.icvl_root is None:
         if args.preview:
-            return _preview(args.out, args.preview)
+            return preview()
         raise SdnetError("--icvl-root is required (or --out with --preview to preview existing data)")
     cfg = config_from_args(args)
     intr = camera_from_args(args, ICVL_INTRINSICS)
@@ -74,13 +80,5 @@ def run(args: argparse.Namespace) -> int:
     if manifest["rejected"]:
         print(f"{manifest['rejected']} frames rejected: see {args.out / 'rejected.jsonl'}")
     if args.preview:
-        _preview(args.out, args.preview)
-    return 0
-
-
-def _preview(data_dir: Path, png: Path) -> int:
-    from pipeline.preview_data import write_data_preview
-
-    write_data_preview(data_dir, png)
-    print(f"preview: {png}")
+        preview()
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pipeline.camera import CAMERAS
 from pipeline.errors import SdnetError
 
 
@@ -49,12 +50,9 @@ def parse_compare(specs: list[str]) -> list[tuple[str, Path]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline.camera import CAMERAS
-    from eval.evaluate import run_eval
+    from eval.evaluate import rebuild_report, run_eval
 
     if args.report_only:
-        from eval.evaluate import rebuild_report
-
         print(f"report: {rebuild_report(args.out, args.run)}")
         return 0
     if args.run is None or args.data is None:

@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from pipeline.commands.camera_args import add_camera_arguments, camera_from_args
+from pipeline.errors import SdnetError
 
 
 def register(sub) -> None:
@@ -39,7 +40,6 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline.errors import SdnetError
     from pipeline.frame_sources import collect_frames
     from pipeline.predict import run_predict, summary_line
     from pipeline.predictor import load_predictor

@@ -70,7 +70,7 @@ def settings_from_args(args: argparse.Namespace, base_loss=None) -> tuple[tuple,
     """(settings, tuning) from --weights, --setting and --from-tuning, in that order; the paper's
     weights when none is given. ``base_loss``: the base experiment's loss section (a tuned setting keeps
     the keys that differ from it)."""
-    from pipeline.reproduce import DEFAULT_WEIGHTS, parse_setting, pure_w, setting_from_tuning
+    from pipeline.reproduce import DEFAULT_WEIGHTS, parse_setting, pure_w, setting_from_tuning  # deferred: as run()'s
 
     weights = args.weights
     if weights is None and not args.setting and not args.from_tuning:
@@ -85,7 +85,7 @@ def settings_from_args(args: argparse.Namespace, base_loss=None) -> tuple[tuple,
 
 def extra_tests_from_args(args: argparse.Namespace) -> dict[str, Path]:
     """NAME -> DATA_DIR from the --extra-test values; SdnetError on a bad or repeated NAME."""
-    from pipeline.reproduce import parse_extra_test
+    from pipeline.reproduce import parse_extra_test  # deferred: as run()'s (pipeline.reproduce loads TensorFlow)
 
     out = {}
     for text in args.extra_test:
@@ -100,9 +100,9 @@ def extra_tests_from_args(args: argparse.Namespace) -> dict[str, Path]:
 
 
 def options_from_args(args: argparse.Namespace):
-    # deferred like run()'s: pipeline.reproduce loads TensorFlow, and this module is imported at CLI start-up
-    from pipeline.reproduce import ReproduceOptions, parse_setting
-    from pipeline.reproduce.settings import sets_between, smoke_experiment
+    # pipeline.reproduce loads TensorFlow, and this module is imported at CLI start-up
+    from pipeline.reproduce import ReproduceOptions, parse_setting  # deferred: as run()'s
+    from pipeline.reproduce.settings import sets_between, smoke_experiment  # deferred: as run()'s
 
     sets = sets_from_args(args, REPRODUCE_SHORTHANDS)
     if args.smoke:

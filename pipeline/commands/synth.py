@@ -5,11 +5,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipeline.build_synth import (RUNNING_MODES, BeamOptions,
-                                  build_pose_tree, build_synth_tree, camera_fields, synth_config, write_preview)
 from pipeline.camera import ICVL_INTRINSICS
-from pipeline.config import SynthConfig
 from pipeline.commands.camera_args import add_camera_arguments, camera_from_args
+from pipeline.config import RUNNING_MODES, SynthConfig
 from pipeline.errors import SdnetError
 from pipeline.synth.profiles import SENSOR_PROFILES
 
@@ -97,6 +95,29 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pipeline.build_synth import (BeamOptions, build_pose_tree, build_synth_tree, camera_fields, synth_config,
+                                      write_preview)
+
+    def camera() -> dict:
+        """SynthConfig's camera fields from the camera options."""
+        return camera_fields(args.camera, camera_from_args(args, ICVL_INTRINSICS),
+                             from_file=args.intrinsics is not None)
+
+    def config():
+        return synth_config(train_frames=args.train_frames, test_frames=args.test_frames, seed=args.seed,
+                            sequence_length=args.sequence_length, sensor_profile=args.sensor_profile,
+                            scene_fraction=args.scene_fraction, test_scene_fraction=args.test_scene_fraction,
+                            scene_sensor_profile=args.scene_sensor_profile, camera=camera())
+
+    def preview(tree: Path | None) -> None:
+        source = args.from_tree or tree
+        depth_scale = None  # None: the tree's synth.json
+        if args.from_tree and any(getattr(args, k) is not None for k in ("camera", "intrinsics", "depth_scale")):
+            depth_scale = camera_from_args(args, ICVL_INTRINSICS).depth_scale
+        n = write_preview(args.preview, tree=source, cfg=None if source is not None else config(),
+                          frames=args.preview_frames, whole=args.preview_whole, depth_scale=depth_scale)
+        print(f"sdnet synth: preview of {n} frames in {args.preview}", file=sys.stderr)
+
     if args.from_tree and not args.preview:
         raise SdnetError("--from-tree needs --preview PNG")
     if args.from_tree and args.sensor_profile is not None:
@@ -113,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
             raise SdnetError("--out DIR is required")
         if not args.preview:
             raise SdnetError("nothing to do: give --out DIR (and frame counts), --poses or --preview")
-        _preview(args, None)
+        preview(None)
         return 0
     if args.from_tree:
         raise SdnetError("--from-tree makes a preview of an existing tree; it cannot be combined with --out")
@@ -126,35 +147,11 @@ def run(args: argparse.Namespace) -> int:
             raise SdnetError("--poses renders the given labels alone: --scene-fraction, "
                              "--test-scene-fraction and --scene-sensor-profile do not apply")
         n = build_pose_tree(args.out, list(args.poses), seed=args.seed, sensor_profile=args.sensor_profile,
-                            camera=_camera_fields(args), beam=beam, overwrite=args.overwrite)
+                            camera=camera(), beam=beam, overwrite=args.overwrite)
     else:
-        n = build_synth_tree(args.out, _config(args), beam, overwrite=args.overwrite)
+        n = build_synth_tree(args.out, config(), beam, overwrite=args.overwrite)
     print(f"sdnet synth: wrote {n} frames to {args.out}", file=sys.stderr)
     if args.preview:
-        _preview(args, args.out)
+        preview(args.out)
     return 0
 
-
-def _config(args):
-    return synth_config(train_frames=args.train_frames, test_frames=args.test_frames, seed=args.seed,
-                        sequence_length=args.sequence_length, sensor_profile=args.sensor_profile,
-                        scene_fraction=args.scene_fraction, test_scene_fraction=args.test_scene_fraction,
-                        scene_sensor_profile=args.scene_sensor_profile, camera=_camera_fields(args))
-
-
-def _camera_from_args(args):
-    return camera_from_args(args, ICVL_INTRINSICS)
-
-
-def _camera_fields(args) -> dict:
-    return camera_fields(args.camera, _camera_from_args(args), from_file=args.intrinsics is not None)
-
-
-def _preview(args, tree: Path | None) -> None:
-    source = args.from_tree or tree
-    depth_scale = None  # None: the tree's synth.json
-    if args.from_tree and any(getattr(args, k) is not None for k in ("camera", "intrinsics", "depth_scale")):
-        depth_scale = _camera_from_args(args).depth_scale
-    n = write_preview(args.preview, tree=source, cfg=None if source is not None else _config(args),
-                      frames=args.preview_frames, whole=args.preview_whole, depth_scale=depth_scale)
-    print(f"sdnet synth: preview of {n} frames in {args.preview}", file=sys.stderr)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipeline.experiment import TRAIN_SHORTHANDS, add_experiment_arguments, sets_from_args
+from pipeline.errors import SdnetError
+from pipeline.experiment import TRAIN_SHORTHANDS, add_experiment_arguments, bind_data, load_experiment, sets_from_args
+from pipeline.runfiles import RunDir
 
 
 def register(sub) -> None:
@@ -45,10 +47,7 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline.errors import SdnetError
-    from pipeline.experiment import bind_data, load_experiment
     from pipeline.finish_run import finish_run
-    from pipeline.rundir import RunDir
     from pipeline.train import train
     from pipeline.training.data import data_from_dir
     from pipeline.tune import tuned_sets

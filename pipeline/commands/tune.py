@@ -65,8 +65,8 @@ def experiment_sets(args: argparse.Namespace) -> dict:
 
 
 def options_from_args(args: argparse.Namespace):
-    # deferred like run()'s: pipeline.tune loads TensorFlow, and this module is imported at CLI start-up
-    from pipeline.tune import JOINT_READINGS, SearchSpace, TuneOptions
+    # pipeline.tune loads TensorFlow, and this module is imported at CLI start-up
+    from pipeline.tune import JOINT_READINGS, SearchSpace, TuneOptions  # deferred: as run()'s
 
     if args.initial_points < 1:
         raise SdnetError(f"--initial-points must be >= 1, got {args.initial_points}")

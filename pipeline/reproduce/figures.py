@@ -5,6 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping, Sequence
 
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+from matplotlib.ticker import ScalarFormatter
+
+from eval.plots import method_colors, plot_per_joint, plot_success_curve, save_figure
 from pipeline.reproduce.scoring import CURVE
 from pipeline.reproduce.settings import Setting, setting_name
 
@@ -14,8 +20,6 @@ LEARNING_CURVES = "learning_curves.png"
 def mean_curve(curves: Sequence[tuple[Sequence[float], Sequence[float]]]):
     """Mean over seeds of (steps, errors) curves: on their common steps when all have the same,
     else linearly interpolated on the union of steps up to the shortest run's end. (steps, mean)."""
-    import numpy as np
-
     first = np.asarray(curves[0][0], dtype=float)
     if all(len(s) == len(first) and np.array_equal(np.asarray(s, dtype=float), first) for s, _ in curves):
         return first, np.mean([np.asarray(e, dtype=float) for _, e in curves], axis=0)
@@ -29,10 +33,6 @@ def mean_curve(curves: Sequence[tuple[Sequence[float], Sequence[float]]]):
 def plot_setting_curves(ax, curves: Mapping[str, list], colors: Mapping[str, tuple] | None = None) -> None:
     """Validation error [mm] against optimizer step: per setting (name -> [(steps, errors), ...] over
     seeds) the mean over seeds as a solid line and each seed's curve faint; log-scaled error axis."""
-    from matplotlib.ticker import ScalarFormatter
-
-    from eval.plots import method_colors
-
     colors = colors or method_colors(list(curves))
     for name, runs in curves.items():
         if not runs:
@@ -58,10 +58,6 @@ def plot_setting_curves(ax, curves: Mapping[str, list], colors: Mapping[str, tup
 
 def write_learning_curves(out: Path, curves: Mapping[Setting, list], name: str = LEARNING_CURVES) -> Path:
     """``out/name`` (default learning_curves.png): validation error against step, one colour per setting."""
-    from matplotlib.figure import Figure
-
-    from eval.plots import save_figure
-
     fig = Figure(figsize=(9, 5.5))
     ax = fig.add_subplot()
     plot_setting_curves(ax, {setting_name(s): [(st, e) for _, st, e in runs] for s, runs in curves.items()})
@@ -69,12 +65,6 @@ def write_learning_curves(out: Path, curves: Mapping[Setting, list], name: str =
 
 
 def write_figures(out: Path, name: str, plots: dict) -> list[Path]:
-    from matplotlib.figure import Figure
-
-    from eval.plots import plot_per_joint, plot_success_curve, save_figure
-
-    from matplotlib import colormaps
-
     # One hue per setting: light = CNN, dark = CNN + refinement.
     pair = colormaps["tab20"]
     colors = {n: pair((2 * (i // 2)) % 20 + (0 if i % 2 else 1)) for i, n in enumerate(plots)}

@@ -13,11 +13,18 @@ import statistics
 from pathlib import Path
 from typing import Mapping, Sequence
 
+import numpy as np
+from scipy.stats import t as student_t
+
 from eval.compare import PAPER_TABLE1_MM
+from eval.learning import read_history
+from eval.metrics import success_at
+from eval.run_report import CNN, REFINED
 from pipeline.reproduce.prose import findings, findings_paragraph
 from pipeline.reproduce.settings import (ReproduceOptions, Setting, is_pure_w, pair_baseline, run_tag,
                                          sdl_weight, setting_name, setting_tag)
 from pipeline.rundir import read_summary
+from pipeline.skeleton import ICVL_SKELETON
 
 # Paper Table 1: mean Euclidean distance error on ICVL (mm) per SDL weight (0 = baseline).
 PAPER_TABLE1 = PAPER_TABLE1_MM
@@ -30,9 +37,7 @@ FLAT_FROM = 0.75  # learning-curve flatness: change of the val error over the la
 
 def t_quantile(n: int, level: float = CI_LEVEL) -> float:
     """Student's t quantile t_{(1+level)/2, n-1} for a two-sided interval from n >= 2 values."""
-    from scipy.stats import t
-
-    return float(t.ppf(0.5 + level / 2.0, n - 1))
+    return float(student_t.ppf(0.5 + level / 2.0, n - 1))
 
 
 def interval_verdict(low: float | None, high: float | None) -> str | None:
@@ -75,10 +80,6 @@ def spread(values: list[float]) -> dict:
 
 def run_numbers(metrics: dict, summary: dict | None = None) -> dict:
     """The per-run numbers of the table from one metrics.json (mm; success in %)."""
-    from eval.metrics import success_at
-    from eval.run_report import CNN, REFINED
-    from pipeline.skeleton import ICVL_SKELETON
-
     tips = list(ICVL_SKELETON.fingertips)
     out = {"frames": metrics[CNN]["frames"]}
     for key, name in (("cnn", CNN), ("refined", REFINED)):
@@ -94,8 +95,6 @@ def run_numbers(metrics: dict, summary: dict | None = None) -> dict:
 
 def mean_metrics(per_seed: list[dict]) -> dict:
     """A summarize()-like dict averaged over seeds (per-joint errors and curves), for the figures."""
-    import numpy as np
-
     out = {"mean_error_mm": float(np.mean([m["mean_error_mm"] for m in per_seed])),
            "per_joint_mm": [float(v) for v in np.mean([m["per_joint_mm"] for m in per_seed], axis=0)],
            "frames": per_seed[0]["frames"], "thresholds_mm": per_seed[0]["thresholds_mm"]}
@@ -124,8 +123,6 @@ def flatness(steps: Sequence[float], errors: Sequence[float], start: float = FLA
 def read_curves(out: Path, opts: ReproduceOptions) -> dict:
     """setting -> [(seed, steps, val errors [mm]), ...] from each run's history.csv (runs without a
     readable history are left out)."""
-    from eval.learning import read_history
-
     curves = {}
     for setting in opts.settings:
         curves[setting] = []
@@ -161,8 +158,6 @@ def add_gradient_numbers(conv: dict, out: Path, opts: ReproduceOptions) -> dict:
     epoch's ``sdl_grad_share`` (share of the output-gradient norm carried by the weighted skeleton
     terms, training batches) and ``sdl_grad_balance_w`` (the w at which both would pull equally);
     runs whose history lacks the columns are left out."""
-    from eval.learning import read_history
-
     for setting in opts.settings:
         shares, balance = [], []
         for seed in opts.seeds:
@@ -209,8 +204,6 @@ def compare_with_baselines(numbers: Mapping[Setting, dict], settings: Sequence[S
 
 def collect(out: Path, opts: ReproduceOptions, testsets: Mapping[str, str]) -> dict:
     """results.json's content from the finished runs and evals in ``out``; ``testsets``: name -> label."""
-    from eval.run_report import CNN, REFINED
-
     pairs = {s: pair_baseline(s, opts.settings) for s in opts.settings}
     res = {"settings": [{"tag": setting_tag(s), "name": setting_name(s), "overrides": dict(s),
                          "source": opts.source(s),

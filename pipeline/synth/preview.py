@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from pipeline.camera import Intrinsics, xyz_to_uvd
 from pipeline.icvl import background_mask, find_label_files, read_depth_png, read_label_file
@@ -104,13 +105,10 @@ def plot_frame(ax, depth: np.ndarray, uvd: np.ndarray, title: str = "", whole: b
 def montage_png(frames: list[tuple[np.ndarray, np.ndarray, str]], columns: int = 6,
                 whole: bool = False) -> bytes:
     """PNG bytes of a montage of (depth, uvd, title) frames (``whole``: whole frames, not crops)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     rows = max(1, -(-len(frames) // columns))
     aspect = frames[0][0].shape[1] / frames[0][0].shape[0] if whole and frames else 1.0
-    fig, axes = plt.subplots(rows, columns, figsize=(1.7 * aspect * columns, 1.85 * rows), squeeze=False)
+    fig = Figure(figsize=(1.7 * aspect * columns, 1.85 * rows))
+    axes = fig.subplots(rows, columns, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, (depth, uvd, title) in zip(axes.flat, frames):
@@ -119,5 +117,4 @@ def montage_png(frames: list[tuple[np.ndarray, np.ndarray, str]], columns: int =
     fig.tight_layout(pad=0.3)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
     return buf.getvalue()
