@@ -22,7 +22,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from beam_jobs.data_job import convert_in_process
 from eval.bench import median_rate
+from pipeline.build_data import convert_tree
+from pipeline.build_synth import BeamOptions, build_synth_tree, synth_config
+from pipeline.camera import ICVL_INTRINSICS
+from pipeline.config import DataConfig
+from pipeline.convert import plan_frames
+from pipeline.dask_cluster import local_cluster
+from pipeline.input import make_dataset
 
 ROTATIONS = 4
 DASK_WORKERS = 2
@@ -30,21 +38,11 @@ DASK_WORKERS = 2
 
 def _synth_tree(root: Path, frames: int) -> None:
     """The tree of ``sdnet synth --train-frames FRAMES --test-frames 20 --sequence-length 100``."""
-    from pipeline.build_synth import BeamOptions, build_synth_tree, synth_config
-
     build_synth_tree(root, synth_config(train_frames=frames, test_frames=20, sequence_length=100),
                      BeamOptions(progress=False), overwrite=True)
 
 
 def bench_data(quick: bool = False) -> dict:
-    from beam_jobs.data_job import convert_in_process
-    from pipeline.build_data import convert_tree
-    from pipeline.dask_cluster import local_cluster
-    from pipeline.camera import ICVL_INTRINSICS
-    from pipeline.config import DataConfig
-    from pipeline.convert import plan_frames
-    from pipeline.input import make_dataset
-
     # The job has a few seconds of fixed cost (worker start-up, stage barriers): a 6000-frame job
     # (a quarter of `make data`) shows the rate that matters for real datasets.
     frames = 240 if quick else 6000

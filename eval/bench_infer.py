@@ -20,7 +20,18 @@ import tempfile
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
+import tensorflow as tf
+
+from models.sdnet import build_model, preset, with_input_size
+from pipeline.camera import ICVL_INTRINSICS
+from pipeline.config import CentreConfig
+from pipeline.frame_sources import collect_frames
+from pipeline.icvl import write_depth_png
+from pipeline.predictor import Predictor, predict_chunk
+from pipeline.synth.preview import synthetic_preview_frames
+from pipeline.synth.sensor import SensorModel
 
 CROP = 128
 BATCH = 64
@@ -36,26 +47,12 @@ def _median_ms(fn, repeats: int) -> float:
 
 
 def _write_frames(folder: Path, n: int) -> None:
-    from pipeline.camera import ICVL_INTRINSICS
-    from pipeline.icvl import write_depth_png
-    from pipeline.synth.preview import synthetic_preview_frames
-    from pipeline.synth.sensor import SensorModel
-
     folder.mkdir(parents=True)
     for i, (depth, _, _) in enumerate(synthetic_preview_frames(7, n, ICVL_INTRINSICS, SensorModel())):
         write_depth_png(folder / f"image_{i:04d}.png", depth)
 
 
 def bench_infer(quick: bool = False) -> dict:
-    import keras
-    import tensorflow as tf
-
-    from models.sdnet import build_model, preset, with_input_size
-    from pipeline.camera import ICVL_INTRINSICS
-    from pipeline.config import CentreConfig
-    from pipeline.frame_sources import collect_frames
-    from pipeline.predictor import Predictor, predict_chunk
-
     keras.utils.set_random_seed(0)
     model = build_model(with_input_size(preset("cpu"), CROP))
     # Untrained output layers put joints anywhere (even behind the camera, which predict rejects);

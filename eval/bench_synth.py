@@ -17,13 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
+from beam_jobs import synth_job
+from pipeline.camera import ICVL_INTRINSICS
+from pipeline.icvl import encode_depth_png
+from pipeline.synth.frames import plan_sequences, render_frame, rng_for, sequence_frames
+from pipeline.synth.sensor import SensorModel
+
 
 def _job_rate(frames: int, running_mode: str, workers: int, repeats: int) -> float:
-    from beam_jobs import synth_job
-    from pipeline.camera import ICVL_INTRINSICS
-    from pipeline.synth.frames import plan_sequences
-    from pipeline.synth.sensor import SensorModel
-
     specs = plan_sequences(frames, 0, 100)
     rates = []
     for r in range(repeats):
@@ -40,11 +41,6 @@ def _job_rate(frames: int, running_mode: str, workers: int, repeats: int) -> flo
 
 
 def _render_ms(frames: int) -> float:
-    from pipeline.camera import ICVL_INTRINSICS
-    from pipeline.icvl import encode_depth_png
-    from pipeline.synth.frames import plan_sequences, render_frame, rng_for, sequence_frames
-    from pipeline.synth.sensor import SensorModel
-
     spec = plan_sequences(frames, 0, frames)[0]
     times = []
     for f in sequence_frames(spec, 0, ICVL_INTRINSICS, 0):

@@ -5,15 +5,14 @@ import keras
 import tensorflow as tf
 
 from eval.bench import median_rate
+from models.losses import SDNetLoss
+from models.sdnet import PRESETS, build_model, count_flops
 from pipeline.precision import cpu_has_native_bf16, keras_policy
 
 
 def _training_rate(cfg, batch: int, steps: int, repeats: int, precision: str = "float32") -> tuple[float, int]:
     """(images/s, forward FLOPs per image) of training ``cfg`` on random tensors in ``precision``
     (median over ``repeats`` of ``steps`` steps, after a warm-up); the global policy is restored."""
-    from models.losses import SDNetLoss
-    from models.sdnet import build_model, count_flops
-
     previous = keras.mixed_precision.global_policy().name
     keras.mixed_precision.set_global_policy(keras_policy(precision))
     try:
@@ -38,8 +37,6 @@ def bench_train(quick: bool = False) -> dict:
     """Training images/s and GFLOP/s per preset on random tensors, and a large fp32 matmul rate,
     all in one run (medians over repeats); on CPUs with native bfloat16, the cpu preset in bfloat16
     too. Training FLOPs = 3 x forward FLOPs per image."""
-    from models.sdnet import PRESETS
-
     repeats = 2 if quick else 3
     n = 2048
     a = tf.random.normal((n, n))

@@ -22,7 +22,8 @@ from typing import Sequence
 
 import numpy as np
 
-from eval.metrics import summarize, success_at, fingertip_mean_error
+from eval.metrics import fingertip_mean_error, success_at, summarize
+from eval.plots import write_metric_figures
 from eval.results_io import GroundTruth, read_ground_truth, read_results
 from eval.tables import text_table
 from pipeline.camera import Intrinsics, uvd_to_xyz
@@ -227,8 +228,6 @@ def run_compare(gt_paths: Sequence[Path], pred_specs: Sequence[str], out: Path, 
 
     All inputs are validated before anything is written. Returns the table rows.
     """
-    from eval.plots import write_metric_figures
-
     specs = parse_pred_specs(pred_specs)
     if not specs:
         raise SdnetError("no prediction file given (--pred NAME=FILE)")

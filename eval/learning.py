@@ -15,7 +15,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import ScalarFormatter
 
-from pipeline.rundir import RunDir
+from eval.plots import method_colors, save_figure
+from eval.report import markdown_table
+from pipeline.fsutil import atomic_write_text
+from pipeline.runfiles import RunDir
 
 THRESHOLDS_MM = (15.0, 12.0, 10.0)
 
@@ -65,8 +68,6 @@ def plot_learning_curves(ax_steps, ax_minutes, runs: Mapping[str, pd.DataFrame],
                          thresholds_mm: Sequence[float] = THRESHOLDS_MM) -> None:
     """Validation error (solid) and training-batch error (dotted, when recorded) of each run against
     steps (``ax_steps``) and wall-clock minutes (``ax_minutes``), log-scaled error axis."""
-    from eval.plots import method_colors
-
     colors = method_colors(list(runs))
     for name, df in runs.items():
         for ax, x in ((ax_steps, "step"), (ax_minutes, "minutes")):
@@ -116,8 +117,6 @@ def loss_terms(history: pd.DataFrame) -> list[str]:
 def plot_loss_terms(ax, history: pd.DataFrame, x: str = "step") -> None:
     """The loss terms of one run (unitless, log scale) against ``x`` ('step' or 'minutes'):
     training (solid, mean over the epoch's batches) and validation (dashed, same colour)."""
-    from eval.plots import method_colors
-
     terms = loss_terms(history)
     colors = method_colors(terms)
     for col in terms:
@@ -172,10 +171,6 @@ def comparison_table(runs: Mapping[str, pd.DataFrame], at_minutes: float | None 
 def write_curves(runs: Mapping[str, Path], out: Path, at_minutes: Sequence[float]) -> str:
     """``sdnet curves``: OUT/learning_curves.png and OUT/curves.md (the comparison table, also returned)
     of the runs {name: run dir}; ValueError naming the file when a run has no usable history."""
-    from eval.plots import save_figure
-    from eval.report import markdown_table
-    from pipeline.fsutil import atomic_write_text
-
     histories = {name: read_history(path) for name, path in runs.items()}
     table = comparison_table(histories, at_minutes)
     out = Path(out)

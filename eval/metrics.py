@@ -151,3 +151,65 @@ def select_example_frames(frame_errors) -> dict[str, int]:
     order = np.argsort(e, kind="stable")
     return {"best": int(np.argmin(e)), "median": int(order[(e.size - 1) // 2]),
             "worst": int(np.argmax(e))}
+
+
+# ----------------------------------------------------------------------------- pose plausibility
+# The paper's claim that the skeleton loss makes poses "natural and complete", measured: how far the
+# predicted bones are from the true lengths, how much a bone's predicted length wavers within a
+# sequence (a real hand's bones do not change), and how much the joints jitter from frame to frame.
+# Camera xyz in mm; ``sequences`` (N,) labels the test sequence of every frame, frames of a sequence in
+# temporal order (e.g. ICVL's test_seq_1 and test_seq_2, in the label file's order).
+
+PLAUSIBILITY_KEYS = ("bone_length_error_mm", "bone_length_sd_mm", "jitter_mm")
+
+
+def bone_lengths(joints, skeleton: Skeleton = ICVL_SKELETON) -> np.ndarray:
+    """(N, B) bone lengths in mm of joints (N, J, 3), bones in ``skeleton.bones`` order."""
+    a = _as_joints(joints, "joints")
+    parent, child = np.array(skeleton.bones).T  # (B,), (B,)
+    return np.linalg.norm(a[:, child] - a[:, parent], axis=-1)
+
+
+def bone_length_error_mm(pred, gt, skeleton: Skeleton = ICVL_SKELETON) -> float:
+    """Mean over frames and bones of |L_pred - L_true| (mm)."""
+    pred, gt = _check_pair(pred, gt)
+    return float(np.abs(bone_lengths(pred, skeleton) - bone_lengths(gt, skeleton)).mean())
+
+
+def _sequence_slices(sequences, n: int) -> list[np.ndarray]:
+    """Frame indices of each sequence, in first-appearance order, each in frame order."""
+    labels = np.asarray(sequences).reshape(-1)
+    if labels.shape[0] != n:
+        raise MetricInputError(f"sequences: expected {n} labels, one per frame, got {labels.shape[0]}")
+    order = list(dict.fromkeys(labels.tolist()))
+    return [np.flatnonzero(labels == s) for s in order]
+
+
+def bone_length_sd_mm(joints, sequences, skeleton: Skeleton = ICVL_SKELETON) -> float:
+    """Mean over (sequence, bone) pairs of the standard deviation (ddof 0) of the bone's length over
+    that sequence's frames (mm): 0 for a hand whose bones keep their lengths."""
+    lengths = bone_lengths(joints, skeleton)  # (N, B)
+    sds = [lengths[idx].std(axis=0) for idx in _sequence_slices(sequences, lengths.shape[0])]
+    return float(np.concatenate(sds).mean())
+
+
+def jitter_mm(joints, sequences) -> float:
+    """Mean over sequences, inner frames t and joints of |x[t+1] - 2 x[t] + x[t-1]| (mm), the pooled
+    second difference (all terms weigh the same); 0 for a still or uniformly moving hand. Sequences of
+    fewer than 3 frames have no inner frame; NaN when no sequence has one."""
+    a = _as_joints(joints, "joints")
+    terms = [np.linalg.norm(a[idx][2:] - 2 * a[idx][1:-1] + a[idx][:-2], axis=-1).reshape(-1)
+             for idx in _sequence_slices(sequences, a.shape[0]) if len(idx) >= 3]
+    return float(np.concatenate(terms).mean()) if terms else float("nan")
+
+
+def plausibility(pred, gt, sequences, skeleton: Skeleton = ICVL_SKELETON) -> dict:
+    """The plausibility entries of a method in ``metrics.json``: ``bone_length_error_mm``,
+    ``bone_length_sd_mm``, ``jitter_mm`` of ``pred``, and the ground truth's own ``gt_bone_length_sd_mm``
+    and ``gt_jitter_mm`` (annotation noise and real motion: the floor to read the others against)."""
+    pred, gt = _check_pair(pred, gt)
+    return {"bone_length_error_mm": bone_length_error_mm(pred, gt, skeleton),
+            "bone_length_sd_mm": bone_length_sd_mm(pred, sequences, skeleton),
+            "jitter_mm": jitter_mm(pred, sequences),
+            "gt_bone_length_sd_mm": bone_length_sd_mm(gt, sequences, skeleton),
+            "gt_jitter_mm": jitter_mm(gt, sequences)}

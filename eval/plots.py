@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Mapping
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from eval.metrics import CURVE_NAMES
@@ -42,8 +43,6 @@ def figure_name(metric: str) -> str:
 
 def method_colors(names) -> dict[str, tuple]:
     """A stable colour per method, in the given order (matplotlib's tab10 cycle)."""
-    from matplotlib import colormaps
-
     cmap = colormaps["tab10"]
     return {name: cmap(i % 10) for i, name in enumerate(names)}
 

@@ -14,6 +14,14 @@ import dataclasses
 import json
 from pathlib import Path
 
+from eval.metrics import fingertip_mean_error, mean_error
+from models.refine_search import choose_refine_params
+from pipeline.camera import Intrinsics, uvd_to_xyz
+from pipeline.config import RefineConfig
+from pipeline.inference import hand_band, load_depth_frames, predict_split, refine_split
+from pipeline.input import read_manifest
+from pipeline.rundir import load_model, load_prior
+
 PDF_GRID = {"radius_mm": (4.0, 8.0), "gamma_d": (0.004, 0.01, 0.02), "window": (2, 4)}
 LOG_SCALE = 1.0 / 0.15  # -log pdf per -pdf unit near the mixture modes (models/prior.py)
 
@@ -26,14 +34,6 @@ def grid_for(mode: str) -> tuple[dict, float]:
 
 
 def main(argv=None) -> int:
-    from eval.metrics import fingertip_mean_error, mean_error
-    from models.refine_search import choose_refine_params
-    from pipeline.camera import Intrinsics, uvd_to_xyz
-    from pipeline.config import RefineConfig
-    from pipeline.inference import hand_band, load_depth_frames, predict_split, refine_split
-    from pipeline.input import read_manifest
-    from pipeline.rundir import load_model, load_prior
-
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", type=Path, required=True)
     p.add_argument("--data", type=Path, required=True)

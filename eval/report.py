@@ -17,6 +17,10 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
+from matplotlib import colormaps
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from pipeline.errors import SdnetError
 from pipeline.fsutil import atomic_write_text
@@ -346,8 +350,6 @@ def plot_pose_examples(axes, images: Sequence[np.ndarray], gt_uv, pred_uv, title
         ax.set_xticks([])
         ax.set_yticks([])
     if legend:
-        from matplotlib.lines import Line2D
-
         handles = [Line2D([], [], color="0.35", **GT_STYLE, label="ground truth"),
                    Line2D([], [], color="0.1", **PRED_STYLE, label="prediction")]
         handles += [Line2D([], [], color=FINGER_COLORS[f], linewidth=3, label=f) for f in FINGERS]
@@ -357,9 +359,6 @@ def plot_pose_examples(axes, images: Sequence[np.ndarray], gt_uv, pred_uv, title
 
 def _gray_with_black_background():
     """Grey colormap, near = light, far = dark, with masked (background) pixels drawn black."""
-    from matplotlib import colormaps
-    from matplotlib.colors import ListedColormap
-
     # Greys from light (near) to dark (far), short of white and black so finger colours stay visible.
     return ListedColormap(colormaps["gray_r"](np.linspace(0.2, 0.7, 256))).with_extremes(bad="black")
 
@@ -367,8 +366,6 @@ def _gray_with_black_background():
 def pose_examples_figure(images: Sequence[np.ndarray], gt_uv, pred_uv, titles: Sequence[str],
                          skeleton: Skeleton = ICVL_SKELETON, background_value: float | None = None):
     """A one-row ``matplotlib.figure.Figure`` of ``plot_pose_examples`` (save with eval.plots.save_figure)."""
-    from matplotlib.figure import Figure
-
     k = len(images)
     fig = Figure(figsize=(3.2 * k + 1.6, 3.6))
     axes = fig.subplots(1, k, squeeze=False)[0]

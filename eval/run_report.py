@@ -31,11 +31,11 @@ from eval.learning import read_history, run_curves_figure, time_to_accuracy
 from eval.metrics import success_at
 from eval.plots import figure_name, plot_success_curve, save_figure, sequence_errors_figure
 from eval.report import Section, Strong, Table, write_report
-from pipeline.build_synth import MANIFEST as SYNTH_MANIFEST
-from pipeline.build_synth import POSES_GENERATOR
 from pipeline.errors import SdnetError
-from pipeline.rundir import RunDir
+from pipeline.runfiles import RunDir
 from pipeline.skeleton import ICVL_SKELETON, Skeleton
+from pipeline.synth import MANIFEST as SYNTH_MANIFEST
+from pipeline.synth import POSES_GENERATOR
 
 CNN = "SDNet CNN"
 REFINED = "SDNet CNN + refinement"

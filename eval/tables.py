@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
+import pandas as pd
+
 
 def _cell(value, decimals: int) -> str:
     if value is None:
@@ -20,8 +22,6 @@ def text_table(rows: Sequence[Mapping], columns: Mapping[str, str], decimals: Ma
     (else ``default_decimals``), None as '-'. A column holding any text is left-aligned, the others
     (numbers) right-aligned. No rows: the header line alone.
     """
-    import pandas as pd
-
     decimals = decimals or {}
     headers = list(columns.values())
     if not rows:

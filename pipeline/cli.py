@@ -50,7 +50,7 @@ VERBOSE_ENV = "SDNET_VERBOSE"
 # (its BigQuery client is an extra we do not install). Anything else printed then is kept.
 _STARTUP_NOISE = re.compile(r"WARNING: All log messages before absl::InitializeLog\(\) is called"
                             r"|I\d{4} [\d:.]+ +\d+ \S+:\d+\]"
-                            r"|WARNING:root:apitools not found, and bigquery client libraries are not available")
+                            r"|.*apitools not found, and bigquery client libraries are not available")
 # The libraries whose first import is quieted so.
 _QUIET_IMPORTS = ("tensorflow", "apache_beam")
 
@@ -71,7 +71,8 @@ def quiet_framework_logs() -> None:
     """
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     for name in _QUIET_IMPORTS:
-        if name not in sys.modules and not any(isinstance(f, _QuietImport) and f.name == name for f in sys.meta_path):
+        waiting = any(isinstance(f, _QuietImport) and f.name == name for f in sys.meta_path)
+        if name not in sys.modules and not waiting:
             sys.meta_path.insert(0, _QuietImport(name))
 
 

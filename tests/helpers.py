@@ -1,15 +1,22 @@
 """Small data for tests: a tiny ICVL tree of simple stick-hands, and a tiny converted data dir.
 
 The hands here are deliberately crude (discs along the bones) and fast to draw; the product's
-synthetic generator is ``sdnet synth``. Joints always lie on the drawn hand.
+synthetic generator is ``sdnet synth``. Joints always lie on the drawn hand. A run directory with an
+untrained CNN: ``tests/run_helpers.py`` (it loads Keras, which these helpers do not).
 """
 from __future__ import annotations
 
+import json
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
+from pipeline.build_data import convert_tree
 from pipeline.camera import ICVL_INTRINSICS, uvd_to_xyz, xyz_to_uvd
+from pipeline.config import DataConfig
+from pipeline.experiment import bind_data, experiment_json, load_experiment
 from pipeline.icvl import ICVL_BACKGROUND, format_label_line, write_depth_png
 from pipeline.skeleton import ICVL_SKELETON
 
@@ -85,9 +92,6 @@ IN_PROCESS = ["--runner=DirectRunner", "--direct_running_mode=in_memory", "--dir
 
 def make_tiny_data_dir(tmp_path: Path, rotations: int = 2, crop_size: int = 32, **tree_kw) -> Path:
     """A converted data dir (``sdnet data`` output) of a tiny stick-hand tree, built in-process."""
-    from pipeline.build_data import convert_tree
-    from pipeline.config import DataConfig
-
     tree = write_tiny_icvl_tree(Path(tmp_path) / "icvl", **tree_kw)
     out = Path(tmp_path) / "data"
     cfg = DataConfig(crop_size=crop_size, rotations=rotations, val_fraction=0.3)
@@ -95,36 +99,9 @@ def make_tiny_data_dir(tmp_path: Path, rotations: int = 2, crop_size: int = 32, 
     return out
 
 
-def make_untrained_run(run: Path, data_dir: Path, crop_size: int) -> Path:
-    """A run directory as ``sdnet train`` leaves it (model.keras, config.json with the data section) for
-    ``data_dir``, holding an untrained smoke-preset CNN whose joints stay near the hand centre."""
-    import json
-
-    import keras
-
-    from models.sdnet import build_model
-    from pipeline.config import ModelConfig, from_dict
-    from pipeline.fsutil import write_json
-
-    manifest = json.loads((Path(data_dir) / "manifest.json").read_text())
-    run = Path(run)
-    run.mkdir(parents=True)
-    keras.utils.set_random_seed(0)
-    assert manifest["crop_size"] == crop_size
-    doc = smoke_run_config(manifest, data_dir)
-    model = build_model(from_dict(ModelConfig, doc["model"]))
-    kernel, bias = model.get_layer("joints").get_weights()  # untrained, but joints near the hand
-    model.get_layer("joints").set_weights([kernel * 0.05, bias])
-    model.save(run / "model.keras")
-    write_json(run / "config.json", doc)
-    return run
-
-
 def is_a_drawn_figure(path: Path, min_side: int = 200) -> bool:
     """True when ``path`` is an image of at least ``min_side`` px a side holding a drawing (axes, text,
     curves: many grey levels and some dark ink), not a blank or unreadable canvas."""
-    from PIL import Image
-
     with Image.open(path) as img:
         pixels = np.asarray(img.convert("L"))
     return min(pixels.shape) >= min_side and len(np.unique(pixels)) > 10 and (pixels < 128).mean() > 0.005
@@ -137,8 +114,6 @@ def camera_xyz(uvd: np.ndarray) -> np.ndarray:
 def html_tables(page: str) -> dict[str, list[list[str]]]:
     """Every ``<table id=...>`` of an HTML page, parsed with the stdlib's HTML parser: id -> rows of
     cell texts (the header row first)."""
-    from html.parser import HTMLParser
-
     class Tables(HTMLParser):
         def __init__(self):
             super().__init__()
@@ -176,8 +151,6 @@ def html_tables(page: str) -> dict[str, list[list[str]]]:
 def data_section_args(data_dir: Path) -> list[str]:
     """``--set data={...}``: the experiment's data section set to how ``data_dir`` was cut (its manifest's
     config), for `sdnet train` on a test data dir made with other settings than the default experiment."""
-    import json
-
     config = json.loads((Path(data_dir) / "manifest.json").read_text())["config"]
     return ["--set", "data=" + json.dumps(config)]
 
@@ -185,7 +158,5 @@ def data_section_args(data_dir: Path) -> list[str]:
 def smoke_run_config(manifest: dict, data_dir: Path | str = "") -> dict:
     """The config.json of a smoke-preset run on the data of ``manifest`` (its data section as the data
     was cut), as `sdnet train` writes it."""
-    from pipeline.experiment import bind_data, experiment_json, load_experiment
-
     cfg = load_experiment(None, {"model.preset": "smoke", "data": manifest["config"]})
     return experiment_json(bind_data(cfg, manifest, data_dir))

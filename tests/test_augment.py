@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
+import pipeline.augment as aug
 from pipeline import geometry
 from pipeline.augment import augment_batch, is_active
 from pipeline.camera import ICVL_INTRINSICS, xyz_to_uvd
@@ -35,10 +37,6 @@ def frame():
 
 def run_one(image, joints, centre, cfg, monkeypatch, angle=0.0, zoom=1.0, shift=(0.0, 0.0, 0.0)):
     """augment_batch on one record with the random draws replaced by the given values."""
-    import tensorflow as tf
-
-    import pipeline.augment as aug
-
     def fixed(batch, _cfg, seed):
         return (tf.constant([np.deg2rad(angle)], tf.float32), tf.constant([zoom], tf.float32),
                 tf.constant([shift], tf.float32), tf.constant([1, 2], tf.int64))
@@ -90,8 +88,6 @@ def test_centre_shift_matches_a_shifted_centre(frame, monkeypatch):
 def test_all_together_keep_the_hand_and_stay_in_range(frame):
     """Random draws: outputs in [-1, 1], background stays +1, joints move with the hand (the mean of
     the projected joints stays on hand pixels), and the same seed gives the same batch."""
-    import tensorflow as tf
-
     depth, uvd, centre = frame
     img0, j0 = crop_of(depth, uvd, centre)
     b = 16

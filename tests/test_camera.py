@@ -1,7 +1,11 @@
+import json
+
 import numpy as np
 import pytest
 
-from pipeline.camera import ICVL_INTRINSICS, Intrinsics, uvd_to_xyz, xyz_to_uvd
+from pipeline.camera import (ICVL_INTRINSICS, Intrinsics, load_intrinsics_json, uvd_to_xyz, with_overrides,
+                             xyz_to_uvd)
+from pipeline.errors import SdnetError
 
 
 def test_uvd_xyz_round_trip():
@@ -25,9 +29,6 @@ def test_bad_intrinsics_are_refused():
 
 
 def test_with_overrides_replaces_given_fields_and_refuses_bad_values():
-    from pipeline.camera import with_overrides
-    from pipeline.errors import SdnetError
-
     intr = with_overrides(ICVL_INTRINSICS, fx=475.0, cy=None, width=640, height=480, cx=320.0)
     assert (intr.fx, intr.fy, intr.cx, intr.cy, intr.width) == (475.0, ICVL_INTRINSICS.fy, 320.0, 120.0, 640)
     with pytest.raises(SdnetError, match="fx must be a positive number"):
@@ -37,11 +38,6 @@ def test_with_overrides_replaces_given_fields_and_refuses_bad_values():
 
 
 def test_intrinsics_json_gives_a_whole_camera_and_names_the_file_on_errors(tmp_path):
-    import json
-
-    from pipeline.camera import load_intrinsics_json
-    from pipeline.errors import SdnetError
-
     good = tmp_path / "cam.json"
     good.write_text(json.dumps({"fx": 476, "fy": 477.5, "cx": 319.5, "cy": 239.5, "width": 640,
                                 "height": 480, "depth_scale": 0.125}))

@@ -13,6 +13,7 @@ from eval.results_io import write_results
 from pipeline.cli import main
 from pipeline.errors import SdnetError
 from pipeline.skeleton import ICVL_SKELETON, NUM_JOINTS
+from tests.helpers import is_a_drawn_figure
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "icvl"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"shared ICVL files not found at {SHARED}")
@@ -55,8 +56,6 @@ def test_compare_reproduces_the_published_mean_errors(tmp_path, capsys):
 
 def _check_figures(out):
     """One figure per metric, named from it, each a real plot (not a blank canvas)."""
-    from tests.helpers import is_a_drawn_figure
-
     assert {plots.figure_name(m) for m in ("per_joint", "max_frame", "mean_frame", "joint")} == set(FIGURES)
     for fig in FIGURES:
         assert is_a_drawn_figure(out / fig), fig

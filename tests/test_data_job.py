@@ -1,14 +1,18 @@
 """The Beam conversion job on tiny trees: every bad case is reported, counts add up, tf.data reads it."""
+import gzip
 import json
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
+from beam_jobs.data_job import plan_shards, read_tfrecords, tfrecord_frame
 from pipeline.build_data import convert_tree
 from pipeline.camera import ICVL_INTRINSICS
 from pipeline.cli import main
 from pipeline.config import DataConfig
+from pipeline.convert import FrameItem, plan_frames, tail_val_frames
 from pipeline.errors import SdnetError
 from pipeline.icvl import read_label_file, write_depth_png
 from pipeline.input import check_manifest, make_dataset, read_manifest
@@ -113,8 +117,6 @@ def test_job_fails_cleanly_on_too_many_rejections(tmp_path, capsys):
 
 
 def test_label_line_without_an_image_path_is_named_by_file_and_line(tmp_path):
-    from pipeline.convert import plan_frames
-
     root = write_tiny_icvl_tree(tmp_path / "icvl", train_seqs=2, frames_per_seq=2, test_frames=())
     labels = root / "Training/labels.txt"
     labels.write_text(labels.read_text() + " ".join(["1.0"] * 48) + "\n")  # the path is missing
@@ -157,9 +159,6 @@ def test_cli_multiprocessing_default_runner_and_overwrite(tmp_path):
 
 
 def test_shard_plan_mixes_sequences_keeps_order_and_puts_test_in_one_file():
-    from beam_jobs.data_job import plan_shards
-    from pipeline.convert import FrameItem
-
     def item(split, seq, i):
         return FrameItem(f"/x/{seq}/image_{i:04d}.png", f"{seq}/image_{i:04d}.png", np.zeros((16, 3)),
                          split, seq, i)
@@ -205,8 +204,6 @@ def test_single_training_sequence_holds_out_its_tail_as_val(tmp_path, capsys):
 
 
 def test_tail_val_frames_share_and_bounds():
-    from pipeline.convert import FrameItem, tail_val_frames
-
     def items(n):
         return [FrameItem(f"/x/s/image_{i:04d}.png", f"s/image_{i:04d}.png", np.zeros((16, 3)), "train", "s", i)
                 for i in range(n)]
@@ -219,12 +216,6 @@ def test_tail_val_frames_share_and_bounds():
 
 @pytest.mark.parametrize("sizes", [[0], [1, 300, 5], [70_000, 3]])
 def test_tfrecord_framing_equals_tensorflows_writer_byte_for_byte(tmp_path, sizes):
-    import gzip
-
-    import tensorflow as tf
-
-    from beam_jobs.data_job import read_tfrecords, tfrecord_frame
-
     rng = np.random.default_rng(len(sizes))
     records = [rng.integers(0, 256, n, dtype=np.uint8).tobytes() for n in sizes]
     with tf.io.TFRecordWriter(str(tmp_path / "tf.tfrecord")) as w:

@@ -1,14 +1,18 @@
 """A tiny end-to-end eval: a smoke model on a tiny converted tree writes every output."""
 import json
+import shutil
 
 import keras
 import numpy as np
 import pytest
 
-from eval.results_io import read_results
+from eval.results_io import read_results, write_results
+from models.sdnet import build_model, preset, with_input_size
+from pipeline.camera import ICVL_INTRINSICS
 from pipeline.cli import main
 from pipeline.config import to_dict
-from models.sdnet import build_model, preset, with_input_size
+from pipeline.geometry import denormalize_joints
+from pipeline.input import make_dataset
 from tests.helpers import html_tables, is_a_drawn_figure, make_tiny_data_dir, smoke_run_config
 
 
@@ -58,8 +62,6 @@ def test_eval_writes_every_output(tiny, capsys):
 
 
 def test_eval_scores_published_files_and_rebuilds_the_report_from_its_files(tiny, tmp_path):
-    from eval.results_io import write_results
-
     _, data, run = tiny
     icvl = tmp_path / "icvl"
     (icvl / "published").mkdir(parents=True)
@@ -84,10 +86,6 @@ def test_eval_scores_published_files_and_rebuilds_the_report_from_its_files(tiny
 
 def test_eval_prediction_mapping_is_exact_for_a_perfect_model(tiny):
     """Predicting the records' own normalized joints must give back the labelled uvd."""
-    from pipeline.camera import ICVL_INTRINSICS
-    from pipeline.geometry import denormalize_joints
-    from pipeline.input import make_dataset
-
     _, data, _ = tiny
     for _, joints, meta in make_dataset(data, "test", 8, with_meta=True):
         uvd = denormalize_joints(joints.numpy().reshape(-1, 16, 3), meta["centre_xyz"].numpy(),
@@ -108,8 +106,6 @@ def test_eval_bad_inputs(tiny, tmp_path, capsys):
 
 
 def test_eval_draws_the_learning_curve_and_time_to_accuracy_of_a_run_with_history(tiny):
-    import shutil
-
     tmp, data, run = tiny
     with_history = tmp / "run_with_history"
     shutil.copytree(run, with_history)

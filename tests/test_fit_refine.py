@@ -10,7 +10,8 @@ import pytest
 from pipeline.cli import main
 from pipeline.config import RefineFitConfig
 from pipeline.rundir import RunDir
-from tests.helpers import make_tiny_data_dir, make_untrained_run
+from tests.helpers import make_tiny_data_dir
+from tests.run_helpers import make_untrained_run
 
 CROP = 32
 

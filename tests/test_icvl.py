@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
+from PIL import Image
 
 from pipeline.errors import DepthImageError, LabelError, SdnetError
-from pipeline.icvl import (find_label_files, format_label_line, frame_index_of, parse_label_line,
-                           read_depth_png, read_label_file, sequence_of, write_depth_png)
+from pipeline.icvl import (depth_units_to_mm, find_label_files, format_label_line, frame_index_of,
+                           parse_label_line, read_depth_png, read_label_file, sequence_of, write_depth_png)
 from tests.helpers import SHARED
 
 
@@ -59,7 +60,6 @@ def test_depth_png_round_trip_and_bad_files(tmp_path):
     (tmp_path / "t.png").write_bytes(data[: len(data) // 2])
     with pytest.raises(DepthImageError, match="t.png: unreadable"):
         read_depth_png(tmp_path / "t.png")
-    from PIL import Image
     Image.fromarray((depth % 255).astype(np.uint8)).save(tmp_path / "8bit.png")
     with pytest.raises(DepthImageError, match="16-bit"):
         read_depth_png(tmp_path / "8bit.png")
@@ -88,8 +88,6 @@ def test_find_label_files_orders_and_fails(tmp_path):
 
 
 def test_depth_scale_converts_stored_units_to_mm_on_reading(tmp_path):
-    from pipeline.icvl import depth_units_to_mm
-
     units = np.zeros((240, 320), np.uint16)
     units[100:140, 100:160] = 4000  # a hand at 500 mm in 1/8-mm units
     units[0, 0] = 65535  # 8.2 m in those units: kept; beyond 32 m would be dropped

@@ -5,8 +5,10 @@ import math
 
 import pandas as pd
 import pytest
+from matplotlib.figure import Figure
 
-from eval.learning import comparison_table, error_at, read_history, time_to_accuracy
+from eval.learning import (comparison_table, error_at, loss_terms, plot_loss_terms, read_history,
+                           run_curves_figure, time_to_accuracy)
 from pipeline.cli import main
 from tests.helpers import is_a_drawn_figure
 
@@ -63,10 +65,6 @@ def test_curves_command_writes_the_figure_and_table(tmp_path, capsys):
 
 
 def test_loss_terms_plot_training_solid_and_validation_dashed_for_logged_columns():
-    from matplotlib.figure import Figure
-
-    from eval.learning import loss_terms, plot_loss_terms, run_curves_figure
-
     history = pd.DataFrame({"step": [10, 20, 30], "minutes": [1.0, 2.0, 3.0], "val_mean_error_mm": [20, 15, 12],
                             "loss": [3.0, 2.0, 1.0], "joint": [3.0, 2.0, 1.0], "loss_a": [float("nan")] * 3,
                             "loss_b": [0.0, 0.0, 0.0], "val_loss": [3.5, 2.5, 1.5], "val_joint": [3.5, 2.5, 1.5]})

@@ -1,6 +1,8 @@
 """Tests of models/sdnet.py: presets, shapes, FLOP count."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -59,8 +61,6 @@ def test_presets_are_ordered_by_cost():
 
 
 def test_batch_norm_option_adds_normalization_without_conv_biases():
-    import dataclasses
-
     cfg = dataclasses.replace(with_input_size(preset("smoke"), 32), batch_norm=True)
     model = build_model(cfg)
     names = [layer.name for layer in model.layers]
@@ -81,8 +81,6 @@ def test_pose_pca_basis_reconstructs_poses_in_its_span():
     recon = (poses - mu) @ components.T @ components + mu
     np.testing.assert_allclose(recon, poses, atol=1e-4)
     # the model's fixed output layer applies that basis
-    import dataclasses
-
     cfg = dataclasses.replace(with_input_size(preset("smoke"), 32), pca_dims=4)
     model = build_model(cfg, pca=(components, mu))
     layer = model.get_layer("joints")

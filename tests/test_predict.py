@@ -7,15 +7,20 @@ import pytest
 from PIL import Image
 
 from models.prior import fit_bone_prior
+from models.refine import refine_poses
 from pipeline.camera import ICVL_INTRINSICS, Intrinsics, uvd_to_xyz
 from pipeline.cli import main
 from pipeline.config import RefineConfig, to_dict
-from pipeline.fsutil import write_json
-from pipeline.icvl import ICVL_BACKGROUND, write_depth_png
 from pipeline.frame_sources import collect_frames
-from pipeline.predictor import load_predictor, predict_chunk
+from pipeline.fsutil import write_json
+from pipeline.geometry import hand_centre
+from pipeline.icvl import ICVL_BACKGROUND, write_depth_png
+from pipeline.inference import hand_band, predict_split
+from pipeline.predictor import crop_at, load_predictor, predict_chunk
+from pipeline.rundir import load_model
 from pipeline.skeleton import ICVL_SKELETON
-from tests.helpers import make_tiny_data_dir, make_untrained_run, stick_hand_xyz
+from tests.helpers import make_tiny_data_dir, stick_hand_xyz
+from tests.run_helpers import make_untrained_run
 
 CROP = 32
 
@@ -79,9 +84,6 @@ def test_predict_folder_cnn_only(tiny, tmp_path, capsys):
 
 def test_predict_matches_the_data_pipeline(tiny, tmp_path):
     """Predicting the tree's test frames gives what the CNN gives on `sdnet data`'s test records."""
-    from pipeline.inference import predict_split
-    from pipeline.rundir import load_model
-
     out = tmp_path / "out"
     assert main(["predict", "--run", str(tiny["run"]), str(tiny["tree"]), "--out", str(out),
                  "--no-refine", "--split", "test", "--no-overlays"]) == 0
@@ -126,9 +128,6 @@ def test_predict_single_png_without_hand_gives_a_status(tiny, tmp_path):
 
 
 def test_refinement_is_applied_with_the_run_prior(tiny, tmp_path):
-    from models.refine import refine_poses
-    from pipeline.inference import hand_band
-
     folder, _ = _folder(tiny, tmp_path)
     out = tmp_path / "out"
     assert main(["predict", "--run", str(tiny["refined"]), str(folder), "--out", str(out)]) == 0
@@ -319,9 +318,6 @@ def test_fit_centre_trains_a_refiner_that_predict_applies(tiny, tmp_path, capsys
     """`sdnet fit-centre` writes centre.keras/centre.json; predict then crops a second time around
     rule centre + move * cube/2 (the move the refiner gives on the first crop); --no-centre-refine
     keeps the rule's centre."""
-    from pipeline.geometry import hand_centre
-    from pipeline.predictor import crop_at
-
     run = tmp_path / "run"
     shutil.copytree(tiny["run"], run)
     assert main(["fit-centre", "--data", str(tiny["data"]), "--run", str(run), "--steps", "20",

@@ -1,5 +1,6 @@
 """eval.report: report.md / report.html and the qualitative pose figure."""
 import base64
+import json
 import re
 
 import numpy as np
@@ -7,14 +8,21 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from eval.plots import save_figure
-from eval.report import (FINGER_COLORS, Section, Strong, Table, html_table, markdown_table, plot_pose_examples,
-                         pose_examples_figure, settings_rows, write_report)
-from eval.run_report import (CNN, PER_FRAME_FILE, PUBLISHED_FILE, REFINED, TestSet, TestSetKind, build_sections,
-                             fingertip_error, grid_table, lead_paragraphs, per_frame_table, write_run_report)
+from eval.compare import PAPER_TABLE1_MM, score_published
+from eval.metrics import joint_errors, summarize
+from eval.plots import (plot_sequence_errors, rolling_mean, save_figure, sequence_errors_figure,
+                        write_metric_figures)
+from eval.report import (FINGER_COLORS, Section, Strong, Table, html_table, markdown_table,
+                         plot_pose_examples, pose_examples_figure, settings_rows, write_report)
+from eval.results_io import write_results
+from eval.run_report import (CNN, PER_FRAME_FILE, PUBLISHED_FILE, REFINED, TestSet, TestSetKind,
+                             build_sections, fingertip_error, grid_table, lead_paragraphs, per_frame_table,
+                             write_run_report)
+from pipeline.camera import ICVL_BENCHMARK_INTRINSICS
 from pipeline.errors import SdnetError
+from pipeline.fsutil import write_json
 from pipeline.skeleton import FINGERS, ICVL_SKELETON, NUM_JOINTS
-from tests.helpers import is_a_drawn_figure
+from tests.helpers import html_tables, is_a_drawn_figure
 
 
 def _figure(path):
@@ -127,13 +135,6 @@ def test_pose_examples_figure_saves_and_checks_lengths(tmp_path):
 def _fake_eval_report(tmp_path, with_published=True):
     """A report dir as `sdnet eval` leaves it (metrics, settings, per-frame errors, figures, published
     scores of two tiny result files) and a run dir with a history.csv of every logged column."""
-    from eval.compare import score_published
-    from eval.metrics import joint_errors, summarize
-    from eval.plots import write_metric_figures
-    from eval.results_io import write_results
-    from pipeline.camera import ICVL_BENCHMARK_INTRINSICS
-    from pipeline.fsutil import write_json
-
     rng = np.random.default_rng(3)
     report, run = tmp_path / "report", tmp_path / "run-x"
     report.mkdir()
@@ -188,12 +189,6 @@ def _cells(table):
 def test_eval_report_summary_numbers_equal_metrics_json(tmp_path):
     """Parsed with a real HTML parser: the summary's numbers are metrics.json's, the paper's are
     Table 1's, the published methods' are their recomputed scores; results come before settings."""
-    import json
-
-    from eval.compare import PAPER_TABLE1_MM
-    from pipeline.skeleton import ICVL_SKELETON
-    from tests.helpers import html_tables
-
     report, run, _, published = _fake_eval_report(tmp_path)
     paths = write_run_report(report)
     page = paths["html"].read_text()
@@ -241,8 +236,6 @@ def test_eval_report_summary_numbers_equal_metrics_json(tmp_path):
 
 
 def test_eval_report_without_published_or_history_says_how_to_add_them(tmp_path):
-    from tests.helpers import html_tables
-
     report, run, _, _ = _fake_eval_report(tmp_path, with_published=False)
     (run / "history.csv").unlink()
     page = write_run_report(report)["html"].read_text()
@@ -260,8 +253,6 @@ def test_grid_table_pivots_the_search_and_marks_the_choice():
 
 
 def test_sequence_errors_plot_every_frame_and_a_moving_average():
-    from eval.plots import plot_sequence_errors, rolling_mean, sequence_errors_figure
-
     np.testing.assert_allclose(rolling_mean([0.0, 3.0, 6.0, 9.0], 3), [1.5, 3.0, 6.0, 7.5])
     np.testing.assert_allclose(rolling_mean([1.0, 2.0], 25), [1.5, 1.5])  # window longer than the series
     ax = Figure().add_subplot()
@@ -275,8 +266,6 @@ def test_sequence_errors_plot_every_frame_and_a_moving_average():
 
 
 def test_test_set_is_read_from_the_source_trees_synth_json(tmp_path):
-    import json
-
     assert TestSet.from_source(None) == TestSet(TestSetKind.SPLIT)
     assert TestSet.from_source(None).describe() == "the test split"
     real = TestSet.from_source(str(tmp_path))  # no synth.json: a real ICVL tree
@@ -316,10 +305,6 @@ def test_settings_without_a_test_set_kind_are_refused():
 def test_the_kind_decides_the_summary_whatever_the_sentence_says(tmp_path, kind, note, where):
     """The stored sentence is for readers: rewording it (here into other cases' words) changes nothing;
     the page shows the sentence made from the values."""
-    import json
-
-    from tests.helpers import html_tables
-
     metrics = {"SDNet CNN": {"mean_error_mm": 9.0, "frames": 4}}
     tested = TestSet(TestSetKind(kind), "/trees/icvl")
     misleading = "the real ICVL test poses rendered by sdnet synth --poses, i.e. the test sequences of the ICVL tree"
@@ -338,7 +323,5 @@ def test_the_kind_decides_the_summary_whatever_the_sentence_says(tmp_path, kind,
 
 def _metrics_of(mean_mm: float) -> dict:
     """A ``summarize``-shaped result: every joint ``mean_mm`` off, success curves at 0..80 mm."""
-    from eval.metrics import summarize
-
     gt = np.zeros((2, NUM_JOINTS, 3)) + [0, 0, 350]
     return summarize(gt + [mean_mm, 0, 0], gt)

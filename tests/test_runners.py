@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 import pytest
+from distributed import Client
 
 from beam_jobs.data_job import read_tfrecords
 from pipeline.build_data import convert_tree
@@ -20,6 +21,7 @@ from pipeline.camera import ICVL_INTRINSICS
 from pipeline.cli import main
 from pipeline.config import DataConfig
 from pipeline.convert import SPLITS
+from pipeline.dask_cluster import free_port, local_cluster
 from tests.limits import deadline
 
 SYNTH = ["--train-frames", "24", "--test-frames", "8", "--sequence-length", "6", "--seed", "2", "--no-progress",
@@ -95,8 +97,6 @@ def test_more_shards_hold_the_same_records(tree, reference, tmp_path):
 def dask_cluster():
     """A Dask scheduler and two single-threaded worker processes on 127.0.0.1 (no nanny); the
     workers' working directory is not the test's, as on a real cluster."""
-    from pipeline.dask_cluster import local_cluster
-
     with deadline(150, "starting the Dask cluster"):
         cluster = local_cluster(workers=2, threads=1, timeout=120, idle_timeout_s=300)
         address = cluster.__enter__()
@@ -107,8 +107,6 @@ def dask_cluster():
 
 
 def _executed_per_worker(address: str) -> dict[str, int]:
-    from distributed import Client
-
     with Client(address, timeout=30) as client:
         return client.run(lambda dask_worker: dask_worker.state.executed_count)
 
@@ -140,8 +138,6 @@ def test_dask_cluster_writes_what_the_direct_runner_writes(dask_cluster, tree, r
 def test_beam_options_after_the_separator_reach_beam_and_bad_ones_fail_clearly(tree, tmp_path, capsys):
     """`sdnet synth ... -- OPTIONS` and `sdnet data ... -- OPTIONS` reach Beam: a bad runner or an
     unreachable Dask scheduler is one clear error line, and nothing is left at --out."""
-    from pipeline.dask_cluster import free_port
-
     assert main(["synth", "--out", str(tmp_path / "t"), *SYNTH, "--", "--runner=NoSuchRunner"]) == 2
     assert "Unexpected pipeline runner: NoSuchRunner" in capsys.readouterr().err
     nobody = f"tcp://127.0.0.1:{free_port()}"

@@ -1,12 +1,15 @@
 """`sdnet synth` end to end on tiny trees: ICVL format, determinism, --poses, --preview, bad input."""
+import argparse
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.camera import ICVL_INTRINSICS, uvd_to_xyz, xyz_to_uvd
+from pipeline.build_synth import OPTION_FLAGS, OptionError, config_from_options, synth_config
+from pipeline.camera import CAMERAS, ICVL_INTRINSICS, uvd_to_xyz, xyz_to_uvd
 from pipeline.cli import main
+from pipeline.commands.synth import register
 from pipeline.icvl import ICVL_BACKGROUND, format_label_line, read_depth_png, read_label_file
 from pipeline.synth.frames import rng_for
 from pipeline.synth.poses import sample_frame, sample_subject
@@ -169,12 +172,6 @@ def test_impossible_options_fail_cleanly(tmp_path, capsys, args, message):
 
 def test_option_errors_carry_the_options_as_values():
     """The options at fault come from the fields SynthConfig's checks name (ConfigError.fields), never from its message."""
-    import argparse
-
-    from pipeline.build_synth import OPTION_FLAGS, OptionError, config_from_options, synth_config
-    from pipeline.camera import CAMERAS
-    from pipeline.commands.synth import register
-
     cases = [({"train_frames": -1}, ("train_frames",)), ({"test_scene_fraction": -0.5}, ("test_scene_fraction",)),
              ({"scene_fraction": 2.0, "test_frames": 3}, ("scene_fraction",)),
              ({"train_frames": 0, "test_frames": 0, "seed": 4}, ("train_frames", "test_frames")),

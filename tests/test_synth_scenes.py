@@ -11,7 +11,7 @@ from PIL import Image
 from pipeline.camera import CAMERAS, ICVL_INTRINSICS, REALSENSE_INTRINSICS
 from pipeline.cli import main
 from pipeline.config import SynthConfig, from_dict
-from pipeline.icvl import ICVL_BACKGROUND, read_depth_png, read_label_file
+from pipeline.icvl import ICVL_BACKGROUND, read_depth_png, read_label_file, write_depth_png
 from pipeline.synth.frames import (SequenceSpec, frame_scene, plan_sequences, render_frame, render_frame_mm,
                                    rng_for, sequence_frames)
 from pipeline.synth.handmodel import build_primitives
@@ -124,7 +124,6 @@ def test_depth_units_of_a_realsense_frame_read_back_as_mm(tmp_path):
     units = to_depth_units(depth, 0.125)
     assert units[1, 1:4].tolist() == [2000, 7200, 65534] and units[2, 2] == 0 and units[0, 0] == 0
     assert to_depth_units(depth, 1.0)[0, 0] == ICVL_BACKGROUND  # a 1-mm camera keeps ICVL's code
-    from pipeline.icvl import write_depth_png
     png = tmp_path / "d.png"
     write_depth_png(png, units)
     back = read_depth_png(png, depth_scale=0.125)
@@ -278,8 +277,6 @@ class _no_raise:
 
 
 def test_scene_sensor_defaults_to_structured_unless_a_profile_is_given(tmp_path):
-    from pipeline.config import SynthConfig
-
     base = ["--train-frames", "2", "--test-frames", "0", *INPROC]
     a, b = tmp_path / "a", tmp_path / "b"
     assert main(["synth", "--out", str(a), *base]) == 0

@@ -22,9 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.camera import Intrinsics, uvd_to_xyz
+from pipeline.frame_sources import collect_frames
 from pipeline.geometry import NoHandError, hand_centre
 from pipeline.icvl import read_depth_png
-from pipeline.frame_sources import collect_frames
+from pipeline.predict import frame_entry
 from pipeline.predictor import crop_frame, load_predictor, predict_chunk
 from pipeline.rundir import RunDir
 from pipeline.score import score_entries, tree_labels
@@ -57,8 +58,6 @@ def centre_errors(refs, labels, intr, pred, mu_mm) -> dict:
 
 def pose_error(pred, refs, labels, intr) -> dict:
     """Predict's joints for ``refs`` scored against ``labels`` (``pipeline.score``)."""
-    from pipeline.predict import frame_entry
-
     entries = []
     for start in range(0, len(refs), 256):
         for r in predict_chunk(pred, refs[start:start + 256]):

@@ -1,5 +1,13 @@
-"""One module per ``sdnet`` sub-command, each with ``register(subparsers)`` setting ``func``.
+"""One module per ``sdnet`` sub-command, each with ``register(subparsers)`` setting ``func`` (its ``run``).
 
-Command modules keep heavy imports (TensorFlow, Beam) inside their run functions so that
-``sdnet --help`` stays fast.
+Imports, the one exception to "imports at the module top" (checked by ``tests/test_layers.py``): the CLI
+must start quickly, for ``sdnet --help`` and argument errors, without TensorFlow, Keras or Beam, and
+``pipeline.cli`` imports every command module to build its parser. So a command module imports at its
+top the standard library and light modules only: ``pipeline.errors``, ``pipeline.config``,
+``pipeline.experiment``, ``pipeline.camera``, ``pipeline.runfiles``, ``pipeline.fsutil``,
+``pipeline.synth.profiles``, ``pipeline.commands.camera_args`` and ``eval.bench`` (a registry that
+imports a benchmark only to run it). Its ``run(args)`` imports, as its first statements, every stage
+module the command calls (``pipeline.build_synth`` among them: it loads Beam); a helper that needs one
+is defined inside ``run()``. ``tests/test_cli.py`` checks that ``import pipeline.cli`` loads none of
+TensorFlow, Keras and Beam.
 """
