@@ -56,9 +56,10 @@ def config_from_args(args: argparse.Namespace) -> DataConfig:
 
 def run(args: argparse.Namespace) -> int:
     from pipeline.build_data import convert_tree
-    from pipeline.preview_data import write_data_preview
 
     def preview() -> int:
+        from pipeline.preview_data import write_data_preview  # deferred: it loads TensorFlow, only for --preview
+
         write_data_preview(args.out, args.preview)
         print(f"preview: {args.preview}")
         return 0

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 
 from pipeline.errors import SdnetError
@@ -80,8 +81,6 @@ def options_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    import warnings
-
     from pipeline.tune import BEST_FILE, CSV_FILE, OBJECTIVE, PLOT_FILE, tune
 
     if not args.verbose:  # Keras's per-fit data warnings would drown the one line per trial

@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import math
 
+import matplotlib
 import numpy as np
+from matplotlib.figure import Figure
 
 from pipeline.config import TrainConfig
 from pipeline.errors import SdnetError
@@ -51,17 +53,13 @@ def batch_picture_png(image: np.ndarray, joints: np.ndarray, max_crops: int = 16
     Joints are placed at pixel ((x + 1) / 2 S, (y + 1) / 2 S) from the normalized x, y: exact for
     joints at the hand centre's depth, approximate (perspective) off it.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     n = min(max_crops, image.shape[0])
     cols = int(math.ceil(math.sqrt(n)))
     rows = int(math.ceil(n / cols))
     s = image.shape[1]
-    fig, axes = plt.subplots(rows, cols, figsize=(2 * cols, 2 * rows), squeeze=False)
-    colors = plt.get_cmap("tab10")
+    fig = Figure(figsize=(2 * cols, 2 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
+    colors = matplotlib.colormaps["tab10"]
     for k, ax in enumerate(axes.ravel()):
         ax.axis("off")
         if k >= n:
@@ -75,5 +73,4 @@ def batch_picture_png(image: np.ndarray, joints: np.ndarray, max_crops: int = 16
     fig.suptitle("batch check: joints at ((x+1)/2 S, (y+1)/2 S)", fontsize=8)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=80)
-    plt.close(fig)
     return buf.getvalue()

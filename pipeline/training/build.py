@@ -10,6 +10,9 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from models.losses import (DEFAULT_THRESHOLD_RAD, GradientBalanceMetric, LossTermMetric, MeanJointErrorMM,
+                           SDNetLoss, SkeletonDifferenceMetric)
+from models.sdnet import build_model
 from pipeline.config import LossConfig, TrainConfig
 from pipeline.errors import SdnetError
 from pipeline.rundir import RunDir
@@ -36,7 +39,6 @@ def sdl_kwargs(loss: LossConfig) -> dict:
     """Keyword arguments of ``models.losses.skeleton_difference_loss`` for a LossConfig; the angle
     threshold [radians] is ``threshold_deg`` when set, else the derived per-angle thresholds
     (``thresholds.with_angle_thresholds``), else the models.losses fallback constant."""
-    from models.losses import DEFAULT_THRESHOLD_RAD
 
     if loss.threshold_deg is not None:
         threshold = math.radians(loss.threshold_deg)
@@ -51,8 +53,6 @@ def sdl_kwargs(loss: LossConfig) -> dict:
 def loss_and_metrics(cfg: TrainConfig, weight_var=None) -> tuple[object, list]:
     """The compiled loss (joint + w psi_SDL) and the logged metrics: mean error [mm], each unweighted
     loss term, and the gradient share / balance weight of the skeleton terms."""
-    from models.losses import (GradientBalanceMetric, LossTermMetric, MeanJointErrorMM, SDNetLoss,
-                               SkeletonDifferenceMetric)
 
     sdl, joint = sdl_kwargs(cfg.loss), cfg.loss.joint_loss
     loss = SDNetLoss(sdl_weight=cfg.loss.sdl_weight, joint=joint, **sdl)
@@ -70,7 +70,6 @@ def loss_and_metrics(cfg: TrainConfig, weight_var=None) -> tuple[object, list]:
 def build(cfg: TrainConfig, planned_total: int, pca=None, strategy=None) -> Built:
     """A fresh run's state, seeded with ``cfg.seed``, under ``strategy`` (default: ``cfg.strategy``'s);
     ``pca``: the pose basis of ``cfg.model.pca_dims`` (None for a resumed run: restored)."""
-    from models.sdnet import build_model
 
     strategy = strategy if strategy is not None else select_strategy(cfg.strategy)
     keras.utils.set_random_seed(cfg.seed)

@@ -13,8 +13,10 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
+from pipeline.augment import is_active
 from pipeline.config import TrainConfig
 from pipeline.errors import SdnetError
+from pipeline.input import MANIFEST, augmented, check_manifest, make_dataset, read_manifest
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,7 +43,6 @@ class DataSource:
 
 def data_from_dir(data_dir: Path) -> DataSource:
     """A DataSource over ``sdnet data`` output; SdnetError when the manifest is missing or unusable."""
-    from pipeline.input import MANIFEST, check_manifest, make_dataset, read_manifest
 
     manifest = read_manifest(data_dir)
     check_manifest(manifest, where=str(Path(data_dir) / MANIFEST))
@@ -66,8 +67,6 @@ def data_from_arrays(manifest: dict, train_images: np.ndarray, train_joints: np.
     ``shuffle=False`` keeps the array order: a distributed run then sees exactly the batches of a
     one-device run (a shuffled dataset is re-seeded when tf.distribute rebuilds it for its replicas).
     """
-    from pipeline.augment import is_active
-    from pipeline.input import augmented
 
     def train(b, seed, augment=None, deterministic=False):  # (always deterministic)
         arrays = (train_images.astype("float32"), train_joints.astype("float32"))

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
+import types
 from pathlib import Path
 from typing import Callable
 
 import tensorflow as tf
+from keras.src.backend.tensorflow import trainer as keras_tf_trainer
 
 from pipeline.errors import SdnetError
 from pipeline.rundir import RunDir
@@ -47,9 +50,6 @@ def keras_multi_worker_fixes(model) -> None:
     scalar logs over the workers with ``axis=0``, which a scalar does not have: we average with no
     axis. Both changes apply only to multi-worker strategies (checked by the first-step-loss test
     against a one-process run)."""
-    import types
-
-    from keras.src.backend.tensorflow import trainer as keras_tf_trainer
 
     if not getattr(keras_tf_trainer.reduce_per_replica, "_sdnet_multi_worker", False):
         original = keras_tf_trainer.reduce_per_replica
@@ -103,7 +103,6 @@ PEER_ERRORS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.e
 
 def peer_failure(e: Exception, role: Role, run_dir: Path, step: int) -> SdnetError:
     """The one-line error of a process whose peer died: which task, at which step, what to do."""
-    import re
 
     text = str(e)
     found = re.findall(r"/job:(\w+)/(?:replica:\d+/)?task:(\d+)", text)
