@@ -81,7 +81,8 @@ REPORTED_ONLY: tuple[PublishedMethod, ...] = (
 )
 
 TABLE_COLUMNS = ("rank", "method", "source", "mean_error_mm", "reported_mm", "fingertip_mm",
-                 "max_frame_le_20mm_pct", "max_frame_le_40mm_pct", "frames", "note", "file")
+                 "max_frame_le_20mm_pct", "max_frame_le_40mm_pct", "bone_length_error_mm", "bone_length_sd_mm",
+                 "jitter_mm", "frames", "note", "file")
 
 
 @dataclass(frozen=True)
@@ -125,17 +126,18 @@ def parse_pred_specs(specs: Sequence[str]) -> list[PredSpec]:
     return out
 
 
-def score(gt_uvd: np.ndarray, preds_uvd: dict[str, np.ndarray], intr: Intrinsics
+def score(gt_uvd: np.ndarray, preds_uvd: dict[str, np.ndarray], intr: Intrinsics, sequences=None
           ) -> tuple[dict[str, dict], dict[str, float]]:
     """Per method, its ``eval.metrics.summarize`` summary and its fingertip mean error (mm).
 
-    uvd (N, J, 3) [px, px, mm] is converted to camera xyz [mm] with ``intr`` first.
+    uvd (N, J, 3) [px, px, mm] is converted to camera xyz [mm] with ``intr`` first; ``sequences`` (N,)
+    the test sequence of each frame (for the plausibility's bone-length sd and jitter), or None.
     """
     gt_xyz = uvd_to_xyz(gt_uvd, intr)  # (N, J, 3) mm
     summaries, tips = {}, {}
     for name, uvd in preds_uvd.items():
         pred_xyz = uvd_to_xyz(uvd, intr)  # (N, J, 3) mm
-        summaries[name] = summarize(pred_xyz, gt_xyz)
+        summaries[name] = summarize(pred_xyz, gt_xyz, sequences=sequences)
         tips[name] = fingertip_mean_error(pred_xyz, gt_xyz)
     return summaries, tips
 
@@ -162,6 +164,7 @@ def table_rows(metrics: dict[str, dict], files: dict[str, Path] | None = None,
             "fingertip_mm": fingertips.get(name),
             "max_frame_le_20mm_pct": 100.0 * success_at(m, "max_frame", 20.0),
             "max_frame_le_40mm_pct": 100.0 * success_at(m, "max_frame", 40.0),
+            **{k: m.get(k) for k in ("bone_length_error_mm", "bone_length_sd_mm", "jitter_mm")},
             "frames": m["frames"],
             "note": published.note if published else "",
             "file": str(path) if path is not None else "",
@@ -171,6 +174,7 @@ def table_rows(metrics: dict[str, dict], files: dict[str, Path] | None = None,
             rows.append({"method": r.method, "source": SOURCE_REPORTED, "mean_error_mm": None,
                          "reported_mm": r.reported_mm, "fingertip_mm": None,
                          "max_frame_le_20mm_pct": None, "max_frame_le_40mm_pct": None,
+                         "bone_length_error_mm": None, "bone_length_sd_mm": None, "jitter_mm": None,
                          "frames": None, "note": r.note, "file": ""})
 
     def key(row):
@@ -187,7 +191,8 @@ def table_rows(metrics: dict[str, dict], files: dict[str, Path] | None = None,
 _TABLE_HEADERS = {"rank": "#", "method": "method", "mean_error_mm": "mean err (mm)",
                   "reported_mm": "reported (mm)", "fingertip_mm": "tips (mm)",
                   "max_frame_le_20mm_pct": "max<=20mm (%)", "max_frame_le_40mm_pct": "max<=40mm (%)",
-                  "frames": "frames", "source": "source"}
+                  "bone_length_error_mm": "bone err (mm)", "bone_length_sd_mm": "bone sd (mm)",
+                  "jitter_mm": "jitter (mm)", "frames": "frames", "source": "source"}
 _TABLE_DECIMALS = {"max_frame_le_20mm_pct": 1, "max_frame_le_40mm_pct": 1}
 
 
@@ -212,10 +217,11 @@ def table_csv(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
-def load_inputs(gt_paths: Sequence[Path], specs: Sequence[PredSpec]
+def load_inputs(gt_paths: Sequence[Path], specs: Sequence[PredSpec], list_path: Path | None = None
                 ) -> tuple[GroundTruth, dict[str, np.ndarray]]:
-    """Read and validate the ground truth and every prediction file (frame counts must match)."""
-    gt = read_ground_truth(gt_paths)
+    """Read and validate the ground truth (with its image list, when given) and every prediction file
+    (frame counts must match)."""
+    gt = read_ground_truth(gt_paths, list_path)
     preds = {s.name: read_results(s.path, expected_frames=gt.frames,
                                   expected_source=gt.description) for s in specs}
     return gt, preds
@@ -223,23 +229,28 @@ def load_inputs(gt_paths: Sequence[Path], specs: Sequence[PredSpec]
 
 def run_compare(gt_paths: Sequence[Path], pred_specs: Sequence[str], out: Path, intr: Intrinsics,
                 camera_name: str = "custom", with_reported: bool = False, overwrite: bool = False,
-                log=sys.stderr) -> list[dict]:
+                log=None, list_path: Path | None = None) -> list[dict]:
     """The whole of ``sdnet compare``: read, score, then write every output into ``out`` atomically.
 
     All inputs are validated before anything is written. Returns the table rows.
     """
+    log = log or sys.stderr
     specs = parse_pred_specs(pred_specs)
     if not specs:
         raise SdnetError("no prediction file given (--pred NAME=FILE)")
-    gt, preds = load_inputs(gt_paths, specs)
+    gt, preds = load_inputs(gt_paths, specs, list_path)
+    if gt.sequences is None:
+        print("[compare] no image paths for the ground truth (give --list): bone-length sd and jitter "
+              "are left out", file=log, flush=True)
     print(f"[compare] {len(specs)} method(s), {gt.frames} frames; camera {camera_name} "
           f"(fx={intr.fx}, fy={intr.fy}, cx={intr.cx}, cy={intr.cy})", file=log, flush=True)
-    metrics, tips = score(gt.uvd, preds, intr)
+    metrics, tips = score(gt.uvd, preds, intr, gt.sequences)
     files = {s.name: s.path for s in specs}
     rows = table_rows(metrics, files, with_reported, tips)
     ordered = {row["method"]: metrics[row["method"]] for row in rows if row["method"] in metrics}
     settings = {
         "ground_truth": list(gt.sources),
+        "image_list": None if list_path is None else str(list_path),
         "frames": gt.frames,
         "predictions": {s.name: str(s.path) for s in specs},
         "camera": camera_name,
@@ -256,11 +267,13 @@ def run_compare(gt_paths: Sequence[Path], pred_specs: Sequence[str], out: Path, 
 
 
 GROUND_TRUTH_NAMES = (("icvl_test_groundtruth_label.txt",), ("test_seq_1.txt", "test_seq_2.txt"))
+IMAGE_LIST_NAME = "icvl_test_list.txt"  # the image path of every line of icvl_test_groundtruth_label.txt
 PUBLISHED_SUBDIR = "published"
 
 
-def find_published(icvl_dir: Path) -> tuple[list[Path], Path] | None:
-    """(ground-truth files, folder of result files) in ``icvl_dir``, or None when either is missing.
+def find_published(icvl_dir: Path) -> tuple[list[Path], Path, Path | None] | None:
+    """(ground-truth files, folder of result files, image list or None) in ``icvl_dir``, or None when
+    the ground truth or the result files are missing.
 
     ``icvl_dir`` holds the real ICVL test labels (``icvl_test_groundtruth_label.txt``, else
     ``test_seq_1.txt`` and ``test_seq_2.txt``) and the published result files in ``published/``
@@ -273,11 +286,12 @@ def find_published(icvl_dir: Path) -> tuple[list[Path], Path] | None:
     for names in GROUND_TRUTH_NAMES:
         paths = [icvl_dir / n for n in names]
         if all(p.is_file() for p in paths):
-            return paths, folder
+            listing = icvl_dir / IMAGE_LIST_NAME
+            return paths, folder, listing if listing.is_file() and len(paths) == 1 else None
     return None
 
 
-def score_published(gt_paths: Sequence[Path], folder: Path, intr: Intrinsics) -> dict:
+def score_published(gt_paths: Sequence[Path], folder: Path, intr: Intrinsics, list_path: Path | None = None) -> dict:
     """Score every result file of ``folder`` against ``gt_paths`` as ``sdnet compare`` does.
 
     Returns a JSON-ready dict: ``rows`` (``table_rows``, sorted by mean error, with the published
@@ -285,8 +299,8 @@ def score_published(gt_paths: Sequence[Path], folder: Path, intr: Intrinsics) ->
     ``frames`` and ``intrinsics``. Errors in mm (camera xyz through ``intr``).
     """
     specs = parse_pred_specs([str(folder)])
-    gt, preds = load_inputs(gt_paths, specs)
-    metrics, tips = score(gt.uvd, preds, intr)
+    gt, preds = load_inputs(gt_paths, specs, list_path)
+    metrics, tips = score(gt.uvd, preds, intr, gt.sequences)
     rows = table_rows(metrics, {s.name: s.path for s in specs}, fingertips=tips)
     return {"ground_truth": [str(p) for p in gt_paths], "frames": gt.frames, "intrinsics": intr.to_dict(),
             "rows": rows, "metrics": {r["method"]: metrics[r["method"]] for r in rows}}

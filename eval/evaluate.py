@@ -43,13 +43,16 @@ from pipeline.rundir import load_model, load_refinement, load_run_config, read_r
 
 
 def metric_rows(metrics: dict, tips: dict) -> list[dict]:
-    """Table rows sorted by mean error: mean, fingertip, max-frame success at 20 and 40 mm."""
+    """Table rows sorted by mean error: mean, fingertip, max-frame success at 20 and 40 mm, and the pose
+    plausibility (``eval.metrics.plausibility``)."""
     rows = []
     for name, m in sorted(metrics.items(), key=lambda kv: kv[1]["mean_error_mm"]):
         rows.append({"method": name, "mean error (mm)": m["mean_error_mm"],
                      "fingertips (mm)": tips[name],
                      "max-frame <= 20 mm (%)": 100 * success_at(m, "max_frame", 20),
                      "max-frame <= 40 mm (%)": 100 * success_at(m, "max_frame", 40),
+                     "bone length error (mm)": m["bone_length_error_mm"],
+                     "bone length sd (mm)": m["bone_length_sd_mm"], "jitter (mm)": m["jitter_mm"],
                      "frames": m["frames"]})
     return rows
 
@@ -87,7 +90,7 @@ def run_eval(run_dir: Path, data_dir: Path, out: Path, refine: bool = True,
 
     gt_xyz = uvd_to_xyz(preds.gt_uvd, eval_intr)
     pred_xyz = {n: uvd_to_xyz(u, eval_intr) for n, u in variants.items()}
-    metrics = {n: summarize(x, gt_xyz) for n, x in pred_xyz.items()}
+    metrics = {n: summarize(x, gt_xyz, sequences=preds.sequence) for n, x in pred_xyz.items()}
     tips = {n: fingertip_mean_error(x, gt_xyz) for n, x in pred_xyz.items()}
     per_frame = per_frame_table(preds.sequence, preds.frame, {n: joint_errors(x, gt_xyz) for n, x in pred_xyz.items()})
     rows = metric_rows(metrics, tips)
@@ -141,7 +144,8 @@ def load_published(icvl_dir: Path) -> dict:
     if found is None:
         raise SdnetError(f"{icvl_dir}: expected the ICVL test labels (icvl_test_groundtruth_label.txt, or "
                          "test_seq_1.txt and test_seq_2.txt) and result files in published/")
-    return score_published(*found, CAMERAS["icvl-benchmark"])
+    gt_paths, folder, listing = found
+    return score_published(gt_paths, folder, CAMERAS["icvl-benchmark"], listing)
 
 
 def _examples_figure(preds, pred_uvd, intr: Intrinsics, path: Path) -> Path:

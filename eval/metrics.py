@@ -22,7 +22,8 @@ from pipeline.skeleton import ICVL_SKELETON, Skeleton
 
 DEFAULT_THRESHOLDS_MM = np.arange(0, 81, dtype=np.float64)  # (81,) 0, 1, ..., 80 mm
 CURVE_NAMES = ("max_frame", "mean_frame", "joint")
-SUMMARY_KEYS = ("mean_error_mm", "per_joint_mm", "frames", "thresholds_mm") + CURVE_NAMES
+SUMMARY_KEYS = ("mean_error_mm", "per_joint_mm", "frames", "thresholds_mm") + CURVE_NAMES + (
+    "bone_length_error_mm", "bone_length_sd_mm", "jitter_mm", "gt_bone_length_sd_mm", "gt_jitter_mm")
 
 
 class MetricInputError(SdnetError, ValueError):
@@ -110,11 +111,13 @@ def success_curves(pred, gt, thresholds=DEFAULT_THRESHOLDS_MM) -> dict[str, np.n
 
 
 def summarize(pred, gt, thresholds=DEFAULT_THRESHOLDS_MM,
-              skeleton: Skeleton = ICVL_SKELETON) -> dict:
+              skeleton: Skeleton = ICVL_SKELETON, sequences=None) -> dict:
     """One method's entry of ``metrics.json`` (plain JSON types).
 
     Keys: ``mean_error_mm`` (float), ``per_joint_mm`` (J floats, skeleton order), ``frames`` (N),
-    ``thresholds_mm`` (T floats), and the curves ``max_frame``, ``mean_frame``, ``joint`` (T fractions).
+    ``thresholds_mm`` (T floats), the curves ``max_frame``, ``mean_frame``, ``joint`` (T fractions),
+    and the pose plausibility (``plausibility``; with ``sequences`` (N,) the test sequence of every
+    frame, else the sequence-based entries are null: frames of unknown order have no jitter).
     """
     pred, gt = _check_pair(pred, gt)
     if pred.shape[1] != skeleton.num_joints:
@@ -129,6 +132,7 @@ def summarize(pred, gt, thresholds=DEFAULT_THRESHOLDS_MM,
         "frames": int(pred.shape[0]),
         "thresholds_mm": [float(x) for x in t],
         **{name: [float(x) for x in curves[name]] for name in CURVE_NAMES},
+        **plausibility(pred, gt, sequences, skeleton),
     }
 
 
@@ -160,7 +164,6 @@ def select_example_frames(frame_errors) -> dict[str, int]:
 # Camera xyz in mm; ``sequences`` (N,) labels the test sequence of every frame, frames of a sequence in
 # temporal order (e.g. ICVL's test_seq_1 and test_seq_2, in the label file's order).
 
-PLAUSIBILITY_KEYS = ("bone_length_error_mm", "bone_length_sd_mm", "jitter_mm")
 
 
 def bone_lengths(joints, skeleton: Skeleton = ICVL_SKELETON) -> np.ndarray:
@@ -203,11 +206,15 @@ def jitter_mm(joints, sequences) -> float:
     return float(np.concatenate(terms).mean()) if terms else float("nan")
 
 
-def plausibility(pred, gt, sequences, skeleton: Skeleton = ICVL_SKELETON) -> dict:
+def plausibility(pred, gt, sequences=None, skeleton: Skeleton = ICVL_SKELETON) -> dict:
     """The plausibility entries of a method in ``metrics.json``: ``bone_length_error_mm``,
     ``bone_length_sd_mm``, ``jitter_mm`` of ``pred``, and the ground truth's own ``gt_bone_length_sd_mm``
-    and ``gt_jitter_mm`` (annotation noise and real motion: the floor to read the others against)."""
+    and ``gt_jitter_mm`` (annotation noise and real motion: the floor to read the others against).
+    Without ``sequences`` the last four are None."""
     pred, gt = _check_pair(pred, gt)
+    if sequences is None:
+        return {"bone_length_error_mm": bone_length_error_mm(pred, gt, skeleton), "bone_length_sd_mm": None,
+                "jitter_mm": None, "gt_bone_length_sd_mm": None, "gt_jitter_mm": None}
     return {"bone_length_error_mm": bone_length_error_mm(pred, gt, skeleton),
             "bone_length_sd_mm": bone_length_sd_mm(pred, sequences, skeleton),
             "jitter_mm": jitter_mm(pred, sequences),

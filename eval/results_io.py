@@ -20,7 +20,7 @@ import numpy as np
 
 from pipeline.errors import SdnetError
 from pipeline.fsutil import atomic_write_text
-from pipeline.icvl import read_label_file
+from pipeline.icvl import read_label_file, sequence_of
 from pipeline.skeleton import NUM_JOINTS
 
 VALUES_PER_FRAME = 3 * NUM_JOINTS  # 48 for ICVL: 16 x (u, v, d)
@@ -114,6 +114,11 @@ class GroundTruth:
     def description(self) -> str:
         return "the ground truth " + " + ".join(self.sources)
 
+    @property
+    def sequences(self) -> tuple[str, ...] | None:
+        """The test sequence of every frame (the folder of its image path), or None without paths."""
+        return None if self.paths is None else tuple(sequence_of(p) for p in self.paths)
+
 
 def _field_count(path: Path) -> int:
     for _, text in _lines(path):
@@ -122,11 +127,22 @@ def _field_count(path: Path) -> int:
     return 0  # not reached: _lines refuses all-blank files
 
 
-def read_ground_truth(paths: Path | Sequence[Path]) -> GroundTruth:
+def read_image_list(path: Path, frames: int) -> tuple[str, ...]:
+    """The image paths of a list file (one per line, e.g. the benchmark's icvl_test_list.txt), which
+    must hold ``frames`` of them; SdnetError naming the file otherwise."""
+    names = [text.strip() for _, text in _lines(path) if text.strip()]
+    if len(names) != frames:
+        raise SdnetError(f"{path}: {len(names)} image paths, but the ground truth has {frames} frames")
+    return tuple(names)
+
+
+def read_ground_truth(paths: Path | Sequence[Path], list_path: Path | None = None) -> GroundTruth:
     """Read ground truth from one or more files, concatenated in the given order.
 
     Each file is either in the result format (48 values a line) or an ICVL label file (an image path
     plus 48 values a line), detected by the field count of its first line. Mixing kinds is refused.
+    ``list_path``: the image path of every frame (``read_image_list``) for result-format files, which
+    carry none; label files carry their own.
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
@@ -152,5 +168,8 @@ def read_ground_truth(paths: Path | Sequence[Path]) -> GroundTruth:
         raise SdnetError("ground truth mixes result files and label files: "
                          + ", ".join(str(p) for p in paths))
     uvd = np.concatenate(blocks, axis=0)  # (N, J, 3)
-    return GroundTruth(uvd=uvd, sources=tuple(str(p) for p in paths),
-                       paths=tuple(names) if kinds == {"labels"} else None)
+    if kinds == {"labels"}:
+        frame_paths = tuple(names)
+    else:
+        frame_paths = read_image_list(Path(list_path), uvd.shape[0]) if list_path is not None else None
+    return GroundTruth(uvd=uvd, sources=tuple(str(p) for p in paths), paths=frame_paths)

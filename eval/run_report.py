@@ -47,10 +47,15 @@ CURVES_FIGURE = "learning_curve.png"
 # Column names of the summary tables (the test reads them back), and their number formats.
 MEAN, TIPS, MAX20, MAX40, FRAMES, SOURCE = ("mean error (mm)", "fingertips (mm)", "max-frame <= 20 mm (%)",
                                             "max-frame <= 40 mm (%)", "frames", "source")
+# Pose plausibility (eval.metrics.plausibility): |L_pred - L_true| of the bones, the sd of each bone's
+# length within a test sequence, the second difference of the joints over frames.
+BONE_ERR, BONE_SD, JITTER = "bone length error (mm)", "bone length sd (mm)", "jitter (mm)"
+PLAUSIBILITY_COLUMNS = {BONE_ERR: "bone_length_error_mm", BONE_SD: "bone_length_sd_mm", JITTER: "jitter_mm"}
 PAPER_SOURCE = "paper, Table 1"
 RECOMPUTED_SOURCE = "result file, recomputed"
 COMPARISON_FIGURE = "success_max_frame_published.png"
-SUMMARY_FORMATS = {MEAN: ".2f", TIPS: ".2f", MAX20: ".1f", MAX40: ".1f"}
+SUMMARY_FORMATS = {MEAN: ".2f", TIPS: ".2f", MAX20: ".1f", MAX40: ".1f", BONE_ERR: ".2f", BONE_SD: ".2f",
+                   JITTER: ".2f"}
 FIGURE_CAPTIONS = {
     "per_joint": "Mean error per joint (paper Fig. 4)",
     "max_frame": "Frames with every joint within the threshold (paper Fig. 5)",
@@ -70,10 +75,22 @@ def fingertip_error(summary: Mapping, skeleton: Skeleton = ICVL_SKELETON) -> flo
 
 def summary_rows(metrics: Mapping[str, Mapping], skeleton: Skeleton = ICVL_SKELETON) -> list[dict]:
     """One row per method, in ``metrics`` order: mean and fingertip error (mm), max-frame success
-    at 20 and 40 mm (%), frames."""
+    at 20 and 40 mm (%), the pose plausibility (mm), frames."""
     return [{"method": name, MEAN: m["mean_error_mm"], TIPS: fingertip_error(m, skeleton),
              MAX20: 100.0 * success_at(m, "max_frame", 20.0), MAX40: 100.0 * success_at(m, "max_frame", 40.0),
+             **{col: m.get(key) for col, key in PLAUSIBILITY_COLUMNS.items()},
              FRAMES: m["frames"], SOURCE: "this run"} for name, m in metrics.items()]
+
+
+def ground_truth_plausibility(metrics: Mapping[str, Mapping]) -> str | None:
+    """The sentence giving the ground truth's own bone-length sd and jitter (annotation noise and real
+    motion, the floor to read the plausibility columns against), or None when unknown."""
+    m = next(iter(metrics.values()), {})
+    if m.get("gt_bone_length_sd_mm") is None:
+        return None
+    return (f"The ground truth's own bone length sd is {m['gt_bone_length_sd_mm']:.2f} mm and its jitter "
+            f"{m['gt_jitter_mm']:.2f} mm (annotation noise and real motion): read the plausibility columns "
+            "against these.")
 
 
 def paper_rows(published: Mapping | None, run_w: float | None = None) -> list[dict]:
@@ -84,13 +101,15 @@ def paper_rows(published: Mapping | None, run_w: float | None = None) -> list[di
     for w, mm in PAPER_TABLE1_MM.items():
         name = f"SDNet (paper), w = {w:g}" + (", baseline" if w == 0 else "")
         rows.append({"method": name + (" [this run's w]" if run_w is not None and w == run_w else ""),
-                     MEAN: mm, TIPS: None, MAX20: None, MAX40: None, FRAMES: None, SOURCE: PAPER_SOURCE})
+                     MEAN: mm, TIPS: None, MAX20: None, MAX40: None, **dict.fromkeys(PLAUSIBILITY_COLUMNS),
+                     FRAMES: None, SOURCE: PAPER_SOURCE})
     if published:
         for r in published["rows"]:
             if r["source"] != SOURCE_RECOMPUTED:
                 continue
             rows.append({"method": r["method"], MEAN: r["mean_error_mm"], TIPS: r["fingertip_mm"],
                          MAX20: r["max_frame_le_20mm_pct"], MAX40: r["max_frame_le_40mm_pct"],
+                         **{col: r.get(key) for col, key in PLAUSIBILITY_COLUMNS.items()},
                          FRAMES: r["frames"], SOURCE: RECOMPUTED_SOURCE})
     return sorted(rows, key=lambda r: r[MEAN])
 
@@ -381,7 +400,7 @@ def build_sections(report_dir: Path, metrics: Mapping, settings: Mapping, publis
     test_set = tested.describe()
     where = SUMMARY_WHERE.get(tested.kind, "our test set")
     ours = Table(f"This run, {where}: {test_set}", summary_rows(metrics), SUMMARY_FORMATS, id="summary",
-                 css_class="summary")
+                 css_class="summary", note=ground_truth_plausibility(metrics) or "")
     gt_note = ""
     if published:
         labels = ", ".join(Path(p).name for p in published["ground_truth"])

@@ -214,3 +214,46 @@ def test_success_plot_axes_and_curves(curve):
     assert len(lines) == 2 and len(ax.get_legend().get_texts()) == 2
     np.testing.assert_allclose(lines[0].get_ydata(), 100 * np.asarray(metrics["good"][curve]))
     assert plots.figure_name(curve) == f"success_{curve}.png"
+
+
+@needs_shared
+def test_published_methods_are_scored_on_plausibility_within_each_test_sequence(tmp_path, capsys):
+    """The image list gives the two test sequences: a method's bone-length sd and jitter, beside the
+    ground truth's own, the same whether the sequences come from the list or from the label files."""
+    out = tmp_path / "cmp"
+    gt_file = SHARED / "icvl_test_groundtruth_label.txt"
+    assert main(["compare", "--gt", str(gt_file), "--list", str(SHARED / "icvl_test_list.txt"),
+                 "--pred", str(SHARED / "published"), f"GT={gt_file}", "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    gt = metrics["GT"]
+    assert gt["bone_length_error_mm"] == 0.0 and gt["bone_length_sd_mm"] == pytest.approx(gt["gt_bone_length_sd_mm"])
+    assert 0.5 < gt["gt_bone_length_sd_mm"] < 5.0 and 0.0 < gt["gt_jitter_mm"] < 30.0  # annotation noise, motion
+    for name in PUBLISHED_MM:
+        m = metrics[name]
+        assert m["bone_length_error_mm"] > 0 and m["bone_length_sd_mm"] > 0 and m["jitter_mm"] > 0, name
+        assert m["gt_jitter_mm"] == gt["gt_jitter_mm"]
+    # DeepModel fits a kinematic hand of fixed bone lengths: its bones waver the least
+    assert min(PUBLISHED_MM, key=lambda n: metrics[n]["bone_length_sd_mm"]) == "DeepModel"
+    out2 = tmp_path / "labels"
+    assert main(["compare", "--gt", str(SHARED / "test_seq_1.txt"), str(SHARED / "test_seq_2.txt"),
+                 "--pred", str(SHARED / "published"), "--out", str(out2)]) == 0
+    again = json.loads((out2 / "metrics.json").read_text())
+    assert again["V2V-PoseNet"]["jitter_mm"] == pytest.approx(metrics["V2V-PoseNet"]["jitter_mm"], rel=1e-3)
+    # without paths: the frame order is unknown, so no sd and no jitter, and the command says so
+    out3 = tmp_path / "nolist"
+    capsys.readouterr()
+    assert main(["compare", "--gt", str(gt_file), "--pred", str(SHARED / "published"), "--out", str(out3)]) == 0
+    assert "give --list" in capsys.readouterr().err
+    plain = json.loads((out3 / "metrics.json").read_text())["LRF"]
+    assert plain["jitter_mm"] is None and plain["bone_length_error_mm"] == pytest.approx(metrics["LRF"]["bone_length_error_mm"])
+
+
+def test_an_image_list_of_another_length_is_refused_naming_it(tmp_path, capsys):
+    gt = np.full((3, NUM_JOINTS, 3), 100.0)
+    write_results(tmp_path / "gt.txt", gt)
+    (tmp_path / "list.txt").write_text("a/1.png\na/2.png\n")
+    assert main(["compare", "--gt", str(tmp_path / "gt.txt"), "--list", str(tmp_path / "list.txt"),
+                 "--pred", f"X={tmp_path / 'gt.txt'}", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "list.txt: 2 image paths" in err and "3 frames" in err
+    assert not (tmp_path / "out").exists()

@@ -4,11 +4,14 @@ import shutil
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 
+from eval.metrics import bone_length_sd_mm, jitter_mm
 from eval.results_io import read_results, write_results
+from eval.run_report import PER_FRAME_FILE
 from models.sdnet import build_model, preset, with_input_size
-from pipeline.camera import ICVL_INTRINSICS
+from pipeline.camera import ICVL_INTRINSICS, Intrinsics, uvd_to_xyz
 from pipeline.cli import main
 from pipeline.config import to_dict
 from pipeline.geometry import denormalize_joints
@@ -47,12 +50,23 @@ def test_eval_writes_every_output(tiny, capsys):
         assert m["frames"] == 7 and len(m["per_joint_mm"]) == 16 and m["mean_error_mm"] > 0
         assert m["max_frame"][-1] >= m["max_frame"][0]
     assert read_results(out / "predictions_uvd.txt", expected_frames=7).shape == (7, 16, 3)
+    # plausibility within the two test sequences (4 + 3 frames), recomputed from the written predictions
+    intr = Intrinsics.from_dict(json.loads((data / "manifest.json").read_text())["intrinsics"])
+    sequences = pd.read_csv(out / PER_FRAME_FILE)["sequence"].tolist()
+    assert sequences == ["test_seq_1"] * 4 + ["test_seq_2"] * 3
+    cnn_xyz = uvd_to_xyz(read_results(out / "predictions_uvd_cnn.txt", expected_frames=7), intr)
+    cnn = metrics["SDNet CNN"]
+    assert cnn["jitter_mm"] == pytest.approx(jitter_mm(cnn_xyz, sequences), rel=1e-3)  # (the file rounds)
+    assert cnn["bone_length_sd_mm"] == pytest.approx(bone_length_sd_mm(cnn_xyz, sequences), rel=1e-3)
+    assert cnn["gt_jitter_mm"] == metrics["SDNet CNN + refinement"]["gt_jitter_mm"] >= 0
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64") == 6  # per joint, 3 success curves, examples, per sequence
     summary = html_tables(html)["summary"]
     assert [r[0] for r in summary[1:]] == list(metrics)
     for row in summary[1:]:
         assert row[1] == f"{metrics[row[0]]['mean_error_mm']:.2f}"
+        assert row[summary[0].index("jitter (mm)")] == f"{metrics[row[0]]['jitter_mm']:.2f}"
+    assert "ground truth's own bone length sd" in html
     assert "mean error (mm)" in capsys.readouterr().out
     settings = json.loads((out / "settings.json").read_text())  # the tiny tree has no synth.json: real ICVL
     source = json.loads((data / "manifest.json").read_text())["source_root"]

@@ -73,7 +73,8 @@ def test_summarize_has_exactly_the_metrics_json_keys():
     pred, gt = _pair(np.tile([[3.0, 4.0, 0.0]], (2, NUM_JOINTS, 1)))
     s = metrics.summarize(pred, gt)
     assert set(s) == {"mean_error_mm", "per_joint_mm", "frames", "thresholds_mm",
-                      "max_frame", "mean_frame", "joint"}
+                      "max_frame", "mean_frame", "joint", "bone_length_error_mm", "bone_length_sd_mm",
+                      "jitter_mm", "gt_bone_length_sd_mm", "gt_jitter_mm"} == set(metrics.SUMMARY_KEYS)
     assert s["mean_error_mm"] == pytest.approx(5.0)
     assert s["per_joint_mm"] == pytest.approx([5.0] * NUM_JOINTS)
     assert s["frames"] == 2
@@ -119,3 +120,71 @@ def test_select_example_frames():
     picks = metrics.select_example_frames([4.0, 1.0, 9.0, 3.0, 5.0])
     assert picks == {"best": 1, "median": 0, "worst": 2}
     assert metrics.select_example_frames([2.0, 2.0])["worst"] == 0
+
+
+# ----------------------------------------------------------------------------- pose plausibility
+
+def _hand(frames: int) -> np.ndarray:
+    """(frames, J, 3) camera mm: one hand pose, still; joint j at a distinct place along a fan."""
+    pose = np.stack([[10.0 * j, 3.0 * j * j % 17, 400.0 + j] for j in range(NUM_JOINTS)])
+    return np.repeat(pose[None], frames, axis=0)
+
+
+def test_a_still_or_uniformly_moving_hand_has_no_sd_and_no_jitter():
+    still = _hand(6)
+    seqs = ["a"] * 6
+    assert metrics.bone_length_sd_mm(still, seqs) == pytest.approx(0.0, abs=1e-12)
+    assert metrics.jitter_mm(still, seqs) == 0.0
+    moving = still + np.arange(6)[:, None, None] * np.array([2.0, -1.0, 3.0])  # constant velocity
+    assert metrics.jitter_mm(moving, seqs) == pytest.approx(0.0, abs=1e-12)
+    assert metrics.bone_length_sd_mm(moving, seqs) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_one_joint_kicked_out_in_one_frame_gives_the_hand_computed_jitter():
+    t, d, frames = 3, 6.0, 8  # joint 5 moved by 6 mm in frame 3 of a still sequence
+    x = _hand(frames)
+    x[t, 5, 0] += d
+    # the second differences at frames t-1, t, t+1 are d, 2d, d for that joint, 0 elsewhere
+    expected = 4 * d / ((frames - 2) * NUM_JOINTS)
+    assert metrics.jitter_mm(x, ["s"] * frames) == pytest.approx(expected)
+
+
+def test_jitter_and_sd_stay_within_each_sequence():
+    a, b = _hand(4), _hand(5) + np.array([300.0, 0.0, 100.0])  # two still sequences far apart
+    x = np.concatenate([a, b])
+    seqs = ["one"] * 4 + ["two"] * 5
+    assert metrics.jitter_mm(x, seqs) == pytest.approx(0.0, abs=1e-12)
+    assert metrics.jitter_mm(x, ["all"] * 9) > 10.0  # across the jump it would not be
+    assert np.isnan(metrics.jitter_mm(x[:2], ["one", "one"]))  # no inner frame at all
+    with pytest.raises(MetricInputError, match="one per frame"):
+        metrics.jitter_mm(x, seqs[:-1])
+
+
+def test_bone_length_error_and_sd_hand_computed():
+    gt = _hand(2)
+    pred = gt.copy()
+    parent, child = ICVL_SKELETON.bones[4]  # one bone
+    direction = (gt[1, child] - gt[1, parent]) / np.linalg.norm(gt[1, child] - gt[1, parent])
+    pred[1, child] += 2.0 * direction  # that bone 2 mm longer in frame 1 (its child's own bones move along)
+    lengths = metrics.bone_lengths(pred) - metrics.bone_lengths(gt)  # (2, B)
+    n_bones = len(ICVL_SKELETON.bones)
+    assert lengths[1, 4] == pytest.approx(2.0) and lengths[0].tolist() == [0.0] * n_bones
+    assert metrics.bone_length_error_mm(pred, gt) == pytest.approx(np.abs(lengths).sum() / (2 * n_bones))
+    # sd over the two frames: |difference| / 2 per bone (ddof 0), averaged over bones
+    assert metrics.bone_length_sd_mm(pred, ["s", "s"]) == pytest.approx(np.abs(lengths[1]).sum() / 2 / n_bones)
+    assert metrics.bone_length_sd_mm(pred, ["s", "t"]) == 0.0  # one frame per sequence: nothing wavers
+
+
+def test_summaries_carry_the_plausibility_with_the_ground_truths_own_values():
+    gt = _hand(5) + np.random.default_rng(0).normal(0.0, 1.0, (5, NUM_JOINTS, 3))
+    pred = gt + 3.0
+    seqs = ["a"] * 5
+    s = metrics.summarize(pred, gt, sequences=seqs)
+    assert s["bone_length_error_mm"] == pytest.approx(0.0, abs=1e-9)  # a shift keeps every bone
+    assert s["bone_length_sd_mm"] == pytest.approx(s["gt_bone_length_sd_mm"]) and s["bone_length_sd_mm"] > 0
+    assert s["jitter_mm"] == pytest.approx(s["gt_jitter_mm"]) and s["jitter_mm"] > 0
+    assert set(metrics.SUMMARY_KEYS) <= set(s)
+    unordered = metrics.summarize(pred, gt)
+    assert unordered["bone_length_error_mm"] == pytest.approx(0.0, abs=1e-9)
+    assert unordered["jitter_mm"] is None and unordered["bone_length_sd_mm"] is None
+    json.dumps(unordered)

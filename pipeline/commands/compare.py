@@ -29,6 +29,10 @@ def register(sub) -> None:
                    help="a result file to compare, as NAME=FILE, a bare FILE (named after the published "
                    "method or the file stem) or a folder of .txt result files; repeatable")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output directory")
+    p.add_argument("--list", type=Path, default=None, metavar="FILE",
+                   help="the image path of every ground-truth line (e.g. icvl_test_list.txt), which gives the "
+                   "test sequences for the plausibility's bone-length sd and jitter; ICVL label files given "
+                   "as --gt carry their own paths")
     p.add_argument("--camera", choices=sorted(CAMERAS), default=None,
                    help=f"named intrinsics for uvd -> xyz (default {DEFAULT_CAMERA}: fx 240.99, fy 240.96, "
                    "cx 160, cy 120)")
@@ -66,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
 
     camera, intr = resolve_intrinsics(args)
     rows = run_compare(args.gt, args.pred, args.out, intr, camera_name=camera,
-                       with_reported=args.with_reported, overwrite=args.overwrite)
+                       with_reported=args.with_reported, overwrite=args.overwrite, list_path=args.list)
     print(format_table(rows))
     print(f"[compare] wrote {args.out}/ (metrics.json, table.csv, per_joint.png, success_*.png)",
           file=sys.stderr)
