@@ -18,12 +18,13 @@ import numpy as np
 
 from pipeline.errors import SdnetError
 from pipeline.joint_error import joint_errors_mm, mean_joint_error_mm
-from pipeline.skeleton import ICVL_SKELETON, Skeleton
+from pipeline.skeleton import FINGERS, ICVL_SKELETON, Skeleton
 
 DEFAULT_THRESHOLDS_MM = np.arange(0, 81, dtype=np.float64)  # (81,) 0, 1, ..., 80 mm
 CURVE_NAMES = ("max_frame", "mean_frame", "joint")
 SUMMARY_KEYS = ("mean_error_mm", "per_joint_mm", "frames", "thresholds_mm") + CURVE_NAMES + (
-    "bone_length_error_mm", "bone_length_sd_mm", "jitter_mm", "gt_bone_length_sd_mm", "gt_jitter_mm")
+    "bone_length_error_mm", "bone_length_sd_mm", "jitter_mm", "gt_bone_length_sd_mm", "gt_jitter_mm",
+    "palm_side_agreement", "gt_palm_facing_share")
 
 
 class MetricInputError(SdnetError, ValueError):
@@ -133,6 +134,8 @@ def summarize(pred, gt, thresholds=DEFAULT_THRESHOLDS_MM,
         "thresholds_mm": [float(x) for x in t],
         **{name: [float(x) for x in curves[name]] for name in CURVE_NAMES},
         **plausibility(pred, gt, sequences, skeleton),
+        "palm_side_agreement": palm_side_agreement(pred, gt, skeleton),
+        "gt_palm_facing_share": float(palm_faces_camera(gt, skeleton).mean()),
     }
 
 
@@ -220,3 +223,30 @@ def plausibility(pred, gt, sequences=None, skeleton: Skeleton = ICVL_SKELETON) -
             "jitter_mm": jitter_mm(pred, sequences),
             "gt_bone_length_sd_mm": bone_length_sd_mm(gt, sequences, skeleton),
             "gt_jitter_mm": jitter_mm(gt, sequences)}
+
+
+# ----------------------------------------------------------------------------- which side of the hand
+# A network that has only seen the back of the hand mirrors a palm-facing one (thumb on the wrong side).
+# The palm normal n = (index root - palm) x (pinky root - palm), camera axes (x right, y down, z away):
+# for a right hand it points toward the camera (n_z < 0) when the palm faces it, away when the back does.
+
+
+def palm_normals(joints, skeleton: Skeleton = ICVL_SKELETON) -> np.ndarray:
+    """(N, 3) palm normals (index root - palm) x (pinky root - palm), mm^2, camera axes."""
+    a = _as_joints(joints, "joints")
+    index = FINGERS.index("index")
+    pinky = FINGERS.index("pinky")
+    root, i_root, p_root = skeleton.root, skeleton.part_chains[index][1], skeleton.part_chains[pinky][1]
+    return np.cross(a[:, i_root] - a[:, root], a[:, p_root] - a[:, root])
+
+
+def palm_faces_camera(joints, skeleton: Skeleton = ICVL_SKELETON) -> np.ndarray:
+    """(N,) bool: the palm normal points toward the camera (n_z < 0)."""
+    return palm_normals(joints, skeleton)[:, 2] < 0
+
+
+def palm_side_agreement(pred, gt, skeleton: Skeleton = ICVL_SKELETON) -> float:
+    """Share of frames whose predicted palm normal points to the same side of the image plane as the
+    labelled one (1: never mirrored)."""
+    pred, gt = _check_pair(pred, gt)
+    return float((palm_faces_camera(pred, skeleton) == palm_faces_camera(gt, skeleton)).mean())

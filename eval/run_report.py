@@ -51,11 +51,13 @@ MEAN, TIPS, MAX20, MAX40, FRAMES, SOURCE = ("mean error (mm)", "fingertips (mm)"
 # length within a test sequence, the second difference of the joints over frames.
 BONE_ERR, BONE_SD, JITTER = "bone length error (mm)", "bone length sd (mm)", "jitter (mm)"
 PLAUSIBILITY_COLUMNS = {BONE_ERR: "bone_length_error_mm", BONE_SD: "bone_length_sd_mm", JITTER: "jitter_mm"}
+# Share of frames whose predicted palm faces the camera's side as labelled (a mirrored hand does not).
+PALM_SIDE = "palm side as labelled (%)"
 PAPER_SOURCE = "paper, Table 1"
 RECOMPUTED_SOURCE = "result file, recomputed"
 COMPARISON_FIGURE = "success_max_frame_published.png"
 SUMMARY_FORMATS = {MEAN: ".2f", TIPS: ".2f", MAX20: ".1f", MAX40: ".1f", BONE_ERR: ".2f", BONE_SD: ".2f",
-                   JITTER: ".2f"}
+                   JITTER: ".2f", PALM_SIDE: ".1f"}
 FIGURE_CAPTIONS = {
     "per_joint": "Mean error per joint (paper Fig. 4)",
     "max_frame": "Frames with every joint within the threshold (paper Fig. 5)",
@@ -75,11 +77,12 @@ def fingertip_error(summary: Mapping, skeleton: Skeleton = ICVL_SKELETON) -> flo
 
 def summary_rows(metrics: Mapping[str, Mapping], skeleton: Skeleton = ICVL_SKELETON) -> list[dict]:
     """One row per method, in ``metrics`` order: mean and fingertip error (mm), max-frame success
-    at 20 and 40 mm (%), the pose plausibility (mm), frames."""
+    at 20 and 40 mm (%), the pose plausibility (mm), the palm side as labelled (%), frames."""
     return [{"method": name, MEAN: m["mean_error_mm"], TIPS: fingertip_error(m, skeleton),
              MAX20: 100.0 * success_at(m, "max_frame", 20.0), MAX40: 100.0 * success_at(m, "max_frame", 40.0),
              **{col: m.get(key) for col, key in PLAUSIBILITY_COLUMNS.items()},
-             FRAMES: m["frames"], SOURCE: "this run"} for name, m in metrics.items()]
+             PALM_SIDE: 100.0 * m["palm_side_agreement"], FRAMES: m["frames"], SOURCE: "this run"}
+            for name, m in metrics.items()]
 
 
 def ground_truth_plausibility(metrics: Mapping[str, Mapping]) -> str | None:

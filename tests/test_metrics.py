@@ -74,7 +74,8 @@ def test_summarize_has_exactly_the_metrics_json_keys():
     s = metrics.summarize(pred, gt)
     assert set(s) == {"mean_error_mm", "per_joint_mm", "frames", "thresholds_mm",
                       "max_frame", "mean_frame", "joint", "bone_length_error_mm", "bone_length_sd_mm",
-                      "jitter_mm", "gt_bone_length_sd_mm", "gt_jitter_mm"} == set(metrics.SUMMARY_KEYS)
+                      "jitter_mm", "gt_bone_length_sd_mm", "gt_jitter_mm", "palm_side_agreement",
+                      "gt_palm_facing_share"} == set(metrics.SUMMARY_KEYS)
     assert s["mean_error_mm"] == pytest.approx(5.0)
     assert s["per_joint_mm"] == pytest.approx([5.0] * NUM_JOINTS)
     assert s["frames"] == 2
@@ -188,3 +189,23 @@ def test_summaries_carry_the_plausibility_with_the_ground_truths_own_values():
     assert unordered["bone_length_error_mm"] == pytest.approx(0.0, abs=1e-9)
     assert unordered["jitter_mm"] is None and unordered["bone_length_sd_mm"] is None
     json.dumps(unordered)
+
+
+def test_palm_side_agreement_catches_a_mirrored_hand():
+    # a right hand seen from its back (ICVL's side): index root to the left of the pinky root in the
+    # image... built from the skeleton's own indices, palm at the origin plane z = 400 mm
+    hand = np.zeros((1, NUM_JOINTS, 3)) + np.array([0.0, 0.0, 400.0])
+    index_root = ICVL_SKELETON.part_chains[FINGERS.index("index")][1]
+    pinky_root = ICVL_SKELETON.part_chains[FINGERS.index("pinky")][1]
+    hand[0, index_root] += [-20.0, -60.0, 0.0]
+    hand[0, pinky_root] += [25.0, -45.0, 0.0]
+    # n = (index - palm) x (pinky - palm): z = (-20)(-45) - (-60)(25) = 2400 > 0, away from the camera
+    assert not metrics.palm_faces_camera(hand)[0]
+    mirrored = hand.copy()
+    mirrored[..., 0] *= -1.0  # thumb on the other side: the palm seems to face the camera
+    assert metrics.palm_faces_camera(mirrored)[0]
+    both = np.concatenate([hand, mirrored])
+    assert metrics.palm_side_agreement(both, both) == 1.0
+    assert metrics.palm_side_agreement(both[::-1], both) == 0.0
+    s = metrics.summarize(both[::-1], both)
+    assert s["palm_side_agreement"] == 0.0 and s["gt_palm_facing_share"] == 0.5
