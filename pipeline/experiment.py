@@ -28,6 +28,7 @@ from typing import Any
 from pipeline.config import (CONFIG_VERSION, DATA_LAYOUT_FIELDS, PRESETS, DataConfig, TrainConfig,
                              TrainDataInfo, from_dict, to_dict)
 from pipeline.errors import SdnetError
+from pipeline.fsutil import read_json_file
 
 # The keys `sdnet train` offers as shorthand flags, and those of `sdnet data` (its data section).
 TRAIN_SHORTHANDS = (
@@ -152,24 +153,10 @@ def default_experiment() -> TrainConfig:
     return experiment_from_dict({"version": CONFIG_VERSION})
 
 
-def read_experiment_dict(path: Path) -> dict:
-    """The JSON object of an experiment file; SdnetError naming the file when unreadable."""
-    path = Path(path)
-    if not path.is_file():
-        raise SdnetError(f"{path}: no such experiment file")
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise SdnetError(f"{path}: cannot read the experiment ({e})") from None
-    if not isinstance(doc, dict):
-        raise SdnetError(f"{path}: an experiment file holds a JSON object")
-    return doc
-
-
 def load_experiment(path: Path | None = None, sets: dict[str, Any] | None = None) -> TrainConfig:
     """The experiment of file ``path`` (None: the default experiment) with ``sets`` applied; SdnetError
     with one line naming the file (or --set) and the key on any problem."""
-    doc = read_experiment_dict(path) if path is not None else {"version": CONFIG_VERSION}
+    doc = read_json_file(path, "experiment file") if path is not None else {"version": CONFIG_VERSION}
     where = str(path) if path is not None else "experiment"
     try:
         return experiment_from_dict(apply_sets(doc, sets or {}), where)

@@ -83,3 +83,17 @@ def atomic_write_text(path: Path, text: str) -> None:
 def write_json(path: Path, obj) -> None:
     """Atomically write ``obj`` as indented JSON."""
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def read_json_file(path: Path, what: str) -> dict:
+    """A JSON object from ``path``; SdnetError naming the file when it is missing or broken."""
+    path = Path(path)
+    if not path.is_file():
+        raise SdnetError(f"{path}: no {what}")
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise SdnetError(f"{path}: cannot read the {what} ({e})") from None
+    if not isinstance(doc, dict):
+        raise SdnetError(f"{path}: the {what} is not a JSON object")
+    return doc

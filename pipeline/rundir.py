@@ -6,7 +6,6 @@ and the problem.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import keras
@@ -18,22 +17,9 @@ from pipeline.camera import Intrinsics
 from pipeline.config import RefineConfig, TrainConfig, from_dict
 from pipeline.errors import SdnetError
 from pipeline.experiment import experiment_from_dict
+from pipeline.fsutil import read_json_file
 from pipeline.runfiles import RunDir
 from pipeline.skeleton import ICVL_SKELETON
-
-
-def read_json_file(path: Path, what: str) -> dict:
-    """A JSON object from ``path``; SdnetError naming the file when it is missing or broken."""
-    path = Path(path)
-    if not path.is_file():
-        raise SdnetError(f"{path}: no {what}")
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise SdnetError(f"{path}: cannot read the {what} ({e})") from None
-    if not isinstance(doc, dict):
-        raise SdnetError(f"{path}: the {what} is not a JSON object")
-    return doc
 
 
 def load_run_config(run_dir: str | Path) -> TrainConfig:

@@ -85,9 +85,9 @@ def test_a_file_of_another_version_is_refused_naming_both(tmp_path):
     with pytest.raises(SdnetError, match=rf"{re.escape(str(path))}: version 0, but this sdnet reads experiment version 1"):
         load_experiment(path)
     path.write_text("{not json")
-    with pytest.raises(SdnetError, match="cannot read the experiment"):
+    with pytest.raises(SdnetError, match="cannot read the experiment file"):
         load_experiment(path)
-    with pytest.raises(SdnetError, match="no such experiment file"):
+    with pytest.raises(SdnetError, match="no experiment file"):
         load_experiment(tmp_path / "absent.json")
 
 
