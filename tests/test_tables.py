@@ -27,12 +27,14 @@ def test_no_rows_is_the_header():
 
 def test_compare_table_rows_in_order_with_published_note():
     rows = [{"rank": 1, "method": "mine", "mean_error_mm": 7.25, "reported_mm": None, "fingertip_mm": 9.5,
-             "max_frame_le_20mm_pct": 80.0, "max_frame_le_40mm_pct": 99.25, "frames": 10, "source": "recomputed"},
+             "max_frame_le_20mm_pct": 80.0, "max_frame_le_40mm_pct": 99.25, "bone_length_error_mm": 2.5,
+             "bone_length_sd_mm": 1.125, "jitter_mm": None, "frames": 10, "source": "recomputed"},
             {"rank": 2, "method": "SDNet (paper)", "mean_error_mm": None, "reported_mm": 8.4, "fingertip_mm": None,
-             "max_frame_le_20mm_pct": None, "max_frame_le_40mm_pct": None, "frames": None,
-             "source": "reported, not recomputed"}]
+             "max_frame_le_20mm_pct": None, "max_frame_le_40mm_pct": None, "bone_length_error_mm": None,
+             "bone_length_sd_mm": None, "jitter_mm": None, "frames": None, "source": "reported, not recomputed"}]
     lines = format_table(rows).splitlines()
-    assert lines[1].split() == ["1", "mine", "7.250", "-", "9.500", "80.0", "99.2", "10", "recomputed"]
+    assert lines[1].split() == ["1", "mine", "7.250", "-", "9.500", "80.0", "99.2", "2.500", "1.125", "-", "10",
+                                "recomputed"]
     assert lines[2].split()[:4] == ["2", "SDNet", "(paper)", "-"] and "8.400" in lines[2]
     assert lines[3].startswith("rows with source 'reported, not recomputed' quote the papers")
     assert "quote the papers" not in format_table(rows[:1])
