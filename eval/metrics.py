@@ -213,16 +213,21 @@ def plausibility(pred, gt, sequences=None, skeleton: Skeleton = ICVL_SKELETON) -
     """The plausibility entries of a method in ``metrics.json``: ``bone_length_error_mm``,
     ``bone_length_sd_mm``, ``jitter_mm`` of ``pred``, and the ground truth's own ``gt_bone_length_sd_mm``
     and ``gt_jitter_mm`` (annotation noise and real motion: the floor to read the others against).
-    Without ``sequences`` the last four are None."""
+    Without ``sequences`` the last four are None; the jitters are None when no sequence has 3 frames."""
     pred, gt = _check_pair(pred, gt)
     if sequences is None:
         return {"bone_length_error_mm": bone_length_error_mm(pred, gt, skeleton), "bone_length_sd_mm": None,
                 "jitter_mm": None, "gt_bone_length_sd_mm": None, "gt_jitter_mm": None}
     return {"bone_length_error_mm": bone_length_error_mm(pred, gt, skeleton),
             "bone_length_sd_mm": bone_length_sd_mm(pred, sequences, skeleton),
-            "jitter_mm": jitter_mm(pred, sequences),
+            "jitter_mm": _json_number(jitter_mm(pred, sequences)),
             "gt_bone_length_sd_mm": bone_length_sd_mm(gt, sequences, skeleton),
-            "gt_jitter_mm": jitter_mm(gt, sequences)}
+            "gt_jitter_mm": _json_number(jitter_mm(gt, sequences))}
+
+
+def _json_number(value: float) -> float | None:
+    """``value``, or None (JSON null) for NaN (e.g. the jitter of sequences without an inner frame)."""
+    return None if np.isnan(value) else value
 
 
 # ----------------------------------------------------------------------------- which side of the hand

@@ -91,9 +91,9 @@ def ground_truth_plausibility(metrics: Mapping[str, Mapping]) -> str | None:
     m = next(iter(metrics.values()), {})
     if m.get("gt_bone_length_sd_mm") is None:
         return None
+    jitter = "-" if m.get("gt_jitter_mm") is None else f"{m['gt_jitter_mm']:.2f}"
     return (f"The ground truth's own bone length sd is {m['gt_bone_length_sd_mm']:.2f} mm and its jitter "
-            f"{m['gt_jitter_mm']:.2f} mm (annotation noise and real motion): read the plausibility columns "
-            "against these.")
+            f"{jitter} mm (annotation noise and real motion): read the plausibility columns against these.")
 
 
 def paper_rows(published: Mapping | None, run_w: float | None = None) -> list[dict]:

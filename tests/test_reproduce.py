@@ -428,13 +428,20 @@ def test_reproduce_runs_end_to_end_and_resumes(tiny, capsys):
             assert s["cnn"]["mean"] == pytest.approx(metrics["SDNet CNN"]["mean_error_mm"])
             assert s["refined"]["mean"] == pytest.approx(metrics["SDNet CNN + refinement"]["mean_error_mm"])
             assert s["cnn"]["values"] == [s["cnn"]["mean"]] and s["cnn"]["sd"] == 0.0
+            # the pose plausibility of each run, from the same metrics.json
+            assert s["bone_sd_refined"]["mean"] == pytest.approx(metrics["SDNet CNN + refinement"]["bone_length_sd_mm"])
+            if metrics["SDNet CNN"]["jitter_mm"] is None:  # test sequences of fewer than 3 frames
+                assert s["jitter_cnn"] is None and s["gt_jitter"] is None
+            else:
+                assert s["jitter_cnn"]["mean"] == pytest.approx(metrics["SDNet CNN"]["jitter_mm"])
+                assert s["gt_jitter"]["mean"] == pytest.approx(metrics["SDNet CNN"]["gt_jitter_mm"])
         # the paired differences (one seed: no interval) are the per-seed differences
         base = ts["settings"]["w0"]
         assert base["paired"] is None and base["verdict"] is None
         for tag in tags[1:]:
             p = ts["settings"][tag]["paired"]
             assert p["cnn"]["n"] == 1 and p["cnn"]["low"] is None and ts["settings"][tag]["verdict"] is None
-            for m in ("cnn", "refined", "tips_cnn", "tips_refined"):
+            for m in ("cnn", "refined", "tips_cnn", "tips_refined", "bone_err_cnn", "bone_sd_cnn"):
                 assert p[m]["mean"] == pytest.approx(ts["settings"][tag][m]["mean"] - base[m]["mean"])
         # the verdict follows the numbers of the paper's settings (w alone); the paragraph reports them
         base, sd = ts["settings"]["w0"]["cnn"]["mean"], ts["settings"]["w0.5"]["cnn"]["mean"]
@@ -474,6 +481,10 @@ def test_reproduce_runs_end_to_end_and_resumes(tiny, capsys):
     assert "| SDNet w=0.5, penalty=hinge | - |" in table and "(1 seed: no interval)" in table
     assert "Δ vs baseline (95% CI), CNN" in table and f"## second: the test split of {second}" in table
     assert "## Convergence" in table and "learning_curves.png" in table
+    assert table.count("| setting | bone length error, CNN | Δ (95% CI) |") == 3  # one per test set
+    syn = res["testsets"]["synthetic"]["settings"]["w0"]
+    assert f"| baseline (w=0) | {syn['bone_err_cnn']['mean']:.2f} | - | {syn['bone_sd_cnn']['mean']:.2f} |" in table
+    assert f"bone length sd {syn['gt_bone_sd']['mean']:.2f} mm" in table
     assert "Wall-clock duration:" in table and res["testsets"]["synthetic"]["paragraph"] in table
     assert res["duration"]["last_invocation_s"] > 0
     assert res["command"] == (f"sdnet reproduce --data {data} --out {out} --seeds 0 --weights 0 0.5 "

@@ -30,7 +30,10 @@ from pipeline.skeleton import ICVL_SKELETON
 PAPER_TABLE1 = PAPER_TABLE1_MM
 CURVE = "max_frame"  # the success curve of the tables and figures: every joint of a frame within t
 # Per-run numbers compared pairwise with the baseline (errors in mm; lower is better).
-PAIRED_METRICS = ("cnn", "refined", "tips_cnn", "tips_refined")
+# The pose plausibility of every run (eval.metrics.plausibility; mm, lower is more plausible), per variant.
+PLAUSIBILITY = {"bone_err": "bone_length_error_mm", "bone_sd": "bone_length_sd_mm", "jitter": "jitter_mm"}
+PAIRED_METRICS = ("cnn", "refined", "tips_cnn", "tips_refined") + tuple(
+    f"{short}_{key}" for short in PLAUSIBILITY for key in ("cnn", "refined"))
 CI_LEVEL = 0.95
 FLAT_FROM = 0.75  # learning-curve flatness: change of the val error over the last 25% of the steps
 
@@ -54,10 +57,10 @@ def paired_difference(values: Mapping[int, float], base: Mapping[int, float],
 
     ``values``, ``base``: seed -> error. Over the n seeds both have: d_i = values - base, their mean,
     sample sd, and the interval mean +- t_{(1+level)/2, n-1} sd / sqrt(n) (n >= 2; for n = 1 the
-    interval, sd and verdict are None). None when no seed is shared.
+    interval, sd and verdict are None). None when no seed is shared or a value is missing.
     """
     seeds = [s for s in values if s in base]
-    if not seeds:
+    if not seeds or any(values[s] is None or base[s] is None for s in seeds):
         return None
     d = [float(values[s]) - float(base[s]) for s in seeds]
     n, mean = len(d), statistics.fmean(d)
@@ -71,8 +74,11 @@ def paired_difference(values: Mapping[int, float], base: Mapping[int, float],
     return out
 
 
-def spread(values: list[float]) -> dict:
-    """mean, sample standard deviation (0 for one value), min, max and the values."""
+def spread(values: list[float | None]) -> dict | None:
+    """mean, sample standard deviation (0 for one value), min, max and the values; None when a value is
+    missing (e.g. no jitter on test sequences shorter than 3 frames)."""
+    if any(x is None for x in values):
+        return None
     v = [float(x) for x in values]
     return {"mean": statistics.fmean(v), "sd": statistics.stdev(v) if len(v) > 1 else 0.0,
             "min": min(v), "max": max(v), "values": v}
@@ -88,6 +94,9 @@ def run_numbers(metrics: dict, summary: dict | None = None) -> dict:
         out[f"tips_{key}"] = statistics.fmean(m["per_joint_mm"][j] for j in tips)
         out[f"auc_{key}"] = 100.0 * statistics.fmean(m[CURVE])  # mean success over 0..80 mm, %
         out[f"success20_{key}"] = 100.0 * success_at(m, CURVE, 20.0)
+        for short, metric in PLAUSIBILITY.items():
+            out[f"{short}_{key}"] = m[metric]
+    out["gt_bone_sd"], out["gt_jitter"] = metrics[CNN]["gt_bone_length_sd_mm"], metrics[CNN]["gt_jitter_mm"]
     if summary is not None:
         out["steps"] = summary.get("steps")
     return out

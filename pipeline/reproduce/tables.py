@@ -69,6 +69,29 @@ def calibration_markdown(calibration: dict, baseline_val: float | None) -> list[
     return lines
 
 
+def plausibility_markdown(ts: dict, seeds: int) -> list[str]:
+    """The pose-plausibility table of one test set: per setting, bone length error, bone length sd within
+    a sequence and jitter (mm; CNN and refined), with the paired difference from the baseline, and the
+    ground truth's own sd and jitter under it."""
+    first = next(iter(ts["settings"].values()))
+    lines = ["", "Pose plausibility (mm; lower is more plausible): |L_pred - L_true| of the bones, the sd of "
+             "each bone's length within a test sequence, the joints' second difference over frames "
+             "(eval.metrics.plausibility).", "",
+             "| setting | bone length error, CNN | Δ (95% CI) | bone length sd, CNN | Δ (95% CI) | jitter, CNN | "
+             "Δ (95% CI) | bone length error, refined | bone length sd, refined | jitter, refined |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for s in ts["settings"].values():
+        paired = s.get("paired") or {}
+        lines.append(f"| {_setting_cell(s)} | {_pm(s['bone_err_cnn'], seeds)} | {format_delta(paired.get('bone_err_cnn'))} | "
+                     f"{_pm(s['bone_sd_cnn'], seeds)} | {format_delta(paired.get('bone_sd_cnn'))} | "
+                     f"{_pm(s['jitter_cnn'], seeds)} | {format_delta(paired.get('jitter_cnn'))} | "
+                     f"{_pm(s['bone_err_refined'], seeds)} | {_pm(s['bone_sd_refined'], seeds)} | "
+                     f"{_pm(s['jitter_refined'], seeds)} |")
+    lines += ["", f"The ground truth's own bone length sd {_pm(first['gt_bone_sd'], 1)} mm and jitter "
+              f"{_pm(first['gt_jitter'], 1)} mm (annotation noise and the hand's real motion)."]
+    return lines
+
+
 def table_markdown(res: dict, command: str, session_s: float, total_s: float) -> str:
     seeds = len(res["seeds"])
     train = ", ".join(f"{k}={v}" for k, v in res["train"].items())
@@ -108,6 +131,7 @@ def table_markdown(res: dict, command: str, session_s: float, total_s: float) ->
                 notes.append(f"{s['name']}: {s['baseline_note']}.")
         if notes:
             lines += ["", "Notes: " + " ".join(notes)]
+        lines += plausibility_markdown(ts, seeds)
         lines += ["", ts["paragraph"], "",
                   f"![per joint](per_joint_{name}.png) ![max-frame success](success_{CURVE}_{name}.png)", ""]
     if res.get("convergence"):
