@@ -177,28 +177,21 @@ def experiment_json(cfg: TrainConfig) -> dict:
     return json.loads(json.dumps(to_dict(cfg)))
 
 
+def _flat(d: dict, prefix: str = "") -> dict:
+    """{dotted key: value} of a nested dict (every dict is a section)."""
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
 def differences(a: TrainConfig, b: TrainConfig, skip: tuple[str, ...] = ("source",)) -> list[str]:
     """Dotted keys whose values differ between two experiments (sections in ``skip`` left out)."""
-    def flat(d: dict, prefix: str = "") -> dict:
-        out = {}
-        for k, v in d.items():
-            if f"{prefix}{k}" in skip:
-                continue
-            if isinstance(v, dict) and dataclasses.is_dataclass(_safe_type(f"{prefix}{k}")):
-                out.update(flat(v, f"{prefix}{k}."))
-            else:
-                out[f"{prefix}{k}"] = v
-        return out
-
-    fa, fb = flat(experiment_json(a)), flat(experiment_json(b))
+    ja, jb = experiment_json(a), experiment_json(b)
+    for section in skip:
+        ja.pop(section, None), jb.pop(section, None)
+    fa, fb = _flat(ja), _flat(jb)
     return sorted(k for k in set(fa) | set(fb) if fa.get(k) != fb.get(k))
-
-
-def _safe_type(key: str):
-    try:
-        return _field_type(key)
-    except (KeyError, TypeError):
-        return None
 
 
 # ----------------------------------------------------------------------------- the data
@@ -207,16 +200,8 @@ def _safe_type(key: str):
 def data_differences(data: DataConfig, manifest_config: dict) -> list[str]:
     """``data.KEY=manifest value`` for each record-changing DataConfig field in which a manifest's
     ``config`` differs from ``data`` (DATA_LAYOUT_FIELDS ignored)."""
-    made = json.loads(json.dumps(manifest_config))
-    want = json.loads(json.dumps(to_dict(data)))
-
-    def flat(d: dict, prefix: str = "data.") -> dict:
-        out = {}
-        for k, v in d.items():
-            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
-        return out
-
-    fm, fw = flat(made), flat(want)
+    fm = _flat(json.loads(json.dumps(manifest_config)), "data.")
+    fw = _flat(json.loads(json.dumps(to_dict(data))), "data.")
     skip = {f"data.{f}" for f in DATA_LAYOUT_FIELDS}
     return [f"{k}={json.dumps(fm.get(k))}" for k in sorted(set(fm) | set(fw)) if k not in skip and fm.get(k) != fw.get(k)]
 
@@ -316,8 +301,3 @@ def sets_from_args(args: argparse.Namespace, shorthands: tuple[str, ...]) -> dic
         if value is not None:
             sets[key] = value
     return sets
-
-
-def experiment_from_args(args: argparse.Namespace, shorthands: tuple[str, ...]) -> TrainConfig:
-    """The experiment of ``--config`` with ``--set`` and the shorthands applied."""
-    return load_experiment(args.config, sets_from_args(args, shorthands))
