@@ -6,8 +6,10 @@ class SdnetError(Exception):
 
 
 class LabelError(SdnetError):
-    """A malformed ICVL label line (the message names the file and the line number)."""
+    """A malformed label file or line: an ICVL label line (the message names the file and the line
+    number) or an NYU joint_data.mat (the message names the file)."""
 
 
 class DepthImageError(SdnetError):
-    """A depth PNG that is missing, unreadable, not 16-bit or of the wrong size."""
+    """A depth PNG that is missing, unreadable, not in its dataset's encoding (ICVL: 16-bit gray;
+    NYU: 8-bit RGB) or of the wrong size."""

@@ -176,6 +176,32 @@ def _finger_capsules(joints: np.ndarray, shape: HandShape):
     return a, b, r, owner
 
 
+@dataclass(frozen=True)
+class PalmPoints:
+    """Points of the palm and wrist that the solids are built on, camera xyz (3,) mm each: the
+    centre of the palm heel line, its radial (thumb side) and ulnar ends, and the wrist centre."""
+
+    heel_centre: np.ndarray
+    heel_radial: np.ndarray
+    heel_ulnar: np.ndarray
+    wrist: np.ndarray
+
+
+def palm_points(joints: np.ndarray, shape: HandShape) -> PalmPoints:
+    """The palm heel and wrist of a hand whose ICVL joints are ``joints`` (16, 3) camera xyz mm:
+    the heel line ``palm_heel_back_mm`` behind the palm joint (away from the fingers), as wide as
+    the knuckle line times ``palm_heel_width_ratio``; the wrist ``wrist_back_mm`` behind it."""
+    joints = np.asarray(joints, dtype=np.float64)
+    f, l, _ = palm_frame(joints)
+    palm = joints[_PALM]
+    roots = joints[[_INDEX[1], _MIDDLE[1], _RING[1], _PINKY[1]]]  # (4, 3)
+    knuckle_width = float((roots[0] - roots[3]) @ l)
+    heel_centre = palm - f * shape.palm_heel_back_mm
+    heel_half = 0.5 * knuckle_width * shape.palm_heel_width_ratio
+    return PalmPoints(heel_centre=heel_centre, heel_radial=heel_centre + l * heel_half,
+                      heel_ulnar=heel_centre - l * heel_half, wrist=palm - f * shape.wrist_back_mm)
+
+
 def build_primitives(joints: np.ndarray, shape: HandShape) -> HandPrimitives:
     """The solids of a hand whose ICVL joints are ``joints`` (16, 3) camera xyz mm."""
     joints = np.asarray(joints, dtype=np.float64)
@@ -185,11 +211,8 @@ def build_primitives(joints: np.ndarray, shape: HandShape) -> HandPrimitives:
     a, b, r, owner = _finger_capsules(joints, shape)
 
     roots = joints[[_INDEX[1], _MIDDLE[1], _RING[1], _PINKY[1]]]  # (4, 3)
-    knuckle_width = float((roots[0] - roots[3]) @ l)
-    heel_centre = palm - f * shape.palm_heel_back_mm
-    heel_half = 0.5 * knuckle_width * shape.palm_heel_width_ratio
-    heel_r, heel_u = heel_centre + l * heel_half, heel_centre - l * heel_half  # radial, ulnar
-    wrist = palm - f * shape.wrist_back_mm
+    heel = palm_points(joints, shape)
+    heel_centre, heel_r, heel_u, wrist = heel.heel_centre, heel.heel_radial, heel.heel_ulnar, heel.wrist
 
     # Palm slab: the convex hull of roots and heels, projected on the plane through the palm joint.
     outline = np.vstack([roots, heel_u[None], heel_r[None]])  # (6, 3)
