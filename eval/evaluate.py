@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eval.compare import find_published, score_published
+from eval.compare import find_published, ground_truth_names, score_published
 from eval.learning import read_history, time_to_accuracy
 from eval.metrics import (fingertip_mean_error, frame_mean_errors, joint_errors, select_example_frames,
                           success_at, summarize)
@@ -33,8 +33,9 @@ from eval.results_io import read_results, write_results
 from eval.run_report import (CNN, PER_FRAME_FILE, PUBLISHED_FILE, REFINED, TestSet, per_frame_table, run_date,
                              write_run_report)
 from eval.tables import text_table
-from pipeline.camera import CAMERAS, Intrinsics, uvd_to_xyz
+from pipeline.camera import Intrinsics, uvd_to_xyz
 from pipeline.config import to_dict
+from pipeline.datasets import DATASETS
 from pipeline.errors import SdnetError
 from pipeline.fsutil import atomic_output_dir, atomic_write_text, check_output_dir, write_json
 from pipeline.inference import load_depth_frames, predict_split, refine_split
@@ -137,15 +138,19 @@ def rebuild_report(out: Path, run_dir: Path | None = None) -> Path:
     return write_run_report(Path(out), run_dir)["html"]
 
 
-def load_published(icvl_dir: Path) -> dict:
-    """The published ICVL result files of ``icvl_dir`` scored on its real test labels with the ICVL
-    benchmark intrinsics (``eval.compare.score_published``); SdnetError when the files are missing."""
-    found = find_published(icvl_dir)
+def load_published(bench_dir: Path) -> dict:
+    """The published result files of the benchmark folder ``bench_dir`` (``eval.compare.find_published``:
+    ICVL's or NYU's layout) scored on its real test labels with its dataset's scoring intrinsics
+    (``eval.compare.score_published``); SdnetError when the files are missing."""
+    found = find_published(bench_dir)
     if found is None:
-        raise SdnetError(f"{icvl_dir}: expected the ICVL test labels (icvl_test_groundtruth_label.txt, or "
-                         "test_seq_1.txt and test_seq_2.txt) and result files in published/")
-    gt_paths, folder, listing = found
-    return score_published(gt_paths, folder, CAMERAS["icvl-benchmark"], listing)
+        expected = "; or ".join(
+            " or ".join(" and ".join(names) for names in ground_truth_names(d)) + f" ({d.name})"
+            for d in DATASETS.values())
+        raise SdnetError(f"{bench_dir}: expected a benchmark's test labels ({expected}) and result files "
+                         "in published/")
+    return score_published(list(found.ground_truth), found.folder, found.dataset.scoring_camera,
+                           found.image_list, found.dataset)
 
 
 def _examples_figure(preds, pred_uvd, intr: Intrinsics, path: Path) -> Path:

@@ -191,6 +191,20 @@ def _sequence_slices(sequences, n: int) -> list[np.ndarray]:
     return [np.flatnonzero(labels == s) for s in order]
 
 
+def sequence_errors(pred, gt, sequences) -> dict[str, dict]:
+    """The error within each test sequence (or subject): sequence name -> {"frames", "mean_error_mm",
+    "per_joint_mm"} (mm, as ``summarize``'s), sequences in first-appearance order; ``sequences`` (N,)
+    labels every frame."""
+    err = joint_errors(pred, gt)  # (N, J)
+    labels = np.asarray(sequences).reshape(-1)
+    out = {}
+    for idx in _sequence_slices(labels, err.shape[0]):
+        per_joint = err[idx].mean(axis=0)  # (J,)
+        out[str(labels[idx[0]])] = {"frames": int(idx.size), "mean_error_mm": float(per_joint.mean()),
+                                    "per_joint_mm": [float(x) for x in per_joint]}
+    return out
+
+
 def bone_length_sd_mm(joints, sequences, skeleton: Skeleton = ICVL_SKELETON) -> float:
     """Mean over (sequence, bone) pairs of the standard deviation (ddof 0) of the bone's length over
     that sequence's frames (mm): 0 for a hand whose bones keep their lengths."""

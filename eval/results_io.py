@@ -1,8 +1,9 @@
-"""The standard result format of ICVL evaluations, and ground truth in either of its two forms.
+"""The standard result format of hand-pose evaluations, and ground truth in either of its two forms.
 
 Result format (predictions, and the benchmark's ground-truth file): one line per frame, in the order
-of the test label files (``test_seq_1.txt`` then ``test_seq_2.txt`` for ICVL), 16 joints x (u v d)
-separated by spaces: u, v in pixels, d in mm (image uvd; see ``pipeline.camera``).
+of the test label files (``test_seq_1.txt`` then ``test_seq_2.txt`` for ICVL), J joints x (u v d)
+separated by spaces: u, v in pixels, d in mm (image uvd; see ``pipeline.camera``). J is the dataset's
+joint count (``num_joints``: 16 for ICVL, the default; 14 for NYU's evaluation kit).
 
 Ground truth may also be given as ICVL label files (``<relative path> u1 v1 d1 ... u16 v16 d16``);
 ``read_ground_truth`` tells them apart by the field count of the first line (48 or 49).
@@ -20,13 +21,11 @@ import numpy as np
 
 from pipeline.errors import SdnetError
 from pipeline.fsutil import atomic_write_text
-from pipeline.icvl import read_label_file, sequence_of
+from pipeline.icvl import FIELDS_PER_LINE as ICVL_LABEL_FIELDS, read_label_file, sequence_of
 from pipeline.skeleton import NUM_JOINTS
 
-VALUES_PER_FRAME = 3 * NUM_JOINTS  # 48 for ICVL: 16 x (u, v, d)
 
-
-def _lines(path: Path) -> list[tuple[int, str]]:
+def _lines(path: Path, num_joints: int = NUM_JOINTS) -> list[tuple[int, str]]:
     """(1-based line number, text) of a file, without trailing blank lines; errors if missing/empty."""
     path = Path(path)
     if not path.is_file():
@@ -36,20 +35,22 @@ def _lines(path: Path) -> list[tuple[int, str]]:
     while lines and not lines[-1][1].strip():
         lines.pop()
     if not lines:
-        raise SdnetError(f"{path}: file is empty (expected one line of {VALUES_PER_FRAME} values per frame)")
+        raise SdnetError(f"{path}: file is empty (expected one line of {3 * num_joints} values per frame)")
     return lines
 
 
-def parse_result_line(text: str, source: str, lineno: int) -> np.ndarray:
-    """One result line -> (J, 3) float64 image uvd [px, px, mm]; SdnetError naming ``source:lineno``."""
+def parse_result_line(text: str, source: str, lineno: int, num_joints: int = NUM_JOINTS) -> np.ndarray:
+    """One result line of ``num_joints`` x (u v d) -> (J, 3) float64 image uvd [px, px, mm];
+    SdnetError naming ``source:lineno``."""
     where = f"{source}:{lineno}"
     fields = text.split()
+    values_per_frame = 3 * num_joints
     if not fields:
         raise SdnetError(f"{where}: empty line (every line is one frame; frames must not be skipped)")
-    if len(fields) != VALUES_PER_FRAME:
+    if len(fields) != values_per_frame:
         hint = (" (a label file with an image path? predictions use the result format without paths)"
-                if len(fields) == VALUES_PER_FRAME + 1 else "")
-        raise SdnetError(f"{where}: expected {VALUES_PER_FRAME} values ({NUM_JOINTS} joints x u v d), "
+                if len(fields) == values_per_frame + 1 else "")
+        raise SdnetError(f"{where}: expected {values_per_frame} values ({num_joints} joints x u v d), "
                          f"got {len(fields)}{hint}")
     values = []
     for i, field in enumerate(fields, start=1):
@@ -60,19 +61,19 @@ def parse_result_line(text: str, source: str, lineno: int) -> np.ndarray:
         if not math.isfinite(v):
             raise SdnetError(f"{where}: field {i} is {field!r} (NaN or infinite values are not allowed)")
         values.append(v)
-    return np.asarray(values, dtype=np.float64).reshape(NUM_JOINTS, 3)
+    return np.asarray(values, dtype=np.float64).reshape(num_joints, 3)
 
 
 def read_results(path: Path, expected_frames: int | None = None,
-                 expected_source: str = "the ground truth") -> np.ndarray:
-    """Read a result file -> (N, J, 3) image uvd [px, px, mm].
+                 expected_source: str = "the ground truth", num_joints: int = NUM_JOINTS) -> np.ndarray:
+    """Read a result file of ``num_joints`` joints a line -> (N, J, 3) image uvd [px, px, mm].
 
     With ``expected_frames``, a different frame count is an error naming both counts and
     ``expected_source`` (e.g. the ground-truth file).
     """
     path = Path(path)
-    lines = _lines(path)
-    frames = np.stack([parse_result_line(text, str(path), n) for n, text in lines])  # (N, J, 3)
+    lines = _lines(path, num_joints)
+    frames = np.stack([parse_result_line(text, str(path), n, num_joints) for n, text in lines])  # (N, J, 3)
     if expected_frames is not None and len(frames) != expected_frames:
         raise SdnetError(f"{path}: has {len(frames)} frames (lines) but {expected_source} has "
                          f"{expected_frames}; one line per test frame, in label-file order, is required")
@@ -84,11 +85,12 @@ def format_result_line(uvd: np.ndarray) -> str:
     return " ".join(f"{v:.3f}" for v in np.asarray(uvd, dtype=np.float64).reshape(-1))
 
 
-def write_results(path: Path, uvd: np.ndarray) -> None:
-    """Atomically write (N, J, 3) image uvd [px, px, mm] in the result format, one frame per line."""
+def write_results(path: Path, uvd: np.ndarray, num_joints: int = NUM_JOINTS) -> None:
+    """Atomically write (N, J, 3) image uvd [px, px, mm], J = ``num_joints``, in the result format, one
+    frame per line."""
     uvd = np.asarray(uvd, dtype=np.float64)
-    if uvd.ndim != 3 or uvd.shape[1:] != (NUM_JOINTS, 3) or uvd.shape[0] == 0:
-        raise SdnetError(f"{path}: expected predictions of shape (N, {NUM_JOINTS}, 3), got {uvd.shape}")
+    if uvd.ndim != 3 or uvd.shape[1:] != (num_joints, 3) or uvd.shape[0] == 0:
+        raise SdnetError(f"{path}: expected predictions of shape (N, {num_joints}, 3), got {uvd.shape}")
     if not np.all(np.isfinite(uvd)):
         frame = int(np.argwhere(~np.isfinite(uvd))[0, 0])
         raise SdnetError(f"{path}: refusing to write NaN or infinite predictions (first in frame {frame})")
@@ -120,8 +122,8 @@ class GroundTruth:
         return None if self.paths is None else tuple(sequence_of(p) for p in self.paths)
 
 
-def _field_count(path: Path) -> int:
-    for _, text in _lines(path):
+def _field_count(path: Path, num_joints: int = NUM_JOINTS) -> int:
+    for _, text in _lines(path, num_joints):
         if text.strip():
             return len(text.split())
     return 0  # not reached: _lines refuses all-blank files
@@ -136,34 +138,39 @@ def read_image_list(path: Path, frames: int) -> tuple[str, ...]:
     return tuple(names)
 
 
-def read_ground_truth(paths: Path | Sequence[Path], list_path: Path | None = None) -> GroundTruth:
-    """Read ground truth from one or more files, concatenated in the given order.
+def read_ground_truth(paths: Path | Sequence[Path], list_path: Path | None = None,
+                      num_joints: int = NUM_JOINTS) -> GroundTruth:
+    """Read ground truth of ``num_joints`` joints a frame from one or more files, concatenated in the
+    given order.
 
-    Each file is either in the result format (48 values a line) or an ICVL label file (an image path
-    plus 48 values a line), detected by the field count of its first line. Mixing kinds is refused.
-    ``list_path``: the image path of every frame (``read_image_list``) for result-format files, which
-    carry none; label files carry their own.
+    Each file is either in the result format (3 J values a line) or an ICVL label file (an image path
+    plus 48 values a line, for ICVL's 16 joints only), detected by the field count of its first line.
+    Mixing kinds is refused. ``list_path``: the image path of every frame (``read_image_list``) for
+    result-format files, which carry none; label files carry their own.
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
     paths = [Path(p) for p in paths]
     if not paths:
         raise SdnetError("no ground-truth file given")
+    values_per_frame = 3 * num_joints
+    labels_apply = values_per_frame + 1 == ICVL_LABEL_FIELDS  # ICVL label files hold ICVL's joints
     blocks, names, kinds = [], [], set()
     for path in paths:
-        count = _field_count(path)
-        if count == VALUES_PER_FRAME:
+        count = _field_count(path, num_joints)
+        if count == values_per_frame:
             kinds.add("results")
-            blocks.append(read_results(path))
-        elif count == VALUES_PER_FRAME + 1:
+            blocks.append(read_results(path, num_joints=num_joints))
+        elif labels_apply and count == values_per_frame + 1:
             kinds.add("labels")
             records, _ = read_label_file(path, strict=True)
             names.extend(r.path for r in records)
             blocks.append(np.stack([r.uvd for r in records]))
         else:
-            raise SdnetError(
-                f"{path}:1: expected {VALUES_PER_FRAME} values (result format) or an image path plus "
-                f"{VALUES_PER_FRAME} values (ICVL label file), got {count} fields")
+            label_form = (f" or an image path plus {values_per_frame} values (ICVL label file)"
+                          if labels_apply else "")
+            raise SdnetError(f"{path}:1: expected {values_per_frame} values ({num_joints} joints x u v d, "
+                             f"result format){label_form}, got {count} fields")
     if len(kinds) > 1:
         raise SdnetError("ground truth mixes result files and label files: "
                          + ", ".join(str(p) for p in paths))

@@ -40,6 +40,7 @@ from pipeline import camera as pinhole
 from pipeline.camera import Intrinsics
 from pipeline.errors import DepthImageError, LabelError, SdnetError
 from pipeline.fsutil import atomic_output_dir, atomic_write_bytes
+from pipeline.skeleton import NYU_EVAL_JOINT_NAMES
 
 SPLITS = ("train", "test")
 CAMERAS = (1, 2, 3)
@@ -58,9 +59,7 @@ KIT_INTRINSICS = (588.03, -587.07, 320.0, 240.0)  # fx, fy, cx, cy
 
 # The 14 evaluated joints: indices into the 36, in the kit's order (also the kit label file's order).
 EVAL_JOINT_IDS = (0, 3, 6, 9, 12, 15, 18, 21, 24, 25, 27, 30, 31, 32)
-EVAL_JOINT_NAMES = ("pinky_tip", "pinky_mid", "ring_tip", "ring_mid", "middle_tip", "middle_mid",
-                    "index_tip", "index_mid", "thumb_tip", "thumb_mid", "thumb_root",
-                    "wrist_a", "wrist_b", "palm")
+EVAL_JOINT_NAMES = NYU_EVAL_JOINT_NAMES
 
 # Test subjects: test frames [start, stop) (0-based, label order) and the public loaders' cube (mm).
 TEST_SUBJECTS = (("subject_1", 0, 2440, 300.0), ("subject_2", 2440, 8252, 250.0))

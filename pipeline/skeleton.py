@@ -1,12 +1,18 @@
-"""The ICVL hand skeleton: the one source of truth for joints, bones, parts and layers.
+"""Hand skeletons: the one source of truth for joints, bones, parts and layers.
 
 Every stage (synthesis, data conversion, losses, refinement, evaluation) takes the skeleton from
-here, and the dataset manifest records ``ICVL_SKELETON.to_dict()`` so that training can check that
-its data was made with the same definition.
+here (through the dataset registry, ``pipeline.datasets``), and the dataset manifest records
+``Skeleton.to_dict()`` so that training can check that its data was made with the same definition.
 
-Joint order (ICVL): 0 palm; 1-3 thumb root/mid/tip; 4-6 index; 7-9 middle; 10-12 ring;
+A skeleton is a tree with one root; joints may come in any order (ICVL lists the root first, NYU's
+evaluation kit last): ``layers`` and ``bones`` follow the parent links, not the index order.
+
+ICVL (``ICVL_SKELETON``): 0 palm; 1-3 thumb root/mid/tip; 4-6 index; 7-9 middle; 10-12 ring;
 13-15 pinky. The palm is layer 0 and belongs to every part (paper Fig. 3b); layers 1-3 run from
 finger root to fingertip.
+
+NYU (``NYU_SKELETON``): the evaluation kit's 14 joints, in its order
+(``NYU_EVAL_JOINT_NAMES``, also ``pipeline.nyu_format.EVAL_JOINT_NAMES``), the palm (13) the root.
 """
 from __future__ import annotations
 
@@ -15,32 +21,40 @@ from dataclasses import dataclass
 import numpy as np
 
 
+
 @dataclass(frozen=True)
 class Skeleton:
-    """A kinematic tree of joints.
+    """A kinematic tree of joints: one root, every other joint one parent, no cycles, in any index
+    order (a parent may come after its child).
 
     Attributes:
       joint_names: one name per joint, in label order.
       parents: parent index per joint, -1 for the root.
-      parts: name -> joint indices from the root (layer 0) to the tip; the root is in every part.
-      bone_length_mm: (mean, std) per bone, in the order of ``bones``; prior knowledge used by the
-        synthetic generator (from the ICVL test labels, see DESIGN.md; never fitted by this code).
+      parts: name -> joint indices from the root (layer 0) to the tip, each the parent of the next; the
+        root is in every part. Joints may belong to no part (NYU's wrist points).
+      bone_length_mm: per bone, in the order of ``bones``: (mean, std) in mm, or None where the length
+        is not known; prior knowledge used by the synthetic generator (measured on the test labels, see
+        DESIGN.md; never fitted by this code).
     """
 
     joint_names: tuple[str, ...]
     parents: tuple[int, ...]
     parts: tuple[tuple[str, tuple[int, ...]], ...]
-    bone_length_mm: tuple[tuple[float, float], ...]
+    bone_length_mm: tuple[tuple[float, float] | None, ...]
 
     def __post_init__(self) -> None:
         n = len(self.joint_names)
         if len(self.parents) != n:
             raise ValueError("parents and joint_names differ in length")
-        for j, p in enumerate(self.parents):
-            if p >= j:
-                raise ValueError(f"parent of joint {j} must come before it (got {p})")
+        tree_depths(self.parents)  # one root, parents in range, no cycle
         if len(self.bone_length_mm) != n - 1:
-            raise ValueError("one (mean, std) bone length per bone is required")
+            raise ValueError("one bone length entry ((mean, std) or None) per bone is required")
+        for name, chain in self.parts:
+            if not chain or chain[0] != self.root:
+                raise ValueError(f"part {name!r} must start at the root (joint {self.root})")
+            for parent, child in zip(chain[:-1], chain[1:]):
+                if self.parents[child] != parent:
+                    raise ValueError(f"part {name!r}: joint {parent} is not the parent of joint {child}")
 
     @property
     def num_joints(self) -> int:
@@ -66,11 +80,9 @@ class Skeleton:
 
     @property
     def layers(self) -> tuple[int, ...]:
-        """Layer of each joint: its number of bones from the root (palm 0, fingertips 3)."""
-        out = []
-        for p in self.parents:
-            out.append(0 if p < 0 else out[p] + 1)
-        return tuple(out)
+        """Layer of each joint: its number of bones from the root (ICVL: palm 0, fingertips 3), in
+        joint order."""
+        return tree_depths(self.parents)
 
     @property
     def fingertips(self) -> tuple[int, ...]:
@@ -84,7 +96,8 @@ class Skeleton:
         return [c for _, c in self.bones].index(child)
 
     def bone_lengths(self, joints: np.ndarray) -> np.ndarray:
-        """Bone lengths of joint positions ``joints`` (..., J, 3), same units; returns (..., J-1)."""
+        """Bone lengths of joint positions ``joints`` (..., J, 3), same units; returns (..., J-1) in
+        ``bones`` order."""
         joints = np.asarray(joints)
         parents = np.array([p for p, _ in self.bones])
         children = np.array([c for _, c in self.bones])
@@ -101,6 +114,32 @@ class Skeleton:
     def matches(self, d: dict) -> bool:
         """True when a recorded ``to_dict()`` describes this skeleton."""
         return d == self.to_dict()
+
+
+def tree_depths(parents: tuple[int, ...]) -> tuple[int, ...]:
+    """Depth of every joint of a tree given by ``parents`` (parent index per joint, -1 for the root):
+    its number of bones from the root, in joint order. ValueError unless it is a tree with exactly one
+    root (parents in range, no cycle); the joints may come in any order."""
+    n = len(parents)
+    roots = [j for j, p in enumerate(parents) if p == -1]
+    if len(roots) != 1:
+        raise ValueError(f"a skeleton needs exactly one root (parent -1), got {len(roots)}")
+    for j, p in enumerate(parents):
+        if p != -1 and not 0 <= p < n:
+            raise ValueError(f"parent of joint {j} is {p}, not a joint index (0..{n - 1}) or -1")
+    depth: list[int | None] = [None] * n
+    for j in range(n):
+        path, k = [], j
+        while depth[k] is None and parents[k] != -1:
+            if k in path:
+                raise ValueError(f"the parents form a cycle through joint {k}")
+            path.append(k)
+            k = parents[k]
+        base = 0 if depth[k] is None else depth[k]
+        depth[k] = base
+        for i, joint in enumerate(reversed(path), start=1):
+            depth[joint] = base + i
+    return tuple(depth)
 
 
 FINGERS = ("thumb", "index", "middle", "ring", "pinky")
@@ -130,3 +169,43 @@ ICVL_SKELETON = Skeleton(
 )
 
 NUM_JOINTS = ICVL_SKELETON.num_joints
+
+
+# NYU's 14 evaluated joints in the evaluation kit's order (pipeline.nyu_format takes them from here).
+NYU_EVAL_JOINT_NAMES = ("pinky_tip", "pinky_mid", "ring_tip", "ring_mid", "middle_tip", "middle_mid",
+                        "index_tip", "index_mid", "thumb_tip", "thumb_mid", "thumb_root",
+                        "wrist_a", "wrist_b", "palm")
+
+
+def _nyu_joint(name: str) -> int:
+    return NYU_EVAL_JOINT_NAMES.index(name)
+
+
+_NYU_PALM = _nyu_joint("palm")
+_NYU_PARENT_NAME = {  # joint -> parent, by name (the kit's joints; the palm is the root)
+    "wrist_a": "palm", "wrist_b": "palm",
+    "thumb_root": "palm", "thumb_mid": "thumb_root", "thumb_tip": "thumb_mid",
+    **{f"{f}_mid": "palm" for f in FINGERS[1:]}, **{f"{f}_tip": f"{f}_mid" for f in FINGERS[1:]},
+}
+# mm, (mean, sd) on the NYU test labels (DESIGN.md, "Facts about NYU": one palm-wrist value for both
+# wrist points); the palm -> finger mid bones are not given there: None.
+_NYU_BONE_MM = {
+    ("pinky_mid", "pinky_tip"): (36.6, 4.5), ("ring_mid", "ring_tip"): (44.7, 3.7),
+    ("middle_mid", "middle_tip"): (49.7, 4.7), ("index_mid", "index_tip"): (45.5, 3.8),
+    ("thumb_mid", "thumb_tip"): (21.0, 2.3), ("thumb_root", "thumb_mid"): (40.7, 5.6),
+    ("palm", "wrist_a"): (71.7, 6.3), ("palm", "wrist_b"): (71.7, 6.3), ("palm", "thumb_root"): (62.7, 7.5),
+}
+_NYU_PARENTS = tuple(-1 if n == "palm" else _nyu_joint(_NYU_PARENT_NAME[n]) for n in NYU_EVAL_JOINT_NAMES)
+
+# The 14 joints of NYU's evaluation kit, in its order: pinky tip, pinky mid, ring tip, ring mid, middle
+# tip, middle mid, index tip, index mid, thumb tip, thumb mid, thumb root, wrist a, wrist b, palm (root,
+# index 13). Parts run palm -> tip in FINGERS order: the thumb has 4 joints (palm, root, mid, tip), the
+# other fingers 3 (palm, mid, tip); the wrist points are children of the palm and in no part.
+NYU_SKELETON = Skeleton(
+    joint_names=NYU_EVAL_JOINT_NAMES,
+    parents=_NYU_PARENTS,
+    parts=(("thumb", (_NYU_PALM, _nyu_joint("thumb_root"), _nyu_joint("thumb_mid"), _nyu_joint("thumb_tip"))),
+           *((f, (_NYU_PALM, _nyu_joint(f"{f}_mid"), _nyu_joint(f"{f}_tip"))) for f in FINGERS[1:])),
+    bone_length_mm=tuple(_NYU_BONE_MM.get((NYU_EVAL_JOINT_NAMES[p], NYU_EVAL_JOINT_NAMES[c]))
+                         for c, p in enumerate(_NYU_PARENTS) if p >= 0),
+)

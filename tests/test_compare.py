@@ -1,6 +1,9 @@
 """`sdnet compare`, eval.compare and eval.plots: published numbers, bad files, figures."""
 import csv
+import dataclasses
+import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -8,9 +11,10 @@ import pytest
 from matplotlib.figure import Figure
 
 from eval import compare, plots
-from eval.metrics import summarize
+from eval.metrics import SUMMARY_KEYS, success_at, summarize
 from eval.results_io import write_results
 from pipeline.cli import main
+from pipeline.datasets import ICVL, NYU, EvalSequence
 from pipeline.errors import SdnetError
 from pipeline.skeleton import ICVL_SKELETON, NUM_JOINTS
 from tests.helpers import is_a_drawn_figure
@@ -257,3 +261,160 @@ def test_an_image_list_of_another_length_is_refused_naming_it(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "list.txt: 2 image paths" in err and "3 frames" in err
     assert not (tmp_path / "out").exists()
+
+
+# ---- NYU: the evaluation kit's 14 joints, intrinsics and subjects ---------------------------------------
+
+SHARED_NYU = Path(__file__).resolve().parents[1].parent / "shared" / "nyu"
+needs_shared_nyu = pytest.mark.skipif(not SHARED_NYU.is_dir(), reason=f"shared NYU files not found at {SHARED_NYU}")
+NYU_KIT_MM = {"V2V-PoseNet": 8.419, "Point-to-Point": 9.045, "HandPointNet": 10.540, "Pose-REN": 11.811,
+              "DeepPrior++": 12.238}
+NYU_KIT_SUBJECT_MM = {"V2V-PoseNet": (4.217, 10.184), "DeepPrior++": (6.930, 14.467)}
+NYU_J = NYU.num_joints  # 14
+
+
+def _nyu_line(uvd) -> str:
+    return " ".join(f"{v:.5f}" for v in np.asarray(uvd).reshape(-1))
+
+
+def _tiny_nyu(tmp_path):
+    """Three frames of 14 joints, written by hand: the ground truth on the optical axis (u = cx, v = cy,
+    so x = y = 0 mm), joint j at d = 1000 + 10 j mm; the prediction off by
+      frame 0: every joint 5 mm deeper (5 mm each);
+      frame 1: pinky tip (joint 0, d = 1000) at u = cx + 7.05636, v = cy - 2.93535, i.e. x = 7.05636 *
+               1000 / 588.03 = 12 mm and |y| = 2.93535 * 1000 / 587.07 = 5 mm: 13 mm;
+      frame 2: palm (joint 13) 7 mm deeper (7 mm).
+    Mean over 3 x 14 joints = (14 x 5 + 13 + 7) / 42 = 90 / 42 mm."""
+    gt = np.zeros((3, NYU_J, 3))
+    gt[..., 0], gt[..., 1], gt[..., 2] = 320.0, 240.0, 1000.0 + 10.0 * np.arange(NYU_J)
+    pred = gt.copy()
+    pred[0, :, 2] += 5.0
+    pred[1, 0, :2] = 320.0 + 7.05636, 240.0 - 2.93535
+    pred[2, 13, 2] += 7.0
+    (tmp_path / "gt.txt").write_text("".join(_nyu_line(f) + "\n" for f in gt))
+    (tmp_path / "pred.txt").write_text("".join(_nyu_line(f) + "\n" for f in pred))
+    return tmp_path / "gt.txt", tmp_path / "pred.txt"
+
+
+def test_nyu_kit_scoring_of_a_hand_computed_pair(tmp_path):
+    gt_path, pred_path = _tiny_nyu(tmp_path)
+    two_subjects = dataclasses.replace(NYU, test_sequences=(EvalSequence("s1", 0, 1, 300.0),
+                                                            EvalSequence("s2", 1, 3, 250.0)))
+    rows, metrics = compare.run_compare([gt_path], [f"mine={pred_path}"], tmp_path / "out",
+                                        two_subjects.scoring_camera, dataset=two_subjects, log=io.StringIO())
+    m = metrics["mine"]
+    assert m["mean_error_mm"] == pytest.approx(90 / 42, abs=1e-6)
+    expected_per_joint = [6.0] + [5 / 3] * 12 + [4.0]  # pinky tip (5 + 13) / 3, palm (5 + 7) / 3
+    np.testing.assert_allclose(m["per_joint_mm"], expected_per_joint, atol=1e-6)
+    # success at 5 mm: only frame 0's worst joint (5 mm) is within; at 13 mm every frame
+    assert success_at(m, "max_frame", 5.0) == pytest.approx(1 / 3)
+    assert success_at(m, "max_frame", 13.0) == 1.0
+    assert m["per_sequence"]["s1"] == {"frames": 1, "mean_error_mm": pytest.approx(5.0),
+                                       "per_joint_mm": pytest.approx([5.0] * NYU_J)}
+    assert m["per_sequence"]["s2"]["frames"] == 2
+    assert m["per_sequence"]["s2"]["mean_error_mm"] == pytest.approx(20 / 28, abs=1e-6)
+    # NYU's 13 bones: frame 1's pinky bone 10 -> sqrt(12^2 + 5^2 + 10^2) mm, frame 2's seven palm bones +7 mm
+    assert m["bone_length_error_mm"] == pytest.approx((np.sqrt(269) - 10 + 7 * 7) / (3 * 13), abs=1e-6)
+    assert m["jitter_mm"] is None  # no subject has 3 frames
+    assert rows[0]["fingertip_mm"] == pytest.approx(np.mean([5 / 3] * 4 + [6.0]), abs=1e-6)
+    settings = json.loads((tmp_path / "out" / "settings.json").read_text())
+    assert settings["dataset"] == "nyu" and settings["intrinsics"]["fx"] == 588.03
+
+
+def test_nyu_compare_cli_end_to_end_on_tiny_files(tmp_path, capsys):
+    gt_path, pred_path = _tiny_nyu(tmp_path)
+    out = tmp_path / "cmp"
+    assert main(["compare", "--dataset", "nyu", "--gt", str(gt_path), "--pred", f"mine={pred_path}",
+                 f"gt={gt_path}", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "not the 8252 of nyu's test set" in captured.err and "camera nyu-kit" in captured.err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert list(metrics) == ["gt", "mine"]
+    assert set(metrics["mine"]) == set(SUMMARY_KEYS) | {"per_sequence"}
+    assert metrics["mine"]["mean_error_mm"] == pytest.approx(90 / 42, abs=1e-6)
+    assert len(metrics["mine"]["per_joint_mm"]) == NYU_J and metrics["mine"]["per_sequence"] is None
+    assert metrics["gt"]["mean_error_mm"] == 0.0
+    _check_figures(out)
+    # the ICVL default refuses the 42-value lines, naming the file and the line
+    assert main(["compare", "--gt", str(gt_path), "--pred", f"mine={pred_path}", "--out", str(tmp_path / "icvl")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "gt.txt:1: expected 48 values" in err and "got 42 fields" in err
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda p: _corrupt(p, 2, lambda l: " ".join(l.split()[:-1])),
+     r"pred\.txt:2: expected 42 values \(14 joints x u v d\), got 41"),
+    (lambda p: _corrupt(p, 3, lambda l: l + " 1 2 3 4 5 6"), r"pred\.txt:3: expected 42 values .* got 48"),
+    (lambda p: p.write_text("\n".join(p.read_text().splitlines()[:2]) + "\n"),
+     r"pred\.txt: has 2 frames \(lines\) but the ground truth .*gt\.txt has 3"),
+])
+def test_nyu_bad_result_files_exit_non_zero_with_one_line(tmp_path, capsys, mutate, message):
+    gt_path, pred_path = _tiny_nyu(tmp_path)
+    mutate(pred_path)
+    out = tmp_path / "out"
+    rc = main(["compare", "--dataset", "nyu", "--gt", str(gt_path), "--pred", f"mine={pred_path}", "--out", str(out)])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(lines) == 1 and lines[0].startswith("sdnet compare: error: "), lines
+    assert re.search(message, lines[0]), lines[0]
+    assert not out.exists()
+
+
+def test_an_unknown_dataset_flag_is_refused(tmp_path, capsys):
+    gt_path, _ = _tiny_nyu(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        main(["compare", "--dataset", "msra", "--gt", str(gt_path), "--pred", str(gt_path),
+              "--out", str(tmp_path / "o")])
+    assert e.value.code == 2 and "invalid choice: 'msra'" in capsys.readouterr().err
+
+
+def test_find_published_recognises_icvl_and_nyu_folders(tmp_path):
+    nyu_dir, icvl_dir = tmp_path / "nyu", tmp_path / "icvl"
+    (nyu_dir / "published").mkdir(parents=True)
+    gt_path, pred_path = _tiny_nyu(tmp_path)
+    (nyu_dir / "nyu_test_groundtruth_label.txt").write_bytes(gt_path.read_bytes())
+    (nyu_dir / "published" / "CVPR18_NYU_V2V_PoseNet.txt").write_bytes(pred_path.read_bytes())
+    found = compare.find_published(nyu_dir)
+    assert found.dataset is NYU and found.ground_truth == (nyu_dir / "nyu_test_groundtruth_label.txt",)
+    assert found.image_list is None
+    scored = compare.score_published(list(found.ground_truth), found.folder, NYU.scoring_camera, dataset=NYU)
+    assert scored["dataset"] == "nyu" and list(scored["metrics"]) == ["V2V-PoseNet"]
+    assert scored["rows"][0]["reported_mm"] == 8.419
+    assert scored["metrics"]["V2V-PoseNet"]["mean_error_mm"] == pytest.approx(90 / 42, abs=1e-6)
+    (icvl_dir / "published").mkdir(parents=True)
+    write_results(icvl_dir / "test_seq_1.txt", np.zeros((1, NUM_JOINTS, 3)))  # names only matter here
+    (icvl_dir / "test_seq_2.txt").write_text("")
+    (icvl_dir / "published" / "A.txt").write_text("")
+    found = compare.find_published(icvl_dir)
+    assert found.dataset is ICVL and [p.name for p in found.ground_truth] == ["test_seq_1.txt", "test_seq_2.txt"]
+    assert compare.find_published(tmp_path) is None
+
+
+@needs_shared_nyu
+def test_nyu_compare_reproduces_the_kits_means_and_subjects(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    rc = main(["compare", "--dataset", "nyu", "--gt", str(SHARED_NYU / "nyu_test_groundtruth_label.txt"),
+               "--list", str(SHARED_NYU / "nyu_test_list.txt"), "--pred", str(SHARED_NYU / "published"),
+               "--out", str(out)])
+    assert rc == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert list(metrics) == list(NYU_KIT_MM)  # sorted by mean error
+    for name, mm in NYU_KIT_MM.items():
+        m = metrics[name]
+        assert abs(m["mean_error_mm"] - mm) <= 0.001, (name, m["mean_error_mm"])
+        assert m["frames"] == 8252 and len(m["per_joint_mm"]) == NYU_J
+        assert set(m["per_sequence"]) == {"subject_1", "subject_2"}
+        assert (m["per_sequence"]["subject_1"]["frames"], m["per_sequence"]["subject_2"]["frames"]) == (2440, 5812)
+        # plausibility within each subject, on NYU's bones
+        assert m["bone_length_error_mm"] > 0 and m["bone_length_sd_mm"] > 0 and m["jitter_mm"] > 0, name
+        assert 0 < m["gt_bone_length_sd_mm"] < m["bone_length_sd_mm"] + 5
+    for name, (s1, s2) in NYU_KIT_SUBJECT_MM.items():
+        per = metrics[name]["per_sequence"]
+        assert abs(per["subject_1"]["mean_error_mm"] - s1) <= 0.001, name
+        assert abs(per["subject_2"]["mean_error_mm"] - s2) <= 0.001, name
+    settings = json.loads((out / "settings.json").read_text())
+    assert settings["camera"] == "nyu-kit" and settings["dataset"] == "nyu"
+    _check_figures(out)
+    printed = capsys.readouterr().out
+    assert "8.419" in printed and "subject_1 (mm)" in printed and "10.184" in printed
+    rows = {r["method"]: r for r in csv.DictReader((out / "table.csv").open())}
+    assert all(float(rows[n]["reported_mm"]) == mm for n, mm in NYU_KIT_MM.items())

@@ -209,3 +209,14 @@ def test_palm_side_agreement_catches_a_mirrored_hand():
     assert metrics.palm_side_agreement(both[::-1], both) == 0.0
     s = metrics.summarize(both[::-1], both)
     assert s["palm_side_agreement"] == 0.0 and s["gt_palm_facing_share"] == 0.5
+
+
+def test_sequence_errors_split_the_mean_by_sequence():
+    gt = np.zeros((3, 2, 3))
+    pred = gt.copy()
+    pred[0, :, 0] = 3.0  # frame 0: 3 mm per joint
+    pred[2, 1, 2] = 4.0  # frame 2: joint 1 off by 4 mm
+    out = metrics.sequence_errors(pred, gt, ["b", "a", "a"])
+    assert list(out) == ["b", "a"]  # first-appearance order
+    assert out["b"] == {"frames": 1, "mean_error_mm": 3.0, "per_joint_mm": [3.0, 3.0]}
+    assert out["a"] == {"frames": 2, "mean_error_mm": 1.0, "per_joint_mm": [0.0, 2.0]}

@@ -4,7 +4,8 @@ Imports, the one exception to "imports at the module top" (checked by ``tests/te
 must start quickly, for ``sdnet --help`` and argument errors, without TensorFlow, Keras or Beam, and
 ``pipeline.cli`` imports every command module to build its parser. So a command module imports at its
 top the standard library and light modules only: ``pipeline.errors``, ``pipeline.config``,
-``pipeline.experiment``, ``pipeline.camera``, ``pipeline.runfiles``, ``pipeline.fsutil``,
+``pipeline.experiment``, ``pipeline.camera``, ``pipeline.datasets`` (the dataset registry, for
+``--dataset``), ``pipeline.runfiles``, ``pipeline.fsutil``,
 ``pipeline.synth.profiles``, ``pipeline.commands.camera_args`` and ``eval.bench`` (a registry that
 imports a benchmark only to run it). Its ``run(args)`` imports, as its first statements, every stage
 module the command calls (``pipeline.build_synth`` among them: it loads Beam); a helper that needs one
