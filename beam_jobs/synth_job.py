@@ -1,9 +1,10 @@
-"""Beam job: render a synthetic ICVL tree (``sdnet synth``).
+"""Beam job: render a synthetic ICVL or NYU tree (``sdnet synth``, ``sdnet synth --dataset nyu``).
 
 Steps: per-sequence pose generation -> reshuffle -> per-frame rendering (each worker writes its PNG
-files) -> label lines grouped per label file and written in frame order. The per-frame work is the
-pure functions of ``pipeline.synth.frames``; every frame's randomness comes from its own seed key,
-so the runner and its parallelism cannot change a byte.
+files) -> labels grouped per label file and written in frame order. The per-frame work is the pure
+functions of ``pipeline.synth.frames`` (ICVL) or ``pipeline.synth.nyu_mode`` (NYU); the tree's
+format (``JobContext.dataset``) picks the three steps (``STEPS``). Every frame's randomness comes
+from its own seed key, so the runner and its parallelism cannot change a byte.
 """
 from __future__ import annotations
 
@@ -14,15 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.options.pipeline_options import PipelineOptions
 from tqdm import tqdm
 
 from beam_jobs.common import is_direct, run_pipeline, runner_defaults, worker_logs_aside
+from pipeline import nyu_format
 from pipeline.camera import Intrinsics
 from pipeline.fsutil import atomic_write_text
 from pipeline.icvl import write_depth_png
 from pipeline.synth.frames import (FrameSpec, SequenceSpec, frame_scene, label_line, render_frame, rng_for,
                                    sequence_frames)
+from pipeline.synth.nyu_mode import nyu_label_uvd, nyu_sequence_frames, render_nyu_depth
 from pipeline.synth.sensor import SensorModel
 
 
@@ -35,7 +39,8 @@ SCENE_PNG_LEVEL = 1  # zlib effort for the PNGs of scene frames
 
 @dataclass(frozen=True)
 class JobContext:
-    """What every worker needs: the output root, the camera, the sensor and the generator knobs."""
+    """What every worker needs: the output root, the camera, the sensor, the generator knobs and the
+    tree's format (``dataset``: a key of ``STEPS``)."""
 
     root: str
     intr: Intrinsics
@@ -44,6 +49,7 @@ class JobContext:
     scale_range: float
     bone_noise: float
     scene_sensor: SensorModel | None = None  # the sensor of scene frames; None: ``sensor``
+    dataset: str = "icvl"
 
 
 def generate_sequence(item: tuple[SequenceSpec, int], ctx: JobContext) -> list[FrameSpec]:
@@ -72,6 +78,38 @@ def write_label_file(item, ctx: JobContext) -> str:
     ordered = [line for _, line in sorted(lines)]
     atomic_write_text(Path(ctx.root) / label_file, "".join(line + "\n" for line in ordered))
     return label_file
+
+
+def generate_nyu_sequence(item: tuple[SequenceSpec, int], ctx: JobContext) -> list[FrameSpec]:
+    """(sequence of an NYU tree, its first label row) -> the sequence's frames."""
+    spec, offset = item
+    return nyu_sequence_frames(spec, ctx.seed, ctx.intr, offset, ctx.bone_noise)
+
+
+def render_and_write_nyu(frame: FrameSpec, ctx: JobContext) -> tuple[str, tuple[int, np.ndarray]]:
+    """Render one frame of an NYU tree (every one a scene) and write its PNG (NYU's RGB encoding,
+    camera 1); returns (label file, (label row, its 36 joints uvd (36, 3)))."""
+    sensor = ctx.scene_sensor or ctx.sensor
+    folder = Path(ctx.root) / frame.depth_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    nyu_format.write_depth_frame(folder, frame.order + 1, render_nyu_depth(frame, ctx.seed, ctx.intr, sensor),
+                                 ctx.intr, compress_level=SCENE_PNG_LEVEL)
+    return frame.label_file, (frame.order, nyu_label_uvd(frame, ctx.intr))
+
+
+def write_nyu_label_file(item, ctx: JobContext) -> str:
+    """(a split's joint_data.mat, [(row, uvd (36, 3)), ...]) -> the file written, rows in order."""
+    label_file, rows = item
+    rows = sorted(rows, key=lambda r: r[0])
+    if [r for r, _ in rows] != list(range(len(rows))):
+        raise ValueError(f"{label_file}: label rows are not 0..{len(rows) - 1}")
+    nyu_format.write_split_labels((Path(ctx.root) / label_file).parent, np.stack([uvd for _, uvd in rows]), ctx.intr)
+    return label_file
+
+
+# Per tree format: (a sequence's frames, render and write a frame, write a label file).
+STEPS = {"icvl": (generate_sequence, render_and_write, write_label_file),
+         "nyu": (generate_nyu_sequence, render_and_write_nyu, write_nyu_label_file)}
 
 
 def pipeline_options(beam_args: list[str], num_workers: int, running_mode: str, partitions: int = 1):
@@ -116,18 +154,19 @@ def run(ctx: JobContext, sequences: list[SequenceSpec] | None = None,
 
 
 def _build(p, ctx: JobContext, sequences, frames) -> None:
+    generate, render, write_labels = STEPS[ctx.dataset]
     if sequences is not None:
         items = _with_offsets(sequences)
         frame_pc = (p
                     | "CreateSequences" >> beam.Create(items)
-                    | "GenerateSequencePoses" >> beam.FlatMap(generate_sequence, ctx))
+                    | "GenerateSequencePoses" >> beam.FlatMap(generate, ctx))
     else:
         frame_pc = p | "CreateLabelledFrames" >> beam.Create(frames)
     _ = (frame_pc
          | "SpreadFrames" >> beam.Reshuffle()
-         | "RenderAndWritePng" >> beam.Map(render_and_write, ctx)
+         | "RenderAndWritePng" >> beam.Map(render, ctx)
          | "GroupByLabelFile" >> beam.GroupByKey()
-         | "WriteLabelFiles" >> beam.Map(write_label_file, ctx))
+         | "WriteLabelFiles" >> beam.Map(write_labels, ctx))
 
 
 def _with_offsets(sequences: list[SequenceSpec]) -> list[tuple[SequenceSpec, int]]:

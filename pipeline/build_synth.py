@@ -1,10 +1,16 @@
-"""Driver of ``sdnet synth``: a synthetic ICVL tree, a tree of given poses, or a montage of frames.
+"""Driver of ``sdnet synth``: a synthetic ICVL or NYU tree, a tree of given poses, or a montage of frames.
 
 Output layout of a tree (written to a temporary directory, renamed into place when complete)::
 
     OUT/Training/labels.txt, OUT/Training/Depth/<seq>/image_NNNN.png
     OUT/Testing/test_seq_1.txt, test_seq_2.txt, OUT/Testing/Depth/test_seq_1|2/image_NNNN.png
     OUT/synth.json          everything that determines the bytes (config, camera, sensor, motion)
+
+or, with ``SynthConfig.dataset`` 'nyu' (``pipeline.synth.nyu_mode``, format ``pipeline.nyu_format``)::
+
+    OUT/train/depth_1_NNNNNNN.png, OUT/train/joint_data.mat     subject 1
+    OUT/test/depth_1_NNNNNNN.png, OUT/test/joint_data.mat       subject 1, then subject 2
+    OUT/synth.json          as above, plus the subjects' frame ranges and the NYU mode's values
 
 Label lines are ICVL's: image path then 16 joints as (u px, v px, d mm) in the camera's intrinsics.
 PNGs store depth in the camera's unit (value = round(mm / depth_scale)); no depth is 32001 in a
@@ -22,13 +28,14 @@ import numpy as np
 
 from beam_jobs import synth_job
 from beam_jobs.synth_job import JobContext
+from pipeline import nyu_format
 from pipeline.camera import CAMERAS, Intrinsics, uvd_to_xyz
 from pipeline.config import RUNNING_MODES, ConfigError, SynthConfig, to_dict
 from pipeline.errors import SdnetError
 from pipeline.fsutil import atomic_output_dir, atomic_write_bytes, check_output_dir, write_json
 from pipeline.icvl import read_label_file
 from pipeline.skeleton import ICVL_SKELETON
-from pipeline.synth import MANIFEST, POSES_GENERATOR, SYNTH_GENERATOR
+from pipeline.synth import MANIFEST, POSES_GENERATOR, SYNTH_GENERATOR, nyu_mode
 from pipeline.synth.frames import SPLIT_CODES, FrameSpec, plan_sequences, shape_for_labels
 from pipeline.synth.poses import MotionModel
 from pipeline.synth.preview import montage_png, synthetic_preview_frames, tree_preview_frames
@@ -37,8 +44,8 @@ from pipeline.synth.sensor import sensor_for
 
 # The `sdnet synth` option that sets each SynthConfig field (errors name the option, never by
 # rewriting a message).
-OPTION_FLAGS = {"train_frames": "--train-frames", "test_frames": "--test-frames", "seed": "--seed",
-                "sequence_length": "--sequence-length", "sensor_profile": "--sensor-profile",
+OPTION_FLAGS = {"dataset": "--dataset", "train_frames": "--train-frames", "test_frames": "--test-frames",
+                "seed": "--seed", "sequence_length": "--sequence-length", "sensor_profile": "--sensor-profile",
                 "scene_fraction": "--scene-fraction", "test_scene_fraction": "--test-scene-fraction",
                 "scene_sensor_profile": "--scene-sensor-profile", "camera": "--camera", "intrinsics": "--intrinsics"}
 
@@ -103,15 +110,19 @@ def camera_fields(camera: str | None = None, intrinsics: Intrinsics | None = Non
 def synth_config(*, train_frames: int | None = None, test_frames: int | None = None, seed: int = 0,
                  sequence_length: int | None = None, sensor_profile: str | None = None,
                  scene_fraction: float | None = None, test_scene_fraction: float | None = None,
-                 scene_sensor_profile: str | None = None, camera: dict | None = None) -> SynthConfig:
+                 scene_sensor_profile: str | None = None, camera: dict | None = None,
+                 dataset: str | None = None) -> SynthConfig:
     """The SynthConfig of a tree; None = SynthConfig's default. The scene sensor is SynthConfig's default
-    unless ``sensor_profile`` is given (then the scenes use that one). ``camera``: ``camera_fields``. OptionError naming the
-    option(s) on a bad value."""
-    given = {"seed": seed, "train_frames": train_frames, "test_frames": test_frames,
+    unless ``sensor_profile`` is given (then the scenes use that one). ``camera``: ``camera_fields``.
+    ``dataset`` 'nyu': the fields an NYU tree fixes (``nyu_mode.config_fields``: NYU's camera, all
+    scenes, the kinect sensor) under the given ones. OptionError naming the option(s) on a bad value."""
+    given = {"dataset": dataset, "seed": seed, "train_frames": train_frames, "test_frames": test_frames,
              "sequence_length": sequence_length, "sensor_profile": sensor_profile,
              "scene_fraction": scene_fraction, "test_scene_fraction": test_scene_fraction,
              "scene_sensor_profile": scene_sensor_profile, **(camera or {})}
-    derived = {} if sensor_profile is None else {"scene_sensor_profile": None}
+    derived = nyu_mode.config_fields() if dataset == nyu_mode.DATASET else {}
+    if sensor_profile is not None:
+        derived["scene_sensor_profile"] = None
     return config_from_options({k: v for k, v in given.items() if v is not None}, derived)
 
 
@@ -120,7 +131,20 @@ def job_context(cfg: SynthConfig, root: Path):
     sensor = sensor_for(cfg.sensor_profile, **cfg.sensor_overrides())
     scene_sensor = None if cfg.scene_sensor_profile is None else sensor_for(cfg.scene_sensor_profile)
     return JobContext(root=str(root), intr=cfg.camera_intrinsics(), sensor=sensor, seed=cfg.seed,
-                      scale_range=cfg.scale_range, bone_noise=cfg.bone_noise, scene_sensor=scene_sensor)
+                      scale_range=cfg.scale_range, bone_noise=cfg.bone_noise, scene_sensor=scene_sensor,
+                      dataset=cfg.dataset)
+
+
+def plan_tree(cfg: SynthConfig) -> list:
+    """The sequences of the tree of ``cfg``, in label order (ICVL's or NYU's layout). OptionError for
+    an NYU config whose camera is not NYU's."""
+    if cfg.dataset == nyu_mode.DATASET:
+        if cfg.camera_intrinsics() != nyu_format.INTRINSICS:
+            raise OptionError(("camera",), "an NYU tree is rendered with NYU's camera (640x480, "
+                              f"f {nyu_format.INTRINSICS.fx}, {nyu_format.INTRINSICS.fy})")
+        return nyu_mode.plan_nyu_sequences(cfg.train_frames, cfg.test_frames, cfg.sequence_length)
+    return plan_sequences(cfg.train_frames, cfg.test_frames, cfg.sequence_length, cfg.scene_fraction,
+                          cfg.test_scene_fraction)
 
 
 def build_synth_tree(out: Path, cfg: SynthConfig, beam: BeamOptions = BeamOptions(),
@@ -129,8 +153,7 @@ def build_synth_tree(out: Path, cfg: SynthConfig, beam: BeamOptions = BeamOption
     only with ``overwrite``); returns the number of frames written."""
     out = Path(out)
     check_output_dir(out, overwrite)
-    specs = plan_sequences(cfg.train_frames, cfg.test_frames, cfg.sequence_length, cfg.scene_fraction,
-                           cfg.test_scene_fraction)
+    specs = plan_tree(cfg)
     total = sum(s.frames for s in specs)
     with atomic_output_dir(out, overwrite) as tmp:
         ctx = job_context(cfg, tmp)
@@ -141,21 +164,25 @@ def build_synth_tree(out: Path, cfg: SynthConfig, beam: BeamOptions = BeamOption
 
 
 def synth_manifest(cfg: SynthConfig, ctx, specs) -> dict:
-    """``synth.json``: everything that determines the output bytes (no runner settings)."""
+    """``synth.json``: everything that determines the output bytes (no runner settings); for an NYU
+    tree its motion and the NYU mode's record (``nyu_mode.tree_record``: subjects and their ranges)."""
+    common = {"generator": SYNTH_GENERATOR, "config": to_dict(cfg), "intrinsics": ctx.intr.to_dict(),
+              "scene": dataclasses.asdict(SceneModel()), "depth_unit_mm": ctx.intr.depth_scale}
+    sequences = [{"split": s.split, "name": s.name, "frames": s.frames, "label_file": s.label_file,
+                  "scene": s.scene, **({"subject": s.subject} if s.subject else {})} for s in specs]
+    if cfg.dataset == nyu_mode.DATASET:
+        return {**common, "dataset": cfg.dataset, "sensor": dataclasses.asdict(ctx.scene_sensor or ctx.sensor),
+                "motion": dataclasses.asdict(nyu_mode.NYU_MOTION), "background": 0,
+                **nyu_mode.tree_record(cfg.train_frames, cfg.test_frames), "sequences": sequences}
     return {
-        "generator": SYNTH_GENERATOR,
-        "config": to_dict(cfg),
-        "intrinsics": ctx.intr.to_dict(),
+        **common,
         "sensor": dataclasses.asdict(ctx.sensor),
         "scene_sensor": dataclasses.asdict(ctx.scene_sensor or ctx.sensor),
         "motion": dataclasses.asdict(MotionModel()),
         "scene_motion": dataclasses.asdict(SCENE_MOTION),
-        "scene": dataclasses.asdict(SceneModel()),
         "skeleton": ICVL_SKELETON.to_dict(),
-        "depth_unit_mm": ctx.intr.depth_scale,
         "background": 32001 if ctx.intr.depth_scale == 1.0 else 0,
-        "sequences": [{"split": s.split, "name": s.name, "frames": s.frames, "label_file": s.label_file,
-                       "scene": s.scene} for s in specs],
+        "sequences": sequences,
     }
 
 

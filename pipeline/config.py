@@ -150,6 +150,8 @@ PRIOR_MODES = ("pdf", "neglogpdf")
 TEMPORAL_MODES = ("displacement", "distance")
 # The Beam DirectRunner's running modes (``sdnet synth --running-mode``, ``build_synth.BeamOptions``).
 RUNNING_MODES = ("multi_processing", "multi_threading", "in_memory")
+# The tree formats ``sdnet synth`` writes (``--dataset``); until the dataset registry names them.
+SYNTH_DATASETS = ("icvl", "nyu")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -609,8 +611,16 @@ class SynthConfig:
     250-900 mm, forearm out of the image, torso and clutter behind), seen by the sensor profile
     ``scene_sensor_profile`` (None: the same sensor as the plain frames; the default, 'structured',
     stands for users' RealSense-class cameras).
+
+    Dataset: ``dataset`` 'icvl' writes an ICVL tree (everything above applies); 'nyu' an NYU Hand
+    tree (``pipeline.synth.nyu_mode``: NYU's camera, distances, proportions, views and two subjects,
+    every frame a scene). An NYU config names its camera 'nyu' with NYU's intrinsics, and both scene
+    fractions are 1; ``scale_range`` does not apply (the two subjects have NYU's sizes).
     """
 
+    dataset: str = opt("icvl", "the tree to write: icvl (Training/, Testing/, 16-joint label lines) or nyu "
+                       "(train/, test/ with RGB-encoded depth PNGs and joint_data.mat, NYU Hand's format)",
+                       choices=SYNTH_DATASETS)
     seed: int = 0
     train_frames: int = 20000
     test_frames: int = 1596
@@ -637,7 +647,15 @@ class SynthConfig:
                 Intrinsics.from_dict(dict(self.intrinsics))
             except (TypeError, ValueError) as e:
                 raise ConfigError(str(e), ("intrinsics",)) from None
+        nyu = self.dataset == "nyu"
         checks = [
+            (self.dataset in SYNTH_DATASETS, f"dataset must be one of {', '.join(SYNTH_DATASETS)}, got "
+             f"{self.dataset!r}", ("dataset",)),
+            (not nyu or (self.camera == "nyu" and self.intrinsics is not None),
+             "an NYU tree is rendered with NYU's camera (camera 'nyu' with its intrinsics)", ("camera",)),
+            (not nyu or self.scene_fraction == self.test_scene_fraction == 1.0,
+             "every frame of an NYU tree is a scene (arm and body in view): scene fractions must be 1",
+             ("scene_fraction", "test_scene_fraction")),
             (0.0 <= self.scene_fraction <= 1.0, f"scene_fraction must be in [0, 1], got {self.scene_fraction}",
              ("scene_fraction",)),
             (0.0 <= self.test_scene_fraction <= 1.0,

@@ -22,7 +22,9 @@ Frames of this module's functions:
 Reading a split mirrors ``pipeline.icvl`` + ``pipeline.convert`` for ICVL: ``list_split`` reads the
 labels and lists the PNGs (cheap, in a driver), returning ``NyuRecord``s and ``NyuReject``s;
 ``frame_depth`` decodes one frame's PNG bytes into depth or a rejection reason (on a worker);
-``read_split`` does both for a whole split. ``write_nyu_tree`` writes a split from arrays.
+``read_split`` does both for a whole split. ``write_nyu_tree`` writes a split from arrays, through
+``write_depth_frame`` (one frame's PNGs) and ``write_split_labels`` (joint_data.mat), which a job
+that makes frames one at a time (``sdnet synth --dataset nyu``) calls itself.
 """
 from __future__ import annotations
 
@@ -74,6 +76,9 @@ LABEL_FINGERS = ("F1", "F2", "F3", "F4", "TH")
 LABEL_JOINT_NAMES = (tuple(f"{f}_KNU{k}_{ab}" for f in LABEL_FINGERS for k in (3, 2, 1) for ab in "AB")
                      + tuple(f"PALM_{i}" for i in range(1, 7)))
 LABEL_NAMES_KEY = "joint_names"
+# The descriptive text that opens a MATLAB v5 file (116 bytes, space-padded), as this module writes it.
+MAT_HEADER = b"MATLAB 5.0 MAT-file, Platform: posix, written by sdnet (pipeline.nyu_format)"
+_MAT_TEXT_BYTES = 116
 
 # ----------------------------------------------------------------------------- depth PNGs
 
@@ -220,7 +225,8 @@ def write_joint_data(path: Path, uvd: np.ndarray, xyz: np.ndarray) -> None:
 
     ``uvd`` [px, px, mm] and ``xyz`` [mm, NYU's frame: y up] are (N, 36, 3), written as the labels
     of all three cameras (cameras 2 and 3 are then copies of camera 1, not other viewpoints), or
-    (3, N, 36, 3), one block per camera. Written through a temporary file and a rename."""
+    (3, N, 36, 3), one block per camera. Written through a temporary file and a rename; the same
+    arrays give the same bytes (the header's text is fixed, ``MAT_HEADER``, not scipy's creation time)."""
     uvd3, xyz3 = _per_camera(uvd, "uvd"), _per_camera(xyz, "xyz")
     if uvd3.shape != xyz3.shape:
         raise ValueError(f"uvd {uvd3.shape} and xyz {xyz3.shape} differ in shape")
@@ -228,7 +234,9 @@ def write_joint_data(path: Path, uvd: np.ndarray, xyz: np.ndarray) -> None:
     names[0, :] = LABEL_JOINT_NAMES
     buf = io.BytesIO()
     scipy.io.savemat(buf, {"joint_uvd": uvd3, "joint_xyz": xyz3, LABEL_NAMES_KEY: names}, format="5")
-    atomic_write_bytes(Path(path), buf.getvalue())
+    data = bytearray(buf.getvalue())
+    data[:_MAT_TEXT_BYTES] = MAT_HEADER.ljust(_MAT_TEXT_BYTES)
+    atomic_write_bytes(Path(path), bytes(data))
 
 
 # ----------------------------------------------------------------------------- geometry
@@ -464,11 +472,27 @@ def write_nyu_tree(root: Path, split: str, depth_mm, uvd: np.ndarray, intr: Intr
     cameras = CAMERAS if all_cameras else CAMERAS[:1]
     with atomic_output_dir(Path(root) / split, overwrite) as tmp:
         for row, depth in enumerate(depth_mm):
-            depth = np.asarray(depth)
-            if depth.shape != (intr.height, intr.width):
-                raise ValueError(f"depth map {row} is {depth.shape}, expected ({intr.height}, {intr.width})")
-            png = encode_depth_png(depth, compress_level)
-            for cam in cameras:
-                (tmp / depth_file_name(row + 1, cam)).write_bytes(png)
-        write_joint_data(tmp / LABEL_FILE, uvd, uvd_to_xyz(uvd, intr))
+            write_depth_frame(tmp, row + 1, depth, intr, cameras, compress_level)
+        write_split_labels(tmp, uvd, intr)
     return Path(root) / split
+
+
+def write_depth_frame(folder: Path, index: int, depth_mm: np.ndarray, intr: Intrinsics = INTRINSICS,
+                      cameras: tuple[int, ...] = CAMERAS[:1], compress_level: int = 6) -> None:
+    """Write frame ``index``'s (from 1) depth map (H, W) of whole mm (0 = no depth; H x W =
+    ``intr.height`` x ``intr.width``) into a split folder as depth_<cam>_<%07d>.png for each of
+    ``cameras`` (byte copies): one frame of ``write_nyu_tree``, for writers that make frames one at
+    a time (the split then appears whole only if its caller writes it aside and renames it)."""
+    depth = np.asarray(depth_mm)
+    if depth.shape != (intr.height, intr.width):
+        raise ValueError(f"depth map {index - 1} is {depth.shape}, expected ({intr.height}, {intr.width})")
+    png = encode_depth_png(depth, compress_level)
+    for cam in cameras:
+        (Path(folder) / depth_file_name(index, cam)).write_bytes(png)
+
+
+def write_split_labels(folder: Path, uvd: np.ndarray, intr: Intrinsics = INTRINSICS) -> None:
+    """A split folder's joint_data.mat from the 36 label joints (N, 36, 3) [px, px, mm] of camera 1
+    in label order: ``joint_uvd`` as given, ``joint_xyz`` their ``uvd_to_xyz(uvd, intr)`` (NYU's
+    frame, y up), cameras 2 and 3 copies (``write_joint_data``)."""
+    write_joint_data(Path(folder) / LABEL_FILE, uvd, uvd_to_xyz(uvd, intr))

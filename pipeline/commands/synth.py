@@ -1,13 +1,14 @@
-"""``sdnet synth``: render a synthetic ICVL tree, render labelled poses, or preview frames."""
+"""``sdnet synth``: render a synthetic ICVL or NYU tree, render labelled poses, or preview frames."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
 from pipeline.camera import ICVL_INTRINSICS
 from pipeline.commands.camera_args import add_camera_arguments, camera_from_args
-from pipeline.config import RUNNING_MODES, SynthConfig
+from pipeline.config import RUNNING_MODES, SYNTH_DATASETS, SynthConfig
 from pipeline.errors import SdnetError
 from pipeline.synth.profiles import SENSOR_PROFILES
 
@@ -20,6 +21,18 @@ modes:
       the poses of ICVL label files rendered as test sequences, labels equal to the input
   sdnet synth --preview PNG [--from-tree DIR]
       a montage of sample frames with their skeletons (with --out: of the tree just written)
+  sdnet synth --dataset nyu --out DIR --train-frames N --test-frames M [--seed S]
+      a complete NYU Hand tree: train/ and test/ with depth_1_NNNNNNN.png (640x480, 8-bit RGB,
+      depth mm = (G << 8) | B, 0 = none) and joint_data.mat (joint_uvd, joint_xyz: NYU's 36 joints,
+      y up), synth.json (with the subjects' frame ranges)
+
+NYU trees (--dataset nyu): NYU's camera (f 588.04/587.08, 640x480); the palm 650-1100 mm away
+  (median about 925 mm; NYU's 937), forearm, body and clutter in view in every frame; NYU's
+  chirality (the ICVL model's mirror image) and label bone lengths (tip-mid of each finger, thumb,
+  palm-wrist, palm-thumb root); the palm toward the camera in about 69% of the frames, as in NYU;
+  subject 1 in train/ and in test/ first, then an unseen subject 2, from NYU's boundary (2440 of
+  8252) scaled to --test-frames; the kinect sensor profile unless --sensor-profile names another.
+  --poses, --preview, the camera options and the scene options do not apply.
 
 sensor profiles (--sensor-profile, any mode that renders; recorded in synth.json):
   default   the ordinary short-range depth sensor: noise, a few dropouts, ragged edges
@@ -30,6 +43,8 @@ sensor profiles (--sensor-profile, any mode that renders; recorded in synth.json
   structured  a structured-light / active-stereo camera (RealSense-class): noise 1.5 mm at 300 mm
             growing with depth^2, projector shadows (holes left of nearer objects, 25 mm
             baseline), holes on oblique surfaces and dark patches, flying pixels between surfaces
+  kinect    a Kinect v1-class camera at arm's length (NYU's; the default of --dataset nyu): noise
+            1.4 mm at 1 m, projector shadows of a 75 mm baseline, holes on oblique surfaces
 
 scenes (--scene-fraction, --test-scene-fraction; whole sequences, recorded in synth.json):
   a scene's hand is at 250-900 mm (plain frames: about 220-420 mm) with its forearm continuing
@@ -51,13 +66,23 @@ Beam pipeline options go after `--`, e.g. `sdnet synth --out DIR -- --direct_num
 """
 
 
+_CAMERA_OPTIONS = ("camera", "intrinsics", "fx", "fy", "cx", "cy", "width", "height", "depth_scale")
+
+
+def _field_help(name: str) -> str:
+    return next(f.metadata["help"] for f in dataclasses.fields(SynthConfig) if f.name == name)
+
+
 def register(sub) -> None:
     p = sub.add_parser(
-        "synth", help="render a synthetic depth-hand dataset in the ICVL format",
+        "synth", help="render a synthetic depth-hand dataset in the ICVL or NYU format",
         description="Renders synthetic depth frames of a hand model (16 ICVL joints + shape) with a "
-        "depth-sensor model, as a Beam job, and writes them in ICVL's on-disk format.",
+        "depth-sensor model, as a Beam job, and writes them in ICVL's on-disk format (or NYU Hand's, "
+        "--dataset nyu).",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", type=Path, help="output ICVL tree (written atomically)")
+    p.add_argument("--dataset", choices=SYNTH_DATASETS, default=None,
+                   help=f"{_field_help('dataset')}; default {SynthConfig().dataset}, see below")
+    p.add_argument("--out", type=Path, help="output tree (written atomically)")
     p.add_argument("--train-frames", type=int, default=None, help="training frames (default 20000)")
     p.add_argument("--test-frames", type=int, default=None,
                    help="test frames, split over test_seq_1/2 as 702:894 (default 1596)")
@@ -107,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
         return synth_config(train_frames=args.train_frames, test_frames=args.test_frames, seed=args.seed,
                             sequence_length=args.sequence_length, sensor_profile=args.sensor_profile,
                             scene_fraction=args.scene_fraction, test_scene_fraction=args.test_scene_fraction,
-                            scene_sensor_profile=args.scene_sensor_profile, camera=camera())
+                            scene_sensor_profile=args.scene_sensor_profile,
+                            camera=None if args.dataset == "nyu" else camera(), dataset=args.dataset)
 
     def preview(tree: Path | None) -> None:
         source = args.from_tree or tree
@@ -118,6 +144,8 @@ def run(args: argparse.Namespace) -> int:
                           frames=args.preview_frames, whole=args.preview_whole, depth_scale=depth_scale)
         print(f"sdnet synth: preview of {n} frames in {args.preview}", file=sys.stderr)
 
+    if args.dataset == "nyu":
+        _check_nyu_options(args)
     if args.from_tree and not args.preview:
         raise SdnetError("--from-tree needs --preview PNG")
     if args.from_tree and args.sensor_profile is not None:
@@ -155,3 +183,21 @@ def run(args: argparse.Namespace) -> int:
         preview(args.out)
     return 0
 
+
+def _first_given(args: argparse.Namespace, names) -> str | None:
+    """The flag (--name) of the first of the options ``names`` given a value, else None."""
+    return next((f"--{n.replace('_', '-')}" for n in names if getattr(args, n) not in (None, False)), None)
+
+
+def _check_nyu_options(args: argparse.Namespace) -> None:
+    """SdnetError naming the first option given that an NYU tree (``--dataset nyu``) does not take."""
+    reasons = [
+        (_first_given(args, ("poses",)), "it renders ICVL label files into an ICVL tree"),
+        (_first_given(args, ("preview", "from_tree")), "the preview shows ICVL frames"),
+        (_first_given(args, _CAMERA_OPTIONS), "an NYU tree is rendered with NYU's camera (640x480, f 588.04/587.08)"),
+        (_first_given(args, ("scene_fraction", "test_scene_fraction")), "every frame of an NYU tree is a scene"),
+        (_first_given(args, ("scene_sensor_profile",)), "every frame of an NYU tree is a scene: use --sensor-profile"),
+    ]
+    for flag, why in reasons:
+        if flag:
+            raise SdnetError(f"--dataset nyu: {flag} does not apply ({why})")

@@ -18,8 +18,9 @@ from pipeline.synth.render import render_depth
 from pipeline.synth.scene import SCENE_MOTION, Scene, render_scene, sample_scene
 from pipeline.synth.sensor import SensorModel, apply_sensor_mm, to_depth_units
 
-SPLIT_CODES = {"train": 0, "test": 1, "poses": 2, "preview": 3}
-_SUBJECT, _POSES, _SENSOR, _SCENE = 0, 1, 2, 3
+SPLIT_CODES = {"train": 0, "test": 1, "poses": 2, "preview": 3, "subjects": 4}
+# The last seed key of each stream of a sequence (its subject, poses, a frame's sensor and scene).
+STREAM_SUBJECT, STREAM_POSES, STREAM_SENSOR, STREAM_SCENE = 0, 1, 2, 3
 _BONE_MEAN = np.array([m for m, _ in ICVL_SKELETON.bone_length_mm])  # (15,) mm
 
 
@@ -32,7 +33,9 @@ def rng_for(seed: int, *key: int) -> np.random.Generator:
 class SequenceSpec:
     """One sequence to make: split ('train'/'test'), its index within the split, its folder name
     (relative to the split's Depth folder), the number of frames and the label file it goes to.
-    A scene sequence (``scene``) has its hand at 250-900 mm in a scene (``pipeline.synth.scene``)."""
+    A scene sequence (``scene``) has its hand at 250-900 mm in a scene (``pipeline.synth.scene``).
+    ``subject``: the named subject all its frames show (an NYU tree's, ``pipeline.synth.nyu_mode``);
+    '' = a new subject of its own (an ICVL tree's)."""
 
     split: str
     index: int
@@ -41,6 +44,7 @@ class SequenceSpec:
     label_file: str  # relative to the output root, e.g. 'Training/labels.txt'
     depth_dir: str  # relative to the output root, e.g. 'Training/Depth'
     scene: bool = False
+    subject: str = ""
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,7 @@ class FrameSpec:
 def subject_for(seed: int, split: str, index: int, scale_range: float, bone_noise: float) -> Subject:
     """The subject of sequence ``index`` of ``split``: train and test draw from disjoint streams,
     so test hands are new shapes."""
-    return sample_subject(rng_for(seed, SPLIT_CODES[split], index, _SUBJECT), scale_range, bone_noise)
+    return sample_subject(rng_for(seed, SPLIT_CODES[split], index, STREAM_SUBJECT), scale_range, bone_noise)
 
 
 def sequence_frames(spec: SequenceSpec, seed: int, intr: Intrinsics, order_offset: int,
@@ -71,12 +75,12 @@ def sequence_frames(spec: SequenceSpec, seed: int, intr: Intrinsics, order_offse
     """Pose generation for one sequence: its FrameSpecs in frame order. A scene sequence moves
     its hand with ``SCENE_MOTION`` (palm at 250-900 mm) instead of ``motion``."""
     subject = subject_for(seed, spec.split, spec.index, scale_range, bone_noise)
-    joints = sample_sequence(rng_for(seed, SPLIT_CODES[spec.split], spec.index, _POSES), subject,
+    joints = sample_sequence(rng_for(seed, SPLIT_CODES[spec.split], spec.index, STREAM_POSES), subject,
                              spec.frames, intr, SCENE_MOTION if spec.scene else motion)  # (T, J, 3)
     code = SPLIT_CODES[spec.split]
     return [FrameSpec(spec.label_file, spec.depth_dir, f"{spec.name}/image_{i:04d}.png",
-                      order_offset + i, joints[i], subject.shape, (code, spec.index, i, _SENSOR),
-                      scene_key=(code, spec.index, i, _SCENE) if spec.scene else None)
+                      order_offset + i, joints[i], subject.shape, (code, spec.index, i, STREAM_SENSOR),
+                      scene_key=(code, spec.index, i, STREAM_SCENE) if spec.scene else None)
             for i in range(spec.frames)]
 
 
@@ -118,7 +122,7 @@ def shape_for_labels(seed: int, file_index: int, joints: np.ndarray) -> HandShap
     by the labelled hand's size (median bone length ratio to the ICVL means)."""
     ratio = ICVL_SKELETON.bone_lengths(joints) / _BONE_MEAN  # (T, 15)
     scale = float(np.clip(np.median(ratio), 0.6, 1.6))
-    return sample_hand_shape(rng_for(seed, SPLIT_CODES["poses"], file_index, _SUBJECT), scale)
+    return sample_hand_shape(rng_for(seed, SPLIT_CODES["poses"], file_index, STREAM_SUBJECT), scale)
 
 
 def split_test_frames(total: int, proportions: tuple[int, ...] = (702, 894)) -> list[int]:

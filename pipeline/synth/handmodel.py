@@ -44,8 +44,9 @@ class HandShape:
     wrist_radius_mm: float = 21.0
     forearm_length_mm: float = 80.0
     forearm_radius_mm: float = 25.0
-    wrist_bend_deg: tuple[float, float] = (-20.0, 0.0)  # forearm bend toward N and L (deg)
+    wrist_bend_deg: tuple[float, float] = (-20.0, 0.0)  # forearm bend toward the palm side and L (deg)
     tip_extension_ratio: float = 1.2  # the fingertip surface ends this many tip radii beyond the tip joint
+    mirrored: bool = False  # the model's mirror image (NYU's chirality, ``pipeline.synth.poses``)
 
     def __post_init__(self) -> None:
         if len(self.finger_radius_scale) != len(FINGERS):
@@ -61,12 +62,12 @@ class HandShape:
         return r0, 0.5 * (r0 + r2), r2
 
 
-def sample_hand_shape(rng: np.random.Generator, scale: float = 1.0) -> HandShape:
-    """A random subject's shape; ``scale`` is the subject's overall hand scale (1 = average)."""
+def sample_hand_shape(rng: np.random.Generator, scale: float = 1.0, base: HandShape = HandShape()) -> HandShape:
+    """A random subject's shape around the average ``base`` (its radii, palm and wrist lengths and
+    chirality; the other ranges are fixed); ``scale`` is the subject's overall hand scale (1 = average)."""
     def jitter(x, rel):
         return float(x * scale * (1.0 + rel * rng.standard_normal()))
 
-    base = HandShape()
     return HandShape(
         finger_radius_mm=float(np.clip(jitter(base.finger_radius_mm, 0.07), 7.2, 10.5)),
         tip_radius_ratio=float(rng.uniform(0.72, 0.86)),
@@ -81,6 +82,7 @@ def sample_hand_shape(rng: np.random.Generator, scale: float = 1.0) -> HandShape
         forearm_radius_mm=jitter(base.forearm_radius_mm, 0.08),
         wrist_bend_deg=(float(rng.normal(-20.0, 12.0)), float(rng.normal(0.0, 10.0))),
         tip_extension_ratio=float(rng.uniform(0.8, 1.6)),
+        mirrored=base.mirrored,
     )
 
 
@@ -124,7 +126,7 @@ def _unit(v: np.ndarray) -> np.ndarray:
 def palm_frame(joints: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Unit axes (F, L, N) of the hand: F palm -> finger roots, L toward the thumb side of the
     knuckle line (index root minus pinky root), N = F x L (for a right hand, the palm's facing
-    direction). joints (16, 3) mm."""
+    direction; for a ``HandShape.mirrored`` hand its back). joints (16, 3) mm."""
     roots = joints[[_INDEX[1], _MIDDLE[1], _RING[1], _PINKY[1]]]  # (4, 3)
     f = _unit(roots.mean(axis=0) - joints[_PALM])
     l = joints[_INDEX[1]] - joints[_PINKY[1]]
@@ -229,8 +231,9 @@ def build_primitives(joints: np.ndarray, shape: HandShape) -> HandPrimitives:
     thumb_root = joints[_THUMB[1]]
     thumb_r0 = shape.finger_radii(0)[0]
     a += [heel_r, palm]; b += [thumb_root, thumb_root]; r += [1.1 * thumb_r0, thumb_r0]; owner += [PALM, PALM]
-    # Wrist and forearm stub, leaving the palm away from the fingers.
-    fore_dir = _rotate_toward(-f, n, l, *shape.wrist_bend_deg)
+    # Wrist and forearm stub, leaving the palm away from the fingers (the bend's first angle is
+    # toward the palm side: N, or -N for the mirror image).
+    fore_dir = _rotate_toward(-f, -n if shape.mirrored else n, l, *shape.wrist_bend_deg)
     fore_mid = wrist + fore_dir * 0.5 * shape.forearm_length_mm
     fore_end = wrist + fore_dir * shape.forearm_length_mm
     a += [heel_centre, wrist, fore_mid]

@@ -7,6 +7,14 @@ a global orientation (roll in the image plane, pitch, yaw) and the palm joint's 
 kinematics places the 16 ICVL joints in the hand frame (F palm -> fingers, L toward the thumb,
 N = F x L where the palm faces) and then in the camera frame. The modelled hand is a right hand;
 with zero orientation the fingers point up in the image and the palm faces the camera.
+
+Its chirality is that of ICVL's labels: the fingers flex toward -n for the label normal
+n = (index root - palm) x (pinky root - palm) (measured on ICVL's test labels: every flexed finger).
+``HandShape.mirrored`` gives the model's mirror image (the L coefficients negated), the chirality of
+NYU's labels, whose fingers flex toward +n.
+
+A dataset's average hand (``Proportions``: bone lengths, finger root directions, hand shape) and its
+view prior (``ViewModel``) are values; the defaults are the ICVL generator's.
 """
 from __future__ import annotations
 
@@ -49,6 +57,28 @@ _HI = np.array([LIMITS[n.split("_")[-1]] if n.split("_")[-1] in ("mcp", "pip", "
 # Hand frame -> camera frame at zero orientation: rows are F, L, N in camera xyz.
 _BASIS = np.array([[0.0, -1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])
 _SPREAD = np.array([12.0, 2.0, -8.0, -17.0])  # abduction of index..pinky in a full spread
+_MIRROR = np.array([1.0, -1.0, 1.0])  # hand coordinates (F, L, N) of the mirror image
+
+
+@dataclass(frozen=True)
+class Proportions:
+    """The average hand a dataset's subjects are drawn around.
+
+    ``bone_mm``: mean bone lengths (15,) mm in ``ICVL_SKELETON.bones`` order (the model's bones:
+    palm -> root, root -> mid (the PIP for fingers), mid -> tip); ``root_angle_deg``: the mean
+    direction of each finger root from the palm joint, thumb..pinky, degrees in the palm plane from
+    F toward L; ``shape``: the average ``HandShape`` (its ``mirrored`` sets the chirality). The
+    defaults are ICVL's (``ICVL_SKELETON.bone_length_mm``)."""
+
+    bone_mm: tuple[float, ...] = tuple(float(m) for m in _BONE_MEAN)
+    root_angle_deg: tuple[float, ...] = (118.0, 19.0, 0.0, -19.0, -38.0)
+    shape: HandShape = HandShape()
+
+    def __post_init__(self) -> None:
+        if len(self.bone_mm) != len(_BONE_MEAN) or min(self.bone_mm) <= 0:
+            raise ValueError(f"bone_mm needs {len(_BONE_MEAN)} positive lengths (mm)")
+        if len(self.root_angle_deg) != len(FINGERS):
+            raise ValueError(f"root_angle_deg needs {len(FINGERS)} angles")
 
 
 @dataclass(frozen=True)
@@ -64,19 +94,22 @@ class Subject:
     scale: float
 
 
-def sample_subject(rng: np.random.Generator, scale_range: float = 0.15,
-                   bone_noise: float = 0.04) -> Subject:
-    """A random subject: overall scale uniform in 1 +- ``scale_range``, each bone's length the
-    ICVL mean times the scale times (1 + ``bone_noise`` x a clipped standard normal)."""
-    scale = float(rng.uniform(1.0 - scale_range, 1.0 + scale_range))
+def sample_subject(rng: np.random.Generator, scale_range: float = 0.15, bone_noise: float = 0.04,
+                   proportions: Proportions = Proportions(), scale: float | None = None) -> Subject:
+    """A random subject around ``proportions`` (ICVL's by default): overall scale uniform in
+    1 +- ``scale_range`` (or ``scale`` when given: no draw), each bone's length the mean times the
+    scale times (1 + ``bone_noise`` x a clipped standard normal), root directions within a few
+    degrees of the mean, the hand shape ``sample_hand_shape`` around ``proportions.shape``."""
+    if scale is None:
+        scale = float(rng.uniform(1.0 - scale_range, 1.0 + scale_range))
     noise = np.clip(rng.standard_normal(len(_BONE_MEAN)), -2.5, 2.5) * bone_noise
-    lengths = _BONE_MEAN * scale * (1.0 + noise)
-    angles = np.array([118.0, 19.0, 0.0, -19.0, -38.0]) + rng.normal(0.0, 3.0, 5)
+    lengths = np.asarray(proportions.bone_mm) * scale * (1.0 + noise)
+    angles = np.asarray(proportions.root_angle_deg) + rng.normal(0.0, 3.0, 5)
     lift = np.array([0.45, 0.0, 0.0, 0.0, 0.0]) + rng.normal(0.0, 0.04, 5)
     return Subject(bone_lengths=tuple(float(x) for x in lengths),
                    root_angle_deg=tuple(float(x) for x in angles),
                    root_lift=tuple(float(x) for x in lift),
-                   shape=sample_hand_shape(rng, scale), scale=scale)
+                   shape=sample_hand_shape(rng, scale, proportions.shape), scale=float(scale))
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -148,8 +181,11 @@ def rotation_matrix(roll: np.ndarray, pitch: np.ndarray, yaw: np.ndarray) -> np.
 def camera_joints(subject: Subject, art: np.ndarray, angles: np.ndarray,
                   palm_xyz: np.ndarray) -> np.ndarray:
     """Joints (T, 16, 3) camera xyz mm from articulations (T, P), orientation angles (T, 3)
-    [roll, pitch, yaw] degrees and palm joint positions (T, 3) mm."""
+    [roll, pitch, yaw] degrees and palm joint positions (T, 3) mm; the model's mirror image when
+    ``subject.shape.mirrored``."""
     local = hand_frame_joints(subject, art)  # (T, J, 3) coefficients on F, L, N
+    if subject.shape.mirrored:
+        local = local * _MIRROR
     rot = rotation_matrix(angles[:, 0], angles[:, 1], angles[:, 2])  # (T, 3, 3)
     basis = _BASIS @ np.swapaxes(rot, 1, 2)  # (T, 3, 3): rows F, L, N in camera xyz
     return local @ basis + palm_xyz[:, None, :]
@@ -218,13 +254,37 @@ def sample_articulation(rng: np.random.Generator, gesture: str | None = None) ->
     return np.clip(art, _LO, _HI)
 
 
-def sample_orientation(rng: np.random.Generator) -> np.ndarray:
-    """[roll, pitch, yaw] degrees: any in-plane roll (mostly near upright), the palm facing the
-    camera within wide angles."""
-    roll = rng.normal(0.0, 40.0) if rng.random() < 0.75 else rng.uniform(-180.0, 180.0)
-    pitch = np.clip(rng.normal(0.0, 22.0), -60.0, 60.0)
-    yaw = np.clip(rng.normal(0.0, 28.0), -75.0, 75.0)
-    return np.array([roll, pitch, yaw])
+@dataclass(frozen=True)
+class ViewModel:
+    """The orientation prior of keyframes (degrees; ``rotation_matrix``'s angles).
+
+    Roll (in the image plane) ~ N(0, ``roll_sd_deg``) with probability ``upright_p``, else uniform in
+    +-180; pitch ~ N(0, ``pitch_sd_deg``) clipped to +-``pitch_max_deg``; yaw ~ N(0, ``yaw_sd_deg``)
+    clipped to +-``yaw_max_deg``. At yaw 0 the side the fingers flex toward (the palm) faces the
+    camera. A share ``back_p`` of sequences is turned around (yaw + 180 at every keyframe: the back
+    of the hand toward the camera); 0 draws nothing for it. The defaults are the ICVL generator's."""
+
+    roll_sd_deg: float = 40.0
+    upright_p: float = 0.75
+    pitch_sd_deg: float = 22.0
+    pitch_max_deg: float = 60.0
+    yaw_sd_deg: float = 28.0
+    yaw_max_deg: float = 75.0
+    back_p: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (0.0 <= self.upright_p <= 1.0 and 0.0 <= self.back_p <= 1.0):
+            raise ValueError("view: upright_p and back_p must be in [0, 1]")
+
+
+def sample_orientation(rng: np.random.Generator, view: ViewModel = ViewModel(),
+                       back: bool = False) -> np.ndarray:
+    """[roll, pitch, yaw] degrees from ``view``: any in-plane roll (mostly near upright), the palm
+    facing the camera within wide angles (the back, yaw + 180, when ``back``)."""
+    roll = rng.normal(0.0, view.roll_sd_deg) if rng.random() < view.upright_p else rng.uniform(-180.0, 180.0)
+    pitch = np.clip(rng.normal(0.0, view.pitch_sd_deg), -view.pitch_max_deg, view.pitch_max_deg)
+    yaw = np.clip(rng.normal(0.0, view.yaw_sd_deg), -view.yaw_max_deg, view.yaw_max_deg)
+    return np.array([roll, pitch, yaw + 180.0 if back else yaw])
 
 
 # ----------------------------------------------------------------------------- sequences
@@ -295,12 +355,14 @@ def _place(subject, art, ang, palm_uvd, intr):
 
 
 def sample_sequence(rng: np.random.Generator, subject: Subject, n_frames: int, intr: Intrinsics,
-                    motion: MotionModel = MotionModel()) -> np.ndarray:
+                    motion: MotionModel = MotionModel(), view: ViewModel = ViewModel()) -> np.ndarray:
     """Joints (n_frames, 16, 3) camera xyz mm of one smooth sequence of ``subject``.
 
-    Keyframe poses come from the gesture prior (or perturb the previous pose); articulation,
+    Keyframe poses come from the gesture prior (or perturb the previous pose), orientations from
+    ``view`` (a share ``view.back_p`` of sequences turned around as a whole); articulation,
     orientation and position follow a cubic spline through them (velocity continuous). Every joint projects inside the image with ``margin_px`` to spare.
     """
+    back = view.back_p > 0 and bool(rng.random() < view.back_p)  # the whole sequence turned around
     times = _keyframe_times(rng, n_frames, motion)
     k = len(times)
     art = np.zeros((k, len(ARTICULATION)))
@@ -313,11 +375,11 @@ def sample_sequence(rng: np.random.Generator, subject: Subject, n_frames: int, i
         else:
             art[i] = np.clip(art[i - 1] + rng.normal(0.0, motion.perturb_deg, art.shape[1]), _LO, _HI)
         if i == 0:
-            ang[i] = sample_orientation(rng)
+            ang[i] = sample_orientation(rng, view, back)
             uvd[i] = [rng.uniform(0.3, 0.7) * intr.width, rng.uniform(0.3, 0.7) * intr.height,
                       rng.uniform(zlo, zhi)]
         else:
-            target = sample_orientation(rng)
+            target = sample_orientation(rng, view, back)
             ang[i, 0] = ang[i - 1, 0] + rng.normal(0.0, motion.roll_step_deg)
             ang[i, 1:] = ang[i - 1, 1:] + np.clip(target[1:] - ang[i - 1, 1:], -1, 1) * \
                 np.abs(rng.normal(0.0, motion.tilt_step_deg, 2))

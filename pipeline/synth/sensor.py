@@ -301,6 +301,13 @@ def to_depth_units(depth: np.ndarray, depth_scale: float = 1.0) -> np.ndarray:
     depths beyond the 16-bit range also 0 (as such cameras do)."""
     if depth_scale == 1.0:
         return quantize(depth)
+    return to_zero_background_units(depth, depth_scale)
+
+
+def to_zero_background_units(depth: np.ndarray, depth_scale: float = 1.0) -> np.ndarray:
+    """Measured depth (H, W) float mm, inf/NaN = no depth -> uint16 round(mm / depth_scale) with
+    no depth = 0 (NYU's convention at 1 mm; other cameras' at their unit); values below 1 become 1,
+    depths beyond the 16-bit range 0 (as such cameras do)."""
     fg = np.isfinite(depth)
     units = np.zeros(depth.shape, dtype=np.float64)
     units[fg] = np.rint(depth[fg] / depth_scale)
