@@ -148,3 +148,16 @@ def get_dataset(name: str) -> Dataset:
         return DATASETS[name]
     except KeyError:
         raise SdnetError(f"unknown dataset {name!r} (known: {', '.join(sorted(DATASETS))})") from None
+
+
+def dataset_of(name: str, skeleton: dict | None = None, where: str = "the data") -> Dataset:
+    """The registered dataset a manifest or a run names (its ``dataset``), checked against the skeleton it
+    recorded (``Skeleton.to_dict()``; None: not checked). SdnetError with one line naming ``where`` when
+    the name is unknown or the recorded skeleton is not the registry's (made by another sdnet: remake it)."""
+    if name not in DATASETS:
+        raise SdnetError(f"{where}: unknown dataset {name!r} (known: {', '.join(sorted(DATASETS))})")
+    ds = DATASETS[name]
+    if skeleton is not None and not ds.skeleton.matches(skeleton):
+        raise SdnetError(f"{where}: recorded a {name} skeleton that differs from this sdnet's "
+                         f"({len(skeleton.get('joint_names', []))} joints, expected {ds.num_joints}); remake it")
+    return ds
