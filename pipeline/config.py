@@ -18,6 +18,7 @@ import typing
 from typing import Any, Type, TypeVar
 
 from pipeline.camera import CAMERAS, Intrinsics
+from pipeline.datasets import DATASETS
 from pipeline.synth.profiles import SENSOR_PROFILES
 
 T = TypeVar("T")
@@ -150,8 +151,10 @@ PRIOR_MODES = ("pdf", "neglogpdf")
 TEMPORAL_MODES = ("displacement", "distance")
 # The Beam DirectRunner's running modes (``sdnet synth --running-mode``, ``build_synth.BeamOptions``).
 RUNNING_MODES = ("multi_processing", "multi_threading", "in_memory")
-# The tree formats ``sdnet synth`` writes (``--dataset``); until the dataset registry names them.
-SYNTH_DATASETS = ("icvl", "nyu")
+# The datasets of the registry (``pipeline.datasets``): ``DataConfig.dataset`` and the tree formats
+# ``sdnet synth`` writes (``--dataset``), the default first.
+DATASET_NAMES = tuple(DATASETS)
+SYNTH_DATASETS = DATASET_NAMES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,6 +219,8 @@ class DataConfig:
     records per shard). seed: of the scale and centre jitter.
     """
 
+    dataset: str = opt("icvl", "the dataset of the tree (pipeline.datasets): its layout, label reader, skeleton and "
+                       "camera", choices=DATASET_NAMES)
     crop_size: int = opt(128, "crop side in pixels (the model's input size; paper preset: 224)", flag="crop")
     cube_mm: float = opt(250.0, "side of the 3-D crop cube in mm", flag="cube")
     rotations: int = opt(1, "in-plane copies of each training frame, every 360/K degrees (1: originals only; "
@@ -236,6 +241,7 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         checks = [
+            (self.dataset in DATASET_NAMES, f"dataset must be one of {', '.join(DATASET_NAMES)}, got {self.dataset!r}"),
             (self.crop_size >= 16, f"crop size must be >= 16 px, got {self.crop_size}"),
             (self.cube_mm > 0, f"cube must be > 0 mm, got {self.cube_mm}"),
             (self.rotations >= 1, f"rotations must be >= 1, got {self.rotations}"),
