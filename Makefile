@@ -7,20 +7,39 @@ SDNET := $(VENV)/bin/sdnet
 STAMP := $(VENV)/.installed
 
 WORK ?= work
+# The dataset of make synth/data/train/eval (pipeline/datasets.py): icvl (the default) or nyu. With
+# DATASET=nyu the stages default to NYU's experiment (configs/nyu.json) and to $(WORK)/nyu-*, so the
+# outputs of the two never overwrite each other.
+DATASET ?= icvl
+ifeq ($(DATASET),icvl)
 SYNTH_DIR ?= $(WORK)/icvl-synth
 DATA_DIR ?= $(WORK)/data
 RUN_DIR ?= $(WORK)/run
 REPORT_DIR ?= $(WORK)/report
-# The experiment (configs/*.json): data cut, model, loss, augmentation, schedule and budget, refinement
-# and centre refiner; `make data` and `make train` both read it, so they cannot disagree.
 EXPERIMENT ?= configs/default.json
+else
+SYNTH_DIR ?= $(WORK)/$(DATASET)-synth
+DATA_DIR ?= $(WORK)/$(DATASET)-data
+RUN_DIR ?= $(WORK)/$(DATASET)-run
+REPORT_DIR ?= $(WORK)/$(DATASET)-report
+EXPERIMENT ?= configs/$(DATASET).json
+endif
+# The experiment (configs/*.json): data cut, model, loss, augmentation, schedule and budget, refinement
+# and centre refiner; `make data` and `make train` both read it, so they cannot disagree. It names
+# its dataset (data.dataset): with DATASET=nyu, give an experiment of NYU's (configs/nyu.json).
 # The synthetic tree's seed (the experiment has its own training seed).
 SEED ?= 0
 # The embedded default: about 20k training frames and two test sequences of ICVL's size.
 TRAIN_FRAMES ?= 20000
 TEST_FRAMES ?= 1596
-# With ICVL_ROOT set, `make data` converts that tree instead of the synthetic one.
+# DATASET=nyu: a synthetic NYU tree (subject 1 / subject 2 test split in NYU's proportions) sized so
+# that make all DATASET=nyu fits in 30 minutes on 2 cores (NYU's 640x480 frames render at about 17 a
+# second there, convert at about 50).
+NYU_TRAIN_FRAMES ?= 6000
+NYU_TEST_FRAMES ?= 1000
+# With ICVL_ROOT (NYU_ROOT for DATASET=nyu) set, `make data` converts that tree instead of the synthetic one.
 ICVL_ROOT ?=
+NYU_ROOT ?=
 BEAM_ARGS ?=
 
 export TF_CPP_MIN_LOG_LEVEL := 2
@@ -33,6 +52,9 @@ help:
 	@echo "make setup    create $(VENV) and install requirements.txt and the sdnet package"
 	@echo "make synth    render the synthetic ICVL tree into $(SYNTH_DIR)"
 	@echo "make data     convert it (or ICVL_ROOT=/path/to/ICVL) into TFRecords in $(DATA_DIR)"
+	@echo "DATASET=nyu   make synth/data/train/eval/all on NYU Hand: a synthetic NYU tree of NYU_TRAIN_FRAMES"
+	@echo "              + NYU_TEST_FRAMES frames (or NYU_ROOT=/path/to/nyu), configs/nyu.json, outputs in"
+	@echo "              $(WORK)/nyu-{synth,data,run,report}; eval adds ../shared/nyu's published results"
 	@echo "make train    train EXPERIMENT ($(EXPERIMENT)) on it into $(RUN_DIR), then fit its refinement"
 	@echo "make eval     metrics, figures and report of that run in $(REPORT_DIR)"
 	@echo "make screenshot  a PNG of $(REPORT_DIR)/report.html rendered by headless Chromium ($(SCREENSHOT))"
@@ -65,21 +87,29 @@ all: setup eval
 # Stage outputs are files: a stage re-runs when its output is missing (`make clean` starts over).
 synth: $(SYNTH_DIR)/synth.json
 
-$(SYNTH_DIR)/synth.json: | $(STAMP)
-	$(SDNET) synth --out $(SYNTH_DIR) --train-frames $(TRAIN_FRAMES) --test-frames $(TEST_FRAMES) --seed $(SEED) --overwrite
+ifeq ($(DATASET),icvl)
+SYNTH_ARGS = --train-frames $(TRAIN_FRAMES) --test-frames $(TEST_FRAMES)
+ROOT := $(ICVL_ROOT)
+else
+SYNTH_ARGS = --dataset $(DATASET) --train-frames $(NYU_TRAIN_FRAMES) --test-frames $(NYU_TEST_FRAMES)
+ROOT := $(NYU_ROOT)
+endif
 
-ifeq ($(ICVL_ROOT),)
+$(SYNTH_DIR)/synth.json: | $(STAMP)
+	$(SDNET) synth --out $(SYNTH_DIR) $(SYNTH_ARGS) --seed $(SEED) --overwrite
+
+ifeq ($(ROOT),)
 DATA_SOURCE := $(SYNTH_DIR)
 DATA_DEPS := $(SYNTH_DIR)/synth.json
 else
-DATA_SOURCE := $(ICVL_ROOT)
+DATA_SOURCE := $(ROOT)
 DATA_DEPS :=
 endif
 
 data: $(DATA_DIR)/manifest.json
 
 $(DATA_DIR)/manifest.json: $(DATA_DEPS) | $(STAMP)
-	$(SDNET) data --config $(EXPERIMENT) --icvl-root $(DATA_SOURCE) --out $(DATA_DIR) \
+	$(SDNET) data --config $(EXPERIMENT) --root $(DATA_SOURCE) --out $(DATA_DIR) \
 		--overwrite --preview $(DATA_DIR)-preview.png $(BEAM_ARGS)
 
 # make train: EXPERIMENT on make data's output; `sdnet train` then fits the refinement on train/val and
@@ -95,7 +125,13 @@ $(RUN_DIR)/model.keras: $(DATA_DIR)/manifest.json | $(STAMP)
 # make eval: the run of make train on make data's test split (refinement on), report in REPORT_DIR.
 # With the real ICVL test labels and published result files at hand (PUBLISHED, default ICVL_POSES),
 # the report scores those methods and puts them beside ours and the paper's Table 1.
+# DATASET=nyu: NYU_PUBLISHED (../shared/nyu: the kit's ground truth and published result files) when there.
+NYU_PUBLISHED ?= ../shared/nyu
+ifeq ($(DATASET),icvl)
 PUBLISHED ?= $(if $(wildcard $(ICVL_POSES)/published/*.txt),$(ICVL_POSES),)
+else
+PUBLISHED ?= $(if $(wildcard $(NYU_PUBLISHED)/published/*),$(NYU_PUBLISHED),)
+endif
 EVAL_ARGS = $(if $(PUBLISHED),--published $(PUBLISHED),)
 eval: $(REPORT_DIR)/report.html
 

@@ -1,4 +1,5 @@
-"""Beam job: ICVL tree -> augmented, sharded, compressed TFRecords + manifest.json + rejected.jsonl.
+"""Beam job: a labelled tree (any registered dataset) -> augmented, sharded, compressed TFRecords +
+manifest.json + rejected.jsonl.
 
 Thin by design: the per-frame work is ``pipeline.convert.convert_frame`` (pure, tested without Beam).
 The driver groups the frames into shard tasks (``plan_shards``: a split's frames spread over its
@@ -14,7 +15,7 @@ computes only the last step's lineage and does not separate tagged outputs).
 Runs on the DirectRunner in multi-processing mode by default (one worker per core); any standard Beam
 pipeline option passes through (``--runner``, ``--project``, ``--temp_location``, ``--setup_file``,
 ``--runner=DaskRunner --dask_client_address=tcp://HOST:8786``...). Paths reach the workers absolute;
-on a cluster of several machines the ICVL tree and the output directory must be on storage every
+on a cluster of several machines the tree and the output directory must be on storage every
 worker sees at the same path (or on a Beam filesystem such as gs://).
 Workers do not import TensorFlow (``pipeline.schema.encode_example`` writes the protocol buffer).
 """
@@ -38,6 +39,7 @@ from beam_jobs.common import run_pipeline, runner_defaults, runner_of
 from pipeline.camera import Intrinsics
 from pipeline.config import DataConfig
 from pipeline.convert import FrameItem, convert_frame
+from pipeline.datasets import get_dataset
 from pipeline.schema import encode_example
 
 RECORDS_PER_SHARD = 2000
@@ -124,6 +126,7 @@ def convert_shard(task: ShardTask, cfg: DataConfig, intr: Intrinsics, out_dir: s
     The same function serves every runner and the single-process loop (``convert_in_process``)."""
     frames = records = size = 0
     rejected = []
+    num_joints = get_dataset(cfg.dataset).num_joints  # the record layout is the dataset's skeleton's
     path = FileSystems.join(out_dir, task.file_name)
     with FileSystems.create(path, compression_type=CompressionTypes.GZIP) as out:
         for item in task.frames:
@@ -134,7 +137,7 @@ def convert_shard(task: ShardTask, cfg: DataConfig, intr: Intrinsics, out_dir: s
                                  "line": item.line, "reason": reason})
                 continue
             for rec in recs:
-                data = encode_example(rec)
+                data = encode_example(rec, num_joints)
                 out.write(tfrecord_frame(data))
                 size += len(data)
             frames, records = frames + 1, records + len(recs)

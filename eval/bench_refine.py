@@ -12,20 +12,21 @@ import numpy as np
 from eval.bench import median_seconds
 from models.prior import fit_bone_prior
 from models.refine import candidates_per_joint, refine_poses
-from pipeline.camera import ICVL_INTRINSICS, xyz_to_uvd
+from pipeline.camera import xyz_to_uvd
 from pipeline.config import RefineConfig
 from pipeline.icvl import ICVL_BACKGROUND
 from pipeline.joint_error import mean_joint_error_mm
-from pipeline.skeleton import ICVL_SKELETON
+from pipeline.datasets import ICVL
+from pipeline.skeleton import Skeleton
 
 BATCH = 256
+DATASET = ICVL  # the benchmark's frames: its skeleton (with known bone lengths) and camera
 
 
-def _random_hands(rng: np.random.Generator, n: int) -> np.ndarray:
-    """(n, J, 3) camera mm: hands about 350 mm away, fingers roughly up, mean bone lengths."""
-    sk = ICVL_SKELETON
+def _random_hands(rng: np.random.Generator, n: int, sk: Skeleton) -> np.ndarray:
+    """(n, J, 3) camera mm: hands about 350 mm away, fingers roughly up, ``sk``'s mean bone lengths."""
     joints = np.zeros((n, sk.num_joints, 3))
-    joints[:, 0] = np.stack([rng.uniform(-40, 40, n), rng.uniform(-30, 30, n), rng.uniform(300, 400, n)], 1)
+    joints[:, sk.root] = np.stack([rng.uniform(-40, 40, n), rng.uniform(-30, 30, n), rng.uniform(300, 400, n)], 1)
     for child, parent in enumerate(sk.parents):
         if parent < 0:
             continue
@@ -37,7 +38,7 @@ def _random_hands(rng: np.random.Generator, n: int) -> np.ndarray:
 
 def _disc_depth(joints: np.ndarray, radius_mm: float = 9.0) -> np.ndarray:
     """(n, H, W) uint16 depth mm: a disc at every joint, background 32001."""
-    intr = ICVL_INTRINSICS
+    intr = DATASET.camera
     vv, uu = np.mgrid[0:intr.height, 0:intr.width]
     out = np.full((len(joints), intr.height, intr.width), ICVL_BACKGROUND, np.uint16)
     for i, uvd in enumerate(xyz_to_uvd(joints, intr)):
@@ -49,8 +50,9 @@ def _disc_depth(joints: np.ndarray, radius_mm: float = 9.0) -> np.ndarray:
 
 def bench_refine(quick: bool = False) -> dict:
     rng = np.random.default_rng(0)
-    prior = fit_bone_prior(_random_hands(rng, 2000) + rng.normal(0, 1.0, (2000, 16, 3)))
-    truth = _random_hands(rng, BATCH)
+    sk, intr = DATASET.skeleton, DATASET.camera
+    prior = fit_bone_prior(_random_hands(rng, 2000, sk) + rng.normal(0, 1.0, (2000, sk.num_joints, 3)), sk)
+    truth = _random_hands(rng, BATCH, sk)
     depth = _disc_depth(truth)
     band = np.stack([truth[:, :, 2].min(1) - 60, truth[:, :, 2].max(1) + 60], axis=1)  # (N, 2) mm
     cnn = truth + rng.normal(0, 5.0, truth.shape)
@@ -59,7 +61,7 @@ def bench_refine(quick: bool = False) -> dict:
     cfg = RefineConfig()
 
     def run(n: int):
-        return refine_poses(cnn[:n], depth[:n], band[:n], ICVL_INTRINSICS, prior, cfg, seq[:n], idx[:n])
+        return refine_poses(cnn[:n], depth[:n], band[:n], intr, prior, sk, cfg, seq[:n], idx[:n])
 
     run(1), run(BATCH)  # trace once
     t1 = median_seconds(lambda: run(1), 10 if quick else 50)

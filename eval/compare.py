@@ -34,7 +34,7 @@ from pipeline.camera import Intrinsics, uvd_to_xyz
 from pipeline.datasets import DATASETS, ICVL, NYU, Dataset
 from pipeline.errors import SdnetError
 from pipeline.fsutil import atomic_output_dir, atomic_write_text, write_json
-from pipeline.skeleton import ICVL_SKELETON, Skeleton
+from pipeline.skeleton import Skeleton
 
 SOURCE_RECOMPUTED = "recomputed"
 SOURCE_REPORTED = "reported, not recomputed"
@@ -168,8 +168,8 @@ def parse_pred_specs(specs: Sequence[str], published_files: dict[str, PublishedM
     return out
 
 
-def score(gt_uvd: np.ndarray, preds_uvd: dict[str, np.ndarray], intr: Intrinsics, sequences=None,
-          skeleton: Skeleton = ICVL_SKELETON) -> tuple[dict[str, dict], dict[str, float]]:
+def score(gt_uvd: np.ndarray, preds_uvd: dict[str, np.ndarray], intr: Intrinsics, sequences=None, *,
+          skeleton: Skeleton) -> tuple[dict[str, dict], dict[str, float]]:
     """Per method, its ``eval.metrics.summarize`` summary (on ``skeleton``) and its fingertip mean
     error (mm).
 
@@ -328,7 +328,7 @@ def run_compare(gt_paths: Sequence[Path], pred_specs: Sequence[str], out: Path, 
         print(f"[compare] {_no_sequences_note(gt, dataset)}", file=log, flush=True)
     print(f"[compare] {dataset.name}: {len(specs)} method(s), {gt.frames} frames; camera {camera_name} "
           f"(fx={intr.fx}, fy={intr.fy}, cx={intr.cx}, cy={intr.cy})", file=log, flush=True)
-    metrics, tips = score(gt.uvd, preds, intr, sequences, dataset.skeleton)
+    metrics, tips = score(gt.uvd, preds, intr, sequences, skeleton=dataset.skeleton)
     files = {s.name: s.path for s in specs}
     rows = table_rows(metrics, files, with_reported, tips, published)
     ordered = {row["method"]: metrics[row["method"]] for row in rows if row["method"] in metrics}
@@ -408,7 +408,7 @@ def score_published(gt_paths: Sequence[Path], folder: Path, intr: Intrinsics, li
     published = published_results(dataset)
     specs = parse_pred_specs([str(folder)], published.files)
     gt, preds = load_inputs(gt_paths, specs, list_path, dataset.num_joints)
-    metrics, tips = score(gt.uvd, preds, intr, ground_truth_sequences(gt, dataset), dataset.skeleton)
+    metrics, tips = score(gt.uvd, preds, intr, ground_truth_sequences(gt, dataset), skeleton=dataset.skeleton)
     rows = table_rows(metrics, {s.name: s.path for s in specs}, fingertips=tips, published=published)
     return {"dataset": dataset.name, "ground_truth": [str(p) for p in gt_paths], "frames": gt.frames,
             "intrinsics": intr.to_dict(), "rows": rows, "metrics": {r["method"]: metrics[r["method"]] for r in rows}}

@@ -18,7 +18,7 @@ import numpy as np
 
 from pipeline.errors import SdnetError
 from pipeline.joint_error import joint_errors_mm, mean_joint_error_mm
-from pipeline.skeleton import FINGERS, ICVL_SKELETON, Skeleton
+from pipeline.skeleton import Skeleton
 
 DEFAULT_THRESHOLDS_MM = np.arange(0, 81, dtype=np.float64)  # (81,) 0, 1, ..., 80 mm
 CURVE_NAMES = ("max_frame", "mean_frame", "joint")
@@ -70,7 +70,7 @@ def frame_mean_errors(pred, gt) -> np.ndarray:
     return joint_errors(pred, gt).mean(axis=1)  # (N,)
 
 
-def fingertip_mean_error(pred, gt, skeleton: Skeleton = ICVL_SKELETON) -> float:
+def fingertip_mean_error(pred, gt, skeleton: Skeleton) -> float:
     """Mean error over the fingertip joints of ``skeleton`` (mean of their per-joint means), in mm."""
     pred, gt = _check_pair(pred, gt)
     if pred.shape[1] != skeleton.num_joints:
@@ -111,8 +111,7 @@ def success_curves(pred, gt, thresholds=DEFAULT_THRESHOLDS_MM) -> dict[str, np.n
     }
 
 
-def summarize(pred, gt, thresholds=DEFAULT_THRESHOLDS_MM,
-              skeleton: Skeleton = ICVL_SKELETON, sequences=None) -> dict:
+def summarize(pred, gt, thresholds=DEFAULT_THRESHOLDS_MM, *, skeleton: Skeleton, sequences=None) -> dict:
     """One method's entry of ``metrics.json`` (plain JSON types).
 
     Keys: ``mean_error_mm`` (float), ``per_joint_mm`` (J floats, skeleton order), ``frames`` (N),
@@ -133,7 +132,7 @@ def summarize(pred, gt, thresholds=DEFAULT_THRESHOLDS_MM,
         "frames": int(pred.shape[0]),
         "thresholds_mm": [float(x) for x in t],
         **{name: [float(x) for x in curves[name]] for name in CURVE_NAMES},
-        **plausibility(pred, gt, sequences, skeleton),
+        **plausibility(pred, gt, sequences, skeleton=skeleton),
         "palm_side_agreement": palm_side_agreement(pred, gt, skeleton),
         "gt_palm_facing_share": float(palm_faces_camera(gt, skeleton).mean()),
     }
@@ -169,14 +168,14 @@ def select_example_frames(frame_errors) -> dict[str, int]:
 
 
 
-def bone_lengths(joints, skeleton: Skeleton = ICVL_SKELETON) -> np.ndarray:
+def bone_lengths(joints, skeleton: Skeleton) -> np.ndarray:
     """(N, B) bone lengths in mm of joints (N, J, 3), bones in ``skeleton.bones`` order."""
     a = _as_joints(joints, "joints")
     parent, child = np.array(skeleton.bones).T  # (B,), (B,)
     return np.linalg.norm(a[:, child] - a[:, parent], axis=-1)
 
 
-def bone_length_error_mm(pred, gt, skeleton: Skeleton = ICVL_SKELETON) -> float:
+def bone_length_error_mm(pred, gt, skeleton: Skeleton) -> float:
     """Mean over frames and bones of |L_pred - L_true| (mm)."""
     pred, gt = _check_pair(pred, gt)
     return float(np.abs(bone_lengths(pred, skeleton) - bone_lengths(gt, skeleton)).mean())
@@ -205,7 +204,7 @@ def sequence_errors(pred, gt, sequences) -> dict[str, dict]:
     return out
 
 
-def bone_length_sd_mm(joints, sequences, skeleton: Skeleton = ICVL_SKELETON) -> float:
+def bone_length_sd_mm(joints, sequences, skeleton: Skeleton) -> float:
     """Mean over (sequence, bone) pairs of the standard deviation (ddof 0) of the bone's length over
     that sequence's frames (mm): 0 for a hand whose bones keep their lengths."""
     lengths = bone_lengths(joints, skeleton)  # (N, B)
@@ -223,7 +222,7 @@ def jitter_mm(joints, sequences) -> float:
     return float(np.concatenate(terms).mean()) if terms else float("nan")
 
 
-def plausibility(pred, gt, sequences=None, skeleton: Skeleton = ICVL_SKELETON) -> dict:
+def plausibility(pred, gt, sequences=None, *, skeleton: Skeleton) -> dict:
     """The plausibility entries of a method in ``metrics.json``: ``bone_length_error_mm``,
     ``bone_length_sd_mm``, ``jitter_mm`` of ``pred``, and the ground truth's own ``gt_bone_length_sd_mm``
     and ``gt_jitter_mm`` (annotation noise and real motion: the floor to read the others against).
@@ -250,21 +249,21 @@ def _json_number(value: float) -> float | None:
 # for a right hand it points toward the camera (n_z < 0) when the palm faces it, away when the back does.
 
 
-def palm_normals(joints, skeleton: Skeleton = ICVL_SKELETON) -> np.ndarray:
-    """(N, 3) palm normals (index root - palm) x (pinky root - palm), mm^2, camera axes."""
+def palm_normals(joints, skeleton: Skeleton) -> np.ndarray:
+    """(N, 3) palm normals (index root - palm) x (pinky root - palm), mm^2, camera axes; the "root" is
+    the part's first joint after the palm (ICVL: the finger root; NYU: the finger's mid joint)."""
     a = _as_joints(joints, "joints")
-    index = FINGERS.index("index")
-    pinky = FINGERS.index("pinky")
-    root, i_root, p_root = skeleton.root, skeleton.part_chains[index][1], skeleton.part_chains[pinky][1]
+    parts = dict(skeleton.parts)  # the index and pinky parts' first joints after the palm
+    root, i_root, p_root = skeleton.root, parts["index"][1], parts["pinky"][1]
     return np.cross(a[:, i_root] - a[:, root], a[:, p_root] - a[:, root])
 
 
-def palm_faces_camera(joints, skeleton: Skeleton = ICVL_SKELETON) -> np.ndarray:
+def palm_faces_camera(joints, skeleton: Skeleton) -> np.ndarray:
     """(N,) bool: the palm normal points toward the camera (n_z < 0)."""
     return palm_normals(joints, skeleton)[:, 2] < 0
 
 
-def palm_side_agreement(pred, gt, skeleton: Skeleton = ICVL_SKELETON) -> float:
+def palm_side_agreement(pred, gt, skeleton: Skeleton) -> float:
     """Share of frames whose predicted palm normal points to the same side of the image plane as the
     labelled one (1: never mirrored)."""
     pred, gt = _check_pair(pred, gt)

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from eval.metrics import CURVE_NAMES
 from pipeline.fsutil import atomic_write_bytes
-from pipeline.skeleton import ICVL_SKELETON, Skeleton
+from pipeline.skeleton import Skeleton
 
 CURVE_LABELS = {
     "max_frame": "frames with every joint within threshold (%)",
@@ -47,7 +47,7 @@ def method_colors(names) -> dict[str, tuple]:
     return {name: cmap(i % 10) for i, name in enumerate(names)}
 
 
-def plot_per_joint(ax, metrics: Mapping[str, dict], skeleton: Skeleton = ICVL_SKELETON,
+def plot_per_joint(ax, metrics: Mapping[str, dict], skeleton: Skeleton,
                    colors: Mapping[str, tuple] | None = None) -> None:
     """Grouped bars of the mean error of each joint and of the mean (mm), one bar per method.
 
@@ -113,7 +113,7 @@ def save_figure(fig: Figure, path: Path, dpi: int = DPI) -> Path:
     return Path(path)
 
 
-def per_joint_figure(metrics: Mapping[str, dict], skeleton: Skeleton = ICVL_SKELETON) -> Figure:
+def per_joint_figure(metrics: Mapping[str, dict], skeleton: Skeleton) -> Figure:
     fig = Figure(figsize=(11, 4.8))
     plot_per_joint(fig.add_subplot(), metrics, skeleton)
     return fig
@@ -126,7 +126,7 @@ def success_figure(metrics: Mapping[str, dict], curve: str) -> Figure:
 
 
 def write_metric_figures(out_dir: Path, metrics: Mapping[str, dict],
-                         skeleton: Skeleton = ICVL_SKELETON) -> dict[str, Path]:
+                         skeleton: Skeleton) -> dict[str, Path]:
     """Write ``per_joint.png`` and ``success_<curve>.png`` for every curve; returns metric -> path."""
     out_dir = Path(out_dir)
     written = {"per_joint": save_figure(per_joint_figure(metrics, skeleton),

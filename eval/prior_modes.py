@@ -20,7 +20,7 @@ from pipeline.camera import Intrinsics, uvd_to_xyz
 from pipeline.config import RefineConfig
 from pipeline.inference import hand_band, load_depth_frames, predict_split, refine_split
 from pipeline.input import read_manifest
-from pipeline.rundir import load_model, load_prior
+from pipeline.rundir import load_model, load_prior, load_run_config, run_dataset
 
 PDF_GRID = {"radius_mm": (4.0, 8.0), "gamma_d": (0.004, 0.01, 0.02), "window": (2, 4)}
 LOG_SCALE = 1.0 / 0.15  # -log pdf per -pdf unit near the mixture modes (models/prior.py)
@@ -44,25 +44,27 @@ def main(argv=None) -> int:
     intr = Intrinsics.from_dict(manifest["intrinsics"])
     model = load_model(args.run)
     prior = load_prior(args.run)  # fitted by `sdnet fit-refine`
-    val = predict_split(model, args.data, "val", intr, limit=args.val_frames)
-    val_depth = load_depth_frames(manifest, "val", val.path, intr)
-    test = predict_split(model, args.data, "test", intr)
-    test_depth = load_depth_frames(manifest, "test", test.path, intr)
+    ds = run_dataset(load_run_config(args.run))
+    sk = ds.skeleton
+    val = predict_split(model, args.data, "val", intr, sk, limit=args.val_frames)
+    val_depth = load_depth_frames(manifest, "val", val.path, intr, ds)
+    test = predict_split(model, args.data, "test", intr, sk)
+    test_depth = load_depth_frames(manifest, "test", test.path, intr, ds)
     for mode in ("pdf", "neglogpdf"):
         grid, gamma_a = grid_for(mode)
         base = dataclasses.replace(RefineConfig(), prior_mode=mode, gamma_a=gamma_a, gamma_m=0.0)
         search = choose_refine_params(val.pred_xyz, val.gt_xyz, val_depth,
-                                      hand_band(val.centre_xyz, val.cube_mm), intr, prior, grid,
+                                      hand_band(val.centre_xyz, val.cube_mm), intr, prior, grid, sk,
                                       base, val.sequence, val.frame)
-        refined_uvd, _ = refine_split(test, test_depth, intr, prior, search.best)
+        refined_uvd, _ = refine_split(test, test_depth, intr, prior, search.best, sk)
         refined = uvd_to_xyz(refined_uvd, intr)
         print(json.dumps({
             "prior_mode": mode, "chosen": dataclasses.asdict(search.best),
             "val_mm": [round(search.unrefined_error_mm, 3), round(search.best_error_mm, 3)],
             "test_mm": [round(mean_error(test.pred_xyz, test.gt_xyz), 3),
                         round(mean_error(refined, test.gt_xyz), 3)],
-            "test_fingertips_mm": [round(fingertip_mean_error(test.pred_xyz, test.gt_xyz), 3),
-                                   round(fingertip_mean_error(refined, test.gt_xyz), 3)],
+            "test_fingertips_mm": [round(fingertip_mean_error(test.pred_xyz, test.gt_xyz, sk), 3),
+                                   round(fingertip_mean_error(refined, test.gt_xyz, sk), 3)],
         }))
     return 0
 

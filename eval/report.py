@@ -25,7 +25,7 @@ from matplotlib.lines import Line2D
 from pipeline.errors import SdnetError
 from pipeline.fsutil import atomic_write_text
 from pipeline.icvl import background_mask
-from pipeline.skeleton import FINGER_COLORS, FINGERS, ICVL_SKELETON, Skeleton
+from pipeline.skeleton import FINGER_COLORS, Skeleton
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -306,10 +306,18 @@ def _display_depth(image: np.ndarray, background_value: float | None) -> np.ma.M
 
 
 def _draw_skeleton(ax, uv: np.ndarray, skeleton: Skeleton, style: dict) -> None:
-    """Draw each finger chain of ``uv`` (J, 2) pixel coordinates in its finger colour."""
+    """Draw each part chain of ``uv`` (J, 2) pixel coordinates in its finger colour, and the bones to
+    joints in no part (NYU's wrist points) in grey (``OTHER_COLOUR``)."""
     for name, chain in zip(skeleton.part_names, skeleton.part_chains):
         pts = uv[list(chain)]  # (len(chain), 2)
-        ax.plot(pts[:, 0], pts[:, 1], color=FINGER_COLORS.get(name, "white"), **style)
+        ax.plot(pts[:, 0], pts[:, 1], color=FINGER_COLORS.get(name, OTHER_COLOUR), **style)
+    in_parts = {j for chain in skeleton.part_chains for j in chain}
+    for parent, child in skeleton.bones:
+        if child not in in_parts:
+            ax.plot(uv[[parent, child], 0], uv[[parent, child], 1], color=OTHER_COLOUR, **style)
+
+
+OTHER_COLOUR = "#9e9e9e"  # joints in no part (the wrist points of NYU)
 
 
 GT_STYLE = dict(linestyle="-", linewidth=4.0, alpha=0.45, marker="o", markersize=5, solid_capstyle="round")
@@ -317,7 +325,7 @@ PRED_STYLE = dict(linestyle="--", linewidth=1.6, alpha=1.0, marker="x", markersi
 
 
 def plot_pose_examples(axes, images: Sequence[np.ndarray], gt_uv, pred_uv, titles: Sequence[str],
-                       skeleton: Skeleton = ICVL_SKELETON, background_value: float | None = None,
+                       skeleton: Skeleton, background_value: float | None = None,
                        legend: bool = True) -> None:
     """Draw depth images with ground-truth and predicted skeletons, one per ``ax`` (paper Fig. 6).
 
@@ -352,7 +360,10 @@ def plot_pose_examples(axes, images: Sequence[np.ndarray], gt_uv, pred_uv, title
     if legend:
         handles = [Line2D([], [], color="0.35", **GT_STYLE, label="ground truth"),
                    Line2D([], [], color="0.1", **PRED_STYLE, label="prediction")]
-        handles += [Line2D([], [], color=FINGER_COLORS[f], linewidth=3, label=f) for f in FINGERS]
+        handles += [Line2D([], [], color=FINGER_COLORS.get(f, OTHER_COLOUR), linewidth=3, label=f)
+                    for f in skeleton.part_names]
+        if any(j not in {i for c in skeleton.part_chains for i in c} for j in range(skeleton.num_joints)):
+            handles.append(Line2D([], [], color=OTHER_COLOUR, linewidth=3, label="in no part"))
         axes[-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0),
                         fontsize="small", frameon=False)
 
@@ -364,7 +375,7 @@ def _gray_with_black_background():
 
 
 def pose_examples_figure(images: Sequence[np.ndarray], gt_uv, pred_uv, titles: Sequence[str],
-                         skeleton: Skeleton = ICVL_SKELETON, background_value: float | None = None):
+                         skeleton: Skeleton, background_value: float | None = None):
     """A one-row ``matplotlib.figure.Figure`` of ``plot_pose_examples`` (save with eval.plots.save_figure)."""
     k = len(images)
     fig = Figure(figsize=(3.2 * k + 1.6, 3.6))

@@ -3,7 +3,7 @@
 Result format (predictions, and the benchmark's ground-truth file): one line per frame, in the order
 of the test label files (``test_seq_1.txt`` then ``test_seq_2.txt`` for ICVL), J joints x (u v d)
 separated by spaces: u, v in pixels, d in mm (image uvd; see ``pipeline.camera``). J is the dataset's
-joint count (``num_joints``: 16 for ICVL, the default; 14 for NYU's evaluation kit).
+joint count (``num_joints``, a required argument: 16 for ICVL, 14 for NYU's evaluation kit).
 
 Ground truth may also be given as ICVL label files (``<relative path> u1 v1 d1 ... u16 v16 d16``);
 ``read_ground_truth`` tells them apart by the field count of the first line (48 or 49).
@@ -19,14 +19,15 @@ from typing import Sequence
 
 import numpy as np
 
+from pipeline.datasets import ICVL
 from pipeline.errors import SdnetError
 from pipeline.fsutil import atomic_write_text
-from pipeline.icvl import FIELDS_PER_LINE as ICVL_LABEL_FIELDS, read_label_file, sequence_of
-from pipeline.skeleton import NUM_JOINTS
+from pipeline.icvl import read_label_file, sequence_of
 
 
-def _lines(path: Path, num_joints: int = NUM_JOINTS) -> list[tuple[int, str]]:
-    """(1-based line number, text) of a file, without trailing blank lines; errors if missing/empty."""
+def _lines(path: Path, num_joints: int | None) -> list[tuple[int, str]]:
+    """(1-based line number, text) of a file, without trailing blank lines; errors if missing/empty
+    (``num_joints``: of a result file, for the message; None for another file, an image list)."""
     path = Path(path)
     if not path.is_file():
         raise SdnetError(f"{path}: file not found")
@@ -35,11 +36,12 @@ def _lines(path: Path, num_joints: int = NUM_JOINTS) -> list[tuple[int, str]]:
     while lines and not lines[-1][1].strip():
         lines.pop()
     if not lines:
-        raise SdnetError(f"{path}: file is empty (expected one line of {3 * num_joints} values per frame)")
+        expected = f"one line of {3 * num_joints} values per frame" if num_joints else "one line per frame"
+        raise SdnetError(f"{path}: file is empty (expected {expected})")
     return lines
 
 
-def parse_result_line(text: str, source: str, lineno: int, num_joints: int = NUM_JOINTS) -> np.ndarray:
+def parse_result_line(text: str, source: str, lineno: int, num_joints: int) -> np.ndarray:
     """One result line of ``num_joints`` x (u v d) -> (J, 3) float64 image uvd [px, px, mm];
     SdnetError naming ``source:lineno``."""
     where = f"{source}:{lineno}"
@@ -65,7 +67,7 @@ def parse_result_line(text: str, source: str, lineno: int, num_joints: int = NUM
 
 
 def read_results(path: Path, expected_frames: int | None = None,
-                 expected_source: str = "the ground truth", num_joints: int = NUM_JOINTS) -> np.ndarray:
+                 expected_source: str = "the ground truth", *, num_joints: int) -> np.ndarray:
     """Read a result file of ``num_joints`` joints a line -> (N, J, 3) image uvd [px, px, mm].
 
     With ``expected_frames``, a different frame count is an error naming both counts and
@@ -85,7 +87,7 @@ def format_result_line(uvd: np.ndarray) -> str:
     return " ".join(f"{v:.3f}" for v in np.asarray(uvd, dtype=np.float64).reshape(-1))
 
 
-def write_results(path: Path, uvd: np.ndarray, num_joints: int = NUM_JOINTS) -> None:
+def write_results(path: Path, uvd: np.ndarray, num_joints: int) -> None:
     """Atomically write (N, J, 3) image uvd [px, px, mm], J = ``num_joints``, in the result format, one
     frame per line."""
     uvd = np.asarray(uvd, dtype=np.float64)
@@ -122,7 +124,7 @@ class GroundTruth:
         return None if self.paths is None else tuple(sequence_of(p) for p in self.paths)
 
 
-def _field_count(path: Path, num_joints: int = NUM_JOINTS) -> int:
+def _field_count(path: Path, num_joints: int) -> int:
     for _, text in _lines(path, num_joints):
         if text.strip():
             return len(text.split())
@@ -132,14 +134,14 @@ def _field_count(path: Path, num_joints: int = NUM_JOINTS) -> int:
 def read_image_list(path: Path, frames: int) -> tuple[str, ...]:
     """The image paths of a list file (one per line, e.g. the benchmark's icvl_test_list.txt), which
     must hold ``frames`` of them; SdnetError naming the file otherwise."""
-    names = [text.strip() for _, text in _lines(path) if text.strip()]
+    names = [text.strip() for _, text in _lines(path, None) if text.strip()]
     if len(names) != frames:
         raise SdnetError(f"{path}: {len(names)} image paths, but the ground truth has {frames} frames")
     return tuple(names)
 
 
 def read_ground_truth(paths: Path | Sequence[Path], list_path: Path | None = None,
-                      num_joints: int = NUM_JOINTS) -> GroundTruth:
+                      *, num_joints: int) -> GroundTruth:
     """Read ground truth of ``num_joints`` joints a frame from one or more files, concatenated in the
     given order.
 
@@ -154,7 +156,7 @@ def read_ground_truth(paths: Path | Sequence[Path], list_path: Path | None = Non
     if not paths:
         raise SdnetError("no ground-truth file given")
     values_per_frame = 3 * num_joints
-    labels_apply = values_per_frame + 1 == ICVL_LABEL_FIELDS  # ICVL label files hold ICVL's joints
+    labels_apply = num_joints == ICVL.num_joints  # ICVL label files hold ICVL's joints
     blocks, names, kinds = [], [], set()
     for path in paths:
         count = _field_count(path, num_joints)
@@ -163,7 +165,7 @@ def read_ground_truth(paths: Path | Sequence[Path], list_path: Path | None = Non
             blocks.append(read_results(path, num_joints=num_joints))
         elif labels_apply and count == values_per_frame + 1:
             kinds.add("labels")
-            records, _ = read_label_file(path, strict=True)
+            records, _ = read_label_file(path, num_joints, strict=True)
             names.extend(r.path for r in records)
             blocks.append(np.stack([r.uvd for r in records]))
         else:

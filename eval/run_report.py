@@ -31,12 +31,14 @@ from eval.learning import read_history, run_curves_figure, time_to_accuracy
 from eval.metrics import success_at
 from eval.plots import figure_name, plot_success_curve, save_figure, sequence_errors_figure
 from eval.report import Section, Strong, Table, write_report
+from pipeline.datasets import DEFAULT_DATASET, ICVL, Dataset, get_dataset
 from pipeline.errors import SdnetError
 from pipeline.runfiles import RunDir
-from pipeline.skeleton import ICVL_SKELETON, Skeleton
+from pipeline.skeleton import Skeleton
 from pipeline.synth import MANIFEST as SYNTH_MANIFEST
 from pipeline.synth import POSES_GENERATOR
 
+PAPER_DATASET = ICVL.name  # the dataset of the paper's Table 1 (its numbers are shown beside runs on it only)
 CNN = "SDNet CNN"
 REFINED = "SDNet CNN + refinement"
 PER_FRAME_FILE = "per_frame_errors.csv"
@@ -69,13 +71,13 @@ FIGURE_CAPTIONS = {
 
 # ----------------------------------------------------------------------------- pure pieces
 
-def fingertip_error(summary: Mapping, skeleton: Skeleton = ICVL_SKELETON) -> float:
+def fingertip_error(summary: Mapping, skeleton: Skeleton) -> float:
     """Mean error over the fingertips (mm) from a ``summarize`` result's per-joint means."""
     per_joint = np.asarray(summary["per_joint_mm"], dtype=np.float64)  # (J,)
     return float(per_joint[list(skeleton.fingertips)].mean())
 
 
-def summary_rows(metrics: Mapping[str, Mapping], skeleton: Skeleton = ICVL_SKELETON) -> list[dict]:
+def summary_rows(metrics: Mapping[str, Mapping], skeleton: Skeleton) -> list[dict]:
     """One row per method, in ``metrics`` order: mean and fingertip error (mm), max-frame success
     at 20 and 40 mm (%), the pose plausibility (mm), the palm side as labelled (%), frames."""
     return [{"method": name, MEAN: m["mean_error_mm"], TIPS: fingertip_error(m, skeleton),
@@ -96,12 +98,18 @@ def ground_truth_plausibility(metrics: Mapping[str, Mapping]) -> str | None:
             f"{jitter} mm (annotation noise and real motion): read the plausibility columns against these.")
 
 
-def paper_rows(published: Mapping | None, run_w: float | None = None) -> list[dict]:
-    """The paper's Table 1 (reported) and, when given, the published result files recomputed on the
-    real ICVL test labels (``eval.compare.score_published``), sorted by mean error (mm). The paper's
-    row with this run's skeleton-difference weight ``run_w`` says so."""
+def report_dataset(settings: Mapping) -> Dataset:
+    """The registered dataset of an evaluation (settings.json's ``dataset``; reports written before sdnet
+    recorded it were all of the registry's default dataset)."""
+    return get_dataset(settings.get("dataset", DEFAULT_DATASET))
+
+
+def paper_rows(published: Mapping | None, run_w: float | None = None, paper: bool = True) -> list[dict]:
+    """The paper's Table 1 (reported; with ``paper``) and, when given, the published result files
+    recomputed on the real test labels (``eval.compare.score_published``), sorted by mean error (mm).
+    The paper's row with this run's skeleton-difference weight ``run_w`` says so."""
     rows = []
-    for w, mm in PAPER_TABLE1_MM.items():
+    for w, mm in (PAPER_TABLE1_MM.items() if paper else ()):
         name = f"SDNet (paper), w = {w:g}" + (", baseline" if w == 0 else "")
         rows.append({"method": name + (" [this run's w]" if run_w is not None and w == run_w else ""),
                      MEAN: mm, TIPS: None, MAX20: None, MAX40: None, **dict.fromkeys(PLAUSIBILITY_COLUMNS),
@@ -141,7 +149,7 @@ def tips_column(method: str) -> str:
 
 
 def per_frame_table(sequence, frame, errors: Mapping[str, np.ndarray],
-                    skeleton: Skeleton = ICVL_SKELETON) -> pd.DataFrame:
+                    skeleton: Skeleton) -> pd.DataFrame:
     """``per_frame_errors.csv`` as a DataFrame: sequence, frame index, and per method its mean and
     fingertip error of each frame, from joint errors {method: (N, J) mm}."""
     tips = list(skeleton.fingertips)
@@ -200,19 +208,21 @@ class TestSet:
     kind: TestSetKind
     source: str | None = None
     sensor_profile: str = "default"
+    dataset: str = DEFAULT_DATASET  # the registry name of the data's dataset (older reports: the default's)
 
     @classmethod
-    def from_source(cls, source_root: str | None) -> "TestSet":
-        """From the data's source tree: its synth.json (``sdnet synth``) or, without one, an ICVL tree."""
+    def from_source(cls, source_root: str | None, dataset: str = DEFAULT_DATASET) -> "TestSet":
+        """From the data's source tree: its synth.json (``sdnet synth``) or, without one, a real tree of
+        ``dataset`` (the kind ``REAL_ICVL``: the dataset's own depth images)."""
         if not source_root:
-            return cls(TestSetKind.SPLIT)
+            return cls(TestSetKind.SPLIT, dataset=dataset)
         path = Path(source_root) / SYNTH_MANIFEST
         if not path.is_file():
-            return cls(TestSetKind.REAL_ICVL, str(source_root))
+            return cls(TestSetKind.REAL_ICVL, str(source_root), dataset=dataset)
         meta = json.loads(path.read_text())
         profile = meta.get("sensor_profile") or meta.get("config", {}).get("sensor_profile") or "default"
         kind = TestSetKind.RENDERED_POSES if meta.get("generator") == POSES_GENERATOR else TestSetKind.SYNTHETIC
-        return cls(kind, str(source_root), profile)
+        return cls(kind, str(source_root), profile, dataset)
 
     @classmethod
     def from_settings(cls, settings: Mapping) -> "TestSet":
@@ -222,7 +232,7 @@ class TestSet:
             raise SdnetError(f"settings.json: no valid test_set_kind ({settings.get('test_set_kind')!r}); "
                              "run sdnet eval again")
         return cls(TestSetKind(settings["test_set_kind"]), settings.get("source"),
-                   settings.get("test_set_sensor_profile") or "default")
+                   settings.get("test_set_sensor_profile") or "default", report_dataset(settings).name)
 
     def describe(self) -> str:
         """The test set in words, e.g. 'the synthetic test sequences (sdnet synth)'."""
@@ -230,7 +240,7 @@ class TestSet:
         if self.kind is TestSetKind.SPLIT:
             return "the test split"
         if self.kind is TestSetKind.REAL_ICVL:
-            return f"the test sequences of the ICVL tree {self.source}"
+            return f"the test sequences of the {self.dataset.upper()} tree {self.source}"
         if self.kind is TestSetKind.RENDERED_POSES:
             return f"the real ICVL test poses rendered by sdnet synth --poses (synthetic depth images{sensor})"
         return f"the synthetic test sequences (sdnet synth{sensor})"
@@ -243,8 +253,8 @@ class TestSet:
 
 # What the summary says of setting our numbers beside the real ICVL ones, per kind of test set (none
 # on real ICVL: the tables are on the same images).
-_OTHER_IMAGES_NOTE = ("The second table is on ICVL's real depth images, ours on other images: set the numbers "
-                      "side by side for their order of magnitude, not as a ranking.")
+_OTHER_IMAGES_NOTE = ("The second table is on {name}'s real depth images, ours on other images: set the numbers "
+                      "side by side for their order of magnitude, not as a ranking.")  # {name}: the dataset
 COMPARISON_NOTES = {
     TestSetKind.RENDERED_POSES: "Both tables score ICVL's test poses, ours on synthetic renderings of them (hand "
                                 "shapes centred on bone lengths measured on these test labels), the second on "
@@ -253,8 +263,6 @@ COMPARISON_NOTES = {
     TestSetKind.SYNTHETIC: _OTHER_IMAGES_NOTE,
     TestSetKind.SPLIT: _OTHER_IMAGES_NOTE,
 }
-# The summary table's heading names where our numbers come from.
-SUMMARY_WHERE = {TestSetKind.REAL_ICVL: "real ICVL"}  # other kinds: "our test set"
 
 
 def run_title(settings: Mapping) -> str:
@@ -282,13 +290,16 @@ def lead_paragraphs(metrics: Mapping, settings: Mapping, published: Mapping | No
     tested = TestSet.from_settings(settings)
     test_set = tested.describe()
     frames = next(iter(metrics.values()))["frames"]
+    ds = report_dataset(settings)
+    sk = ds.skeleton
     out = []
     if CNN in metrics and REFINED in metrics:
         cnn, ref = metrics[CNN]["mean_error_mm"], metrics[REFINED]["mean_error_mm"]
         lo, hi = PAPER_REFINEMENT_GAIN_MM
+        paper_gain = f"; the paper reports a gain of {lo:g} to {hi:g} mm" if ds.name == PAPER_DATASET else ""
         out.append(f"On {frames} frames of {test_set}: {cnn:.2f} mm from the CNN, {ref:.2f} mm after the "
-                   f"refinement ({ref - cnn:+.2f} mm; the paper reports a gain of {lo:g} to {hi:g} mm); "
-                   f"fingertips {fingertip_error(metrics[CNN]):.2f} -> {fingertip_error(metrics[REFINED]):.2f} mm. "
+                   f"refinement ({ref - cnn:+.2f} mm{paper_gain}); "
+                   f"fingertips {fingertip_error(metrics[CNN], sk):.2f} -> {fingertip_error(metrics[REFINED], sk):.2f} mm. "
                    "The refinement weights were chosen on the validation split.")
     elif CNN in metrics:
         out.append(f"On {frames} frames of {test_set}: {metrics[CNN]['mean_error_mm']:.2f} mm from the CNN "
@@ -298,12 +309,13 @@ def lead_paragraphs(metrics: Mapping, settings: Mapping, published: Mapping | No
              f"{PAPER_TABLE1_MM[0.0]:.2f} mm for its baseline CNN on real ICVL")
     if w in PAPER_TABLE1_MM:
         paper += f"; its row with this run's w = {w:g}: {PAPER_TABLE1_MM[w]:.2f} mm"
-    out.append(paper + ".")
+    if ds.name == PAPER_DATASET:
+        out.append(paper + ".")
     note = COMPARISON_NOTES.get(tested.kind)
-    if note:
-        out.append(note)
+    if note and (ds.name == PAPER_DATASET or published):  # a second table to set ours beside
+        out.append(note.format(name=ds.name.upper()))
     if published is None:
-        out.append("Published methods: give sdnet eval --published DIR (the real ICVL test labels and "
+        out.append(f"Published methods: give sdnet eval --published DIR (the real {ds.name.upper()} test labels and "
                    "published result files in DIR/published/) to score them on this page.")
     return out
 
@@ -322,19 +334,26 @@ def run_date(run_dir: Path) -> str | None:
     return None
 
 
-def _comparison_caption(test_set: str) -> str:
+def _published_where(published: Mapping | None) -> str:
+    """'real ICVL' / 'real NYU': where published.json's files were scored (its ``dataset``; older files:
+    the registry's default dataset's)."""
+    return f"real {str((published or {}).get('dataset', DEFAULT_DATASET)).upper()}"
+
+
+def _comparison_caption(test_set: str, published: Mapping | None = None) -> str:
     return (f"Frames with every joint within the threshold (paper Fig. 5): this run on {test_set} (solid) "
-            "and the published methods on real ICVL (dashed)")
+            f"and the published methods on {_published_where(published)} (dashed)")
 
 
 def comparison_figure(metrics: Mapping[str, Mapping], published: Mapping, curve: str = "max_frame"):
     """A success-curve figure of this run's methods (solid) and the published methods recomputed on
-    real ICVL (dashed, named '... (real ICVL)')."""
+    their real test set (dashed, named '... (real ICVL)' or '... (real NYU)')."""
     both = dict(metrics)
     styles = {}
+    where = _published_where(published)
     for name, m in published["metrics"].items():
-        both[f"{name} (real ICVL)"] = m
-        styles[f"{name} (real ICVL)"] = "--"
+        both[f"{name} ({where})"] = m
+        styles[f"{name} ({where})"] = "--"
     fig = Figure(figsize=(8.5, 5.2))
     plot_success_curve(fig.add_subplot(), both, curve, linestyles=styles)
     return fig
@@ -401,23 +420,29 @@ def build_sections(report_dir: Path, metrics: Mapping, settings: Mapping, publis
     """The report's sections in reading order (see the module docstring)."""
     tested = TestSet.from_settings(settings)
     test_set = tested.describe()
-    where = SUMMARY_WHERE.get(tested.kind, "our test set")
-    ours = Table(f"This run, {where}: {test_set}", summary_rows(metrics), SUMMARY_FORMATS, id="summary",
+    where = f"real {tested.dataset.upper()}" if tested.kind is TestSetKind.REAL_ICVL else "our test set"
+    ds = report_dataset(settings)
+    ours = Table(f"This run, {where}: {test_set}", summary_rows(metrics, ds.skeleton), SUMMARY_FORMATS, id="summary",
                  css_class="summary", note=ground_truth_plausibility(metrics) or "")
     gt_note = ""
     if published:
         labels = ", ".join(Path(p).name for p in published["ground_truth"])
         intr = published["intrinsics"]
         gt_note = (f"Recomputed rows: the published result files scored against {labels} "
-                   f"({published['frames']} frames) with the ICVL benchmark intrinsics "
+                   f"({published['frames']} frames) with the {ds.scoring_camera_name} intrinsics "
                    f"(fx {intr['fx']:g}, fy {intr['fy']:g}), as sdnet compare does.")
     run_w = (settings.get("loss") or {}).get("sdl_weight")
-    paper = Table("Real ICVL test set (ICVL's depth images): the paper's Table 1 and published methods",
-                  paper_rows(published, run_w), SUMMARY_FORMATS, id="paper", note=gt_note, css_class="summary")
-    sections = [Section("Summary", lead_paragraphs(metrics, settings, published), [ours, paper], id="summary-section")]
+    if ds.name == PAPER_DATASET:
+        paper = Table(f"Real {ds.name.upper()} test set ({ds.name.upper()}'s depth images): the paper's Table 1 and published methods",
+                      paper_rows(published, run_w), SUMMARY_FORMATS, id="paper", note=gt_note, css_class="summary")
+    else:
+        paper = Table(f"Real {ds.name.upper()} test set: published methods", paper_rows(published, paper=False),
+                      SUMMARY_FORMATS, id="paper", note=gt_note, css_class="summary")
+    tables = [ours, paper] if (ds.name == PAPER_DATASET or published) else [ours]
+    sections = [Section("Summary", lead_paragraphs(metrics, settings, published), tables, id="summary-section")]
 
     keys = ("per_joint", "comparison" if "comparison" in figures else "max_frame", "examples")
-    result_figs = [(FIGURE_CAPTIONS.get(k) or _comparison_caption(test_set), figures[k]) for k in keys if k in figures]
+    result_figs = [(FIGURE_CAPTIONS.get(k) or _comparison_caption(test_set, published), figures[k]) for k in keys if k in figures]
     sections.append(Section("Results", figures=result_figs, id="results"))
 
     if per_frame is not None and "sequence" in figures:

@@ -2,8 +2,11 @@
 
 All functions take joints of shape (B, J, 3) or (B, 3J) (joint-major x0, y0, z0, x1, ...) in any one
 length unit (mm, or the normalized crop units of ``pipeline.input``: (xyz - centre) / (cube / 2)) and
-return one value per example, shape (B,). Parts and bones come from a ``Skeleton`` (default
-``ICVL_SKELETON``); nothing here knows that J is 16.
+return one value per example, shape (B,). Parts and bones come from a ``Skeleton``, a required
+argument (the run's, ``pipeline.rundir.run_skeleton``); nothing here knows J or the dataset. Parts may
+have any length: a part of k joints gives k - 2 bone pairs (ICVL's fingers palm, root, mid, tip: 2;
+NYU's palm, mid, tip: 1), and joints in no part (NYU's wrist points) are not in psi_SDL. The Keras
+classes carry their skeleton in their config (``Skeleton.to_dict()``), so a saved model reloads.
 
 Our reading of the paper's equations (the extracted text is garbled; this is what we implement):
 
@@ -50,7 +53,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from pipeline.skeleton import ICVL_SKELETON, Skeleton
+from pipeline.skeleton import Skeleton
 
 DEFAULT_THRESHOLD_RAD = math.radians(110.0)
 TAN_HALF_ANGLE_CAP = 1.5
@@ -102,11 +105,12 @@ def _safe_unit(v: tf.Tensor, eps: float) -> tf.Tensor:
     return tf.where(ok, v * tf.math.rsqrt(tf.where(ok, sq, 1.0)), 0.0)
 
 
-def bone_angles(joints, skeleton: Skeleton = ICVL_SKELETON, eps: float = BONE_EPS) -> tf.Tensor:
+def bone_angles(joints, skeleton: Skeleton, eps: float = BONE_EPS) -> tf.Tensor:
     """Angles theta_{p,l} between consecutive bones of every part, radians in [0, pi].
 
     joints (B, J, 3) or (B, 3J), any length unit -> (B, N) with N = sum over parts of (len(chain) - 2)
-    (10 for ICVL: per finger, at the root then at the middle joint). 0 = straight.
+    (10 for ICVL: per finger, at the root then at the middle joint; 6 for NYU: the thumb's 2, one per
+    other finger, at its mid joint). 0 = straight.
     """
     x = as_joints(joints)  # (B, J, 3)
     first, second = _bone_pair_indices(skeleton)
@@ -118,7 +122,7 @@ def bone_angles(joints, skeleton: Skeleton = ICVL_SKELETON, eps: float = BONE_EP
     return tf.atan2(tf.sqrt(cross_sq + 1e-14), dot)
 
 
-def bone_length_ratios(joints, skeleton: Skeleton = ICVL_SKELETON, eps: float = BONE_EPS) -> tf.Tensor:
+def bone_length_ratios(joints, skeleton: Skeleton, eps: float = BONE_EPS) -> tf.Tensor:
     """Adjacent bone-length ratios G_{p,l} = |B_{l+1}| / (|B_l| + |B_{l+1}|) in [0, 1] (Eq. 7).
 
     joints (B, J, 3) or (B, 3J) -> (B, N), same pair order as ``bone_angles``; 0.5 when both bones
@@ -133,7 +137,7 @@ def bone_length_ratios(joints, skeleton: Skeleton = ICVL_SKELETON, eps: float = 
     return tf.where(ok, nb / tf.where(ok, den, 1.0), 0.5)
 
 
-def angle_thresholds(joints, percentile: float, skeleton: Skeleton = ICVL_SKELETON) -> np.ndarray:
+def angle_thresholds(joints, percentile: float, skeleton: Skeleton) -> np.ndarray:
     """Per-angle thresholds from example poses: the ``percentile`` (0-100) of each bone-pair angle
     over ``joints`` (N, J, 3) or (N, 3J), any length unit -> (num pairs,) radians, ``bone_angles``
     order (per finger: root, then middle joint)."""
@@ -168,9 +172,9 @@ def joint_loss(y_true, y_pred, reading: str = "squared") -> tf.Tensor:
     raise ValueError(f"joint loss reading must be one of {JOINT_READINGS}, got {reading!r}")
 
 
-def skeleton_difference_terms(y_true, y_pred, omega1: float = 1.0, omega2: float = 1.0,
-                              threshold=DEFAULT_THRESHOLD_RAD, penalty: str = "step",
-                              skeleton: Skeleton = ICVL_SKELETON) -> tuple[tf.Tensor, tf.Tensor]:
+def skeleton_difference_terms(y_true, y_pred, skeleton: Skeleton, omega1: float = 1.0, omega2: float = 1.0,
+                              threshold=DEFAULT_THRESHOLD_RAD,
+                              penalty: str = "step") -> tuple[tf.Tensor, tf.Tensor]:
     """(Loss_a, Loss_b) of Eq. 3 and Eq. 6, each (B,), unitless. ``threshold``: radians, scalar or
     one per bone pair (N,)."""
     th = bone_angles(y_pred, skeleton)  # (B, N)
@@ -184,9 +188,9 @@ def skeleton_difference_terms(y_true, y_pred, omega1: float = 1.0, omega2: float
     return loss_a, loss_b
 
 
-def skeleton_difference_loss(y_true, y_pred, alpha: float = 1.0, beta: float = 1.0, omega1: float = 1.0,
-                             omega2: float = 1.0, threshold=DEFAULT_THRESHOLD_RAD,
-                             penalty: str = "step", skeleton: Skeleton = ICVL_SKELETON) -> tf.Tensor:
+def skeleton_difference_loss(y_true, y_pred, skeleton: Skeleton, alpha: float = 1.0, beta: float = 1.0,
+                             omega1: float = 1.0, omega2: float = 1.0, threshold=DEFAULT_THRESHOLD_RAD,
+                             penalty: str = "step") -> tf.Tensor:
     """psi_SDL = alpha Loss_a + beta Loss_b (Eq. 2), unitless, one value per example: (B,).
 
     y_true, y_pred: (B, J, 3) or (B, 3J), same length unit (mm or normalized). ``threshold``: radians,
@@ -194,11 +198,12 @@ def skeleton_difference_loss(y_true, y_pred, alpha: float = 1.0, beta: float = 1
     """
     if penalty not in PENALTIES:
         raise ValueError(f"penalty must be one of {PENALTIES}, got {penalty!r}")
-    loss_a, loss_b = skeleton_difference_terms(y_true, y_pred, omega1, omega2, threshold, penalty, skeleton)
+    loss_a, loss_b = skeleton_difference_terms(y_true, y_pred, skeleton, omega1, omega2, threshold, penalty)
     return alpha * loss_a + beta * loss_b
 
 
-def sdnet_loss(y_true, y_pred, sdl_weight=0.0, joint: str = "squared", **sdl_kwargs) -> tf.Tensor:
+def sdnet_loss(y_true, y_pred, skeleton: Skeleton, sdl_weight=0.0, joint: str = "squared",
+               **sdl_kwargs) -> tf.Tensor:
     """Total training loss: joint loss (reading ``joint``) + sdl_weight * psi_SDL; (B,).
 
     ``sdl_weight``: a float (0 is the baseline: psi_SDL is not computed) or a scalar tensor/variable
@@ -206,10 +211,11 @@ def sdnet_loss(y_true, y_pred, sdl_weight=0.0, joint: str = "squared", **sdl_kwa
     total = joint_loss(y_true, y_pred, joint)
     if isinstance(sdl_weight, (int, float)) and not sdl_weight:
         return total
-    return total + tf.cast(sdl_weight, tf.float32) * skeleton_difference_loss(y_true, y_pred, **sdl_kwargs)
+    return total + tf.cast(sdl_weight, tf.float32) * skeleton_difference_loss(y_true, y_pred, skeleton, **sdl_kwargs)
 
 
-def gradient_norms(y_true, y_pred, joint: str = "squared", **sdl_kwargs) -> tuple[tf.Tensor, tf.Tensor]:
+def gradient_norms(y_true, y_pred, skeleton: Skeleton, joint: str = "squared",
+                   **sdl_kwargs) -> tuple[tf.Tensor, tf.Tensor]:
     """(|d mean psi_D / d y_pred|, |d mean psi_SDL / d y_pred|): Frobenius norms over the batch of the
     gradients of the batch-mean joint loss and of the *unweighted* batch-mean psi_SDL with respect to
     the network's outputs (the 3J coordinates), i.e. what each term sends back into the network.
@@ -219,7 +225,7 @@ def gradient_norms(y_true, y_pred, joint: str = "squared", **sdl_kwargs) -> tupl
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(y)
         d = tf.reduce_mean(joint_loss(y_true, y, joint))
-        s = tf.reduce_mean(skeleton_difference_loss(y_true, y, **sdl_kwargs))
+        s = tf.reduce_mean(skeleton_difference_loss(y_true, y, skeleton, **sdl_kwargs))
     g_d, g_s = tape.gradient(d, y), tape.gradient(s, y)
     del tape
     return tf.norm(g_d), tf.norm(g_s)
@@ -258,6 +264,11 @@ def _sdl_config(alpha=1.0, beta=1.0, omega1=1.0, omega2=1.0, threshold=DEFAULT_T
                 threshold=_threshold_config(threshold), penalty=penalty)
 
 
+def as_skeleton(skeleton) -> Skeleton:
+    """A ``Skeleton``, or the ``Skeleton.to_dict()`` a saved loss or metric config holds, as a Skeleton."""
+    return skeleton if isinstance(skeleton, Skeleton) else Skeleton.from_dict(skeleton)
+
+
 def _check_reading(joint: str) -> str:
     if joint not in JOINT_READINGS:
         raise ValueError(f"joint loss reading must be one of {JOINT_READINGS}, got {joint!r}")
@@ -281,19 +292,21 @@ class JointLoss(keras.losses.Loss):
 
 @keras.saving.register_keras_serializable(package="sdnet")
 class SkeletonDifferenceLoss(keras.losses.Loss):
-    """Keras form of ``skeleton_difference_loss`` (Eq. 2-7); ``threshold`` in radians (scalar or (N,))."""
+    """Keras form of ``skeleton_difference_loss`` (Eq. 2-7); ``threshold`` in radians (scalar or (N,)).
+    ``skeleton``: a Skeleton or its ``to_dict()`` (the config keeps the dict)."""
 
-    def __init__(self, alpha: float = 1.0, beta: float = 1.0, omega1: float = 1.0, omega2: float = 1.0,
-                 threshold=DEFAULT_THRESHOLD_RAD, penalty: str = "step",
+    def __init__(self, skeleton, alpha: float = 1.0, beta: float = 1.0, omega1: float = 1.0,
+                 omega2: float = 1.0, threshold=DEFAULT_THRESHOLD_RAD, penalty: str = "step",
                  name: str = "skeleton_difference_loss", **kwargs):
         super().__init__(name=name, **kwargs)
+        self.skeleton = as_skeleton(skeleton)
         self.sdl = _sdl_config(alpha, beta, omega1, omega2, threshold, penalty)
 
     def call(self, y_true, y_pred):
-        return skeleton_difference_loss(y_true, y_pred, **self.sdl)
+        return skeleton_difference_loss(y_true, y_pred, self.skeleton, **self.sdl)
 
     def get_config(self):
-        return {**super().get_config(), **self.sdl}
+        return {**super().get_config(), "skeleton": self.skeleton.to_dict(), **self.sdl}
 
 
 @keras.saving.register_keras_serializable(package="sdnet")
@@ -304,8 +317,9 @@ class SDNetLoss(SkeletonDifferenceLoss):
     updates during training (``pipeline.train``); the saved config keeps ``sdl_weight``, the target.
     """
 
-    def __init__(self, sdl_weight: float = 0.0, joint: str = "squared", name: str = "sdnet_loss", **kwargs):
-        super().__init__(name=name, **kwargs)
+    def __init__(self, skeleton, sdl_weight: float = 0.0, joint: str = "squared", name: str = "sdnet_loss",
+                 **kwargs):
+        super().__init__(skeleton, name=name, **kwargs)
         self.sdl_weight = float(sdl_weight)
         self.joint = _check_reading(joint)
         self.weight = None
@@ -316,7 +330,7 @@ class SDNetLoss(SkeletonDifferenceLoss):
 
     def call(self, y_true, y_pred):
         w = self.weight if (self.weight is not None and self.sdl_weight) else self.sdl_weight
-        return sdnet_loss(y_true, y_pred, sdl_weight=w, joint=self.joint, **self.sdl)
+        return sdnet_loss(y_true, y_pred, self.skeleton, sdl_weight=w, joint=self.joint, **self.sdl)
 
     def get_config(self):
         return {**super().get_config(), "sdl_weight": self.sdl_weight, "joint": self.joint}
@@ -341,7 +355,7 @@ class MeanJointErrorMM(keras.metrics.Mean):
 
 
 def _sdl_metric_kwargs(kwargs: dict) -> tuple[dict, dict]:
-    """Split a metric's kwargs into (keras Mean kwargs, psi_SDL kwargs)."""
+    """Split a metric's kwargs into (keras Mean kwargs, psi_SDL kwargs); the skeleton is apart."""
     base = {k: kwargs.pop(k) for k in ("dtype",) if k in kwargs}
     return base, _sdl_config(**kwargs)
 
@@ -350,15 +364,17 @@ def _sdl_metric_kwargs(kwargs: dict) -> tuple[dict, dict]:
 class SkeletonDifferenceMetric(keras.metrics.Mean):
     """Running batch mean of psi_SDL (unitless), logged beside the loss whatever its weight."""
 
-    def __init__(self, name: str = "sdl", **sdl_kwargs):
+    def __init__(self, skeleton, name: str = "sdl", **sdl_kwargs):
         base, self.sdl = _sdl_metric_kwargs(dict(sdl_kwargs))
         super().__init__(name=name, **base)
+        self.skeleton = as_skeleton(skeleton)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        return super().update_state(skeleton_difference_loss(y_true, y_pred, **self.sdl), sample_weight)
+        return super().update_state(skeleton_difference_loss(y_true, y_pred, self.skeleton, **self.sdl),
+                                    sample_weight)
 
     def get_config(self):
-        return {**super().get_config(), **self.sdl}
+        return {**super().get_config(), "skeleton": self.skeleton.to_dict(), **self.sdl}
 
 
 @keras.saving.register_keras_serializable(package="sdnet")
@@ -368,24 +384,25 @@ class LossTermMetric(keras.metrics.Mean):
 
     TERMS = ("joint", "loss_a", "loss_b")
 
-    def __init__(self, term: str, joint: str = "squared", name: str | None = None, **sdl_kwargs):
+    def __init__(self, term: str, skeleton, joint: str = "squared", name: str | None = None, **sdl_kwargs):
         if term not in self.TERMS:
             raise ValueError(f"term must be one of {self.TERMS}, got {term!r}")
         base, self.sdl = _sdl_metric_kwargs(dict(sdl_kwargs))
         super().__init__(name=name or term, **base)
-        self.term, self.joint = term, _check_reading(joint)
+        self.term, self.joint, self.skeleton = term, _check_reading(joint), as_skeleton(skeleton)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         if self.term == "joint":
             value = joint_loss(y_true, y_pred, self.joint)
         else:
-            terms = skeleton_difference_terms(y_true, y_pred, self.sdl["omega1"], self.sdl["omega2"],
+            terms = skeleton_difference_terms(y_true, y_pred, self.skeleton, self.sdl["omega1"], self.sdl["omega2"],
                                               self.sdl["threshold"], self.sdl["penalty"])
             value = terms[0] if self.term == "loss_a" else terms[1]
         return super().update_state(value, sample_weight)
 
     def get_config(self):
-        return {**super().get_config(), "term": self.term, "joint": self.joint, **self.sdl}
+        return {**super().get_config(), "term": self.term, "joint": self.joint,
+                "skeleton": self.skeleton.to_dict(), **self.sdl}
 
 
 @keras.saving.register_keras_serializable(package="sdnet")
@@ -399,16 +416,17 @@ class GradientBalanceMetric(keras.metrics.Mean):
 
     QUANTITIES = ("share", "balance_w")
 
-    def __init__(self, quantity: str = "share", joint: str = "squared", weight=0.0, name: str | None = None,
-                 **sdl_kwargs):
+    def __init__(self, skeleton, quantity: str = "share", joint: str = "squared", weight=0.0,
+                 name: str | None = None, **sdl_kwargs):
         if quantity not in self.QUANTITIES:
             raise ValueError(f"quantity must be one of {self.QUANTITIES}, got {quantity!r}")
         base, self.sdl = _sdl_metric_kwargs(dict(sdl_kwargs))
         super().__init__(name=name or f"sdl_grad_{quantity}", **base)
         self.quantity, self.joint, self.weight = quantity, _check_reading(joint), weight
+        self.skeleton = as_skeleton(skeleton)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        g_d, g_s = gradient_norms(y_true, y_pred, self.joint, **self.sdl)
+        g_d, g_s = gradient_norms(y_true, y_pred, self.skeleton, self.joint, **self.sdl)
         if self.quantity == "share":
             value = gradient_share(g_d, g_s, self.weight)
         else:
@@ -418,4 +436,4 @@ class GradientBalanceMetric(keras.metrics.Mean):
     def get_config(self):
         w = self.weight if isinstance(self.weight, (int, float)) else float(self.weight.numpy())
         return {**super().get_config(), "quantity": self.quantity, "joint": self.joint, "weight": w,
-                **self.sdl}
+                "skeleton": self.skeleton.to_dict(), **self.sdl}

@@ -28,7 +28,7 @@ import tensorflow_probability as tfp
 from sklearn.mixture import GaussianMixture
 
 from pipeline.errors import SdnetError
-from pipeline.skeleton import ICVL_SKELETON, Skeleton
+from pipeline.skeleton import Skeleton
 
 tfd = tfp.distributions
 
@@ -99,13 +99,15 @@ class BonePrior:
                    weights=as_rows(d["weights"]), means=as_rows(d["means"]), stds=as_rows(d["stds"]))
 
 
-def fit_bone_prior(joints_xyz: np.ndarray, n_components: int = 5, seed: int = 0,
-                   skeleton: Skeleton = ICVL_SKELETON) -> BonePrior:
-    """Fit one 1-D Gaussian mixture (EM) per bone to the bone lengths of ``joints_xyz``.
+def fit_bone_prior(joints_xyz: np.ndarray, skeleton: Skeleton, n_components: int = 5,
+                   seed: int = 0) -> BonePrior:
+    """Fit one 1-D Gaussian mixture (EM) per bone of ``skeleton`` (every parent -> child link, those of
+    joints in no part included, e.g. NYU's palm -> wrist) to the bone lengths of ``joints_xyz``.
 
     Args:
       joints_xyz: (N, J, 3) ground-truth joints of the training split, camera xyz in mm (any rigid
-        frame works: only lengths are used). Never pass test labels.
+        frame works: only lengths are used), J = ``skeleton.num_joints``. Never pass test labels.
+      skeleton: the joints' skeleton (the run's); the prior has one mixture per ``skeleton.bones``.
       n_components: mixture components per bone (the paper uses 5).
       seed: random state of the EM initialisation.
     Returns:

@@ -3,9 +3,13 @@
 Every joint is moved to the minimiser, inside a ball of radius ``radius_mm`` around its CNN estimate,
 of E = phi_G (bone length, ``models.prior``) + gamma_D phi_D (background pixels around the joint's
 projection) + gamma_M phi_M (fingertips moving less than their parents, between frames) + an anchor
-to the CNN estimate. Joints are refined layer by layer, palm to fingertips, each on shrinking grids
-of candidates. What each term means, the readings of the paper we chose and the limits are in
-docs/design/refinement.md. Choosing the weights on validation data: ``models.refine_search``.
+to the CNN estimate. Joints are refined layer by layer, root to the tips (the layers of the skeleton's
+tree, ``Skeleton.layers``: any skeleton, parts of any length), each on shrinking grids of candidates.
+Joints in no part (NYU's wrist points, children of the palm) are refined like every joint, in their
+layer, with the prior on the bone to their refined parent (they have no temporal term). The temporal
+term applies to the tip of every part of at least three joints (``temporal_parts``). What each term
+means, the readings of the paper we chose and the limits are in docs/design/refinement.md. Choosing
+the weights on validation data: ``models.refine_search``.
 
 Frames and units: joints are camera xyz in mm (``pipeline.camera``); depth images are raw (H, W)
 uint16 in mm (0 and 32001: no depth); hand depth bands are [lo, hi] mm per frame; windows are in
@@ -25,7 +29,7 @@ from pipeline.camera import Intrinsics
 from pipeline.config import RefineConfig
 from pipeline.errors import SdnetError
 from pipeline.icvl import BACKGROUND_VALUES, background_mask
-from pipeline.skeleton import ICVL_SKELETON, Skeleton
+from pipeline.skeleton import Skeleton
 
 MIN_DEPTH_MM = 1e-3  # joints nearer than this (or behind the camera) project nowhere
 
@@ -149,10 +153,20 @@ def relative_motion(x, x_root, x_prev, x_root_prev, mode: str = "displacement") 
     raise ValueError(f"temporal mode must be 'displacement' or 'distance', got {mode!r}")
 
 
+def temporal_parts(skeleton: Skeleton) -> tuple[tuple[int, int, int], ...]:
+    """(tip, mid, reference) joints of the temporal term, one per part of at least three joints whose
+    tip is a leaf of the tree: the part's tip, the joint before it, and the one before that (ICVL's
+    fingers palm, root, mid, tip: tip, mid, root, the paper's layers 3, 2, 1; NYU's palm, mid, tip:
+    tip, mid, palm; NYU's thumb: tip, mid, root). Parts of two joints have no temporal term."""
+    leaves = set(range(skeleton.num_joints)) - set(skeleton.parents)
+    return tuple((c[-1], c[-2], c[-3]) for c in skeleton.part_chains if len(c) >= 3 and c[-1] in leaves)
+
+
 def phi_M(tip, mid, root, tip_prev, mid_prev, root_prev, penalty: float = 1.0,
           mode: str = "displacement") -> np.ndarray:
-    """Eq. 11: ``penalty`` where the fingertip (layer 3) moved less, relative to its finger's root
-    (layer 1), than the layer-2 joint did between frames t-1 and t; else 0.
+    """Eq. 11: ``penalty`` where the fingertip moved less, relative to its part's reference joint
+    ``root`` (``temporal_parts``; ICVL: the finger root, layer 1), than the joint before the tip
+    (``mid``) did between frames t-1 and t; else 0.
 
     All inputs (..., 3) camera mm, broadcast together; returns (...) float64.
     """
@@ -207,6 +221,9 @@ def _build_search(skeleton: Skeleton, grid_half: int, rounds: int, prior_mode: s
                   palm_bone_term: bool):
     """A tf.function refining every layer but the fingertips' temporal choice (docs/design/refinement.md).
 
+    It returns the refined joints (N, J, 3) and, for the tips of ``temporal_parts`` (in that order), all
+    the candidates their search visited (N, T, R*C, 3) and their energies (N, T, R*C).
+
     Compiled with XLA (about 3x faster at batch 1 on CPU than the plain graph); XLA compiles once
     per input shape, hence the power-of-two batch padding in ``refine_poses``.
     """
@@ -217,6 +234,8 @@ def _build_search(skeleton: Skeleton, grid_half: int, rounds: int, prior_mode: s
     unit_ball = tf.constant(grid[np.linalg.norm(grid, axis=1) <= 1.0 + 1e-6])  # (C0, 3)
     shrink = float(max(grid_half, 2))
     num_joints = skeleton.num_joints
+    tips = [tip for tip, _, _ in temporal_parts(skeleton)]
+    n_cands = len(unit_ball) + (rounds - 1) * len(grid)
 
     @tf.function(jit_compile=True, input_signature=[
         tf.TensorSpec([None, num_joints, 3], tf.float32),  # joints (N, J, 3) CNN estimates, mm
@@ -233,7 +252,7 @@ def _build_search(skeleton: Skeleton, grid_half: int, rounds: int, prior_mode: s
     ])
     def search(joints, table, height, width, intr_vec, pw, pm, ps, radius, window, gamma_d, gamma_a):
         current = [joints[:, j] for j in range(num_joints)]  # J x (N, 3)
-        last_cands, last_energy = None, None
+        tip_cands, tip_energy = {}, {}  # tip joint -> (N, R*C, 3), (N, R*C)
         for layer, plan in enumerate(plans):
             cnn = tf.gather(joints, plan.joints, axis=1)  # (N, L, 3)
             n_anchor = len(plan.anchors[0])
@@ -272,10 +291,18 @@ def _build_search(skeleton: Skeleton, grid_half: int, rounds: int, prior_mode: s
                 energy_all.append(e)
             for i, j in enumerate(plan.joints):
                 current[j] = centre[:, i]
-            if layer == len(plans) - 1:
-                last_cands = tf.concat(cands_all, axis=2)  # (N, L, R*C, 3)
-                last_energy = tf.concat(energy_all, axis=2)  # (N, L, R*C)
-        return tf.stack(current, axis=1), last_cands, last_energy
+            layer_tips = [j for j in plan.joints if j in tips]
+            if layer_tips:
+                cands_layer = tf.concat(cands_all, axis=2)  # (N, L, R*C, 3)
+                energy_layer = tf.concat(energy_all, axis=2)  # (N, L, R*C)
+                for j in layer_tips:
+                    i = plan.joints.index(j)
+                    tip_cands[j], tip_energy[j] = cands_layer[:, i], energy_layer[:, i]
+        n = tf.shape(joints)[0]
+        if not tips:
+            return tf.stack(current, axis=1), tf.zeros([n, 0, n_cands, 3]), tf.zeros([n, 0, n_cands])
+        return (tf.stack(current, axis=1), tf.stack([tip_cands[j] for j in tips], axis=1),
+                tf.stack([tip_energy[j] for j in tips], axis=1))
 
     return search
 
@@ -311,16 +338,14 @@ def _chain_levels(prev: np.ndarray) -> np.ndarray:
 
 
 def _temporal_select(refined, cands, energy, prev, skeleton: Skeleton, gamma_m: float, mode: str):
-    """Fingertips chosen in frame order with phi_M added (docs/design/refinement.md). Returns (N, J, 3)."""
+    """The tips of ``temporal_parts`` chosen in frame order with phi_M added (docs/design/refinement.md)
+    among their candidates ``cands`` (N, T, K, 3) mm with energies ``energy`` (N, T, K). Returns (N, J, 3)."""
     out = refined.copy()  # (N, J, 3)
-    chains = skeleton.part_chains
-    if any(len(c) != 4 for c in chains):
-        raise SdnetError("refine: the temporal term needs parts of 4 joints (palm + 3 layers)")
-    tips_layer = skeleton.joints_in_layer(3)
-    tips = np.array([c[3] for c in chains])
-    mids = np.array([c[2] for c in chains])
-    roots = np.array([c[1] for c in chains])
-    col = np.array([tips_layer.index(t) for t in tips])  # candidate column of each part's tip
+    parts = temporal_parts(skeleton)
+    if not parts:
+        return out
+    tips, mids, roots = (np.array(v) for v in zip(*parts))
+    col = np.arange(len(parts))  # candidate column of each part's tip
     levels = _chain_levels(prev)
     for level in range(1, int(levels.max(initial=0)) + 1):
         rows = np.flatnonzero(levels == level)
@@ -353,10 +378,9 @@ def foreground_tables(depth, band, chunk: int = CHUNK) -> list[np.ndarray]:
             for s in range(0, depth.shape[0], chunk)]
 
 
-def refine_poses(joints_xyz, depth, band, intrinsics: Intrinsics, prior: BonePrior,
+def refine_poses(joints_xyz, depth, band, intrinsics: Intrinsics, prior: BonePrior, skeleton: Skeleton,
                  config: RefineConfig = RefineConfig(), sequence_ids=None, frame_idx=None,
-                 skeleton: Skeleton = ICVL_SKELETON, tables: Sequence[np.ndarray] | None = None,
-                 chunk: int = CHUNK) -> np.ndarray:
+                 tables: Sequence[np.ndarray] | None = None, chunk: int = CHUNK) -> np.ndarray:
     """Refine CNN joint estimates hierarchically (palm to fingertips), Eq. 8.
 
     Args:
@@ -364,7 +388,8 @@ def refine_poses(joints_xyz, depth, band, intrinsics: Intrinsics, prior: BonePri
       depth: (N, H, W) uint16 raw depth in mm (full images, size of ``intrinsics``).
       band: (N, 2) [lo, hi] mm, the hand's depth band per frame.
       intrinsics: the camera of ``depth``.
-      prior: the bone-length prior fitted on training ground truth.
+      prior: the bone-length prior fitted on training ground truth (for ``skeleton``'s bones).
+      skeleton: the joints' skeleton (the run's): the layers, bones and temporal parts.
       sequence_ids, frame_idx: (N,) each, for the temporal term; frames may come in any order. When
         both are None, or gamma_m == 0, phi_M is not used.
       tables: optional ``foreground_tables(depth, band, chunk)``, to reuse across calls (then depth

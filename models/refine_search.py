@@ -16,7 +16,7 @@ from models.refine import foreground_tables, refine_poses
 from pipeline.camera import Intrinsics
 from pipeline.config import RefineConfig
 from pipeline.joint_error import mean_joint_error_mm
-from pipeline.skeleton import ICVL_SKELETON, Skeleton
+from pipeline.skeleton import Skeleton
 
 
 @dataclass(frozen=True)
@@ -30,14 +30,14 @@ class RefineSearch:
 
 
 def choose_refine_params(pred_xyz, gt_xyz, depth, band, intrinsics: Intrinsics, prior: BonePrior,
-                         grid: Mapping[str, Sequence], base: RefineConfig = RefineConfig(),
-                         sequence_ids=None, frame_idx=None,
-                         skeleton: Skeleton = ICVL_SKELETON) -> RefineSearch:
+                         grid: Mapping[str, Sequence], skeleton: Skeleton,
+                         base: RefineConfig = RefineConfig(), sequence_ids=None,
+                         frame_idx=None) -> RefineSearch:
     """Pick refinement parameters by exhaustive search on a *validation* split (never test).
 
     Args:
       pred_xyz, gt_xyz: (N, J, 3) CNN estimates and ground truth, camera mm.
-      depth, band, intrinsics, sequence_ids, frame_idx: as for ``refine_poses``.
+      depth, band, intrinsics, sequence_ids, frame_idx, skeleton: as for ``refine_poses``.
       grid: RefineConfig field name -> values to try, e.g. {"gamma_d": [0, 1e-3], "radius_mm": [5, 8]};
         every combination is tried on top of ``base``.
     Returns:
@@ -55,8 +55,8 @@ def choose_refine_params(pred_xyz, gt_xyz, depth, band, intrinsics: Intrinsics, 
     for values in product(*(grid[k] for k in names)):
         params = dict(zip(names, values))
         cfg = replace(base, **params)
-        out = refine_poses(pred_xyz, None, None, intrinsics, prior, cfg, sequence_ids, frame_idx,
-                           skeleton, tables=tables)
+        out = refine_poses(pred_xyz, None, None, intrinsics, prior, skeleton, cfg, sequence_ids,
+                           frame_idx, tables=tables)
         err = mean_joint_error_mm(out, gt_xyz)
         rows.append({**params, "mean_error_mm": err})
         if err < best_err:

@@ -26,8 +26,8 @@ import dataclasses
 import keras
 import numpy as np
 
+from models.dense import build_dense_model
 from pipeline.config import PRESETS, ModelConfig
-from pipeline.skeleton import NUM_JOINTS
 
 POOL_SIZE, POOL_STRIDE = 3, 2
 
@@ -55,15 +55,21 @@ def fit_pose_pca(joints: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray]
     return vt[:dims].astype("float32"), mean.astype("float32")
 
 
-def build_model(cfg: ModelConfig, num_joints: int = NUM_JOINTS,
+def build_model(cfg: ModelConfig, num_joints: int,
                 pca: tuple[np.ndarray, np.ndarray] | None = None) -> keras.Model:
-    """A Keras functional model (B, S, S, 1) -> (B, 3 * num_joints), S = cfg.input_size.
+    """A Keras functional model (B, S, S, 1) -> (B, 3 * num_joints), S = cfg.input_size; ``num_joints``
+    is the skeleton's J (``pipeline.rundir.run_skeleton(cfg).num_joints``: 16 for ICVL, 14 for NYU).
 
     Layers follow the global dtype policy (mixed precision when set); the output layer is float32.
     Weights are drawn from Keras' global seed (``keras.utils.set_random_seed``). With
     ``cfg.pca_dims`` the output layer is the fixed PCA basis ``pca`` = (components, mean) of
-    ``fit_pose_pca`` (zeros when None, e.g. before loading saved weights).
+    ``fit_pose_pca`` (zeros when None, e.g. before loading saved weights). ``cfg.family`` 'dense'
+    builds the per-pixel network of ``models.dense`` instead (same input and output; no PCA).
     """
+    if cfg.family == "dense":
+        if cfg.pca_dims > 0:
+            raise ValueError("model: pca_dims applies to the regression family only")
+        return build_dense_model(cfg, num_joints)
     s = cfg.input_size
     inputs = keras.Input((s, s, 1), name="depth")  # (B, S, S, 1)
     x = inputs

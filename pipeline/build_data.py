@@ -2,8 +2,9 @@
 
 Output layout (written to a temporary directory, renamed into place when complete)::
 
-    DATA/manifest.json            schema version, counts/bytes per split, skeleton, intrinsics,
-                                  crop and augmentation parameters, source root
+    DATA/manifest.json            schema version, dataset, its skeleton, the intrinsics, counts/bytes
+                                  per split, crop and augmentation parameters (test cubes per
+                                  subject when the dataset fixes them), source root
     DATA/train-SSSSS-of-NNNNN.tfrecord.gz   (and val-..., test-00000-of-00001...)
     DATA/rejected.jsonl           one line per rejected frame: image path, split, label file and
                                   line, reason (a bad label line without an image path: path is
@@ -29,10 +30,10 @@ from beam_jobs.data_job import RECORDS_PER_SHARD, REPORT_PREFIX
 from pipeline.camera import Intrinsics
 from pipeline.config import DataConfig, to_dict
 from pipeline.convert import SPLITS, plan_frames, rotation_angles
+from pipeline.datasets import get_dataset
 from pipeline.errors import SdnetError
 from pipeline.fsutil import atomic_output_dir, atomic_write_text, check_output_dir, write_json
 from pipeline.schema import SCHEMA_VERSION
-from pipeline.skeleton import ICVL_SKELETON
 
 MANIFEST = "manifest.json"
 REJECTED = "rejected.jsonl"
@@ -90,7 +91,8 @@ def collect_reports(out_dir: Path) -> tuple[dict[str, dict], list[dict]]:
 def convert_tree(root: Path, out: Path, cfg: DataConfig, intr: Intrinsics,
                  beam_args: list[str] | None = None, overwrite: bool = False,
                  progress: bool = True, in_process: bool = False) -> dict:
-    """Convert the ICVL tree at ``root`` into ``out``; returns the manifest.
+    """Convert the tree at ``root`` (of the dataset ``cfg.dataset``, read by its registry reader; ``intr``
+    its camera) into ``out``; returns the manifest.
 
     ``in_process``: no Beam, the same shard tasks converted one after another in this process
     (``beam_jobs.data_job.convert_in_process``; the reference of the equivalence tests).
@@ -102,7 +104,7 @@ def convert_tree(root: Path, out: Path, cfg: DataConfig, intr: Intrinsics,
     root, out = Path(root).absolute(), Path(out).absolute()
     t0 = time.time()
     check_output_dir(out, overwrite)  # fail before any work
-    plan = plan_frames(root, cfg)
+    plan = plan_frames(root, cfg, intr)
     planned = Counter(f.split for f in plan.frames)
     total_frames = len(plan.frames) + len(plan.rejected)
     shards = shard_counts(planned, cfg)
@@ -153,16 +155,19 @@ def _top_reasons(rejected: list[dict], k: int = 3) -> str:
 def _manifest(root, cfg, intr, plan, stats, rejected, tmp, beam_args, seconds) -> dict:
     files = {s: sorted(os.path.basename(p) for p in glob.glob(str(Path(tmp) / f"{s}-*")))
              for s in SPLITS}
+    dataset = get_dataset(cfg.dataset)
     return {
         "schema_version": SCHEMA_VERSION,
+        "dataset": dataset.name,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "source_root": str(Path(root).resolve()),
         "label_files": plan.label_files,
         "crop_size": cfg.crop_size,
         "cube_mm": cfg.cube_mm,
+        "test_cubes_mm": plan.test_cubes_mm,
         "config": to_dict(cfg),
         "rotations_deg": rotation_angles("train", cfg),
-        "skeleton": ICVL_SKELETON.to_dict(),
+        "skeleton": dataset.skeleton.to_dict(),
         "intrinsics": intr.to_dict(),
         "counts": {s: stats.get(s, {}).get("records", 0) for s in SPLITS},
         "frames": {s: stats.get(s, {}).get("frames", 0) for s in SPLITS},

@@ -197,7 +197,7 @@ def load_pose_files(paths: Sequence[Path], seed: int, intr: Intrinsics) -> list:
         if name in names:
             raise SdnetError(f"{path}: two --poses files would both be written as Testing/{name}")
         names.add(name)
-        records, _ = read_label_file(path, strict=True)
+        records, _ = read_label_file(path, ICVL_SKELETON.num_joints, strict=True)
         for rec in records:
             where = f"{rec.source}:{rec.line}"
             rel = rec.path.replace("\\", "/")

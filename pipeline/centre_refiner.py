@@ -29,9 +29,8 @@ from models.centre import build_centre_model
 from pipeline.config import AugmentConfig
 from pipeline.errors import SdnetError
 from pipeline.fsutil import write_json
-from pipeline.input import make_dataset, read_manifest
+from pipeline.input import check_manifest, make_dataset, read_manifest
 from pipeline.rundir import RunDir, check_data_for_run
-from pipeline.skeleton import ICVL_SKELETON
 
 # Centre misses the refiner is trained on: a Gaussian shift of this std per axis (mm), any in-plane
 # angle, +-10% scale, a few missing pixels.
@@ -43,28 +42,30 @@ TRAIN_AUGMENT = AugmentConfig(rotation_deg=180.0, scale=0.1, shift_mm=25.0, pixe
 MIN_MOVE_MM = 30.0
 
 
-def palm_offset(joints):
-    """Joints (B, 3J) normalized -> the palm joint (B, 3), units of cube/2 (tf or numpy)."""
-    return tf.reshape(joints, (tf.shape(joints)[0], -1, 3))[:, ICVL_SKELETON.root]
+def palm_offset(joints, root: int):
+    """Joints (B, 3J) normalized -> the skeleton's root joint ``root`` (the palm; B, 3), units of
+    cube/2 (tf or numpy)."""
+    return tf.reshape(joints, (tf.shape(joints)[0], -1, 3))[:, root]
 
 
-def training_mu(data_dir: Path, batches: int = 40, batch_size: int = 256) -> np.ndarray:
-    """mu (3,): the mean normalized palm joint of the un-augmented training records (cube/2)."""
+def training_mu(data_dir: Path, root: int, batches: int = 40, batch_size: int = 256) -> np.ndarray:
+    """mu (3,): the mean normalized root joint ``root`` (the palm) of the un-augmented training records
+    (cube/2)."""
     total, n = np.zeros(3), 0
     for _, joints in make_dataset(data_dir, "train", batch_size).take(batches):
-        total += palm_offset(joints).numpy().sum(axis=0)
+        total += palm_offset(joints, root).numpy().sum(axis=0)
         n += int(joints.shape[0])
     if n == 0:
         raise SdnetError(f"{data_dir}: no training records for the centre refiner")
     return total / n
 
 
-def _pairs(data_dir: Path, split: str, batch_size: int, mu: np.ndarray, seed: int, repeat: bool):
+def _pairs(data_dir: Path, split: str, batch_size: int, mu: np.ndarray, seed: int, repeat: bool, root: int):
     """(crop, target move) batches with the centre misses of ``TRAIN_AUGMENT``."""
     mu_t = tf.constant(mu, tf.float32)
     ds = make_dataset(data_dir, split, batch_size, shuffle=repeat, repeat=repeat, seed=seed,
                       drop_remainder=repeat, augment=TRAIN_AUGMENT)
-    return ds.map(lambda image, joints: (image, palm_offset(joints) - mu_t))
+    return ds.map(lambda image, joints: (image, palm_offset(joints, root) - mu_t))
 
 
 def train_centre_refiner(data_dir: Path, run_dir: Path, steps: int, batch_size: int, seed: int,
@@ -77,20 +78,21 @@ def train_centre_refiner(data_dir: Path, run_dir: Path, steps: int, batch_size: 
         raise SdnetError(f"--batch-size must be >= 1, got {batch_size}")
     manifest = read_manifest(data_dir)
     check_data_for_run(run_dir, manifest, data_dir)
+    root = check_manifest(manifest, where=str(data_dir)).skeleton.root
     crop, cube = int(manifest["crop_size"]), float(manifest["cube_mm"])
     t0 = time.time()
     keras.utils.set_random_seed(seed)
-    mu = training_mu(data_dir)
+    mu = training_mu(data_dir, root)
     model = build_centre_model(crop)
     schedule = keras.optimizers.schedules.CosineDecay(1e-3, steps, alpha=0.05)
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss=keras.losses.Huber(delta=0.2))
-    train = _pairs(data_dir, "train", batch_size, mu, seed, repeat=True)
+    train = _pairs(data_dir, "train", batch_size, mu, seed, repeat=True, root=root)
     # a live bar on a terminal, one summary line in a log
     model.fit(train, steps_per_epoch=steps, epochs=1, shuffle=False,  # the tf.data pipeline shuffles
               verbose=(1 if sys.stdout.isatty() else 2) if progress else 0)
     val_split = "val" if manifest.get("counts", {}).get("val") else "train"
     before, after = [], []
-    for image, target in _pairs(data_dir, val_split, 256, mu, seed + 1, repeat=False).take(8):
+    for image, target in _pairs(data_dir, val_split, 256, mu, seed + 1, repeat=False, root=root).take(8):
         move = model(image, training=False)
         before.append(tf.norm(target, axis=1).numpy())
         after.append(tf.norm(target - move, axis=1).numpy())

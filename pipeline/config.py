@@ -202,9 +202,12 @@ SINGLE_SEQUENCE_VAL_SHARE = 0.1
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-    """``sdnet data``: ICVL tree -> TFRecords (the ``data`` section of an experiment).
+    """``sdnet data``: a labelled tree -> TFRecords (the ``data`` section of an experiment).
 
-    crop_size: crop side in pixels (the model's input size). cube_mm: side of the 3-D crop cube in mm.
+    dataset: the registry name of the tree's dataset (``pipeline.datasets``: layout, label reader,
+    skeleton, camera). crop_size: crop side in pixels (the model's input size). cube_mm: side of the
+    3-D crop cube in mm (training and val; test frames of a dataset with per-subject cubes, NYU's
+    300 / 250 mm, use those).
     rotations: K in-plane copies of each training frame, every 360/K degrees, the unrotated one
     included (1: the originals only; training rotates online, ``AugmentConfig``). scale_jitter:
     training crops use a cube of cube_mm * U(1 - s, 1 + s). centre_jitter_mm: std of a Gaussian
@@ -212,7 +215,7 @@ class DataConfig:
     out whole as 'val' (0: no 'val'); when there is a single training sequence, its last
     ``SINGLE_SEQUENCE_VAL_SHARE`` of frames (at least one) are 'val' instead. skip_prerotated: drop
     ICVL's pre-rotated training copies (folders whose name is short, see
-    ``pipeline.convert.is_prerotated_folder``). max_reject_fraction: the job fails when more frames
+    ``pipeline.icvl.is_prerotated_folder``). max_reject_fraction: the job fails when more frames
     than this share are rejected. max_joint_extent: training frames with a joint farther than this
     many half-cubes from the hand centre (normalized coordinate) are rejected: the centre missed the
     hand. Never applied to val/test frames. shards: TFRecord shards for 'train' (0 = about 2000
@@ -357,6 +360,11 @@ class CentreRefinerConfig:
 
 # ---- training: model preset, loss, and the run's resolved configuration ---------------------
 
+# ModelConfig.family: how the network turns a crop into joints; the dense family's readouts.
+MODEL_FAMILIES = ("regression", "dense")
+DENSE_READOUTS = ("voting", "soft_argmax")
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
     """A ZF-net-style SDNet: conv layers (ReLU, 'same' padding; a 3x3/2 max-pool after those marked
@@ -368,10 +376,20 @@ class ModelConfig:
     ``preset``: the name of the layer set (``PRESETS``); an experiment's model section is that preset
     with the keys it gives on top. ``input_size``: crop side in pixels, always the experiment's
     ``data.crop_size`` (set when the experiment is resolved). The defaults are the ``cpu`` preset.
+
+    ``family`` 'dense' (``models/dense.py``) replaces the conv/FC layers above by an encoder-decoder:
+    a stride-4 stem, one stride-2 stage per entry of ``dense_widths`` after the first (channels per
+    stage), a decoder back to maps at stride ``map_stride`` (crop pixels per map pixel), per-pixel
+    heatmaps and offsets, and ``readout`` into the same 3J joints.
     """
 
     preset: str = opt("cpu", "model preset: paper = ZF-net layers + FC 2048; cpu = scaled to train fast on "
-                      "2 CPU cores; smoke = tiny, for tests", choices=("paper", "cpu", "smoke"))
+                      "2 CPU cores; smoke = tiny, for tests; dense = the per-pixel encoder-decoder "
+                      "(models/dense.py); dense-smoke = tiny, for tests",
+                      choices=("paper", "cpu", "smoke", "dense", "dense-smoke"))
+    family: str = opt("regression", "regression = conv layers, FC, 3J outputs (models/sdnet.py); dense = "
+                      "per-pixel heatmaps and offsets read out by voting (models/dense.py)",
+                      choices=MODEL_FAMILIES)
     input_size: int = 128
     conv_filters: tuple[int, ...] = (48, 96, 128, 128, 96)
     conv_kernels: tuple[int, ...] = (7, 5, 3, 3, 3)
@@ -382,6 +400,10 @@ class ModelConfig:
     batch_norm: bool = opt(False, "batch normalization after each layer")
     pca_dims: int = opt(0, "predict this many pose coefficients mapped to the joints by a fixed PCA basis of "
                         "the (augmented) training poses (0 = direct joints)")
+    dense_widths: tuple[int, ...] = (48, 96, 128)
+    map_stride: int = opt(4, "dense family: the maps' stride in crop pixels (a power of 2, >= 2)")
+    readout: str = opt("voting", "dense family: voting = heatmap-weighted votes of per-pixel offsets; "
+                       "soft_argmax = the heatmap's 2-D soft-argmax, depth voted", choices=DENSE_READOUTS)
 
     def __post_init__(self) -> None:
         n = len(self.conv_filters)
@@ -393,6 +415,15 @@ class ModelConfig:
             raise ValueError(f"model: pca_dims must be >= 0, got {self.pca_dims}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"model: dropout must be in [0, 1), got {self.dropout}")
+        if self.family not in MODEL_FAMILIES:
+            raise ValueError(f"model: family must be one of {MODEL_FAMILIES}, got {self.family!r}")
+        if self.readout not in DENSE_READOUTS:
+            raise ValueError(f"model: readout must be one of {DENSE_READOUTS}, got {self.readout!r}")
+        deepest = 2 ** (len(self.dense_widths) + 1)
+        if not self.dense_widths or min(self.dense_widths) < 1:
+            raise ValueError("model: dense_widths needs at least one positive width")
+        if self.map_stride < 2 or self.map_stride & (self.map_stride - 1) or self.map_stride > deepest:
+            raise ValueError(f"model: map_stride must be a power of 2 in [2, {deepest}], got {self.map_stride}")
 
 
 # The model presets, by name (``ModelConfig.preset``): paper = ZF-net (paper Sec. 3.1, 224 px);
@@ -405,6 +436,9 @@ PRESETS: dict[str, ModelConfig] = {
     "smoke": ModelConfig(preset="smoke", input_size=32, conv_filters=(8, 16, 16, 16, 16),
                          conv_kernels=(5, 3, 3, 3, 3), conv_strides=(2, 1, 1, 1, 1),
                          pool_after=(True, True, False, False, True), fc_units=64, dropout=0.0),
+    "dense": ModelConfig(preset="dense", family="dense", dense_widths=(48, 96, 128), map_stride=4),
+    "dense-smoke": ModelConfig(preset="dense-smoke", family="dense", input_size=32, dense_widths=(8, 16),
+                               map_stride=4),
 }
 
 

@@ -1,14 +1,16 @@
-"""Per-frame conversion of an ICVL tree to crop records: pure functions, used by the Beam job.
+"""Per-frame conversion of a labelled tree (any registered dataset) to crop records: pure functions,
+used by the Beam job.
 
-``plan_frames`` reads the label files (cheap, in the driver) and assigns splits; ``convert_frame``
-turns one frame into serialized records or a rejection reason. Neither needs Beam, so both are
-tested on in-memory frames.
+``plan_frames`` reads the tree's labels through its dataset's reader (``Dataset.list_frames``, cheap, in
+the driver) and assigns splits; ``convert_frame`` turns one frame into records or a rejection reason,
+decoding the PNG with the dataset's ``decode_depth``; the dataset is ``DataConfig.dataset``. Neither
+needs Beam, so both are tested on in-memory frames.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,25 +19,14 @@ import numpy as np
 from pipeline import geometry
 from pipeline.camera import Intrinsics, uvd_to_xyz, xyz_to_uvd
 from pipeline.config import SINGLE_SEQUENCE_VAL_SHARE, DataConfig
+from pipeline.datasets import FrameItem, get_dataset
 from pipeline.errors import DepthImageError
-from pipeline.icvl import (decode_depth_png, encode_depth_png, find_label_files, frame_index_of,
-                           read_label_file, sequence_of)
+from pipeline.icvl import encode_depth_png
+
+# FrameItem is the registry's (a dataset's reader lists them), re-exported for the job and the tests.
+__all__ = ["FrameItem", "Plan", "SPLITS", "convert_frame", "make_records", "plan_frames"]
 
 SPLITS = ("train", "val", "test")
-
-
-@dataclass(frozen=True)
-class FrameItem:
-    """One labelled frame to convert. ``uvd`` (J, 3) [px, px, mm]; ``image`` is the PNG's full path."""
-
-    image: str
-    rel_path: str
-    uvd: np.ndarray
-    split: str
-    sequence: str
-    frame: int
-    label_file: str = ""
-    line: int = 0
 
 
 @dataclass
@@ -47,16 +38,7 @@ class Plan:
     val_sequences: list[str] = field(default_factory=list)
     label_files: list[str] = field(default_factory=list)
     val_from: str = ""  # where 'val' comes from, in words ('' when there is no val split)
-
-
-_TIMESTAMP = re.compile(r"^\d{10,}$")
-
-
-def is_prerotated_folder(sequence: str) -> bool:
-    """ICVL's training originals live in timestamp folders ('201403121135'); its pre-rotated copies
-    live in short-named folders. True for a folder that is not such a timestamp."""
-    top = sequence.split("/")[0]
-    return not _TIMESTAMP.match(top)
+    test_cubes_mm: dict[str, float] = field(default_factory=dict)  # the dataset's test cubes, if it fixes them
 
 
 def choose_val_sequences(sequences: list[str], fraction: float) -> list[str]:
@@ -78,32 +60,25 @@ def tail_val_frames(frames: list["FrameItem"], share: float = SINGLE_SEQUENCE_VA
     return sorted(frames, key=lambda f: (f.frame, f.rel_path))[-k:]
 
 
-def plan_frames(root: Path, cfg: DataConfig) -> Plan:
-    """Read every label file under ``root`` and assign each frame a split.
+def plan_frames(root: Path, cfg: DataConfig, intr: Intrinsics | None = None) -> Plan:
+    """Read the labels of the tree at ``root`` (of the dataset ``cfg.dataset``, through its reader) and
+    assign each frame a split.
 
     'val' holds whole training sequences (``choose_val_sequences``); when the training split has a
-    single sequence, so none can be held out whole, the tail of that sequence is 'val' instead
-    (``tail_val_frames``), recorded in ``Plan.val_from``. ``cfg.val_fraction`` 0: no 'val'.
-    Bad label lines become rejections (not errors) naming the label file, the line and, when the
-    line has one, the frame's image path; a root with no label files raises SdnetError.
+    single sequence, so none can be held out whole (NYU's one training recording, a synthetic tree),
+    the tail of that sequence is 'val' instead (``tail_val_frames``), recorded in ``Plan.val_from``.
+    ``cfg.val_fraction`` 0: no 'val'. Bad labels become rejections (not errors) naming the label file,
+    the line and, when known, the frame's image path; ``intr``: the camera whose image the labels must
+    lie in (None: the dataset's). A root with no label files raises SdnetError.
     """
     plan = Plan()
-    train, test = [], []
-    for lf in find_label_files(root):
-        plan.label_files.append(str(lf.path))
-        records, errors = read_label_file(lf.path, strict=False)
-        for e in errors:
-            plan.rejected.append({"path": str(lf.depth_dir / e.image) if e.image else f"{e.source}:{e.line}",
-                                  "split": lf.split_hint, "label_file": e.source, "line": e.line,
-                                  "reason": e.reason})
-        for r in records:
-            seq = sequence_of(r.path)
-            if lf.split_hint == "train" and cfg.skip_prerotated and is_prerotated_folder(seq):
-                continue
-            item = FrameItem(image=str(lf.depth_dir / r.path), rel_path=r.path, uvd=r.uvd,
-                             split=lf.split_hint, sequence=seq, frame=frame_index_of(r.path),
-                             label_file=str(lf.path), line=r.line)
-            (train if lf.split_hint == "train" else test).append(item)
+    dataset = get_dataset(cfg.dataset)
+    listing = dataset.list_frames(root, intr or dataset.camera, cfg.skip_prerotated)
+    plan.label_files = list(listing.label_files)
+    plan.rejected = list(listing.rejected)
+    plan.test_cubes_mm = dict(listing.test_cubes_mm)
+    train = [f for f in listing.frames if f.split == "train"]
+    test = [f for f in listing.frames if f.split != "train"]
     plan.val_sequences = choose_val_sequences([f.sequence for f in train], cfg.val_fraction)
     val_seqs = set(plan.val_sequences)
     if val_seqs:
@@ -124,7 +99,7 @@ def plan_frames(root: Path, cfg: DataConfig) -> Plan:
 
 
 def _with_split(f: FrameItem, split: str) -> FrameItem:
-    return FrameItem(f.image, f.rel_path, f.uvd, split, f.sequence, f.frame, f.label_file, f.line)
+    return dataclasses.replace(f, split=split)
 
 
 def frame_rng(seed: int, rel_path: str) -> np.random.Generator:
@@ -154,20 +129,22 @@ def make_records(depth: np.ndarray, item: FrameItem, cfg: DataConfig,
                  intr: Intrinsics) -> list[dict]:
     """All records (dicts for ``schema.encode_example``) of one decoded frame.
 
-    Raises ``geometry.NoHandError`` when no hand is found, ValueError when a training frame's joints
-    lie far outside the cube (the centre missed the hand). Test and val frames are kept whatever the
-    centre: their error counts in the evaluation.
+    The crop cube is the frame's own (``item.cube_mm``: a test subject's, when the dataset fixes it)
+    or else the experiment's ``cfg.cube_mm`` (mm). Raises ``geometry.NoHandError`` when no hand is
+    found, ValueError when a training frame's joints lie far outside the cube (the centre missed the
+    hand). Test and val frames are kept whatever the centre: their error counts in the evaluation.
     """
-    centre = geometry.hand_centre(depth, intr, cfg.cube_mm, cfg.centre)
+    nominal = item.cube_mm or cfg.cube_mm
+    centre = geometry.hand_centre(depth, intr, nominal, cfg.centre)
     xyz = uvd_to_xyz(item.uvd, intr)
     depth_f = geometry.depth_with_inf_background(depth)  # shared by the K crops
     rng = frame_rng(cfg.seed, item.rel_path)
     out = []
     for angle in rotation_angles(item.split, cfg):
-        cube, c_xyz = cfg.cube_mm, centre
+        cube, c_xyz = nominal, centre
         if item.split == "train":
             if cfg.scale_jitter > 0:
-                cube = cfg.cube_mm * rng.uniform(1 - cfg.scale_jitter, 1 + cfg.scale_jitter)
+                cube = nominal * rng.uniform(1 - cfg.scale_jitter, 1 + cfg.scale_jitter)
             if cfg.centre_jitter_mm > 0:
                 c_xyz = centre + rng.normal(0.0, cfg.centre_jitter_mm, size=3)
         joints = geometry.normalize_joints(item.uvd, c_xyz, cube, intr, angle)
@@ -190,14 +167,15 @@ def make_records(depth: np.ndarray, item: FrameItem, cfg: DataConfig,
 
 def convert_frame(png_bytes: bytes | None, item: FrameItem, cfg: DataConfig,
                   intr: Intrinsics) -> tuple[list[dict], str | None]:
-    """Decode and convert one frame: (records, None) or ([], reason). Never raises for bad data."""
+    """Decode (``cfg.dataset``'s ``decode_depth``) and convert one frame: (records, None) or ([], reason).
+    Never raises for bad data."""
     if png_bytes is None:
         return [], "depth image not found"
     reason = check_labels(item.uvd, intr)
     if reason:
         return [], reason
     try:
-        depth = decode_depth_png(png_bytes, item.image, (intr.width, intr.height), intr.depth_scale)
+        depth = get_dataset(cfg.dataset).decode_depth(png_bytes, item.image, intr)
         return make_records(depth, item, cfg, intr), None
     except DepthImageError as e:
         return [], str(e).split(": ", 1)[-1]

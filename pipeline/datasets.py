@@ -1,21 +1,63 @@
-"""The dataset registry: every dataset sdnet knows, as a record of values (no code per dataset).
+"""The dataset registry: every dataset sdnet knows, as a record of values (no stage names a dataset).
 
 A ``Dataset`` holds what the stages need to know about a dataset: its skeleton, the camera of its
 images, the camera its evaluation kit scores with, its test sequences (or subjects) in label order with
 the cube used to crop each, and the file names of its benchmark ground truth. Stages take these values
 from the record (through the manifest or the run); none of them names a dataset.
 
+A dataset's on-disk layout is values too: ``list_tree`` (read a tree's labels and list its frames,
+cheap, in the driver of ``sdnet data``) and ``decode_depth`` (one frame's PNG bytes to depth in mm, on
+a worker) are the format module's functions (``pipeline.icvl``, ``pipeline.nyu_format``) behind one
+signature, so ``sdnet data`` converts any registered tree without naming its dataset.
+
 Frames: the cameras follow ``pipeline.camera`` (image uvd [px, px, mm]; camera xyz [mm], x right,
 y down, z forward).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
 
-from pipeline import nyu_format
+import numpy as np
+
+from pipeline import icvl, nyu_format
 from pipeline.camera import CAMERAS, Intrinsics
 from pipeline.errors import SdnetError
 from pipeline.skeleton import ICVL_SKELETON, NYU_SKELETON, Skeleton
+
+
+@dataclass(frozen=True)
+class FrameItem:
+    """One labelled frame to convert. ``uvd`` (J, 3) [px, px, mm] in the dataset's joint order;
+    ``image``: the PNG's full path; ``rel_path``: its path relative to the tree's depth folder (unique
+    in the tree); ``sequence``: its sequence (ICVL: the folder) or subject (NYU); ``frame``: its
+    number; ``cube_mm``: the side (mm) of its crop cube when the dataset fixes one (a test subject's,
+    NYU), 0 for the experiment's (``DataConfig.cube_mm``)."""
+
+    image: str
+    rel_path: str
+    uvd: np.ndarray
+    split: str
+    sequence: str
+    frame: int
+    label_file: str = ""
+    line: int = 0
+    cube_mm: float = 0.0
+
+
+@dataclass
+class TreeListing:
+    """What a dataset's reader found in a tree: its labelled ``frames`` (split 'train' or 'test',
+    label order), the frames or label lines ``rejected`` up front (dicts of ``rejected.jsonl``: path,
+    split, label_file, line, reason), the ``label_files`` read, and ``test_cubes_mm`` (sequence ->
+    crop cube side, mm) when the dataset fixes the test frames' cubes."""
+
+    frames: list[FrameItem] = field(default_factory=list)
+    rejected: list[dict] = field(default_factory=list)
+    label_files: list[str] = field(default_factory=list)
+    test_cubes_mm: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -56,6 +98,12 @@ class Dataset:
       test_list_file: the image path of every line of ``test_label_file``.
       test_label_files: the dataset's own test label files, when they are a ground truth too (ICVL's
         ``test_seq_1.txt``, ``test_seq_2.txt``: image path + J x u v d a line), in order; else empty.
+      list_tree: ``list_tree(dataset, root, intr, skip_prerotated) -> TreeListing``: the labels of a tree
+        in this layout (``intr``: the camera whose image bounds the labels must lie in;
+        ``skip_prerotated``: leave out pre-rotated training copies where the layout has them).
+      decode_depth: ``decode_depth(png_bytes, where, intr) -> (H, W) uint16 depth in mm`` (0: no
+        depth); DepthImageError naming ``where`` for bytes that are not such an image of ``intr``'s size.
+      tree_help: the layout in a few words (``sdnet data --help``).
     """
 
     name: str
@@ -68,6 +116,9 @@ class Dataset:
     test_label_file: str
     test_list_file: str
     test_label_files: tuple[str, ...] = ()
+    list_tree: Callable[..., TreeListing] | None = None
+    decode_depth: Callable[[bytes, str, Intrinsics], np.ndarray] | None = None
+    tree_help: str = ""
 
     def __post_init__(self) -> None:
         start = 0
@@ -101,6 +152,99 @@ class Dataset:
         raise ValueError(f"{self.name}: test frame {index} is outside 0..{self.test_frames - 1}")
 
 
+    def list_frames(self, root: Path, intr: Intrinsics, skip_prerotated: bool = False) -> TreeListing:
+        """The labelled frames of the tree at ``root`` in this dataset's layout (``list_tree``)."""
+        if self.list_tree is None:
+            raise SdnetError(f"{self.name}: sdnet cannot read trees of this dataset")
+        return self.list_tree(self, Path(root), intr, skip_prerotated)
+
+
+# ----------------------------------------------------------------------------- the layouts' readers
+
+def _icvl_decode(data: bytes, where: str, intr: Intrinsics) -> np.ndarray:
+    """An ICVL depth PNG (16-bit grayscale, ``intr.depth_scale`` mm per unit) -> uint16 mm."""
+    return icvl.decode_depth_png(data, where, (intr.width, intr.height), intr.depth_scale)
+
+
+def _icvl_list(dataset: Dataset, root: Path, intr: Intrinsics, skip_prerotated: bool) -> TreeListing:
+    """Every label file of an ICVL tree (``icvl.find_label_files``): frames in label order, the bad
+    label lines as rejections naming the file, the line and, when the line has one, the image path.
+    Pre-rotated training copies (short-named folders, ``icvl.is_prerotated_folder``) are left out with
+    ``skip_prerotated``. The crops use the experiment's cube (no per-sequence cube)."""
+    out = TreeListing()
+    for lf in icvl.find_label_files(root):
+        out.label_files.append(str(lf.path))
+        records, errors = icvl.read_label_file(lf.path, dataset.num_joints, strict=False)
+        for e in errors:
+            out.rejected.append({"path": str(lf.depth_dir / e.image) if e.image else f"{e.source}:{e.line}",
+                                 "split": lf.split_hint, "label_file": e.source, "line": e.line,
+                                 "reason": e.reason})
+        for r in records:
+            seq = icvl.sequence_of(r.path)
+            if lf.split_hint == "train" and skip_prerotated and icvl.is_prerotated_folder(seq):
+                continue
+            out.frames.append(FrameItem(image=str(lf.depth_dir / r.path), rel_path=r.path, uvd=r.uvd,
+                                        split=lf.split_hint, sequence=seq, frame=icvl.frame_index_of(r.path),
+                                        label_file=str(lf.path), line=r.line))
+    return out
+
+
+def _nyu_decode(data: bytes, where: str, intr: Intrinsics) -> np.ndarray:
+    """An NYU depth PNG (8-bit RGB, mm = (G << 8) | B) -> uint16 mm; its unit is always 1 mm."""
+    return nyu_format.decode_depth_png(data, where, (intr.width, intr.height))
+
+
+def nyu_test_subjects(root: Path, dataset: Dataset) -> tuple[tuple[str, int, int, float], ...]:
+    """The test subjects of an NYU tree as (name, start, stop, cube mm) rows: those its ``synth.json``
+    records (``test_subjects``: a synthetic tree, smaller than NYU's; the same subjects, in the same
+    order, over fewer frames), else the registry's (the real NYU Hand test set). SdnetError naming the
+    file when synth.json is not valid JSON or names other subjects."""
+    path = Path(root) / "synth.json"
+    if path.is_file():
+        try:
+            rows = json.loads(path.read_text()).get("test_subjects")
+        except (json.JSONDecodeError, AttributeError) as e:
+            raise SdnetError(f"{path}: not valid JSON ({e})") from None
+        if rows:
+            subjects = tuple((str(n), int(a), int(b), float(c)) for n, a, b, c in rows)
+            known = [seq.name for seq in dataset.test_sequences]
+            if [row[0] for row in subjects] != known:
+                raise SdnetError(f"{path}: test_subjects {[row[0] for row in subjects]} are not "
+                                 f"{dataset.name}'s test subjects {known}")
+            return subjects
+    return tuple((s.name, s.start, s.stop, s.cube_mm) for s in dataset.test_sequences)
+
+
+def _nyu_list(dataset: Dataset, root: Path, intr: Intrinsics, skip_prerotated: bool) -> TreeListing:
+    """An NYU tree's train/ and test/ (``nyu_format.list_split``, camera 1, the 14 evaluated joints):
+    every training frame is of one sequence (the training subject: one recording, so validation is
+    its tail), every test frame of its subject (``nyu_test_subjects``), cropped with that subject's
+    cube. Rejections: missing PNGs, label/PNG count mismatches, NaN joints, joints outside ``intr``'s
+    image. SdnetError when the tree has neither split folder. (NYU has no pre-rotated copies.)"""
+    root = Path(root)
+    splits = [s for s in nyu_format.SPLITS if (root / s).is_dir()]
+    if not root.is_dir() or not splits:
+        raise SdnetError(f"{root}: not an NYU Hand tree (expected train/ or test/ with "
+                         f"{nyu_format.LABEL_FILE} and depth_1_*.png)")
+    subjects = nyu_test_subjects(root, dataset)
+    cubes = {name: cube for name, _, _, cube in subjects}
+    out = TreeListing(test_cubes_mm=dict(cubes) if "test" in splits else {})
+    for split in splits:
+        listing = nyu_format.list_split(root, split, 1, intr, subjects)
+        out.label_files.append(str(root / split / nyu_format.LABEL_FILE))
+        out.rejected.extend(r.to_dict() for r in listing.rejected)
+        for rec in listing.records:
+            if split == "test" and not rec.subject:
+                out.rejected.append({"path": rec.image, "split": split, "label_file": rec.source,
+                                     "line": rec.index, "reason": "test frame of no test subject"})
+                continue
+            out.frames.append(FrameItem(image=rec.image, rel_path=f"{split}/{rec.path}", uvd=rec.uvd,
+                                        split=split, sequence=rec.subject, frame=rec.index,
+                                        label_file=rec.source, line=rec.index,
+                                        cube_mm=cubes[rec.subject] if split == "test" else 0.0))
+    return out
+
+
 def kit_camera(fx: float, fy: float, cx: float, cy: float, width: int, height: int) -> Intrinsics:
     """The intrinsics of an evaluation kit's uvd -> xyz conversion x = (u - cx) d / fx,
     y = (v - cy) d / fy, z = d (px, mm), in sdnet's y-down frame: a negative ``fy`` (y up) is taken
@@ -121,6 +265,9 @@ ICVL = Dataset(
     test_label_file="icvl_test_groundtruth_label.txt",
     test_list_file="icvl_test_list.txt",
     test_label_files=("test_seq_1.txt", "test_seq_2.txt"),
+    list_tree=_icvl_list,
+    decode_depth=_icvl_decode,
+    tree_help="ICVL: Training/labels.txt, Testing/test_seq_K.txt, 16-bit depth PNGs under */Depth/",
 )
 
 # NYU Hand: camera 1, the kit's 14 joints; test subjects 1 (frames 0-2439, also in training) and 2
@@ -136,6 +283,9 @@ NYU = Dataset(
     sequences_in_paths=False,
     test_label_file="nyu_test_groundtruth_label.txt",
     test_list_file="nyu_test_list.txt",
+    list_tree=_nyu_list,
+    decode_depth=_nyu_decode,
+    tree_help="NYU Hand: train/ and test/, each joint_data.mat and depth_1_NNNNNNN.png (RGB-encoded mm)",
 )
 
 DATASETS: dict[str, Dataset] = {d.name: d for d in (ICVL, NYU)}

@@ -39,7 +39,7 @@ TRAIN_SHORTHANDS = (
     "augment.shift_mm", "augment.pixel_dropout", "data.crop_size", "data.cube_mm", "data.rotations",
     "data.centre.method", "refine.fit", "centre_refiner.fit", "centre_refiner.steps")
 DATA_SHORTHANDS = (
-    "data.crop_size", "data.cube_mm", "data.rotations", "data.scale_jitter", "data.centre_jitter_mm",
+    "data.dataset", "data.crop_size", "data.cube_mm", "data.rotations", "data.scale_jitter", "data.centre_jitter_mm",
     "data.val_fraction", "data.skip_prerotated", "data.max_reject_fraction", "data.centre.band_mm",
     "data.centre.method", "data.shards", "data.seed")
 # Length keys that exclude each other: setting one clears the other.

@@ -25,8 +25,8 @@ import tensorflow as tf
 from pipeline.config import to_dict
 from pipeline.errors import SdnetError
 from pipeline.fsutil import atomic_output_dir, atomic_write_bytes, check_output_dir, write_json
-from pipeline.rundir import load_model, load_run_config, run_intrinsics
-from pipeline.skeleton import ICVL_SKELETON, NUM_JOINTS
+from pipeline.rundir import load_model, load_run_config, run_intrinsics, run_skeleton
+from pipeline.skeleton import Skeleton
 
 FORMATS = ("savedmodel", "tflite")
 META_FILE = "sdnet_export.json"
@@ -37,9 +37,10 @@ PARITY_TOLERANCE = 1e-3  # normalized units (1e-3 x cube/2 = 0.125 mm at a 250 m
 
 
 def export_contract(crop_size: int, cube_mm: float, intrinsics: dict, centre: dict, fmt: str,
-                    input_name: str, output_name: str, preset: str | None) -> dict:
-    """The JSON contract of an exported model (crop px, cube mm, camera px, joints, tensor layout)."""
-    s, j = int(crop_size), NUM_JOINTS
+                    input_name: str, output_name: str, preset: str | None, skeleton: Skeleton) -> dict:
+    """The JSON contract of an exported model (crop px, cube mm, camera px, the run's ``skeleton``:
+    joint names, parents, bones, parts; tensor layout)."""
+    s, j = int(crop_size), skeleton.num_joints
     return {
         "format": fmt,
         "file": TFLITE_FILE if fmt == "tflite" else ".",
@@ -49,9 +50,10 @@ def export_contract(crop_size: int, cube_mm: float, intrinsics: dict, centre: di
         "cube_mm": float(cube_mm),
         "intrinsics": dict(intrinsics),
         "centre": dict(centre),
-        "joint_names": list(ICVL_SKELETON.joint_names),
-        "parents": list(ICVL_SKELETON.parents),
-        "bones": [list(b) for b in ICVL_SKELETON.bones],
+        "joint_names": list(skeleton.joint_names),
+        "parents": list(skeleton.parents),
+        "bones": [list(b) for b in skeleton.bones],
+        "parts": {name: list(chain) for name, chain in skeleton.parts},
         "input": {
             "name": input_name, "shape": [None, s, s, 1], "dtype": "float32",
             "layout": "batch, row (v), column (u), channel",
@@ -84,7 +86,7 @@ def _run_parts(run_dir: Path):
     if tuple(model.input_shape[1:]) != (info.crop_size, info.crop_size, 1):
         raise SdnetError(f"{run_dir}: model input {tuple(model.input_shape[1:])} does not match the "
                          f"run's crop size {info.crop_size} px")
-    return model, info, intr, to_dict(centre), cfg.model.preset
+    return model, info, intr, to_dict(centre), cfg.model.preset, run_skeleton(cfg)
 
 
 def random_crops(n: int, size: int, seed: int = 0) -> np.ndarray:
@@ -128,7 +130,7 @@ def export_run(run_dir: Path, fmt: str, out: Path, overwrite: bool = False) -> d
     if fmt not in FORMATS:
         raise SdnetError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
     check_output_dir(Path(out), overwrite)
-    model, info, intr, centre, preset = _run_parts(run_dir)
+    model, info, intr, centre, preset, skeleton = _run_parts(run_dir)
     x = random_crops(PARITY_BATCH, info.crop_size)
     expected = np.asarray(model(x, training=False))  # (B, 3J)
     scratch = Path(tempfile.mkdtemp(prefix="sdnet-export-"))
@@ -148,7 +150,7 @@ def export_run(run_dir: Path, fmt: str, out: Path, overwrite: bool = False) -> d
                 raise SdnetError(f"exported model differs from the Keras model by {diff:.3g} "
                                  f"(tolerance {PARITY_TOLERANCE:g}); nothing written")
             contract = export_contract(info.crop_size, info.cube_mm, intr.to_dict(), centre, fmt,
-                                       in_name, out_name, preset)
+                                       in_name, out_name, preset, skeleton)
             contract["run"] = str(Path(run_dir).resolve())
             contract["parity_max_abs_diff"] = diff
             write_json(tmp / META_FILE, contract)

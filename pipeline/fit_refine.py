@@ -23,7 +23,8 @@ from pipeline.errors import SdnetError
 from pipeline.fsutil import write_json
 from pipeline.inference import hand_band, load_depth_frames, predict_split
 from pipeline.input import check_manifest, make_dataset, read_manifest
-from pipeline.rundir import RunDir, check_data_for_run, load_model
+from pipeline.rundir import RunDir, check_data_for_run, load_model, load_run_config, run_dataset
+from pipeline.skeleton import Skeleton
 
 
 def training_poses(data_dir: Path, limit: int) -> np.ndarray:
@@ -41,24 +42,26 @@ def training_poses(data_dir: Path, limit: int) -> np.ndarray:
     return np.concatenate(out)[:limit].astype(np.float64)
 
 
-def fit_prior(data_dir: Path, limit: int):
-    """The bone-length mixture (models.prior.BonePrior) of (at most ``limit`` of) the training split's poses."""
-    return fit_bone_prior(training_poses(data_dir, limit))
+def fit_prior(data_dir: Path, limit: int, skeleton: Skeleton):
+    """The bone-length mixture (models.prior.BonePrior) of (at most ``limit`` of) the training split's
+    poses, one per bone of ``skeleton`` (the run's)."""
+    return fit_bone_prior(training_poses(data_dir, limit), skeleton)
 
 
 def choose_refine_config(model, data_dir: Path, manifest: dict, intr: Intrinsics, prior,
-                         grid: dict, max_frames: int) -> dict:
+                         grid: dict, max_frames: int, dataset) -> dict:
     """The refine.json record: the grid cell of lowest mean error on the first ``max_frames`` validation
-    records (CNN predictions of ``model``), or the defaults when the data has no validation split."""
+    records (CNN predictions of ``model``), or the defaults when the data has no validation split.
+    ``dataset``: the run's (``rundir.run_dataset``): its skeleton and depth decoding."""
     grid_doc = {k: list(v) for k, v in grid.items()}
     if not manifest["counts"].get("val"):
         return {"config": to_dict(RefineConfig()), "note": "no validation split: defaults used",
                 "val_unrefined_mm": None, "val_refined_mm": None, "grid": grid_doc, "table": []}
-    preds = predict_split(model, data_dir, "val", intr, limit=max_frames)
-    depth = load_depth_frames(manifest, "val", preds.path, intr)
+    preds = predict_split(model, data_dir, "val", intr, dataset.skeleton, limit=max_frames)
+    depth = load_depth_frames(manifest, "val", preds.path, intr, dataset)
     search = choose_refine_params(
         preds.pred_xyz, preds.gt_xyz, depth, hand_band(preds.centre_xyz, preds.cube_mm), intr,
-        prior, grid, sequence_ids=preds.sequence, frame_idx=preds.frame)
+        prior, grid, dataset.skeleton, sequence_ids=preds.sequence, frame_idx=preds.frame)
     return {"config": to_dict(search.best), "note": f"chosen on {len(preds)} val frames",
             "val_unrefined_mm": search.unrefined_error_mm, "val_refined_mm": search.best_error_mm,
             "grid": grid_doc, "table": list(search.table)}
@@ -74,9 +77,10 @@ def fit_refinement(run_dir: Path, data_dir: Path, fit: RefineFitConfig, progress
     check_data_for_run(run_dir, manifest, data_dir)
     intr = Intrinsics.from_dict(manifest["intrinsics"])
     model = load_model(run_dir)
+    dataset = run_dataset(load_run_config(run_dir))
     t0 = time.perf_counter()
-    prior = fit_prior(data_dir, fit.max_fit_poses)
-    record = choose_refine_config(model, data_dir, manifest, intr, prior, fit.grid(), fit.val_frames)
+    prior = fit_prior(data_dir, fit.max_fit_poses, dataset.skeleton)
+    record = choose_refine_config(model, data_dir, manifest, intr, prior, fit.grid(), fit.val_frames, dataset)
     record["seconds"] = round(time.perf_counter() - t0, 1)
     write_json(run.prior, prior.to_dict())
     write_json(run.refine, record)

@@ -2,7 +2,7 @@
 
 Layout::
 
-    ROOT/Training/labels.txt                      <rel path> u1 v1 d1 ... u16 v16 d16
+    ROOT/Training/labels.txt                      <rel path> u1 v1 d1 ... uJ vJ dJ (ICVL: J = 16)
     ROOT/Training/Depth/<folder>/image_NNNN.png   16-bit depth in mm, 320x240
     ROOT/Testing/test_seq_K.txt                   same line format, paths relative to Testing/Depth
     ROOT/Testing/Depth/test_seq_K/image_NNNN.png
@@ -24,14 +24,17 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from pipeline.errors import DepthImageError, LabelError, SdnetError
-from pipeline.skeleton import NUM_JOINTS
 
 BACKGROUND_VALUES = (0, 32001)
 ICVL_BACKGROUND = 32001
 # No depth camera sees a hand scene whose typical (median) depth lies outside this range (mm): a
 # frame that does is read with the wrong depth unit.
 SENSIBLE_MEDIAN_MM = (50.0, 10000.0)
-FIELDS_PER_LINE = 1 + 3 * NUM_JOINTS
+
+
+def fields_per_line(num_joints: int) -> int:
+    """Fields of a label line of a ``num_joints``-joint skeleton: the image path, then J x u v d."""
+    return 1 + 3 * int(num_joints)
 
 
 @dataclass(frozen=True)
@@ -54,16 +57,18 @@ class LabelLineError(LabelError):
         self.source, self.line, self.reason, self.image = source, line, reason, image
 
 
-def parse_label_line(line: str, source: str = "<labels>", lineno: int = 0) -> LabelRecord:
-    """Parse one ICVL label line; raises LabelLineError naming ``source:lineno`` on any problem."""
+def parse_label_line(line: str, num_joints: int, source: str = "<labels>", lineno: int = 0) -> LabelRecord:
+    """Parse one ICVL label line of ``num_joints`` joints (the dataset's skeleton: ICVL's 16); raises
+    LabelLineError naming ``source:lineno`` on any problem."""
     fields = line.split()
     image = fields[0] if fields and fields[0].lower().endswith(".png") else ""
 
     def bad_line(reason: str) -> LabelLineError:
         return LabelLineError(source, lineno, reason, image)
 
-    if len(fields) != FIELDS_PER_LINE:
-        raise bad_line(f"expected {FIELDS_PER_LINE} fields (path + {NUM_JOINTS}x u v d), got {len(fields)}")
+    expected = fields_per_line(num_joints)
+    if len(fields) != expected:
+        raise bad_line(f"expected {expected} fields (path + {num_joints}x u v d), got {len(fields)}")
     try:
         values = [float(x) for x in fields[1:]]
     except ValueError:
@@ -71,7 +76,7 @@ def parse_label_line(line: str, source: str = "<labels>", lineno: int = 0) -> La
         raise bad_line(f"non-numeric value {bad!r}") from None
     if not all(math.isfinite(v) for v in values):
         raise bad_line("NaN or infinite value")
-    uvd = np.asarray(values, dtype=np.float64).reshape(NUM_JOINTS, 3)
+    uvd = np.asarray(values, dtype=np.float64).reshape(num_joints, 3)
     return LabelRecord(path=fields[0], uvd=uvd, source=source, line=lineno)
 
 
@@ -89,8 +94,9 @@ def format_label_line(path: str, uvd: np.ndarray) -> str:
     return path + " " + " ".join(f"{v:.3f}" for v in uvd) + " "
 
 
-def read_label_file(path: Path, strict: bool = True) -> tuple[list[LabelRecord], list[LabelLineError]]:
-    """Read a label file. Blank lines are skipped.
+def read_label_file(path: Path, num_joints: int,
+                    strict: bool = True) -> tuple[list[LabelRecord], list[LabelLineError]]:
+    """Read a label file of ``num_joints`` joints a line (the dataset's skeleton). Blank lines are skipped.
 
     With ``strict`` the first bad line raises LabelLineError; otherwise bad lines are returned as errors
     (for batch jobs that report rejected items). A missing or empty file always raises SdnetError.
@@ -104,7 +110,7 @@ def read_label_file(path: Path, strict: bool = True) -> tuple[list[LabelRecord],
             if not line.strip():
                 continue
             try:
-                records.append(parse_label_line(line, str(path), lineno))
+                records.append(parse_label_line(line, num_joints, str(path), lineno))
             except LabelLineError as e:
                 if strict:
                     raise
@@ -254,6 +260,16 @@ def sequence_of(rel_path: str) -> str:
     """The sequence (folder) of a label path, e.g. 'test_seq_1' for 'test_seq_1/image_0000.png'."""
     parts = rel_path.replace("\\", "/").split("/")
     return "/".join(parts[:-1]) if len(parts) > 1 else ""
+
+
+_TIMESTAMP = re.compile(r"^\d{10,}$")
+
+
+def is_prerotated_folder(sequence: str) -> bool:
+    """ICVL's training originals live in timestamp folders ('201403121135'); its pre-rotated copies
+    live in short-named folders. True for a folder that is not such a timestamp."""
+    top = sequence.split("/")[0]
+    return not _TIMESTAMP.match(top)
 
 
 def frame_index_of(rel_path: str) -> int:

@@ -3,7 +3,8 @@
 The network predicts normalized crop-frame joints; ``geometry.denormalize_joints`` with each record's
 centre, cube and rotation maps them to image uvd [px, px, mm] exactly, and the dataset's intrinsics
 map uvd to camera xyz [mm]. The refinement (``models.refine``, fitted by ``pipeline.fit_refine``) then
-works on full depth frames, read from the source tree recorded in the manifest.
+works on full depth frames, read from the source tree recorded in the manifest (in its dataset's
+layout and depth encoding).
 """
 from __future__ import annotations
 
@@ -15,11 +16,11 @@ import numpy as np
 
 from models.refine import refine_poses
 from pipeline.camera import Intrinsics, uvd_to_xyz, xyz_to_uvd
+from pipeline.datasets import Dataset
 from pipeline.errors import SdnetError
 from pipeline.geometry import apply_affine, denormalize_joints
-from pipeline.icvl import TEST_DEPTH, TRAIN_DEPTH, read_depth_png
 from pipeline.input import make_dataset
-from pipeline.skeleton import NUM_JOINTS
+from pipeline.skeleton import Skeleton
 
 
 @dataclass
@@ -53,16 +54,17 @@ class SplitPredictions:
                          for r, p in zip(rows, uvd)])
 
 
-def predict_split(model, data_dir: Path, split: str, intr: Intrinsics, batch_size: int = 64,
+def predict_split(model, data_dir: Path, split: str, intr: Intrinsics, skeleton: Skeleton, batch_size: int = 64,
                   keep_crops: bool = False, limit: int | None = None) -> SplitPredictions:
-    """Predict every record of ``split`` (file order: for 'test', sequence then frame order)."""
+    """Predict every record of ``split`` (file order: for 'test', sequence then frame order); the model
+    outputs the ``skeleton``'s J joints (the run's, ``rundir.run_skeleton``)."""
     ds = make_dataset(data_dir, split, batch_size, with_meta=True)
     outs, metas, crops, seconds, n = [], [], [], 0.0, 0
     for image, _, meta in ds:
         t0 = time.perf_counter()
         pred = model(image, training=False).numpy()
         seconds += time.perf_counter() - t0
-        outs.append(pred.reshape(-1, NUM_JOINTS, 3))
+        outs.append(pred.reshape(-1, skeleton.num_joints, 3))
         metas.append({k: v.numpy() for k, v in meta.items()})
         if keep_crops:
             crops.append(image.numpy()[..., 0].astype(np.float16))
@@ -87,19 +89,37 @@ def predict_split(model, data_dir: Path, split: str, intr: Intrinsics, batch_siz
         cnn_ms_per_frame=1000.0 * seconds / max(1, len(pred_uvd)))
 
 
-def depth_dir_for(manifest: dict, split: str) -> Path:
-    """Folder the records' paths of ``split`` are relative to, in the converted source tree."""
+def source_images(manifest: dict, dataset: Dataset, intr: Intrinsics) -> dict[str, Path]:
+    """{record path (the records' ``path`` field): the PNG file} of the labelled frames of the source tree
+    the manifest records, as ``dataset``'s reader lists them (``Dataset.list_frames``: the layout is the
+    dataset's, e.g. ICVL's Training/Depth/..., NYU's train/depth_1_...). SdnetError (one line) when the
+    tree is gone or unreadable."""
     root = Path(manifest["source_root"])
-    return root / (TEST_DEPTH if split == "test" else TRAIN_DEPTH)
+    try:
+        listing = dataset.list_frames(root, intr)
+    except SdnetError as e:
+        raise SdnetError(f"{root}: the source depth images are needed for the refinement but cannot be read "
+                         f"({e}); use --no-refine, or restore the tree") from None
+    return {f.rel_path: Path(f.image) for f in listing.frames}
 
 
-def load_depth_frames(manifest: dict, split: str, paths, intr: Intrinsics) -> np.ndarray:
-    """(N, H, W) uint16 full depth frames of ``paths`` from the source tree (SdnetError if gone)."""
-    base = depth_dir_for(manifest, split)
-    if not base.is_dir():
-        raise SdnetError(f"{base}: the source depth images of split '{split}' are needed for the "
+def load_depth_frames(manifest: dict, split: str, paths, intr: Intrinsics, dataset: Dataset) -> np.ndarray:
+    """(N, H, W) uint16 full depth frames (mm) of the records ``paths`` of ``split`` from the source tree
+    (``source_images``), decoded as ``dataset`` stores depth (``Dataset.decode_depth``) at ``intr``'s
+    size; SdnetError naming the file when the tree or a frame is gone or unreadable."""
+    root = Path(manifest["source_root"])
+    if not root.is_dir():
+        raise SdnetError(f"{root}: the source depth images of split '{split}' are needed for the "
                          "refinement but are not there (use --no-refine, or restore the tree)")
-    return np.stack([read_depth_png(base / p, (intr.width, intr.height), intr.depth_scale) for p in paths])
+    images = source_images(manifest, dataset, intr)
+    frames = []
+    for p in paths:
+        path = images.get(str(p))
+        if path is None or not path.is_file():
+            raise SdnetError(f"{path or root / str(p)}: source depth image of split '{split}' not found (needed "
+                             "for the refinement; use --no-refine, or restore the tree)")
+        frames.append(dataset.decode_depth(path.read_bytes(), str(path), intr))  # DepthImageError: one line
+    return np.stack(frames)
 
 
 def hand_band(centre_xyz: np.ndarray, cube_mm: np.ndarray) -> np.ndarray:
@@ -109,12 +129,12 @@ def hand_band(centre_xyz: np.ndarray, cube_mm: np.ndarray) -> np.ndarray:
     return np.stack([z - half, z + half], axis=-1)
 
 
-def refine_split(preds: SplitPredictions, depth: np.ndarray, intr: Intrinsics, prior,
-                 cfg) -> tuple[np.ndarray, float]:
+def refine_split(preds: SplitPredictions, depth: np.ndarray, intr: Intrinsics, prior, cfg,
+                 skeleton: Skeleton) -> tuple[np.ndarray, float]:
     """Refined (N, J, 3) image uvd [px, px, mm] of ``preds`` on their full depth frames (N, H, W) mm,
-    with the run's bone prior and RefineConfig, and the refinement's ms per frame."""
+    with the run's bone prior, RefineConfig and skeleton, and the refinement's ms per frame."""
     t0 = time.perf_counter()
     xyz = refine_poses(preds.pred_xyz, depth, hand_band(preds.centre_xyz, preds.cube_mm), intr,
-                       prior, cfg, preds.sequence, preds.frame)
+                       prior, skeleton, cfg, preds.sequence, preds.frame)
     ms = 1000.0 * (time.perf_counter() - t0) / max(1, len(preds))
     return xyz_to_uvd(xyz, intr), ms

@@ -4,7 +4,8 @@
 joints float32 (B, 3J) normalized by cube/2 in the crop frame (see ``pipeline/geometry.py``). With
 ``with_meta`` it yields ``(image, joints, meta)`` with the record's other fields (uvd, xyz, centre,
 cube, angle, affine, sequence, frame, path) for mapping predictions back to the image and camera.
-``parse_example`` reads one record of ``pipeline.schema`` (the inverse of its ``encode_example``).
+``parse_example`` reads one record of ``pipeline.schema`` (the inverse of its ``encode_example``) of a
+skeleton of J joints; ``make_dataset`` takes J from the data directory's manifest (its dataset's skeleton).
 """
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ import numpy as np
 import tensorflow as tf
 
 from pipeline.augment import augment_batch, is_active
+from pipeline.datasets import Dataset, dataset_of
 from pipeline.errors import SdnetError
-from pipeline.schema import SCHEMA_VERSION, SPEC
-from pipeline.skeleton import ICVL_SKELETON, NUM_JOINTS
+from pipeline.schema import JOINT_FIELDS, SCHEMA_VERSION, spec
 
 MANIFEST = "manifest.json"
 
@@ -33,37 +34,44 @@ def read_manifest(data_dir: Path) -> dict:
         raise SdnetError(f"{path}: not valid JSON ({e})") from None
 
 
-def check_manifest(manifest: dict, crop_size: int | None = None, where: str = "manifest") -> None:
-    """SdnetError on a schema version, skeleton or crop size that this code cannot use."""
+def check_manifest(manifest: dict, crop_size: int | None = None, where: str = "manifest") -> Dataset:
+    """The registered dataset of the data (``datasets.dataset_of(manifest["dataset"],
+    manifest["skeleton"])``); SdnetError (one line naming ``where``) on a schema version, dataset,
+    skeleton or crop size that this code cannot use."""
     if manifest.get("schema_version") != SCHEMA_VERSION:
         raise SdnetError(f"{where}: schema version {manifest.get('schema_version')} but this sdnet "
                          f"reads version {SCHEMA_VERSION}; re-run `sdnet data`")
-    if not ICVL_SKELETON.matches(manifest.get("skeleton", {})):
-        raise SdnetError(f"{where}: the data was made with a different skeleton than this sdnet's")
+    if "dataset" not in manifest or "skeleton" not in manifest:
+        raise SdnetError(f"{where}: records no dataset or skeleton (made by an older sdnet); re-run `sdnet data`")
+    dataset = dataset_of(manifest["dataset"], manifest["skeleton"], where)
     if crop_size is not None and manifest.get("crop_size") != crop_size:
         raise SdnetError(f"{where}: crop size {manifest.get('crop_size')} px, expected {crop_size} px")
+    return dataset
 
 
-def record_features() -> dict:
-    """The tf.io parsing spec of ``schema.SPEC`` (scalars for one value, vectors otherwise)."""
+def record_features(num_joints: int) -> dict:
+    """The tf.io parsing spec of ``schema.spec(num_joints)`` (scalars for one value, vectors otherwise)."""
     dtypes = {"string": tf.string, "float32": tf.float32, "int64": tf.int64}
-    return {k: tf.io.FixedLenFeature([] if n == 1 else [n], dtypes[kind]) for k, (kind, n) in SPEC.items()}
+    return {k: tf.io.FixedLenFeature([] if n == 1 else [n], dtypes[kind])
+            for k, (kind, n) in spec(num_joints).items()}
 
 
-def parse_example(serialized) -> dict:
-    """Parse one serialized record into tensors; decodes the crop to float32 (S, S, 1) in [-1, 1]
-    under the key ``image``, and reshapes joints/uvd/xyz to (J, 3)."""
-    ex = tf.io.parse_single_example(serialized, record_features())
+def parse_example(serialized, num_joints: int) -> dict:
+    """Parse one serialized record of a ``num_joints``-joint skeleton into tensors; decodes the crop to
+    float32 (S, S, 1) in [-1, 1] under the key ``image``, and reshapes joints/uvd/xyz to (J, 3)
+    (normalized crop frame; image px, px, mm; camera mm)."""
+    ex = tf.io.parse_single_example(serialized, record_features(num_joints))
     q = tf.io.decode_png(ex.pop("crop_png"), channels=1, dtype=tf.uint16)
     ex["image"] = tf.cast(q, tf.float32) / 32767.5 - 1.0
-    for key in ("joints", "uvd", "xyz"):
-        ex[key] = tf.reshape(ex[key], (NUM_JOINTS, 3))
+    for key in JOINT_FIELDS:
+        ex[key] = tf.reshape(ex[key], (num_joints, 3))
     return ex
 
 
-def decode_records(serialized: list[bytes]) -> dict:
-    """Eagerly parse a list of serialized records into a dict of stacked numpy arrays (tests, tools)."""
-    parsed = [parse_example(tf.constant(s)) for s in serialized]
+def decode_records(serialized: list[bytes], num_joints: int) -> dict:
+    """Eagerly parse a list of serialized records of a ``num_joints``-joint skeleton into a dict of
+    stacked numpy arrays (tests, tools)."""
+    parsed = [parse_example(tf.constant(s), num_joints) for s in serialized]
     out = {}
     for key in parsed[0]:
         vals = [p[key].numpy() for p in parsed]
@@ -90,8 +98,10 @@ def make_dataset(data_dir: Path, split: str, batch_size: int, *, shuffle: bool =
     ``with_meta``), its randomness drawn from ``seed``. Shuffled reading is parallel and not in a
     fixed order unless ``deterministic`` (then the seed alone fixes the batches, in any process).
     """
-    if check:
-        check_manifest(read_manifest(data_dir), where=str(Path(data_dir) / MANIFEST))
+    manifest = read_manifest(data_dir)
+    where = str(Path(data_dir) / MANIFEST)
+    # J (the skeleton's joints) comes from the manifest: its dataset, checked, or as recorded.
+    num_joints = check_manifest(manifest, where=where).num_joints if check else _recorded_joints(manifest, where)
     files = split_files(data_dir, split)
     autotune = tf.data.AUTOTUNE
     if shuffle:
@@ -110,7 +120,7 @@ def make_dataset(data_dir: Path, split: str, batch_size: int, *, shuffle: bool =
         raise ValueError("augmentation is for training batches, not for records with metadata")
 
     def to_tuple(serialized):
-        ex = parse_example(serialized)
+        ex = parse_example(serialized, num_joints)
         image = ex.pop("image")
         joints = tf.reshape(ex["joints"], (-1,))
         if with_meta:
@@ -124,6 +134,14 @@ def make_dataset(data_dir: Path, split: str, batch_size: int, *, shuffle: bool =
     if augmenting:
         ds = augmented(ds, augment, seed)
     return ds.prefetch(autotune)
+
+
+def _recorded_joints(manifest: dict, where: str) -> int:
+    """J of the manifest's skeleton as recorded (no registry check: ``make_dataset(check=False)``)."""
+    names = manifest.get("skeleton", {}).get("joint_names")
+    if not names:
+        raise SdnetError(f"{where}: records no skeleton (made by an older sdnet); re-run `sdnet data`")
+    return len(names)
 
 
 def augmented(ds, augment, seed: int):

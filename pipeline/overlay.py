@@ -6,7 +6,7 @@ from matplotlib import colormaps
 from PIL import Image, ImageDraw
 
 from pipeline.icvl import background_mask
-from pipeline.skeleton import FINGER_COLORS, ICVL_SKELETON
+from pipeline.skeleton import Skeleton, joint_colours
 
 
 def _depth_colours(depth: np.ndarray, near_far: tuple[float, float] | None) -> np.ndarray:
@@ -25,22 +25,23 @@ def _depth_colours(depth: np.ndarray, near_far: tuple[float, float] | None) -> n
     return rgb
 
 
-def overlay_image(depth: np.ndarray, uvd: np.ndarray | None, band: tuple[float, float] | None = None,
-                  scale: int = 2, note: str = ""):
-    """A PIL image of a depth frame (H, W) uint16 mm with the skeleton uvd (J, 3) [px, px, mm] drawn
-    in the finger colours of the eval figures (palm white), magnified ``scale`` times."""
+def overlay_image(depth: np.ndarray, uvd: np.ndarray | None, skeleton: Skeleton,
+                  band: tuple[float, float] | None = None, scale: int = 2, note: str = ""):
+    """A PIL image of a depth frame (H, W) uint16 mm with the ``skeleton``'s joints uvd (J, 3)
+    [px, px, mm] drawn, every bone in the colour of the joint it ends at (``skeleton.joint_colours``:
+    the finger colours of the eval figures, joints in no part grey; the root white), magnified
+    ``scale`` times."""
     img = Image.fromarray(_depth_colours(depth, band)).resize(
         (depth.shape[1] * scale, depth.shape[0] * scale), Image.NEAREST)
     draw = ImageDraw.Draw(img)
     if uvd is not None:
         pts = (np.asarray(uvd)[:, :2] + 0.5) * scale - 0.5  # pixel centres in the magnified image
-        for name, chain in zip(ICVL_SKELETON.part_names, ICVL_SKELETON.part_chains):
-            colour = FINGER_COLORS[name]
-            draw.line([tuple(pts[j]) for j in chain], fill=colour, width=max(1, scale + 1), joint="curve")
-            for j in chain[1:]:
-                u, v = pts[j]
-                draw.ellipse((u - scale - 1, v - scale - 1, u + scale + 1, v + scale + 1), fill=colour)
-        u, v = pts[ICVL_SKELETON.root]
+        colours = joint_colours(skeleton)
+        for parent, child in skeleton.bones:
+            draw.line([tuple(pts[parent]), tuple(pts[child])], fill=colours[child], width=max(1, scale + 1))
+            u, v = pts[child]
+            draw.ellipse((u - scale - 1, v - scale - 1, u + scale + 1, v + scale + 1), fill=colours[child])
+        u, v = pts[skeleton.root]
         draw.ellipse((u - scale - 2, v - scale - 2, u + scale + 2, v + scale + 2), fill="white")
     if note:
         draw.text((4, 4), note, fill="white")

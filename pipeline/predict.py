@@ -20,13 +20,12 @@ from tqdm import tqdm
 
 from pipeline.config import to_dict
 from pipeline.errors import SdnetError
-from pipeline.frame_sources import FrameRef, collect_frames
+from pipeline.frame_sources import TREE_DATASETS, FrameRef, collect_frames
 from pipeline.fsutil import atomic_output_dir, check_output_dir, write_json
 from pipeline.inference import hand_band
 from pipeline.overlay import overlay_image
 from pipeline.predictor import NO_HAND, OK, UNREADABLE, FrameResult, Predictor, predict_chunk
 from pipeline.score import score_entries, tree_labels
-from pipeline.skeleton import ICVL_SKELETON
 
 PREDICTIONS_FILE = "predictions.json"
 OVERLAY_DIR = "overlays"
@@ -56,14 +55,15 @@ def predictions_document(pred: Predictor, source: Path, kind: str, entries: list
                          timing: dict) -> dict:
     """The content of predictions.json.
 
-    Top level: run, input, input_kind, joint_names (J, ICVL order), units, intrinsics (px),
+    Top level: run, input, input_kind, dataset (the run's), joint_names (J, the run's skeleton's
+    order), units, intrinsics (px),
     crop_size (px), cube_mm, centre (the hand-centre rule), refined (bool), hand,
     centre_refined (bool: the learned centre refinement was applied),
     refine (the RefineConfig or null), counts (frames / ok / no_hand / unreadable), ms_per_frame
     (per stage, per frame with a hand, this machine), frames: one entry per input frame, in input
     order, with path, sequence, frame, status, overlay (relative path or null), and when status is
     "ok": centre_xyz (3), uvd (J x 3), xyz (J x 3), plus uvd_cnn (J x 3, before the refinement)
-    when refined. For an ICVL tree ``run_predict`` adds error_mm (``pipeline.score.score_entries``:
+    when refined. For an ICVL or NYU tree ``run_predict`` adds error_mm (``pipeline.score.score_entries``:
     the error against the tree's labels, or null when it has none).
     """
     statuses = [e["status"] for e in entries]
@@ -73,7 +73,8 @@ def predictions_document(pred: Predictor, source: Path, kind: str, entries: list
         "run": str(Path(pred.run_dir).resolve()),
         "input": str(Path(source).resolve()),
         "input_kind": kind,
-        "joint_names": list(ICVL_SKELETON.joint_names),
+        "dataset": pred.dataset.name,
+        "joint_names": list(pred.dataset.skeleton.joint_names),
         "units": {"uvd": "u, v: image pixels (origin at the top-left pixel centre); d: depth, mm",
                   "xyz": "camera mm: x right, y down, z forward (= d)",
                   "centre_xyz": "camera mm, the label-free hand centre the crop was cut around"},
@@ -108,6 +109,9 @@ def run_predict(pred: Predictor, source: Path, out: Path, *, split: str = "all",
         raise SdnetError(f"--batch-size must be >= 1, got {batch_size}")
     check_output_dir(Path(out), overwrite)
     kind, refs = collect_frames(source, split)
+    if kind in TREE_DATASETS and TREE_DATASETS[kind] != pred.dataset.name:
+        raise SdnetError(f"{source}: a {TREE_DATASETS[kind]} tree, but the run predicts {pred.dataset.name}'s "
+                         f"joints (trained on {pred.dataset.name})")
     entries, timing = [], {}
     with atomic_output_dir(Path(out), overwrite) as tmp:
         if overlays:
@@ -124,7 +128,7 @@ def run_predict(pred: Predictor, source: Path, out: Path, *, split: str = "all",
                         if r.status == OK:
                             band = tuple(hand_band(r.centre_xyz[None], np.array([pred.cube_mm]))[0])
                         note = "" if r.status == OK else r.status
-                        overlay_image(r.depth, r.uvd, band, note=note).save(tmp / overlay)
+                        overlay_image(r.depth, r.uvd, pred.dataset.skeleton, band, note=note).save(tmp / overlay)
                     entries.append(frame_entry(r, overlay, pred.refining))
         unreadable = [e for e in entries if e["status"].startswith(UNREADABLE)]
         if kind == "png" and unreadable:
@@ -135,8 +139,9 @@ def run_predict(pred: Predictor, source: Path, out: Path, *, split: str = "all",
                              f"{unreadable[0]['path']}: {unreadable[0]['status']})"
                              f"{_size_hint(unreadable[0]['status'])}")
         doc = predictions_document(pred, source, kind, entries, timing)
-        if kind == "icvl-tree":
-            doc["error_mm"] = score_entries(entries, tree_labels(Path(source)), pred.intrinsics)
+        if kind in TREE_DATASETS:
+            doc["error_mm"] = score_entries(entries, tree_labels(Path(source), pred.dataset, pred.intrinsics),
+                                           pred.intrinsics)
         write_json(tmp / PREDICTIONS_FILE, doc)
     return doc
 

@@ -29,10 +29,9 @@ from pipeline.config import CentreConfig, RefineConfig
 from pipeline.errors import DepthImageError, SdnetError
 from pipeline.frame_sources import FrameRef
 from pipeline.geometry import NoHandError, crop_affine, crop_depth, denormalize_joints, hand_centre
-from pipeline.icvl import read_depth_png
 from pipeline.inference import hand_band
-from pipeline.rundir import load_model, load_refinement, load_run_config, run_intrinsics
-from pipeline.skeleton import NUM_JOINTS
+from pipeline.datasets import Dataset
+from pipeline.rundir import load_model, load_refinement, load_run_config, run_dataset, run_intrinsics
 
 OK = "ok"
 NO_HAND = "no hand"
@@ -44,13 +43,16 @@ HANDS = ("right", "left")  # the model is trained on right hands; a left one is 
 class Predictor:
     """What predict needs from a run: the Keras model, the crop (``crop_size`` px, ``cube_mm`` mm),
     the hand-centre rule, the camera, the refinement (``prior``/``refine`` None when off) and the
-    ``hand`` in the images ('right' as the model was trained, or 'left': mirrored in and out)."""
+    ``hand`` in the images ('right' as the model was trained, or 'left': mirrored in and out), and the
+    run's ``dataset`` (``rundir.run_dataset``): its skeleton (the joints predicted) and its depth PNG
+    decoding (``Dataset.decode_depth``)."""
 
     model: object
     crop_size: int
     cube_mm: float
     centre: CentreConfig
     intrinsics: Intrinsics
+    dataset: Dataset
     prior: object = None
     refine: RefineConfig | None = None
     run_dir: Path = Path(".")
@@ -104,9 +106,19 @@ def load_predictor(run_dir: Path, intrinsics: Intrinsics | None = None, refine: 
         raise SdnetError(f"{run_dir}: model input {shape[1:]} does not match the run's crop size "
                          f"{data.crop_size} px")
     return Predictor(model=model, crop_size=data.crop_size, cube_mm=data.cube_mm, centre=data.centre,
-                     intrinsics=intr, prior=prior, refine=cfg, run_dir=run_dir,
+                     intrinsics=intr, dataset=run_dataset(run_cfg), prior=prior, refine=cfg, run_dir=run_dir,
                      preset=run_cfg.model.preset, hand=hand,
                      centre_refiner=load_centre_refiner(run_dir) if centre_refine else None)
+
+
+def read_depth(path: Path, pred: Predictor) -> np.ndarray:
+    """(H, W) uint16 depth in mm of the PNG at ``path``, decoded as the run's dataset stores depth
+    (``Dataset.decode_depth``: ICVL 16-bit grayscale, NYU RGB (G << 8) | B) at the size of
+    ``pred.intrinsics``; DepthImageError naming the file when it is missing or not such an image."""
+    path = Path(path)
+    if not path.is_file():
+        raise DepthImageError(f"{path}: depth image not found")
+    return pred.dataset.decode_depth(path.read_bytes(), str(path), pred.intrinsics)
 
 
 def crop_frame(depth: np.ndarray, pred: Predictor) -> tuple[np.ndarray, np.ndarray]:
@@ -138,7 +150,7 @@ def cnn_uvd(pred: Predictor, crops: np.ndarray, centres: np.ndarray, batch_size:
     outs = []
     for start in range(0, len(crops), batch_size):
         batch = crops[start:start + batch_size, ..., None].astype(np.float32)  # (B, S, S, 1)
-        outs.append(pred.forward(batch).reshape(-1, NUM_JOINTS, 3))
+        outs.append(pred.forward(batch).reshape(-1, pred.dataset.num_joints, 3))
     norm = np.concatenate(outs).astype(np.float64)  # (N, J, 3) normalized crop frame
     return denormalize_joints(norm, centres, pred.cube_mm, pred.work_intrinsics)
 
@@ -186,7 +198,7 @@ def predict_chunk(pred: Predictor, refs: Sequence[FrameRef], batch_size: int = 6
             progress.update(1)
         t0 = time.perf_counter()
         try:
-            depth = read_depth_png(ref.path, (intr.width, intr.height), intr.depth_scale)
+            depth = read_depth(ref.path, pred)
             work = np.ascontiguousarray(depth[:, ::-1]) if pred.mirrored else depth
             t1 = time.perf_counter()
             crop, centre = crop_frame(work, pred)
@@ -223,7 +235,7 @@ def predict_chunk(pred: Predictor, refs: Sequence[FrameRef], batch_size: int = 6
         t0 = time.perf_counter()
         xyz = refine_poses(uvd_to_xyz(uvd, work_intr), np.stack(work_depths),
                            hand_band(np.stack(centres), np.full(len(ok), pred.cube_mm)), work_intr,
-                           pred.prior, pred.refine, np.array([r.ref.sequence for r in ok]),
+                           pred.prior, pred.dataset.skeleton, pred.refine, np.array([r.ref.sequence for r in ok]),
                            np.array([r.ref.index for r in ok]))
         final_uvd = xyz_to_uvd(xyz, work_intr)
         timing["refine"] = timing.get("refine", 0.0) + time.perf_counter() - t0

@@ -9,18 +9,17 @@ from matplotlib.figure import Figure
 
 from pipeline.fsutil import atomic_write_bytes
 from pipeline.geometry import apply_affine
-from pipeline.input import make_dataset, read_manifest
-from pipeline.skeleton import ICVL_SKELETON
-
-# One colour per part (thumb .. pinky), in ICVL_SKELETON.part_chains order.
-FINGER_COLOURS = ("tab:red", "tab:orange", "tab:green", "tab:blue", "tab:purple")
+from pipeline.input import check_manifest, make_dataset, read_manifest
+from pipeline.skeleton import Skeleton, joint_colours
 
 
-def draw_crop(ax, image: np.ndarray, uv: np.ndarray, title: str = "") -> None:
-    """Draw one normalized crop (S, S) with joints at crop pixels ``uv`` (J, 2) on ``ax``."""
+def draw_crop(ax, image: np.ndarray, uv: np.ndarray, skeleton: Skeleton, title: str = "") -> None:
+    """Draw one normalized crop (S, S) with the ``skeleton``'s joints at crop pixels ``uv`` (J, 2) on
+    ``ax``, every bone in the colour of the joint it ends at (``skeleton.joint_colours``)."""
     ax.imshow(image, cmap="gray", vmin=-1, vmax=1)
-    for part, colour in zip(ICVL_SKELETON.part_chains, FINGER_COLOURS):
-        ax.plot(uv[list(part), 0], uv[list(part), 1], "-o", color=colour, lw=1.2, ms=2)
+    colours = joint_colours(skeleton)
+    for parent, child in skeleton.bones:
+        ax.plot(uv[[parent, child], 0], uv[[parent, child], 1], "-o", color=colours[child], lw=1.2, ms=2)
     ax.set_title(title, fontsize=7)
     ax.axis("off")
 
@@ -28,6 +27,7 @@ def draw_crop(ax, image: np.ndarray, uv: np.ndarray, title: str = "") -> None:
 def write_data_preview(data_dir: Path, png: Path, per_split: int = 8, seed: int = 0) -> None:
     """Sample up to ``per_split`` records of each split and save a labelled montage to ``png``."""
     manifest = read_manifest(data_dir)
+    skeleton = check_manifest(manifest, where=str(data_dir)).skeleton
     rows = []
     for split in ("train", "val", "test"):
         if not manifest["counts"].get(split):
@@ -49,7 +49,7 @@ def write_data_preview(data_dir: Path, png: Path, per_split: int = 8, seed: int 
             uv = apply_affine(affine, meta["uvd"][c].numpy()[:, :2])
             title = f"{split} {meta['sequence'][c].numpy().decode()}#{int(meta['frame'][c])}"
             title += f" {float(meta['angle_deg'][c]):.0f}°"
-            draw_crop(ax, images[c], uv, title)
+            draw_crop(ax, images[c], uv, skeleton, title)
     fig.suptitle(f"{data_dir}: crops (depth, near = dark) with labelled joints", fontsize=9)
     fig.tight_layout()
     buf = io.BytesIO()

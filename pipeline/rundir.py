@@ -15,11 +15,12 @@ import models.sdnet  # noqa: F401
 from models.prior import BonePrior
 from pipeline.camera import Intrinsics
 from pipeline.config import RefineConfig, TrainConfig, from_dict
+from pipeline.datasets import Dataset, dataset_of
 from pipeline.errors import SdnetError
 from pipeline.experiment import experiment_from_dict
 from pipeline.fsutil import read_json_file
 from pipeline.runfiles import RunDir
-from pipeline.skeleton import ICVL_SKELETON
+from pipeline.skeleton import Skeleton
 
 
 def load_run_config(run_dir: str | Path) -> TrainConfig:
@@ -57,14 +58,18 @@ def load_model(run_dir: str | Path):
 
 
 def load_prior(run_dir: str | Path):
-    """The run's bone prior (models.prior.BonePrior) from RUN/prior.json, checked against the skeleton."""
+    """The run's bone prior (models.prior.BonePrior) from RUN/prior.json, checked against the run's
+    skeleton (``run_skeleton``)."""
     path = RunDir(run_dir).prior
     doc = read_json_file(path, "bone prior (run `sdnet fit-refine`)")
+    skeleton = run_skeleton(load_run_config(run_dir))
     try:
         prior = BonePrior.from_dict(doc)
-        prior.check_skeleton(ICVL_SKELETON)
     except (ValueError, KeyError, TypeError) as e:
         raise SdnetError(f"{path}: not a valid bone prior ({e})") from None
+    if tuple(tuple(b) for b in prior.bones) != skeleton.bones:
+        raise SdnetError(f"{path}: the bone prior was fitted for another skeleton than the run's "
+                         f"({len(prior.bones)} bones, the run's has {len(skeleton.bones)}); rerun `sdnet fit-refine`")
     return prior
 
 
@@ -94,6 +99,20 @@ def load_refinement(run_dir: str | Path):
     return load_prior(run_dir), load_refine_config(run_dir)
 
 
+def run_dataset(cfg: TrainConfig) -> Dataset:
+    """The registered dataset (``pipeline.datasets``) the run was trained on: ``cfg.data.dataset``,
+    checked against the skeleton the run recorded from its data (``cfg.source.skeleton``). SdnetError
+    (one line) when the name is unknown or the recorded skeleton is not the registry's."""
+    return dataset_of(cfg.data.dataset, dict(cfg.source.skeleton) if cfg.source.skeleton else None,
+                      where="run config (data.dataset, source.skeleton)")
+
+
+def run_skeleton(cfg: TrainConfig) -> Skeleton:
+    """The skeleton of the run's joints (``run_dataset(cfg).skeleton``): J, bones, parts and layers of
+    everything the run predicts, refines, scores and draws."""
+    return run_dataset(cfg).skeleton
+
+
 def run_intrinsics(cfg: TrainConfig) -> Intrinsics:
     """The camera (camera.Intrinsics) the run's data was made with."""
     try:
@@ -103,9 +122,12 @@ def run_intrinsics(cfg: TrainConfig) -> Intrinsics:
 
 
 def check_data_for_run(run_dir: str | Path, manifest: dict, data_dir: str | Path) -> None:
-    """SdnetError unless DATA (its manifest) was cut like the run's training data: same crop size px and
-    cube mm. The stages that fit parts of a run on its data (fit-refine, fit-centre) call it first."""
+    """SdnetError unless DATA (its manifest) was cut like the run's training data: same dataset, crop
+    size px and cube mm. The stages that fit parts of a run on its data (fit-refine, fit-centre) call it first."""
     cfg = load_run_config(run_dir)
+    if manifest.get("dataset") != cfg.data.dataset:
+        raise SdnetError(f"{data_dir}: data of the dataset {manifest.get('dataset')!r}, but the run was trained on "
+                         f"{cfg.data.dataset!r}; give the data the run was trained on")
     crop, cube = manifest.get("crop_size"), manifest.get("cube_mm")
     if crop != cfg.data.crop_size or float(cube or 0) != float(cfg.data.cube_mm):
         raise SdnetError(f"{data_dir}: crop {crop} px / cube {cube} mm differ from the run's "

@@ -3,46 +3,53 @@
 A record (tf.train.Example) holds one crop of one frame (one rotation of it for augmented copies):
 
   crop_png      bytes    S x S uint16 PNG of the normalized depth (``geometry.quantize_crop``)
-  joints        48 float normalized crop-frame joints (``geometry.normalize_joints``), joint-major
-  uvd           48 float original image joints [px, px, mm]
-  xyz           48 float original camera joints [mm]
+  joints        3J float normalized crop-frame joints (``geometry.normalize_joints``), joint-major
+  uvd           3J float original image joints [px, px, mm]
+  xyz           3J float original camera joints [mm] (``pipeline.camera``: x right, y down, z forward)
   centre_xyz    3 float  hand centre, camera xyz [mm]
   cube_mm       float    side of the crop cube [mm] (the nominal cube times any scale jitter)
   angle_deg     float    in-plane rotation of this copy (0 for the original)
   affine        6 float  2x3 map image (u, v, 1) -> crop pixels, row-major
   crop_size     int      S
-  sequence      bytes    sequence id (the image's folder, e.g. 'test_seq_1')
+  sequence      bytes    sequence id (ICVL: the image's folder, e.g. 'test_seq_1'; NYU: the subject)
   frame         int      frame index within the sequence (from image_NNNN.png)
   path          bytes    image path relative to its Depth folder
 
 ``encode_example`` takes numpy values and needs no TensorFlow (this module does not import it, so
 the Beam workers that encode records never load it); its inverse ``pipeline.input.parse_example`` runs
-inside tf.data. Both come from SPEC.
+inside tf.data. Both come from ``spec(J)``: J is the skeleton's joint count (the dataset's, recorded
+in the data manifest), so the layout is the skeleton's, not a constant.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from pipeline.skeleton import NUM_JOINTS
-
 SCHEMA_VERSION = 1
 
-_J3 = 3 * NUM_JOINTS
-# name -> (kind, number of values); the single source of the record layout.
-SPEC = {
-    "crop_png": ("string", 1),
-    "joints": ("float32", _J3),
-    "uvd": ("float32", _J3),
-    "xyz": ("float32", _J3),
-    "centre_xyz": ("float32", 3),
-    "cube_mm": ("float32", 1),
-    "angle_deg": ("float32", 1),
-    "affine": ("float32", 6),
-    "crop_size": ("int64", 1),
-    "sequence": ("string", 1),
-    "frame": ("int64", 1),
-    "path": ("string", 1),
-}
+# The fields that hold 3 values per joint (J x 3, joint-major).
+JOINT_FIELDS = ("joints", "uvd", "xyz")
+
+
+def spec(num_joints: int) -> dict[str, tuple[str, int]]:
+    """The record layout of a skeleton of ``num_joints`` joints: name -> (kind, number of values); the
+    single source of the record layout."""
+    if int(num_joints) < 1:
+        raise ValueError(f"schema: a skeleton has at least one joint, got {num_joints}")
+    j3 = 3 * int(num_joints)
+    return {
+        "crop_png": ("string", 1),
+        "joints": ("float32", j3),
+        "uvd": ("float32", j3),
+        "xyz": ("float32", j3),
+        "centre_xyz": ("float32", 3),
+        "cube_mm": ("float32", 1),
+        "angle_deg": ("float32", 1),
+        "affine": ("float32", 6),
+        "crop_size": ("int64", 1),
+        "sequence": ("string", 1),
+        "frame": ("int64", 1),
+        "path": ("string", 1),
+    }
 
 
 # ---- encoding without TensorFlow ----------------------------------------------------------------
@@ -73,7 +80,7 @@ def _field(number: int, payload: bytes) -> bytes:
 _KINDS = {"string": 1, "float32": 2, "int64": 3}
 
 
-def _feature_bytes(kind: str, count: int, value) -> bytes:
+def _feature_bytes(key: str, kind: str, count: int, value) -> bytes:
     """Serialized Feature message of one schema field."""
     if kind == "string":
         if isinstance(value, str):
@@ -81,20 +88,22 @@ def _feature_bytes(kind: str, count: int, value) -> bytes:
         return _field(1, _field(1, bytes(value)))
     arr = np.asarray(value).reshape(-1)
     if arr.size != count:
-        raise ValueError(f"schema: expected {count} values, got {arr.size}")
+        raise ValueError(f"schema: {key}: expected {count} values, got {arr.size}")
     if kind == "int64":
         packed = b"".join(_varint(int(v)) for v in arr.astype(np.int64))
         return _field(3, _field(1, packed))
     return _field(2, _field(1, arr.astype("<f4").tobytes()))
 
 
-def encode_example(record: dict) -> bytes:
-    """Serialize a record dict with exactly the keys of SPEC (numpy or Python values) as a
-    tf.train.Example, without importing TensorFlow."""
-    missing, extra = set(SPEC) - set(record), set(record) - set(SPEC)
+def encode_example(record: dict, num_joints: int) -> bytes:
+    """Serialize a record dict with exactly the keys of ``spec(num_joints)`` (numpy or Python values)
+    as a tf.train.Example, without importing TensorFlow. ValueError when a key is missing or unknown,
+    or a field does not hold its count (joints/uvd/xyz: 3 x ``num_joints``, the skeleton's J)."""
+    layout = spec(num_joints)
+    missing, extra = set(layout) - set(record), set(record) - set(layout)
     if missing or extra:
         raise ValueError(f"schema: missing keys {sorted(missing)}, unknown keys {sorted(extra)}")
     entries = b"".join(
-        _field(1, _field(1, key.encode()) + _field(2, _feature_bytes(kind, count, record[key])))
-        for key, (kind, count) in SPEC.items())
+        _field(1, _field(1, key.encode()) + _field(2, _feature_bytes(key, kind, count, record[key])))
+        for key, (kind, count) in layout.items())
     return _field(1, entries)

@@ -1,4 +1,4 @@
-"""Score ``sdnet predict``'s output on a labelled ICVL tree: the joints' error against the labels.
+"""Score ``sdnet predict``'s output on a labelled tree (ICVL, NYU): the joints' error against the labels.
 
 Only the frames with a hand (status "ok") are scored; the share of frames with a hand is reported
 beside the error, so a method cannot look better by finding fewer hands.
@@ -10,19 +10,15 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.camera import Intrinsics, uvd_to_xyz
-from pipeline.icvl import find_label_files, read_label_file
+from pipeline.datasets import Dataset
 from pipeline.joint_error import joint_errors_mm, mean_joint_error_mm
 
 
-def tree_labels(root: Path) -> dict[str, np.ndarray]:
-    """{image path as predict names it (depth dir / label path): uvd (J, 3) [px, px, mm]} of every
-    readable label line of the ICVL tree at ``root`` (bad lines are skipped: predict reads paths only)."""
-    labels = {}
-    for lf in find_label_files(root):
-        records, _ = read_label_file(lf.path, strict=False)
-        for r in records:
-            labels[str(lf.depth_dir / r.path)] = r.uvd
-    return labels
+def tree_labels(root: Path, dataset: Dataset, intr: Intrinsics) -> dict[str, np.ndarray]:
+    """{image path as predict names it (the PNG's path under ``root``): uvd (J, 3) [px, px, mm], the
+    dataset's joints} of every labelled frame the dataset's reader lists in the tree at ``root`` (camera ``intr``)
+    (``Dataset.list_frames``; rejected frames and bad label lines are left out: predict reads paths only)."""
+    return {str(Path(f.image)): f.uvd for f in dataset.list_frames(Path(root), intr).frames}
 
 
 def score_entries(entries: list[dict], labels: dict[str, np.ndarray], intr: Intrinsics) -> dict | None:

@@ -111,9 +111,32 @@ class Skeleton:
             "parts": {name: list(chain) for name, chain in self.parts},
         }
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "Skeleton":
+        """The skeleton a ``to_dict()`` records (saved loss configs, manifests); the bone lengths, which
+        ``to_dict`` does not record, are unknown (None). ValueError when ``d`` is not a valid tree."""
+        try:
+            names, parents, parts = d["joint_names"], d["parents"], d["parts"]
+            return cls(joint_names=tuple(str(n) for n in names), parents=tuple(int(p) for p in parents),
+                       parts=tuple((str(k), tuple(int(j) for j in v)) for k, v in parts.items()),
+                       bone_length_mm=(None,) * (len(names) - 1))
+        except (KeyError, TypeError, AttributeError) as e:
+            raise ValueError(f"not a skeleton record ({type(e).__name__}: {e})") from None
+
     def matches(self, d: dict) -> bool:
         """True when a recorded ``to_dict()`` describes this skeleton."""
         return d == self.to_dict()
+
+
+def joint_colours(skeleton: Skeleton, other: str = "#9e9e9e") -> list[str]:
+    """A display colour per joint (hex strings): the ``FINGER_COLORS`` colour of the part it belongs to;
+    ``other`` (grey) for the root (in every part), for joints in no part (NYU's wrist points) and for
+    parts not named after a finger. Figures draw the bone that ends at a joint in that joint's colour."""
+    colours = [other] * skeleton.num_joints
+    for name, chain in skeleton.parts:
+        for j in chain[1:]:
+            colours[j] = FINGER_COLORS.get(name, other)
+    return colours
 
 
 def tree_depths(parents: tuple[int, ...]) -> tuple[int, ...]:
@@ -167,8 +190,6 @@ ICVL_SKELETON = Skeleton(
         (41.9, 2.6), (22.2, 2.6), (18.1, 1.7),
     ),
 )
-
-NUM_JOINTS = ICVL_SKELETON.num_joints
 
 
 # NYU's 14 evaluated joints in the evaluation kit's order (pipeline.nyu_format takes them from here).

@@ -49,7 +49,7 @@ from pipeline.training.data import DataSource, training_poses, validation_error_
 from pipeline.training.distribute import (PEER_ERRORS, Role, cluster_role, peer_failure, select_strategy,
                                           slices_of_global_batches)
 from pipeline.experiment import differences, experiment_json
-from pipeline.rundir import load_run_config
+from pipeline.rundir import load_run_config, run_skeleton
 from pipeline.training.thresholds import with_angle_thresholds
 from pipeline.training.length import NO_LIMIT, RunLength
 
@@ -120,7 +120,7 @@ def train(cfg: TrainConfig, data: DataSource, run_dir: Path, *, resume: bool = F
             shutil.rmtree(run_dir) if run_dir.is_dir() else run_dir.unlink()
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json(run.config, experiment_json(cfg))
-        atomic_write_bytes(run.batch_picture, batch_picture_png(image, joints))
+        atomic_write_bytes(run.batch_picture, batch_picture_png(image, joints, run_skeleton(cfg)))
         log(f"batch check: {stats}; picture in {run.batch_picture}; {precision} compute")
         return _fit(session, run)
 

@@ -1,4 +1,5 @@
-"""Small data for tests: a tiny ICVL tree of simple stick-hands, and a tiny converted data dir.
+"""Small data for tests: a tiny ICVL tree of simple stick-hands, a tiny NYU Hand tree of boxes, and
+tiny converted data dirs of both.
 
 The hands here are deliberately crude (discs along the bones) and fast to draw; the product's
 synthetic generator is ``sdnet synth``. Joints always lie on the drawn hand. A run directory with an
@@ -17,6 +18,7 @@ from pipeline.build_data import convert_tree
 from pipeline.camera import ICVL_INTRINSICS, uvd_to_xyz, xyz_to_uvd
 from pipeline.config import DataConfig
 from pipeline.experiment import bind_data, experiment_json, load_experiment
+from pipeline import nyu_format
 from pipeline.icvl import ICVL_BACKGROUND, format_label_line, write_depth_png
 from pipeline.skeleton import ICVL_SKELETON
 
@@ -96,6 +98,47 @@ def make_tiny_data_dir(tmp_path: Path, rotations: int = 2, crop_size: int = 32, 
     out = Path(tmp_path) / "data"
     cfg = DataConfig(crop_size=crop_size, rotations=rotations, val_fraction=0.3)
     convert_tree(tree, out, cfg, ICVL_INTRINSICS, IN_PROCESS, progress=False)
+    return out
+
+
+# The tiny NYU tree's test subjects (synth.json's test_subjects rows: name, start, stop, cube mm).
+TINY_NYU_SUBJECTS = (("subject_1", 0, 2, 300.0), ("subject_2", 2, 5, 250.0))
+
+
+def nyu_box_frames(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """n NYU frames: depth (n, 480, 640) uint16 mm, a 100-px box (the hand, 850-950 mm) on a wall at
+    1400 mm, and the 36 label joints uvd (n, 36, 3) [px, px, mm] inside the box."""
+    rng = np.random.default_rng(seed)
+    h, w = nyu_format.HEIGHT, nyu_format.WIDTH
+    depth = np.full((n, h, w), 1400, np.uint16)
+    uvd = np.zeros((n, nyu_format.NUM_LABEL_JOINTS, 3))
+    for i in range(n):
+        u0, v0 = rng.integers(200, 400), rng.integers(150, 300)
+        depth[i, v0:v0 + 100, u0:u0 + 100] = rng.integers(880, 920, (100, 100))
+        uvd[i, :, 0] = u0 + rng.uniform(20, 80, nyu_format.NUM_LABEL_JOINTS)
+        uvd[i, :, 1] = v0 + rng.uniform(20, 80, nyu_format.NUM_LABEL_JOINTS)
+        uvd[i, :, 2] = rng.uniform(880, 940, nyu_format.NUM_LABEL_JOINTS)
+    return depth, uvd
+
+
+def write_tiny_nyu_tree(root: Path, train_frames: int = 8, seed: int = 0) -> Path:
+    """An NYU Hand tree (train/, test/, camera 1) of box hands under ``root``: ``train_frames`` training
+    frames and 5 test frames of two subjects (``TINY_NYU_SUBJECTS``, recorded in synth.json as
+    ``sdnet synth --dataset nyu`` does); returns ``root``."""
+    root = Path(root)
+    for split, n, s in (("train", train_frames, seed), ("test", TINY_NYU_SUBJECTS[-1][2], seed + 1)):
+        depth, uvd = nyu_box_frames(n, s)
+        nyu_format.write_nyu_tree(root, split, depth, uvd, compress_level=1)
+    (root / "synth.json").write_text(json.dumps({"test_subjects": [list(r) for r in TINY_NYU_SUBJECTS]}))
+    return root
+
+
+def make_tiny_nyu_data_dir(tmp_path: Path, crop_size: int = 32, **tree_kw) -> Path:
+    """``sdnet data --dataset nyu`` output of a tiny NYU tree (``write_tiny_nyu_tree``), built in-process."""
+    tree = write_tiny_nyu_tree(Path(tmp_path) / "nyu", **tree_kw)
+    out = Path(tmp_path) / "nyu-data"
+    cfg = DataConfig(dataset="nyu", crop_size=crop_size, cube_mm=300.0, val_fraction=0.25)
+    convert_tree(tree, out, cfg, nyu_format.INTRINSICS, IN_PROCESS, progress=False)
     return out
 
 

@@ -9,6 +9,7 @@ import keras
 
 from models.sdnet import build_model
 from pipeline.config import ModelConfig, from_dict
+from pipeline.datasets import dataset_of
 from pipeline.fsutil import write_json
 from tests.helpers import smoke_run_config
 
@@ -22,7 +23,8 @@ def make_untrained_run(run: Path, data_dir: Path, crop_size: int) -> Path:
     keras.utils.set_random_seed(0)
     assert manifest["crop_size"] == crop_size
     doc = smoke_run_config(manifest, data_dir)
-    model = build_model(from_dict(ModelConfig, doc["model"]))
+    joints = dataset_of(manifest["dataset"], manifest["skeleton"]).num_joints  # the data's skeleton
+    model = build_model(from_dict(ModelConfig, doc["model"]), joints)
     kernel, bias = model.get_layer("joints").get_weights()  # untrained, but joints near the hand
     model.get_layer("joints").set_weights([kernel * 0.05, bias])
     model.save(run / "model.keras")

@@ -1,9 +1,11 @@
 """pipeline.centre_refiner: the gate on small moves, the palm target, the refiner's shape."""
 import keras
 import numpy as np
+import pytest
 
 from models.centre import build_centre_model
 from pipeline.centre_refiner import MIN_MOVE_MM, CentreRefiner, palm_offset
+from pipeline.datasets import ICVL, NYU
 
 
 def _constant_refiner(move_mm, cube_mm=250.0, crop=32):
@@ -23,8 +25,11 @@ def test_moves_shorter_than_the_gate_are_not_applied():
     np.testing.assert_allclose(big.move(crops) * 125.0, [[MIN_MOVE_MM, 0.0, 10.0]] * 2, atol=1e-4)
 
 
-def test_the_target_is_the_palm_joint_and_the_model_outputs_three_numbers():
-    joints = np.arange(2 * 48, dtype=np.float32).reshape(2, 48)
-    np.testing.assert_array_equal(palm_offset(joints).numpy(), joints[:, :3])
+@pytest.mark.parametrize("dataset", [ICVL, NYU], ids=lambda d: d.name)
+def test_the_target_is_the_palm_joint_and_the_model_outputs_three_numbers(dataset):
+    sk = dataset.skeleton  # ICVL's palm is joint 0, NYU's joint 13 (the kit's order)
+    joints = np.arange(2 * 3 * sk.num_joints, dtype=np.float32).reshape(2, -1)
+    root = sk.root
+    np.testing.assert_array_equal(palm_offset(joints, root).numpy(), joints[:, 3 * root:3 * root + 3])
     keras.utils.set_random_seed(0)
     assert build_centre_model(128).output_shape == (None, 3)

@@ -16,7 +16,9 @@ from eval.results_io import write_results
 from pipeline.cli import main
 from pipeline.datasets import ICVL, NYU, EvalSequence
 from pipeline.errors import SdnetError
-from pipeline.skeleton import ICVL_SKELETON, NUM_JOINTS
+from pipeline.skeleton import ICVL_SKELETON
+
+NUM_JOINTS = ICVL.num_joints  # the result files here are ICVL's unless a test says otherwise
 from tests.helpers import is_a_drawn_figure
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "icvl"
@@ -70,7 +72,7 @@ def test_a_perfect_prediction_scores_zero_mm_and_full_success(tmp_path, capsys):
     perfect = tmp_path / "perfect.txt"
     perfect.write_bytes(gt_path.read_bytes())
     off = tmp_path / "off.txt"
-    write_results(off, uvd + [0.0, 0.0, 2.0])  # every joint 2 mm deeper
+    write_results(off, uvd + [0.0, 0.0, 2.0], NUM_JOINTS)  # every joint 2 mm deeper
     out = tmp_path / "cmp"
     assert main(["compare", "--gt", str(gt_path), "--pred", f"perfect={perfect}", f"off={off}",
                  "--out", str(out)]) == 0
@@ -93,7 +95,7 @@ def _tiny_gt(tmp_path, frames=3):
     uvd[..., :2] = rng.uniform(100, 200, size=(frames, NUM_JOINTS, 2))
     uvd[..., 2] = rng.uniform(300, 400, size=(frames, NUM_JOINTS))
     uvd = np.round(uvd, 3)
-    write_results(tmp_path / "gt.txt", uvd)
+    write_results(tmp_path / "gt.txt", uvd, NUM_JOINTS)
     return tmp_path / "gt.txt", uvd
 
 
@@ -116,7 +118,7 @@ def test_bad_prediction_files_exit_non_zero_with_one_line_and_write_nothing(tmp_
                                                                            mutate, message):
     gt_path, uvd = _tiny_gt(tmp_path)
     pred = tmp_path / "pred.txt"
-    write_results(pred, uvd + 1.0)
+    write_results(pred, uvd + 1.0, NUM_JOINTS)
     mutate(pred)
     out = tmp_path / "out"
     rc = main(["compare", "--gt", str(gt_path), "--pred", f"mine={pred}", "--out", str(out)])
@@ -134,8 +136,8 @@ def test_custom_intrinsics_hand_computed(tmp_path, capsys):
     gt[..., 0], gt[..., 1], gt[..., 2] = 160.0, 120.0, 500.0
     pred = gt.copy()
     pred[..., 0] += 10.0  # 10 px right at 500 mm: x error = 10 * 500 / fx
-    write_results(tmp_path / "gt.txt", gt)
-    write_results(tmp_path / "p.txt", pred)
+    write_results(tmp_path / "gt.txt", gt, NUM_JOINTS)
+    write_results(tmp_path / "p.txt", pred, NUM_JOINTS)
     rc = main(["compare", "--gt", str(tmp_path / "gt.txt"), "--pred", str(tmp_path / "p.txt"),
                "--out", str(tmp_path / "custom"), "--fx", "100", "--fy", "100", "--cx", "160", "--cy", "120"])
     assert rc == 0
@@ -189,14 +191,14 @@ def test_pred_specs_names_and_duplicates(tmp_path):
 def _two_methods():
     rng = np.random.default_rng(3)
     gt = rng.normal(size=(20, NUM_JOINTS, 3)) * 30 + [0, 0, 350]
-    return {"good": summarize(gt + rng.normal(size=gt.shape) * 3, gt),
-            "bad": summarize(gt + rng.normal(size=gt.shape) * 12, gt)}
+    return {"good": summarize(gt + rng.normal(size=gt.shape) * 3, gt, skeleton=ICVL_SKELETON),
+            "bad": summarize(gt + rng.normal(size=gt.shape) * 12, gt, skeleton=ICVL_SKELETON)}
 
 
 def test_per_joint_plot_has_joint_names_units_and_legend():
     metrics = _two_methods()
     ax = Figure().add_subplot()
-    plots.plot_per_joint(ax, metrics)
+    plots.plot_per_joint(ax, metrics, ICVL_SKELETON)
     labels = [t.get_text() for t in ax.get_xticklabels()]
     assert labels == [n.replace("_", " ") for n in ICVL_SKELETON.joint_names] + ["mean"]
     assert "mm" in ax.get_ylabel()
@@ -205,6 +207,18 @@ def test_per_joint_plot_has_joint_names_units_and_legend():
     heights = [p.get_height() for p in ax.patches]
     assert len(heights) == 2 * (NUM_JOINTS + 1)
     assert heights[NUM_JOINTS] == pytest.approx(metrics["good"]["mean_error_mm"])
+
+
+def test_per_joint_plot_labels_the_nyu_joints_in_the_kits_order():
+    sk = NYU.skeleton
+    gt = np.random.default_rng(0).normal(size=(20, sk.num_joints, 3)) * 30 + [0, 0, 900]
+    metrics = {"nyu run": summarize(gt + 2.0, gt, skeleton=sk)}
+    ax = Figure().add_subplot()
+    plots.plot_per_joint(ax, metrics, sk)
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels[0] == "pinky tip" and labels[13] == "palm" and labels[-1] == "mean" and len(labels) == 15
+    with pytest.raises(ValueError, match="14 per-joint errors, skeleton has 16 joints"):
+        plots.plot_per_joint(Figure().add_subplot(), metrics, ICVL_SKELETON)
 
 
 @pytest.mark.parametrize("curve", ["max_frame", "mean_frame", "joint"])
@@ -254,7 +268,7 @@ def test_published_methods_are_scored_on_plausibility_within_each_test_sequence(
 
 def test_an_image_list_of_another_length_is_refused_naming_it(tmp_path, capsys):
     gt = np.full((3, NUM_JOINTS, 3), 100.0)
-    write_results(tmp_path / "gt.txt", gt)
+    write_results(tmp_path / "gt.txt", gt, NUM_JOINTS)
     (tmp_path / "list.txt").write_text("a/1.png\na/2.png\n")
     assert main(["compare", "--gt", str(tmp_path / "gt.txt"), "--list", str(tmp_path / "list.txt"),
                  "--pred", f"X={tmp_path / 'gt.txt'}", "--out", str(tmp_path / "out")]) == 2
@@ -381,7 +395,7 @@ def test_find_published_recognises_icvl_and_nyu_folders(tmp_path):
     assert scored["rows"][0]["reported_mm"] == 8.419
     assert scored["metrics"]["V2V-PoseNet"]["mean_error_mm"] == pytest.approx(90 / 42, abs=1e-6)
     (icvl_dir / "published").mkdir(parents=True)
-    write_results(icvl_dir / "test_seq_1.txt", np.zeros((1, NUM_JOINTS, 3)))  # names only matter here
+    write_results(icvl_dir / "test_seq_1.txt", np.zeros((1, NUM_JOINTS, 3)), NUM_JOINTS)  # names only matter here
     (icvl_dir / "test_seq_2.txt").write_text("")
     (icvl_dir / "published" / "A.txt").write_text("")
     found = compare.find_published(icvl_dir)

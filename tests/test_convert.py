@@ -8,8 +8,8 @@ import pytest
 from pipeline import geometry
 from pipeline.camera import ICVL_INTRINSICS as INTR, xyz_to_uvd
 from pipeline.config import DataConfig
-from pipeline.convert import convert_frame, is_prerotated_folder, plan_frames, rotation_angles
-from pipeline.icvl import decode_depth_png
+from pipeline.convert import convert_frame, plan_frames, rotation_angles
+from pipeline.icvl import decode_depth_png, is_prerotated_folder
 from tests.helpers import write_tiny_icvl_tree
 
 CROP = 32

@@ -13,10 +13,13 @@ from pipeline.camera import ICVL_INTRINSICS
 from pipeline.cli import main
 from pipeline.config import DataConfig
 from pipeline.convert import FrameItem, plan_frames, tail_val_frames
+from pipeline.datasets import ICVL
 from pipeline.errors import SdnetError
 from pipeline.icvl import read_label_file, write_depth_png
 from pipeline.input import check_manifest, make_dataset, read_manifest
 from tests.helpers import IN_PROCESS, write_tiny_icvl_tree
+
+ICVL_J = ICVL.num_joints  # ICVL label files: 16 joints a line
 
 K = 3
 
@@ -93,7 +96,7 @@ def test_job_reports_every_bad_frame_and_counts_add_up(tmp_path):
     assert float(image.numpy().min()) >= -1 and float(image.numpy().max()) <= 1
     order = [(s.decode(), int(f)) for s, f in zip(meta["sequence"].numpy(), meta["frame"].numpy())]
     assert order == sorted(order)  # test split in sequence, frame order
-    gt, _ = read_label_file(root / "Testing/test_seq_1.txt")
+    gt, _ = read_label_file(root / "Testing/test_seq_1.txt", ICVL_J)
     np.testing.assert_allclose(meta["uvd"].numpy()[0], gt[0].uvd, atol=1e-3)
 
 

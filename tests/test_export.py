@@ -10,10 +10,10 @@ from models.sdnet import build_model, preset, with_input_size
 from pipeline.camera import ICVL_INTRINSICS
 from pipeline.cli import main
 from pipeline.config import DataConfig, to_dict
-from pipeline.export import random_crops, saved_model_outputs, tflite_outputs
+from pipeline.export import export_contract, random_crops, saved_model_outputs, tflite_outputs
 from pipeline.fsutil import write_json
 from pipeline.schema import SCHEMA_VERSION
-from pipeline.skeleton import ICVL_SKELETON
+from pipeline.skeleton import ICVL_SKELETON, NYU_SKELETON
 from tests.helpers import smoke_run_config
 
 CROP = 32
@@ -25,8 +25,8 @@ def run(tmp_path_factory):
     run.mkdir()
     keras.utils.set_random_seed(3)
     cfg = with_input_size(preset("smoke"), CROP)
-    build_model(cfg).save(run / "model.keras")
-    manifest = {"schema_version": SCHEMA_VERSION, "intrinsics": ICVL_INTRINSICS.to_dict(),
+    build_model(cfg, ICVL_SKELETON.num_joints).save(run / "model.keras")
+    manifest = {"schema_version": SCHEMA_VERSION, "dataset": "icvl", "intrinsics": ICVL_INTRINSICS.to_dict(),
                 "skeleton": ICVL_SKELETON.to_dict(), "counts": {"train": 1, "val": 1, "test": 1},
                 "config": to_dict(DataConfig(crop_size=CROP, cube_mm=220.0))}
     write_json(run / "config.json", smoke_run_config(manifest))
@@ -97,3 +97,17 @@ def test_export_bad_input(run, tmp_path, capsys):
         main(["export", "--run", str(run), "--format", "onnx", "--out", str(tmp_path / "c")])
     assert e.value.code == 2
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_the_contract_describes_the_runs_skeleton():
+    """An NYU run's export names NYU's 14 joints in the kit's order, its tree (palm last, the wrist
+    points in no part) and a 42-value output."""
+    meta = export_contract(CROP, 300.0, ICVL_INTRINSICS.to_dict(), {}, "savedmodel", "depth", "joints",
+                           "smoke", NYU_SKELETON)
+    assert meta["joint_names"] == list(NYU_SKELETON.joint_names) and meta["joint_names"][-1] == "palm"
+    assert meta["parents"] == list(NYU_SKELETON.parents) and meta["parents"][13] == -1
+    assert meta["bones"] == [list(b) for b in NYU_SKELETON.bones] and len(meta["bones"]) == 13
+    assert meta["parts"]["index"] == [13, 7, 6]
+    wrists = {NYU_SKELETON.joint_names.index(n) for n in ("wrist_a", "wrist_b")}
+    assert not wrists & {j for chain in meta["parts"].values() for j in chain}  # in no part
+    assert meta["output"]["shape"] == [None, 42]

@@ -3,14 +3,17 @@ import pytest
 from PIL import Image
 
 from pipeline.errors import DepthImageError, LabelError, SdnetError
+from pipeline.datasets import ICVL
 from pipeline.icvl import (depth_units_to_mm, find_label_files, format_label_line, frame_index_of,
                            parse_label_line, read_depth_png, read_label_file, sequence_of, write_depth_png)
 from tests.helpers import SHARED
 
+ICVL_J = ICVL.num_joints  # ICVL label files: 16 joints a line
+
 
 def test_label_line_round_trip():
     uvd = np.arange(48, dtype=float).reshape(16, 3) + 0.125
-    rec = parse_label_line(format_label_line("seq/image_0001.png", uvd))
+    rec = parse_label_line(format_label_line("seq/image_0001.png", uvd), ICVL_J)
     assert rec.path == "seq/image_0001.png"
     np.testing.assert_allclose(rec.uvd, uvd, atol=5e-4)
     assert sequence_of(rec.path) == "seq" and frame_index_of(rec.path) == 1
@@ -23,7 +26,7 @@ def test_label_line_round_trip():
 ])
 def test_bad_label_lines_name_file_and_line(line, match):
     with pytest.raises(LabelError, match=match) as e:
-        parse_label_line(line, "labels.txt", 7)
+        parse_label_line(line, ICVL_J, "labels.txt", 7)
     assert str(e.value).startswith("labels.txt:7:")
     assert (e.value.source, e.value.line, e.value.image) == ("labels.txt", 7, "a.png")
     assert str(e.value) == f"labels.txt:7: {e.value.reason}"
@@ -31,22 +34,22 @@ def test_bad_label_lines_name_file_and_line(line, match):
 
 def test_bad_label_line_without_a_path_names_no_image():
     with pytest.raises(LabelError, match="expected 49 fields") as e:
-        parse_label_line(" ".join(["1.5"] * 48), "labels.txt", 3)
+        parse_label_line(" ".join(["1.5"] * 48), ICVL_J, "labels.txt", 3)
     assert e.value.image == ""
 
 
 def test_label_file_lenient_and_empty(tmp_path):
     f = tmp_path / "labels.txt"
     f.write_text(format_label_line("a/image_0000.png", np.ones((16, 3))) + "\nbroken line\n")
-    records, errors = read_label_file(f, strict=False)
+    records, errors = read_label_file(f, ICVL_J, strict=False)
     assert len(records) == 1 and len(errors) == 1 and ":2:" in str(errors[0])
     with pytest.raises(LabelError):
-        read_label_file(f)
+        read_label_file(f, ICVL_J)
     (tmp_path / "empty.txt").write_text("")
     with pytest.raises(SdnetError, match="empty"):
-        read_label_file(tmp_path / "empty.txt")
+        read_label_file(tmp_path / "empty.txt", ICVL_J)
     with pytest.raises(SdnetError, match="not found"):
-        read_label_file(tmp_path / "missing.txt")
+        read_label_file(tmp_path / "missing.txt", ICVL_J)
 
 
 def test_depth_png_round_trip_and_bad_files(tmp_path):
@@ -71,7 +74,7 @@ def test_shared_icvl_test_labels_parse():
     path = SHARED / "icvl" / "test_seq_1.txt"
     if not path.exists():
         pytest.skip("../shared/icvl is absent on this machine")
-    records, _ = read_label_file(path)
+    records, _ = read_label_file(path, ICVL_J)
     assert len(records) == 702 and records[0].path == "test_seq_1/image_0000.png"
 
 

@@ -7,7 +7,11 @@ import pytest
 from eval import metrics
 from eval.metrics import MetricInputError
 from pipeline.errors import SdnetError
-from pipeline.skeleton import FINGERS, ICVL_SKELETON, NUM_JOINTS
+from pipeline.skeleton import FINGERS, ICVL_SKELETON, NYU_SKELETON
+
+SK = ICVL_SKELETON
+NUM_JOINTS = SK.num_joints
+BOTH = pytest.mark.parametrize("sk", [ICVL_SKELETON, NYU_SKELETON], ids=["icvl", "nyu"])
 
 
 def _pair(offsets):
@@ -69,15 +73,16 @@ def test_success_curves_monotone_with_right_end_points():
     assert all(np.all(c == 1.0) for c in perfect.values())
 
 
-def test_summarize_has_exactly_the_metrics_json_keys():
-    pred, gt = _pair(np.tile([[3.0, 4.0, 0.0]], (2, NUM_JOINTS, 1)))
-    s = metrics.summarize(pred, gt)
+@BOTH
+def test_summarize_has_exactly_the_metrics_json_keys(sk):
+    pred, gt = _pair(np.tile([[3.0, 4.0, 0.0]], (2, sk.num_joints, 1)))
+    s = metrics.summarize(pred, gt, skeleton=sk)
     assert set(s) == {"mean_error_mm", "per_joint_mm", "frames", "thresholds_mm",
                       "max_frame", "mean_frame", "joint", "bone_length_error_mm", "bone_length_sd_mm",
                       "jitter_mm", "gt_bone_length_sd_mm", "gt_jitter_mm", "palm_side_agreement",
                       "gt_palm_facing_share"} == set(metrics.SUMMARY_KEYS)
     assert s["mean_error_mm"] == pytest.approx(5.0)
-    assert s["per_joint_mm"] == pytest.approx([5.0] * NUM_JOINTS)
+    assert s["per_joint_mm"] == pytest.approx([5.0] * sk.num_joints)
     assert s["frames"] == 2
     assert s["thresholds_mm"] == [float(t) for t in range(81)]
     assert s["max_frame"][4] == 0.0 and s["max_frame"][5] == 1.0
@@ -87,14 +92,15 @@ def test_summarize_has_exactly_the_metrics_json_keys():
         metrics.success_at(s, "max_frame", 5.5)
 
 
-def test_fingertip_mean_error_uses_the_skeleton_fingertips():
-    offsets = np.zeros((3, NUM_JOINTS, 3))
-    tips = list(ICVL_SKELETON.fingertips)
-    assert [ICVL_SKELETON.joint_names[t] for t in tips] == [f"{f}_tip" for f in FINGERS]
+@BOTH
+def test_fingertip_mean_error_uses_the_skeleton_fingertips(sk):
+    offsets = np.zeros((3, sk.num_joints, 3))
+    tips = list(sk.fingertips)  # ICVL: 3, 6, ...; NYU (the kit's order): 8, 6, 4, 2, 0
+    assert [sk.joint_names[t] for t in tips] == [f"{f}_tip" for f in FINGERS]
     offsets[:, tips] = [6.0, 8.0, 0.0]  # 10 mm on every fingertip, 0 elsewhere
     pred, gt = _pair(offsets)
-    assert metrics.fingertip_mean_error(pred, gt) == pytest.approx(10.0)
-    assert metrics.mean_error(pred, gt) == pytest.approx(10.0 * 5 / NUM_JOINTS)
+    assert metrics.fingertip_mean_error(pred, gt, sk) == pytest.approx(10.0)
+    assert metrics.mean_error(pred, gt) == pytest.approx(10.0 * 5 / sk.num_joints)
 
 
 @pytest.mark.parametrize("pred_shape,gt_shape,msg", [
@@ -112,9 +118,11 @@ def test_non_finite_values_are_refused_naming_the_frame():
     pred = gt.copy()
     pred[2, 5, 1] = np.nan
     with pytest.raises(SdnetError, match="pred: NaN or infinite value .*frame 2"):
-        metrics.summarize(pred, gt)
+        metrics.summarize(pred, gt, skeleton=SK)
     with pytest.raises(MetricInputError, match="16 joints"):
-        metrics.summarize(np.zeros((2, 15, 3)), np.zeros((2, 15, 3)))
+        metrics.summarize(np.zeros((2, 15, 3)), np.zeros((2, 15, 3)), skeleton=SK)
+    with pytest.raises(MetricInputError, match="14 joints"):
+        metrics.summarize(gt, gt, skeleton=NYU_SKELETON)
 
 
 def test_select_example_frames():
@@ -125,20 +133,20 @@ def test_select_example_frames():
 
 # ----------------------------------------------------------------------------- pose plausibility
 
-def _hand(frames: int) -> np.ndarray:
+def _hand(frames: int, sk=SK) -> np.ndarray:
     """(frames, J, 3) camera mm: one hand pose, still; joint j at a distinct place along a fan."""
-    pose = np.stack([[10.0 * j, 3.0 * j * j % 17, 400.0 + j] for j in range(NUM_JOINTS)])
+    pose = np.stack([[10.0 * j, 3.0 * j * j % 17, 400.0 + j] for j in range(sk.num_joints)])
     return np.repeat(pose[None], frames, axis=0)
 
 
 def test_a_still_or_uniformly_moving_hand_has_no_sd_and_no_jitter():
     still = _hand(6)
     seqs = ["a"] * 6
-    assert metrics.bone_length_sd_mm(still, seqs) == pytest.approx(0.0, abs=1e-12)
+    assert metrics.bone_length_sd_mm(still, seqs, SK) == pytest.approx(0.0, abs=1e-12)
     assert metrics.jitter_mm(still, seqs) == 0.0
     moving = still + np.arange(6)[:, None, None] * np.array([2.0, -1.0, 3.0])  # constant velocity
     assert metrics.jitter_mm(moving, seqs) == pytest.approx(0.0, abs=1e-12)
-    assert metrics.bone_length_sd_mm(moving, seqs) == pytest.approx(0.0, abs=1e-9)
+    assert metrics.bone_length_sd_mm(moving, seqs, SK) == pytest.approx(0.0, abs=1e-9)
 
 
 def test_one_joint_kicked_out_in_one_frame_gives_the_hand_computed_jitter():
@@ -161,53 +169,55 @@ def test_jitter_and_sd_stay_within_each_sequence():
         metrics.jitter_mm(x, seqs[:-1])
 
 
-def test_bone_length_error_and_sd_hand_computed():
-    gt = _hand(2)
+@BOTH
+def test_bone_length_error_and_sd_hand_computed(sk):
+    gt = _hand(2, sk)
     pred = gt.copy()
-    parent, child = ICVL_SKELETON.bones[4]  # one bone
+    parent, child = sk.bones[4]  # one bone
     direction = (gt[1, child] - gt[1, parent]) / np.linalg.norm(gt[1, child] - gt[1, parent])
     pred[1, child] += 2.0 * direction  # that bone 2 mm longer in frame 1 (its child's own bones move along)
-    lengths = metrics.bone_lengths(pred) - metrics.bone_lengths(gt)  # (2, B)
-    n_bones = len(ICVL_SKELETON.bones)
+    lengths = metrics.bone_lengths(pred, sk) - metrics.bone_lengths(gt, sk)  # (2, B)
+    n_bones = len(sk.bones)
     assert lengths[1, 4] == pytest.approx(2.0) and lengths[0].tolist() == [0.0] * n_bones
-    assert metrics.bone_length_error_mm(pred, gt) == pytest.approx(np.abs(lengths).sum() / (2 * n_bones))
+    assert metrics.bone_length_error_mm(pred, gt, sk) == pytest.approx(np.abs(lengths).sum() / (2 * n_bones))
     # sd over the two frames: |difference| / 2 per bone (ddof 0), averaged over bones
-    assert metrics.bone_length_sd_mm(pred, ["s", "s"]) == pytest.approx(np.abs(lengths[1]).sum() / 2 / n_bones)
-    assert metrics.bone_length_sd_mm(pred, ["s", "t"]) == 0.0  # one frame per sequence: nothing wavers
+    assert metrics.bone_length_sd_mm(pred, ["s", "s"], sk) == pytest.approx(np.abs(lengths[1]).sum() / 2 / n_bones)
+    assert metrics.bone_length_sd_mm(pred, ["s", "t"], sk) == 0.0  # one frame per sequence: nothing wavers
 
 
 def test_summaries_carry_the_plausibility_with_the_ground_truths_own_values():
     gt = _hand(5) + np.random.default_rng(0).normal(0.0, 1.0, (5, NUM_JOINTS, 3))
     pred = gt + 3.0
     seqs = ["a"] * 5
-    s = metrics.summarize(pred, gt, sequences=seqs)
+    s = metrics.summarize(pred, gt, skeleton=SK, sequences=seqs)
     assert s["bone_length_error_mm"] == pytest.approx(0.0, abs=1e-9)  # a shift keeps every bone
     assert s["bone_length_sd_mm"] == pytest.approx(s["gt_bone_length_sd_mm"]) and s["bone_length_sd_mm"] > 0
     assert s["jitter_mm"] == pytest.approx(s["gt_jitter_mm"]) and s["jitter_mm"] > 0
     assert set(metrics.SUMMARY_KEYS) <= set(s)
-    unordered = metrics.summarize(pred, gt)
+    unordered = metrics.summarize(pred, gt, skeleton=SK)
     assert unordered["bone_length_error_mm"] == pytest.approx(0.0, abs=1e-9)
     assert unordered["jitter_mm"] is None and unordered["bone_length_sd_mm"] is None
     json.dumps(unordered)
 
 
-def test_palm_side_agreement_catches_a_mirrored_hand():
+@BOTH
+def test_palm_side_agreement_catches_a_mirrored_hand(sk):
     # a right hand seen from its back (ICVL's side): index root to the left of the pinky root in the
-    # image... built from the skeleton's own indices, palm at the origin plane z = 400 mm
-    hand = np.zeros((1, NUM_JOINTS, 3)) + np.array([0.0, 0.0, 400.0])
-    index_root = ICVL_SKELETON.part_chains[FINGERS.index("index")][1]
-    pinky_root = ICVL_SKELETON.part_chains[FINGERS.index("pinky")][1]
+    # image... built from the skeleton's own indices (NYU: the fingers' mid joints), palm at z = 400 mm
+    hand = np.zeros((1, sk.num_joints, 3)) + np.array([0.0, 0.0, 400.0])
+    index_root = sk.part_chains[FINGERS.index("index")][1]
+    pinky_root = sk.part_chains[FINGERS.index("pinky")][1]
     hand[0, index_root] += [-20.0, -60.0, 0.0]
     hand[0, pinky_root] += [25.0, -45.0, 0.0]
     # n = (index - palm) x (pinky - palm): z = (-20)(-45) - (-60)(25) = 2400 > 0, away from the camera
-    assert not metrics.palm_faces_camera(hand)[0]
+    assert not metrics.palm_faces_camera(hand, sk)[0]
     mirrored = hand.copy()
     mirrored[..., 0] *= -1.0  # thumb on the other side: the palm seems to face the camera
-    assert metrics.palm_faces_camera(mirrored)[0]
+    assert metrics.palm_faces_camera(mirrored, sk)[0]
     both = np.concatenate([hand, mirrored])
-    assert metrics.palm_side_agreement(both, both) == 1.0
-    assert metrics.palm_side_agreement(both[::-1], both) == 0.0
-    s = metrics.summarize(both[::-1], both)
+    assert metrics.palm_side_agreement(both, both, sk) == 1.0
+    assert metrics.palm_side_agreement(both[::-1], both, sk) == 0.0
+    s = metrics.summarize(both[::-1], both, skeleton=sk)
     assert s["palm_side_agreement"] == 0.0 and s["gt_palm_facing_share"] == 0.5
 
 

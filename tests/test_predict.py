@@ -18,7 +18,8 @@ from pipeline.icvl import ICVL_BACKGROUND, write_depth_png
 from pipeline.inference import hand_band, predict_split
 from pipeline.predictor import crop_at, load_predictor, predict_chunk
 from pipeline.rundir import load_model
-from pipeline.skeleton import ICVL_SKELETON
+from pipeline.overlay import overlay_image
+from pipeline.skeleton import FINGER_COLORS, ICVL_SKELETON, NYU_SKELETON
 from tests.helpers import make_tiny_data_dir, stick_hand_xyz
 from tests.run_helpers import make_untrained_run
 
@@ -36,7 +37,7 @@ def tiny(tmp_path_factory):
     shutil.copytree(run, refined)
     rng = np.random.default_rng(1)  # "training" poses: stick hands, never the ICVL labels
     poses = np.stack([stick_hand_xyz(rng) * rng.uniform(0.9, 1.1) for _ in range(300)])
-    write_json(refined / "prior.json", fit_bone_prior(poses).to_dict())
+    write_json(refined / "prior.json", fit_bone_prior(poses, ICVL_SKELETON).to_dict())
     small = RefineConfig(radius_mm=8.0, grid_half=1, rounds=2, gamma_m=0.05)  # quick to compile
     write_json(refined / "refine.json", {"config": to_dict(small)})
     return {"tmp": tmp, "tree": tmp / "icvl", "data": data, "run": run, "refined": refined}
@@ -93,7 +94,7 @@ def test_predict_matches_the_data_pipeline(tiny, tmp_path):
     assert [(f["sequence"], f["frame"]) for f in frames] == (
         [("Testing/Depth/test_seq_1", i) for i in range(4)]
         + [("Testing/Depth/test_seq_2", i) for i in range(2)])
-    ref = predict_split(load_model(tiny["run"]), tiny["data"], "test", ICVL_INTRINSICS)
+    ref = predict_split(load_model(tiny["run"]), tiny["data"], "test", ICVL_INTRINSICS, ICVL_SKELETON)
     assert [p.rsplit("/", 1)[1] for p in ref.path] == [f["path"].rsplit("/", 1)[1] for f in frames]
     got = np.array([f["uvd"] for f in frames])
     np.testing.assert_allclose(got, ref.pred_uvd, atol=2e-3)  # float32 record crops vs JSON rounding
@@ -150,7 +151,7 @@ def test_refinement_is_applied_with_the_run_prior(tiny, tmp_path):
     cnn = np.stack([uvd_to_xyz(r.uvd_cnn, intr) for r in results])
     n = len(results)
     band = hand_band(np.stack([r.centre_xyz for r in results]), np.full(n, 250.0))
-    expect = refine_poses(cnn, np.stack([r.depth for r in results]), band, intr, pred.prior,
+    expect = refine_poses(cnn, np.stack([r.depth for r in results]), band, intr, pred.prior, ICVL_SKELETON,
                           pred.refine, np.array(["seq"] * n), np.arange(n))
     np.testing.assert_allclose(np.stack([r.xyz for r in results]), expect, atol=1e-6)
     np.testing.assert_allclose(np.array([f["xyz"] for f in ok]), expect, atol=2e-3)
@@ -343,3 +344,24 @@ def test_fit_centre_trains_a_refiner_that_predict_applies(tiny, tmp_path, capsys
     assert main(["predict", "--run", str(run), str(folder), "--out", str(out2), "--no-refine",
                  "--no-centre-refine"]) == 0
     assert json.loads((out2 / "predictions.json").read_text())["centre_refined"] is False
+
+
+def _colour_pixels(img, hex_colour: str) -> int:
+    rgb = np.asarray(img.convert("RGB")).astype(int)
+    target = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)])
+    return int(np.all(np.abs(rgb - target) <= 2, axis=-1).sum())
+
+
+@pytest.mark.parametrize("sk", [ICVL_SKELETON, NYU_SKELETON], ids=["icvl", "nyu"])
+def test_overlay_draws_every_bone_of_the_skeleton_in_its_part_colour(sk):
+    """Finger bones in their finger colours, joints in no part (NYU's wrist) grey, the root white."""
+    depth = np.full((120, 160), 600, np.uint16)
+    rng = np.random.default_rng(0)
+    uvd = np.column_stack([rng.uniform(20, 140, sk.num_joints), rng.uniform(20, 100, sk.num_joints),
+                           np.full(sk.num_joints, 600.0)])
+    img = overlay_image(depth, uvd, sk, band=(500.0, 700.0))
+    assert img.size == (320, 240)
+    for finger in ("thumb", "index", "pinky"):
+        assert _colour_pixels(img, FINGER_COLORS[finger]) > 10, finger
+    grey = _colour_pixels(img, "#9e9e9e")
+    assert (grey > 10) == (sk is NYU_SKELETON)  # only NYU has joints in no part

@@ -7,28 +7,34 @@ from sklearn.mixture import GaussianMixture
 
 from models.prior import BonePrior, bone_mixture, fit_bone_prior, phi_G, prior_from_sklearn
 from pipeline.errors import SdnetError
-from pipeline.skeleton import ICVL_SKELETON
+from pipeline.skeleton import ICVL_SKELETON, NYU_SKELETON, Skeleton
 
 SK = ICVL_SKELETON
 
 
-def random_hands(n: int, seed: int = 0) -> np.ndarray:
+UNKNOWN_BONE_MM = (60.0, 4.0)  # (mean, std) for the bones whose length the skeleton does not give
+
+
+def random_hands(n: int, seed: int = 0, sk: Skeleton = SK, bimodal_child: int = 5) -> np.ndarray:
     """(n, J, 3) mm: random bone directions, lengths ~ N(mean, std) of the skeleton's prior
-    knowledge, a second length mode (+6 mm, 30 %) on the index finger's middle bone."""
+    knowledge (``UNKNOWN_BONE_MM`` where it has none), a second length mode (+6 mm, 30 %) on the bone
+    ending at ``bimodal_child`` (ICVL: the index finger's middle bone). Joints in any index order
+    (NYU's root is its last joint): parents are placed before their children."""
     rng = np.random.default_rng(seed)
-    mean = np.array([m for m, _ in SK.bone_length_mm])
-    std = np.array([s for _, s in SK.bone_length_mm])
+    known = [b if b is not None else UNKNOWN_BONE_MM for b in sk.bone_length_mm]
+    mean = np.array([m for m, _ in known])
+    std = np.array([s for _, s in known])
     lengths = rng.normal(mean, std, (n, len(mean)))  # (n, B)
-    bimodal = SK.bone_index(5)
-    lengths[:, bimodal] += 6.0 * (rng.random(n) < 0.3)
-    joints = np.zeros((n, SK.num_joints, 3))
-    joints[:, 0] = [0.0, 0.0, 350.0]
-    for child, parent in enumerate(SK.parents):
+    lengths[:, sk.bone_index(bimodal_child)] += 6.0 * (rng.random(n) < 0.3)
+    joints = np.zeros((n, sk.num_joints, 3))
+    joints[:, sk.root] = [0.0, 0.0, 350.0]
+    for child in sorted(range(sk.num_joints), key=lambda j: sk.layers[j]):
+        parent = sk.parents[child]
         if parent < 0:
             continue
         d = rng.normal(size=(n, 3))
         d /= np.linalg.norm(d, axis=1, keepdims=True)
-        joints[:, child] = joints[:, parent] + d * lengths[:, SK.bone_index(child), None]
+        joints[:, child] = joints[:, parent] + d * lengths[:, sk.bone_index(child), None]
     return joints
 
 
@@ -39,7 +45,7 @@ def hands():
 
 @pytest.fixture(scope="module")
 def prior(hands):
-    return fit_bone_prior(hands, n_components=5, seed=0)
+    return fit_bone_prior(hands, SK, n_components=5, seed=0)
 
 
 def test_fit_has_one_mixture_per_bone_and_matches_sample_moments(hands, prior):
@@ -99,10 +105,32 @@ def test_prior_json_round_trip_and_validation(prior):
 
 def test_fit_rejects_bad_input(hands):
     with pytest.raises(SdnetError, match="too few"):
-        fit_bone_prior(hands[:3], n_components=5)
+        fit_bone_prior(hands[:3], SK, n_components=5)
     with pytest.raises(SdnetError, match=r"\(N, 16, 3\)"):
-        fit_bone_prior(hands[:, :15])
+        fit_bone_prior(hands[:, :15], SK)
     nan = hands.copy()
     nan[0, 0, 0] = np.nan
     with pytest.raises(SdnetError, match="NaN"):
-        fit_bone_prior(nan)
+        fit_bone_prior(nan, SK)
+
+
+def test_nyu_prior_fits_every_bone_of_its_tree_and_pulls_to_the_mode():
+    sk = NYU_SKELETON
+    tip = sk.joint_names.index("index_tip")
+    hands = random_hands(300, seed=1, sk=sk, bimodal_child=tip)
+    prior = fit_bone_prior(hands, sk, n_components=3, seed=0)
+    w, m, s = prior.arrays()
+    assert prior.bones == sk.bones and w.shape == (13, 3)  # 14 joints, 13 bones, the wrist ones too
+    lengths = sk.bone_lengths(hands)  # (N, 13)
+    np.testing.assert_allclose((w * m).sum(axis=1), lengths.mean(axis=0), atol=0.05)
+    # the energy is lowest near the typical length and rises away from it, for every bone
+    typical = np.median(lengths, axis=0).astype(np.float32)
+    for mode in ("pdf", "neglogpdf"):
+        near = phi_G(typical[None], prior, mode).numpy()[0]
+        far = phi_G((typical + 15.0)[None], prior, mode).numpy()[0]
+        assert np.all(np.isfinite(near)) and np.all(near < far)
+    prior.check_skeleton(sk)
+    with pytest.raises(SdnetError, match="different skeleton"):
+        prior.check_skeleton(ICVL_SKELETON)
+    with pytest.raises(SdnetError, match=r"\(N, 14, 3\)"):
+        fit_bone_prior(random_hands(10), sk)  # ICVL's 16 joints for NYU's skeleton

@@ -5,13 +5,13 @@ import pytest
 
 from models.prior import BonePrior
 from models.refine import (candidates_per_joint, foreground_integral, phi_D, phi_M, previous_frame, refine_poses,
-                           relative_motion)
+                           relative_motion, temporal_parts)
 from models.refine_search import choose_refine_params
 from pipeline.camera import ICVL_INTRINSICS, Intrinsics, uvd_to_xyz, xyz_to_uvd
 from pipeline.config import RefineConfig
 from pipeline.errors import SdnetError
 from pipeline.icvl import ICVL_BACKGROUND
-from pipeline.skeleton import ICVL_SKELETON, Skeleton
+from pipeline.skeleton import ICVL_SKELETON, NYU_SKELETON, Skeleton
 
 SK = ICVL_SKELETON
 INTR = ICVL_INTRINSICS
@@ -21,14 +21,28 @@ FAN = np.deg2rad([-60.0, -15.0, 0.0, 15.0, 30.0])  # finger directions from 'up'
 # ----------------------------------------------------------------------------- synthetic data
 
 
-def open_hand(palm=(0.0, 0.0, 300.0)) -> np.ndarray:
-    """(J, 3) mm: a flat open hand facing the camera, fingers straight, mean bone lengths."""
-    joints = np.zeros((SK.num_joints, 3))
-    joints[0] = palm
-    for chain, angle in zip(SK.part_chains, FAN):
+UNKNOWN_BONE_MM = (60.0, 4.0)  # (mean, std) of the bones whose length a skeleton does not give (NYU's palm -> mid)
+
+
+def bone_stats(sk: Skeleton) -> list[tuple[float, float]]:
+    """(mean, std) mm per bone of ``sk``: its known lengths, ``UNKNOWN_BONE_MM`` for the others."""
+    return [b if b is not None else UNKNOWN_BONE_MM for b in sk.bone_length_mm]
+
+
+def open_hand(palm=(0.0, 0.0, 300.0), sk: Skeleton = SK) -> np.ndarray:
+    """(J, 3) mm: a flat open hand facing the camera, fingers straight, mean bone lengths (``bone_stats``);
+    joints in no part (NYU's wrist points) below the palm, 20 mm apart."""
+    joints = np.zeros((sk.num_joints, 3))
+    joints[sk.root] = palm
+    stats = bone_stats(sk)
+    in_parts = {j for c in sk.part_chains for j in c}
+    others = [j for j in range(sk.num_joints) if j not in in_parts]
+    for k, j in enumerate(others):  # children of the palm (NYU's wrist)
+        joints[j] = joints[sk.parents[j]] + (20.0 * k - 10.0 * (len(others) - 1), stats[sk.bone_index(j)][0], 0.0)
+    for chain, angle in zip(sk.part_chains, FAN):
         direction = np.array([np.sin(angle), -np.cos(angle), 0.0])
         for parent, child in zip(chain[:-1], chain[1:]):
-            joints[child] = joints[parent] + direction * SK.bone_length_mm[SK.bone_index(child)][0]
+            joints[child] = joints[parent] + direction * stats[sk.bone_index(child)][0]
     return joints
 
 
@@ -49,11 +63,11 @@ def render_capsules(segments, intr: Intrinsics = INTR) -> np.ndarray:
     return np.rint(depth).astype(np.uint16)
 
 
-def render_hand(joints: np.ndarray, finger_radius=8.0, palm_radius=30.0) -> np.ndarray:
+def render_hand(joints: np.ndarray, finger_radius=8.0, palm_radius=30.0, sk: Skeleton = SK) -> np.ndarray:
     """Depth of a hand: palm disc plus a capsule along every bone, reaching past each fingertip by
     the finger radius (a fingertip joint sits inside the finger, not on its outline)."""
-    segments = [(joints[0], joints[0], palm_radius)]
-    for parent, child in SK.bones:
+    segments = [(joints[sk.root], joints[sk.root], palm_radius)]
+    for parent, child in sk.bones:
         segments.append((joints[parent], joints[child], finger_radius))
     return render_capsules(segments)
 
@@ -63,8 +77,8 @@ def normal_prior(skeleton: Skeleton = SK) -> BonePrior:
     its mode is exactly the mean length (fitting is tested in test_prior.py)."""
     rows = lambda values: tuple((float(v),) * 5 for v in values)  # noqa: E731
     return BonePrior(bones=skeleton.bones, weights=rows([0.2] * len(skeleton.bones)),
-                     means=rows(m for m, _ in skeleton.bone_length_mm),
-                     stds=rows(s for _, s in skeleton.bone_length_mm))
+                     means=rows(m for m, _ in bone_stats(skeleton)),
+                     stds=rows(s for _, s in bone_stats(skeleton)))
 
 
 @pytest.fixture(scope="module")
@@ -134,9 +148,9 @@ def test_refinement_never_moves_a_joint_farther_than_the_radius(prior):
     depth = np.stack([render_hand(t) for t in truth])
     cnn = truth + rng.normal(0, 6.0, truth.shape)  # (n, J, 3)
     cfg = RefineConfig(radius_mm=5.0, gamma_d=0.01, gamma_a=0.01, gamma_m=1.0)
-    out = refine_poses(cnn, depth, np.repeat(BAND, n, 0), INTR, prior, cfg,
+    out = refine_poses(cnn, depth, np.repeat(BAND, n, 0), INTR, prior, SK, cfg,
                        sequence_ids=np.zeros(n, int), frame_idx=np.arange(n))
-    chunked = refine_poses(cnn, depth, np.repeat(BAND, n, 0), INTR, prior, cfg,
+    chunked = refine_poses(cnn, depth, np.repeat(BAND, n, 0), INTR, prior, SK, cfg,
                            sequence_ids=np.zeros(n, int), frame_idx=np.arange(n), chunk=3)
     np.testing.assert_array_equal(chunked, out)  # chunking bounds memory, not results
     moved = np.linalg.norm(out - cnn, axis=-1)  # (n, J)
@@ -153,7 +167,7 @@ def test_displaced_fingertip_moves_toward_the_truth(prior):
     sideways = np.array([np.cos(angle), np.sin(angle), 0.0])  # in the image plane, across the finger
     cnn = truth.copy()
     cnn[tip] -= 6.0 * sideways  # off the finger, away from the middle finger
-    out = refine_poses(cnn[None], depth, BAND, INTR, prior, RefineConfig())[0]
+    out = refine_poses(cnn[None], depth, BAND, INTR, prior, SK, RefineConfig())[0]
     before = np.linalg.norm(cnn[tip] - truth[tip])
     after = np.linalg.norm(out[tip] - truth[tip])
     assert after < 0.5 * before
@@ -190,7 +204,7 @@ def two_joint_case(root_disc: bool):
     cnn = truth + np.array([[0.0, 4.0, 0.0], [0.0, 0.0, 0.0]])
     # the anchor breaks the ties of the bone term (a sphere), far below its ~0.8 /mm peak
     cfg = RefineConfig(gamma_d=0.05, gamma_a=0.1, palm_bone_term=False)
-    out = refine_poses(cnn[None], depth[None], BAND, INTR, prior, cfg, skeleton=sk)[0]
+    out = refine_poses(cnn[None], depth[None], BAND, INTR, prior, sk, cfg)[0]
     return truth, cnn, out
 
 
@@ -244,7 +258,7 @@ def temporal_case(prior, sequence_ids, frame_idx, gamma_m, reverse=False):
     depth = np.full((2, INTR.height, INTR.width), 300, np.uint16)  # phi_D is flat
     cfg = RefineConfig(gamma_d=0.0, gamma_a=1.0, gamma_m=gamma_m)
     order = [1, 0] if reverse else [0, 1]
-    out = refine_poses(cnn[order], depth, np.repeat(BAND, 2, 0), INTR, prior, cfg,
+    out = refine_poses(cnn[order], depth, np.repeat(BAND, 2, 0), INTR, prior, SK, cfg,
                        sequence_ids=np.asarray(sequence_ids)[order],
                        frame_idx=np.asarray(frame_idx)[order])
     return out[order]
@@ -279,7 +293,7 @@ def test_choose_refine_params_picks_the_lowest_mean_error(prior):
     cnn = truth.copy()
     cnn[:, tips, :2] += rng.choice([-5.0, 5.0], (4, len(tips), 2))  # fingertips off the fingers
     grid = {"gamma_d": [0.0, 0.002], "radius_mm": [3.0, 8.0]}
-    result = choose_refine_params(cnn, truth, depth, np.repeat(BAND, 4, 0), INTR, prior, grid)
+    result = choose_refine_params(cnn, truth, depth, np.repeat(BAND, 4, 0), INTR, prior, grid, SK)
     assert len(result.table) == 4
     errors = [row["mean_error_mm"] for row in result.table]
     assert result.best_error_mm == min(errors)
@@ -288,17 +302,56 @@ def test_choose_refine_params_picks_the_lowest_mean_error(prior):
     assert result.best.gamma_d > 0  # the background term is what brings the fingertips back
     assert result.best_error_mm < result.unrefined_error_mm
     with pytest.raises(ValueError, match="unknown"):
-        choose_refine_params(cnn, truth, depth, np.repeat(BAND, 4, 0), INTR, prior, {"gama_d": [1]})
+        choose_refine_params(cnn, truth, depth, np.repeat(BAND, 4, 0), INTR, prior, {"gama_d": [1]}, SK)
 
 
 def test_refine_rejects_mismatched_inputs(prior):
     joints = open_hand()[None]
     depth = render_hand(joints[0])[None]
     with pytest.raises(SdnetError, match="intrinsics"):
-        refine_poses(joints, depth[:, :200], BAND, INTR, prior)
+        refine_poses(joints, depth[:, :200], BAND, INTR, prior, SK)
     with pytest.raises(SdnetError, match="2 poses but 1 depth"):
-        refine_poses(np.repeat(joints, 2, 0), depth, BAND, INTR, prior)
+        refine_poses(np.repeat(joints, 2, 0), depth, BAND, INTR, prior, SK)
     with pytest.raises(SdnetError, match=r"\(N, 16, 3\)"):
-        refine_poses(joints[:, :15], depth, BAND, INTR, prior)
+        refine_poses(joints[:, :15], depth, BAND, INTR, prior, SK)
     with pytest.raises(SdnetError, match="both"):
-        refine_poses(joints, depth, BAND, INTR, prior, sequence_ids=["s"])
+        refine_poses(joints, depth, BAND, INTR, prior, SK, sequence_ids=["s"])
+
+
+# ----------------------------------------------------------------------------- another skeleton
+
+
+def test_temporal_parts_reach_every_fingertip_whatever_the_part_length():
+    # ICVL: (tip, mid, root) of every finger, the paper's layers 3, 2, 1
+    assert temporal_parts(SK) == tuple((c[3], c[2], c[1]) for c in SK.part_chains)
+    # NYU: the thumb (palm, root, mid, tip) like ICVL; the other fingers (palm, mid, tip) refer to the palm
+    name = NYU_SKELETON.joint_names.index
+    parts = temporal_parts(NYU_SKELETON)
+    assert parts[0] == (name("thumb_tip"), name("thumb_mid"), name("thumb_root"))
+    assert parts[1:] == tuple((name(f"{f}_tip"), name(f"{f}_mid"), name("palm"))
+                              for f in ("index", "middle", "ring", "pinky"))
+    short = Skeleton(joint_names=("root", "child"), parents=(-1, 0), parts=(("f", (0, 1)),),
+                     bone_length_mm=((50.0, 0.5),))
+    assert temporal_parts(short) == ()  # a part of two joints has no joint before its tip's parent
+
+
+def test_nyu_hand_is_refined_toward_plausible_bones_with_the_temporal_term():
+    sk = NYU_SKELETON
+    rng = np.random.default_rng(5)
+    n = 2
+    truth = np.stack([open_hand((rng.uniform(-15, 15), rng.uniform(-15, 15), 300.0), sk) for _ in range(n)])
+    depth = np.stack([render_hand(t, sk=sk) for t in truth])
+    cnn = truth + rng.normal(0, 4.0, truth.shape)  # (n, 14, 3)
+    prior = normal_prior(sk)
+    cfg = RefineConfig(radius_mm=6.0, gamma_d=0.01, gamma_a=0.01, gamma_m=1.0)
+    out = refine_poses(cnn, depth, np.repeat(BAND, n, 0), INTR, prior, sk, cfg,
+                       sequence_ids=np.zeros(n, int), frame_idx=np.arange(n))
+    assert out.shape == (n, 14, 3) and np.all(np.isfinite(out))
+    assert np.linalg.norm(out - cnn, axis=-1).max() <= cfg.radius_mm + 1e-3
+    mean_len = np.array([m for m, _ in bone_stats(sk)])
+    before = np.abs(sk.bone_lengths(cnn) - mean_len).mean()
+    after = np.abs(sk.bone_lengths(out) - mean_len).mean()
+    assert after < 0.6 * before  # the bone prior pulls every bone, the wrist ones included
+    assert np.linalg.norm(out - truth, axis=-1).mean() < np.linalg.norm(cnn - truth, axis=-1).mean()
+    with pytest.raises(SdnetError, match="different skeleton"):
+        refine_poses(cnn, depth, np.repeat(BAND, n, 0), INTR, normal_prior(SK), sk, cfg)

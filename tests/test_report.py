@@ -21,8 +21,11 @@ from eval.run_report import (CNN, PER_FRAME_FILE, PUBLISHED_FILE, REFINED, TestS
 from pipeline.camera import ICVL_BENCHMARK_INTRINSICS
 from pipeline.errors import SdnetError
 from pipeline.fsutil import write_json
-from pipeline.skeleton import FINGERS, ICVL_SKELETON, NUM_JOINTS
+from pipeline.skeleton import FINGERS, ICVL_SKELETON, NYU_SKELETON
 from tests.helpers import html_tables, is_a_drawn_figure
+
+SK = ICVL_SKELETON
+NUM_JOINTS = SK.num_joints
 
 
 def _figure(path):
@@ -86,7 +89,7 @@ def test_report_refuses_missing_or_non_png_figures_and_writes_nothing(tmp_path):
     assert not (tmp_path / "report" / "report.html").exists()
 
 
-def _hand(k=3):
+def _hand(k=3, sk=SK):
     """k raw depth images (H, W) uint16 mm with a blob, and gt / pred joints in pixels (k, J, 2)."""
     rng = np.random.default_rng(0)
     images = []
@@ -94,21 +97,24 @@ def _hand(k=3):
         img = np.full((60, 80), 32001, np.uint16)
         img[15:45, 20:60] = rng.integers(300, 340, size=(30, 40))
         images.append(img)
-    gt = rng.uniform(20, 55, size=(k, NUM_JOINTS, 2))
+    gt = rng.uniform(20, 55, size=(k, sk.num_joints, 2))
     return images, gt, gt + rng.normal(size=gt.shape) * 3
 
 
-def test_pose_examples_draw_both_skeletons_per_finger():
-    images, gt, pred = _hand()
+@pytest.mark.parametrize("sk, others", [(ICVL_SKELETON, 0), (NYU_SKELETON, 2)], ids=["icvl", "nyu"])
+def test_pose_examples_draw_both_skeletons_per_finger(sk, others):
+    images, gt, pred = _hand(sk=sk)
     fig = Figure()
     axes = fig.subplots(1, 3)
-    plot_pose_examples(axes, images, gt, pred, ["best", "median", "worst"])
+    plot_pose_examples(axes, images, gt, pred, ["best", "median", "worst"], sk)
     for i, (ax, title) in enumerate(zip(axes, ["best", "median", "worst"])):
         lines = ax.get_lines()
-        assert len(lines) == 2 * len(FINGERS)  # one gt and one prediction chain per finger
-        gt_lines, pred_lines = lines[:len(FINGERS)], lines[len(FINGERS):]
+        per_skeleton = len(FINGERS) + others  # a chain per finger, a bone per joint in no part (NYU's wrist)
+        assert len(lines) == 2 * per_skeleton
+        gt_lines, pred_lines = lines[:per_skeleton], lines[per_skeleton:]
         assert {l.get_linestyle() for l in gt_lines} != {l.get_linestyle() for l in pred_lines}
-        thumb = list(ICVL_SKELETON.part_chains[0])
+        assert all(l.get_color() == "#9e9e9e" for l in gt_lines[len(FINGERS):])  # grey: in no part
+        thumb = list(sk.part_chains[0])
         np.testing.assert_allclose(gt_lines[0].get_xydata(), gt[i, thumb])
         np.testing.assert_allclose(pred_lines[0].get_xydata(), pred[i, thumb])
         assert ax.get_title() == title
@@ -116,18 +122,18 @@ def test_pose_examples_draw_both_skeletons_per_finger():
         image = ax.get_images()[0].get_array()
         assert image.mask[0, 0] and not image.mask[30, 40]  # 32001 background is masked
     legend = [t.get_text() for t in axes[-1].get_legend().get_texts()]
-    assert legend == ["ground truth", "prediction", *FINGERS]
+    assert legend == ["ground truth", "prediction", *FINGERS] + (["in no part"] if others else [])
     assert len(set(FINGER_COLORS.values())) == len(FINGERS)
 
 
 def test_pose_examples_figure_saves_and_checks_lengths(tmp_path):
     images, gt, pred = _hand(2)
-    path = save_figure(pose_examples_figure(images, gt, pred, ["a", "b"]), tmp_path / "examples.png")
+    path = save_figure(pose_examples_figure(images, gt, pred, ["a", "b"], SK), tmp_path / "examples.png")
     assert is_a_drawn_figure(path)
     with pytest.raises(ValueError, match="as many axes"):
-        pose_examples_figure(images, gt, pred, ["only one title"])
+        pose_examples_figure(images, gt, pred, ["only one title"], SK)
     with pytest.raises(ValueError, match="joints must be"):
-        pose_examples_figure(images, gt[:, :5], pred[:, :5], ["a", "b"])
+        pose_examples_figure(images, gt[:, :5], pred[:, :5], ["a", "b"], SK)
 
 
 # ----------------------------------------------------------------------------- the eval report
@@ -142,13 +148,13 @@ def _fake_eval_report(tmp_path, with_published=True):
     n = 30
     gt = rng.uniform(-80, 80, size=(n, NUM_JOINTS, 3)) + [0, 0, 350]
     preds = {CNN: gt + rng.normal(0, 9, gt.shape), REFINED: gt + rng.normal(0, 8, gt.shape)}
-    metrics = {k: summarize(p, gt) for k, p in preds.items()}
+    metrics = {k: summarize(p, gt, skeleton=SK) for k, p in preds.items()}
     write_json(report / "metrics.json", metrics)
     seq = np.array(["test_seq_1"] * 12 + ["test_seq_2"] * 18)
     frame = np.concatenate([np.arange(12), np.arange(18)])
-    table = per_frame_table(seq, frame, {k: joint_errors(p, gt) for k, p in preds.items()})
+    table = per_frame_table(seq, frame, {k: joint_errors(p, gt) for k, p in preds.items()}, SK)
     (report / PER_FRAME_FILE).write_text(table.to_csv(index=False, float_format="%.4f"))
-    write_metric_figures(report, metrics)
+    write_metric_figures(report, metrics, SK)
     _figure(report / "examples.png")
     grid = {"radius_mm": [4.0, 8.0], "gamma_d": [0.0, 0.01], "gamma_m": [0.0], "window": [2, 4]}
     search = [{"radius_mm": r, "gamma_d": g, "gamma_m": 0.0, "window": w, "mean_error_mm": 8 + r / 10 - g * 10 + w / 100}
@@ -171,9 +177,9 @@ def _fake_eval_report(tmp_path, with_published=True):
         icvl = tmp_path / "icvl"
         (icvl / "published").mkdir(parents=True)
         gt_uvd = rng.uniform(100, 300, size=(5, NUM_JOINTS, 3))
-        write_results(icvl / "icvl_test_groundtruth_label.txt", gt_uvd)
-        write_results(icvl / "published" / "A.txt", gt_uvd + rng.normal(0, 2, gt_uvd.shape))
-        write_results(icvl / "published" / "B.txt", gt_uvd + rng.normal(0, 4, gt_uvd.shape))
+        write_results(icvl / "icvl_test_groundtruth_label.txt", gt_uvd, NUM_JOINTS)
+        write_results(icvl / "published" / "A.txt", gt_uvd + rng.normal(0, 2, gt_uvd.shape), NUM_JOINTS)
+        write_results(icvl / "published" / "B.txt", gt_uvd + rng.normal(0, 4, gt_uvd.shape), NUM_JOINTS)
         published = score_published([icvl / "icvl_test_groundtruth_label.txt"], icvl / "published",
                                     ICVL_BENCHMARK_INTRINSICS)
         write_json(report / PUBLISHED_FILE, published)
@@ -201,7 +207,7 @@ def test_eval_report_summary_numbers_equal_metrics_json(tmp_path):
         row = summary[name]
         tips = np.mean([m["per_joint_mm"][j] for j in ICVL_SKELETON.fingertips])
         assert row["mean error (mm)"] == f"{m['mean_error_mm']:.2f}"
-        assert row["fingertips (mm)"] == f"{tips:.2f}" == f"{fingertip_error(m):.2f}"
+        assert row["fingertips (mm)"] == f"{tips:.2f}" == f"{fingertip_error(m, SK):.2f}"
         assert row["max-frame <= 20 mm (%)"] == f"{100 * m['max_frame'][20]:.1f}"
         assert row["max-frame <= 40 mm (%)"] == f"{100 * m['max_frame'][40]:.1f}"
         assert row["frames"] == str(m["frames"]) and row["source"] == "this run"
@@ -231,7 +237,7 @@ def test_eval_report_summary_numbers_equal_metrics_json(tmp_path):
     md = paths["md"].read_text()
     assert md.index("## Summary") < md.index("## Results") < md.index("## Settings")
     cnn = metrics["SDNet CNN"]
-    assert f"| SDNet CNN | {cnn['mean_error_mm']:.2f} | {fingertip_error(cnn):.2f} |" in md
+    assert f"| SDNet CNN | {cnn['mean_error_mm']:.2f} | {fingertip_error(cnn, SK):.2f} |" in md
     assert "| SDNet (paper), w = 0.5 | 8.40 |" in md
 
 
@@ -324,4 +330,4 @@ def test_the_kind_decides_the_summary_whatever_the_sentence_says(tmp_path, kind,
 def _metrics_of(mean_mm: float) -> dict:
     """A ``summarize``-shaped result: every joint ``mean_mm`` off, success curves at 0..80 mm."""
     gt = np.zeros((2, NUM_JOINTS, 3)) + [0, 0, 350]
-    return summarize(gt + [mean_mm, 0, 0], gt)
+    return summarize(gt + [mean_mm, 0, 0], gt, skeleton=SK)

@@ -9,6 +9,7 @@ import pytest
 from pipeline.camera import ICVL_INTRINSICS, xyz_to_uvd
 from pipeline.cli import main
 from pipeline.config import SynthConfig, from_dict
+from pipeline.datasets import ICVL
 from pipeline.icvl import ICVL_BACKGROUND, format_label_line, read_depth_png, read_label_file
 from pipeline.synth.frames import rng_for
 from pipeline.synth.handmodel import build_primitives
@@ -17,6 +18,8 @@ from pipeline.synth.profiles import SENSOR_PROFILES
 from pipeline.synth.render import render_depth
 from pipeline.synth.sensor import (SensorModel, add_occluders, apply_sensor, draw_occluders, paint_occluders,
                                    sensor_for)
+
+ICVL_J = ICVL.num_joints  # ICVL label files: 16 joints a line
 
 INTR = ICVL_INTRINSICS
 FOCAL = 0.5 * (INTR.fx + INTR.fy)  # px
@@ -173,7 +176,7 @@ def _hand_missing_share(root):
     missing = total = 0
     for label_file, depth_dir in (("Training/labels.txt", "Training/Depth"),
                                   ("Testing/test_seq_2.txt", "Testing/Depth")):
-        records, _ = read_label_file(root / label_file)
+        records, _ = read_label_file(root / label_file, ICVL_J)
         for rec in records:
             depth = read_depth_png(root / depth_dir / rec.path)
             for u, v, _ in np.rint(rec.uvd).astype(int):

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from pipeline import nyu_format
-from pipeline.skeleton import FINGERS, ICVL_SKELETON, NYU_SKELETON, Skeleton, tree_depths
+from pipeline.skeleton import FINGER_COLORS, FINGERS, ICVL_SKELETON, NYU_SKELETON, Skeleton, joint_colours, tree_depths
 from pipeline.skeleton import ICVL_SKELETON as SK
 
 
@@ -134,3 +134,22 @@ def test_nyu_bone_lengths_of_a_known_pose():
         c = _nyu(child)
         assert lengths[(sk.parents[c], c)] == pytest.approx(mm), child
     assert len(lengths) == 13
+
+
+@pytest.mark.parametrize("sk", [ICVL_SKELETON, NYU_SKELETON], ids=["icvl", "nyu"])
+def test_a_recorded_skeleton_rebuilds_the_same_tree(sk):
+    again = Skeleton.from_dict(sk.to_dict())  # as a saved loss config or a manifest holds it
+    assert sk.matches(again.to_dict()) and again.layers == sk.layers and again.bones == sk.bones
+    assert again.bone_length_mm == (None,) * (sk.num_joints - 1)  # not recorded: unknown
+    with pytest.raises(ValueError):
+        Skeleton.from_dict({"joint_names": ["a", "b"], "parents": [-1, 5], "parts": {}})
+    with pytest.raises(ValueError, match="not a skeleton record"):
+        Skeleton.from_dict({"joint_names": ["a"]})
+
+
+def test_joint_colours_follow_the_parts_and_grey_the_rest():
+    colours = joint_colours(NYU_SKELETON)
+    name = NYU_SKELETON.joint_names.index
+    assert colours[name("index_tip")] == colours[name("index_mid")] == FINGER_COLORS["index"]
+    assert colours[name("wrist_a")] == colours[name("wrist_b")] == colours[name("palm")] == "#9e9e9e"
+    assert joint_colours(ICVL_SKELETON)[ICVL_SKELETON.joint_names.index("thumb_root")] == FINGER_COLORS["thumb"]

@@ -10,10 +10,13 @@ from pipeline.build_synth import OPTION_FLAGS, OptionError, config_from_options,
 from pipeline.camera import CAMERAS, ICVL_INTRINSICS, uvd_to_xyz, xyz_to_uvd
 from pipeline.cli import main
 from pipeline.commands.synth import register
+from pipeline.datasets import ICVL
 from pipeline.icvl import ICVL_BACKGROUND, format_label_line, read_depth_png, read_label_file
 from pipeline.synth.frames import rng_for
 from pipeline.synth.poses import sample_frame, sample_subject
 from tests.helpers import SHARED
+
+ICVL_J = ICVL.num_joints  # ICVL label files: 16 joints a line
 
 INPROC = ["--running-mode", "in_memory", "--no-progress"]
 SHARED_SEQ1 = SHARED / "icvl" / "test_seq_1.txt"  # the real ICVL test labels, when present
@@ -36,12 +39,12 @@ def tree(tmp_path_factory):
 
 
 def test_tree_has_the_icvl_layout_and_format(tree):
-    train, errors = read_label_file(tree / "Training/labels.txt")
+    train, errors = read_label_file(tree / "Training/labels.txt", ICVL_J)
     assert not errors and len(train) == 14
     assert [r.path for r in train[:7]] == [f"synth_0000/image_{i:04d}.png" for i in range(6)] + [
         "synth_0001/image_0000.png"]
-    t1, _ = read_label_file(tree / "Testing/test_seq_1.txt")
-    t2, _ = read_label_file(tree / "Testing/test_seq_2.txt")
+    t1, _ = read_label_file(tree / "Testing/test_seq_1.txt", ICVL_J)
+    t2, _ = read_label_file(tree / "Testing/test_seq_2.txt", ICVL_J)
     assert (len(t1), len(t2)) == (3, 6)  # 702:894
     assert t1[0].path == "test_seq_1/image_0000.png"
     for line in (tree / "Training/labels.txt").read_text().splitlines():
@@ -101,7 +104,7 @@ def test_poses_renders_the_given_labels(tmp_path):
     out = tmp_path / "posed"
     assert _synth(out, "--poses", str(src)) == 0
     assert (out / "Testing/test_seq_2.txt").read_text().splitlines() == lines  # the same numbers
-    records, _ = read_label_file(out / "Testing/test_seq_2.txt")
+    records, _ = read_label_file(out / "Testing/test_seq_2.txt", ICVL_J)
     for rec in records:
         depth = read_depth_png(out / "Testing/Depth" / rec.path).astype(float)
         for u, v, d in rec.uvd:
@@ -116,8 +119,8 @@ def test_poses_renders_real_icvl_labels(tmp_path):
     src.write_text("".join(SHARED_SEQ1.read_text().splitlines(keepends=True)[:3]))
     out = tmp_path / "icvl"
     assert _synth(out, "--poses", str(src)) == 0
-    want, _ = read_label_file(src)
-    got, _ = read_label_file(out / "Testing/test_seq_1.txt")
+    want, _ = read_label_file(src, ICVL_J)
+    got, _ = read_label_file(out / "Testing/test_seq_1.txt", ICVL_J)
     assert [r.path for r in got] == [r.path for r in want]
     np.testing.assert_array_equal(np.stack([r.uvd for r in got]), np.stack([r.uvd for r in want]))
     depth = read_depth_png(out / "Testing/Depth" / want[0].path)

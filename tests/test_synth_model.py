@@ -4,7 +4,7 @@ import pytest
 
 from pipeline.camera import ICVL_INTRINSICS, Intrinsics, uvd_to_xyz, xyz_to_uvd
 from pipeline.icvl import ICVL_BACKGROUND
-from pipeline.skeleton import ICVL_SKELETON, NUM_JOINTS
+from pipeline.skeleton import ICVL_SKELETON
 from pipeline.synth.frames import rng_for
 from pipeline.synth.handmodel import HandShape, Slab, build_primitives
 from pipeline.synth.poses import GESTURES, sample_frame, sample_subject
@@ -94,7 +94,7 @@ def test_every_joint_projects_onto_the_hand_and_never_behind_its_centre():
         depth, ids = render_depth(prims, INTR)
         uvd = xyz_to_uvd(joints, INTR)  # (J, 3)
         px = np.rint(uvd[:, :2]).astype(int)
-        for j in range(NUM_JOINTS):
+        for j in range(ICVL_SKELETON.num_joints):
             u, v = px[j]
             assert 0 <= u < INTR.width and 0 <= v < INTR.height
             d = depth[v, u]

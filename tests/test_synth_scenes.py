@@ -11,6 +11,7 @@ from PIL import Image
 from pipeline.camera import CAMERAS, ICVL_INTRINSICS, REALSENSE_INTRINSICS
 from pipeline.cli import main
 from pipeline.config import SynthConfig, from_dict
+from pipeline.datasets import ICVL
 from pipeline.icvl import ICVL_BACKGROUND, read_depth_png, read_label_file, write_depth_png
 from pipeline.synth.frames import (SequenceSpec, frame_scene, plan_sequences, render_frame, render_frame_mm,
                                    rng_for, sequence_frames)
@@ -18,6 +19,8 @@ from pipeline.synth.handmodel import build_primitives
 from pipeline.synth.render import box_depth, ellipsoid_depth
 from pipeline.synth.scene import PART_ARM, PART_CLUTTER, PART_HAND, PART_TORSO, render_scene
 from pipeline.synth.sensor import SensorModel, apply_sensor_mm, projector_shadow, sensor_for, to_depth_units
+
+ICVL_J = ICVL.num_joints  # ICVL label files: 16 joints a line
 
 INPROC = ["--running-mode", "in_memory", "--no-progress"]
 PLAIN_TREE_SHA = "9457ca9243de804b10f22ac7c0ce6ed86b3a6ecdbf2c10e53a888be5f65e4bde"  # recorded before scenes
@@ -219,7 +222,7 @@ def test_cli_realsense_scene_tree_reads_back(tmp_path):
     manifest = json.loads((out / "synth.json").read_text())
     assert manifest["intrinsics"]["depth_scale"] == 0.125 and manifest["background"] == 0
     assert manifest["config"]["camera"] == "realsense" and all(s["scene"] for s in manifest["sequences"])
-    records, _ = read_label_file(out / "Testing/test_seq_2.txt")
+    records, _ = read_label_file(out / "Testing/test_seq_2.txt", ICVL_J)
     rec = records[0]
     path = out / "Testing/Depth" / rec.path
     with Image.open(path) as img:

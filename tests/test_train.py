@@ -30,7 +30,7 @@ from pipeline.errors import SdnetError
 from pipeline.experiment import bind_data, differences, experiment_json, load_experiment, override
 from pipeline.rundir import RunDir, load_model, load_run_config
 from pipeline.schema import SCHEMA_VERSION
-from pipeline.skeleton import ICVL_SKELETON, NUM_JOINTS
+from pipeline.skeleton import ICVL_SKELETON, NYU_SKELETON
 import pipeline.train as train_module
 from pipeline.train import train
 from pipeline.training.batch_check import batch_picture_png, check_batch
@@ -40,13 +40,15 @@ from pipeline.training.data import DataSource, data_from_arrays, validation_erro
 from pipeline.training.length import NO_LIMIT, Length, RunLength
 from pipeline.training.schedule import WarmupCosine
 from pipeline.training.thresholds import with_angle_thresholds
-from tests.helpers import data_section_args, make_tiny_data_dir
+from pipeline.training.data import data_from_dir
+from tests.helpers import data_section_args, make_tiny_data_dir, make_tiny_nyu_data_dir
 
 CROP = 32
+NUM_JOINTS = ICVL_SKELETON.num_joints  # the in-memory data here is ICVL's
 
 
 def tiny_manifest(crop: int = CROP) -> dict:
-    return {"schema_version": SCHEMA_VERSION, "crop_size": crop, "cube_mm": 250.0,
+    return {"schema_version": SCHEMA_VERSION, "dataset": "icvl", "crop_size": crop, "cube_mm": 250.0,
             "skeleton": ICVL_SKELETON.to_dict(), "intrinsics": ICVL_INTRINSICS.to_dict(),
             "counts": {"train": 0, "val": 0, "test": 0}, "config": to_dict(DataConfig(crop_size=crop))}
 
@@ -160,7 +162,7 @@ def test_tiny_training_lowers_the_validation_error_and_writes_the_run(tmp_path):
     data = tiny_data()
     cfg = smoke_config(epochs=8, sdl_weight=0.0)
     keras.utils.set_random_seed(cfg.seed)
-    initial = validation_error_mm(build_model(cfg.model), data, cfg)["mean_error_mm"]
+    initial = validation_error_mm(build_model(cfg.model, NUM_JOINTS), data, cfg)["mean_error_mm"]
     run = tmp_path / "run"
     summary = train(cfg, data, run, log=quiet, verbose=0)
     assert summary["val_mean_error_mm"] <= 0.7 * initial, (initial, summary)
@@ -348,7 +350,7 @@ def test_bad_first_batch_is_refused_before_anything_is_written(tmp_path):
 
 def test_batch_picture_shows_the_crops_with_their_joints_in_colour():
     x, y = tiny_arrays(3)
-    with Image.open(io.BytesIO(batch_picture_png(x, y))) as picture:
+    with Image.open(io.BytesIO(batch_picture_png(x, y, ICVL_SKELETON))) as picture:
         rgb = np.asarray(picture.convert("RGB")).astype(int)
     assert picture.format == "PNG"
     # crops are drawn in gray, the fingers' bones in colours
@@ -652,7 +654,7 @@ def test_bfloat16_run_computes_in_bfloat16_learns_and_restores_the_policy(tmp_pa
     data = tiny_data()
     cfg = smoke_config(epochs=6, sdl_weight=0.0, precision="bfloat16")
     keras.utils.set_random_seed(cfg.seed)
-    initial = validation_error_mm(build_model(cfg.model), data, cfg)["mean_error_mm"]
+    initial = validation_error_mm(build_model(cfg.model, NUM_JOINTS), data, cfg)["mean_error_mm"]
     before = keras.mixed_precision.global_policy().name
     summary = train(cfg, data, tmp_path / "run", log=quiet, verbose=0)
     assert keras.mixed_precision.global_policy().name == before
@@ -675,7 +677,7 @@ def test_augmented_training_needs_centres_and_learns_with_them(tmp_path):
     centres = np.tile([0.0, 0.0, 350.0], (len(xt), 1))
     data = data_from_arrays(tiny_manifest(), xt, yt, xv, yv, train_centres=centres)
     keras.utils.set_random_seed(cfg.seed)
-    initial = validation_error_mm(build_model(cfg.model), data, cfg)["mean_error_mm"]
+    initial = validation_error_mm(build_model(cfg.model, NUM_JOINTS), data, cfg)["mean_error_mm"]
     summary = train(cfg, data, tmp_path / "b", log=quiet, verbose=0)
     assert summary["val_mean_error_mm"] <= 0.8 * initial, (initial, summary)
     batch = next(iter(data.train(16, 0, cfg.augment)))
@@ -770,3 +772,25 @@ def test_angle_thresholds_are_derived_from_the_training_labels_and_kept_on_resum
     fixed = smoke_config(threshold_deg=110.0)
     assert with_angle_thresholds(fixed, data) == fixed
     assert sdl_kwargs(fixed.loss)["threshold"] == pytest.approx(np.radians(110.0))
+
+
+def test_a_tiny_nyu_run_trains_on_its_14_joints_and_resumes(tmp_path):
+    """Training on NYU data (`sdnet data --dataset nyu`): the model predicts NYU's 14 joints, the skeleton
+    loss runs on NYU's tree (6 angle thresholds derived from its labels), and a resumed session
+    restores the compiled loss, which carries the skeleton."""
+    data_dir = make_tiny_nyu_data_dir(tmp_path, crop_size=CROP)
+    manifest = json.loads((data_dir / "manifest.json").read_text())
+    sets = {"model.preset": "smoke", "data": manifest["config"], "batch_size": 4, "learning_rate": 1e-3,
+            "warmup_steps": 1, "epochs": 1, "steps_per_epoch": 2, "minutes": None, "precision": "float32",
+            "loss.sdl_weight": 0.5, **NO_AUG}
+    cfg = bind_data(load_experiment(None, sets), manifest, data_dir)
+    run = tmp_path / "run"
+    summary = train(cfg, data_from_dir(data_dir), run, log=quiet, verbose=0)
+    assert summary["steps"] == 2 and len(summary["val_per_joint_mm"]) == NYU_SKELETON.num_joints
+    saved = load_run_config(run)
+    assert saved.data.dataset == "nyu" and NYU_SKELETON.matches(saved.source.skeleton)
+    assert len(saved.loss.angle_thresholds_deg) == 6  # the thumb's 2 angles, one per other finger
+    assert load_model(run).output_shape == (None, 3 * NYU_SKELETON.num_joints)
+    longer = dataclasses.replace(saved, epochs=2)
+    again = train(longer, data_from_dir(data_dir), run, resume=True, force=True, log=quiet, verbose=0)
+    assert again["steps"] == 4 and again["start_step"] == 2

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.camera import Intrinsics, uvd_to_xyz
+from pipeline.datasets import ICVL
 from pipeline.frame_sources import collect_frames
 from pipeline.geometry import NoHandError, hand_centre
 from pipeline.icvl import read_depth_png
@@ -83,7 +84,7 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.time()
     intr = Intrinsics.from_dict(json.loads((args.tree / "synth.json").read_text())["intrinsics"])
-    labels = tree_labels(args.tree)
+    labels = tree_labels(args.tree, ICVL, ICVL.camera)
     refs = collect_frames(args.tree, "test")[1]
     refs = refs[:args.frames] if args.frames else refs
     pred = load_predictor(args.run, intr, refine=RunDir(args.run).has_refinement)

@@ -17,18 +17,19 @@ import numpy as np
 
 from models.losses import gradient_norms
 from pipeline.input import make_dataset
-from pipeline.rundir import load_model, load_run_config
+from pipeline.rundir import load_model, load_run_config, run_skeleton
 from pipeline.training.build import sdl_kwargs
 
 
 def main(run: str, data: str) -> None:
     model = load_model(Path(run))
-    sdl = sdl_kwargs(load_run_config(Path(run)).loss)
+    cfg = load_run_config(Path(run))
+    sdl, skeleton = sdl_kwargs(cfg.loss), run_skeleton(cfg)
     norms = {"squared": [], "distance": []}
     for image, joints in make_dataset(Path(data), "val", 64):
         pred = model(image, training=False)
         for reading in norms:
-            g_d, g_s = gradient_norms(joints, pred, reading, **sdl)
+            g_d, g_s = gradient_norms(joints, pred, skeleton, reading, **sdl)
             norms[reading].append((float(g_d), float(g_s)))
     print(f"run {run}, validation split of {data}")
     print("| joint loss | median balance w | share at w = 0.125 | 0.25 | 0.5 |")

@@ -17,14 +17,15 @@ import numpy as np
 from models.losses import bone_angles
 from pipeline.camera import ICVL_INTRINSICS, uvd_to_xyz
 from pipeline.icvl import read_label_file
+from pipeline.skeleton import ICVL_SKELETON
 
 PAIRS = [f"{finger} {joint}" for finger in ("thumb", "index", "middle", "ring", "pinky") for joint in ("root", "mid")]
 
 
 def main(run: str, *label_files: str) -> None:
     derived = np.array(json.loads((Path(run) / "config.json").read_text())["loss"]["angle_thresholds_deg"])
-    uvd = np.stack([r.uvd for f in label_files for r in read_label_file(Path(f))[0]])  # (N, J, 3)
-    theta = np.degrees(bone_angles(uvd_to_xyz(uvd, ICVL_INTRINSICS).astype("float32")).numpy())  # (N, 10)
+    uvd = np.stack([r.uvd for f in label_files for r in read_label_file(Path(f), ICVL_SKELETON.num_joints)[0]])  # (N, J, 3)
+    theta = np.degrees(bone_angles(uvd_to_xyz(uvd, ICVL_INTRINSICS).astype("float32"), ICVL_SKELETON).numpy())  # (N, 10)
     print(f"{len(theta)} poses from {', '.join(Path(f).name for f in label_files)}")
     print("| angle | derived threshold (deg) | poses above it | above 110 deg | max (deg) |")
     print("|---|---:|---:|---:|---:|")

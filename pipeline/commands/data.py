@@ -1,13 +1,13 @@
-"""``sdnet data``: the Beam job from an ICVL tree to augmented, sharded TFRecords."""
+"""``sdnet data``: the Beam job from a labelled tree (ICVL, NYU Hand) to augmented, sharded TFRecords."""
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
 
-from pipeline.camera import ICVL_INTRINSICS
 from pipeline.commands.camera_args import add_camera_arguments, camera_from_args
 from pipeline.config import DataConfig
+from pipeline.datasets import DATASETS, get_dataset
 from pipeline.errors import SdnetError
 from pipeline.experiment import DATA_SHORTHANDS, add_experiment_arguments, load_experiment, sets_from_args
 
@@ -18,25 +18,38 @@ Any argument this command does not know is passed to Apache Beam as a pipeline o
   --runner=DaskRunner --dask_client_address=tcp://HOST:8786      (a Dask cluster; tested here)
   --runner=DataflowRunner --project=P --region=R --temp_location=gs://B/tmp --setup_file=./setup.py
 Without --runner the job runs on the DirectRunner in multi-processing mode, one worker per core.
-On a cluster, --icvl-root and --out must be on storage every worker sees (README: Scaling out).
+On a cluster, --root and --out must be on storage every worker sees (README: Scaling out).
 
-Outputs: DATA/manifest.json, DATA/{train,val,test}-*.tfrecord.gz, DATA/rejected.jsonl.
-"""
+The tree's layout is its dataset's (--dataset, or the experiment's data.dataset; default icvl):
+{layouts}
+NYU Hand: camera 1 and the 14 evaluated joints. 'val' is the tail of the one training recording
+(the single-sequence rule: its last 10% of frames, one contiguous block, when data.val_fraction > 0).
+Test frames keep label order; each frame's sequence is its test subject (subject_1, subject_2; in a
+synthetic tree as its synth.json's test_subjects say), cropped with that subject's cube (300 / 250 mm);
+training and val crops use data.cube_mm. Convert NYU trees with --config configs/nyu.json: its 350 mm
+hand-centre band (--band) keeps the centre on the hand when the forearm reaches toward the camera (with
+the default 150 mm it fell on the forearm in 15% of synthetic NYU frames, which the job then rejects).
+
+Outputs: DATA/manifest.json, DATA/{{train,val,test}}-*.tfrecord.gz, DATA/rejected.jsonl.
+""".format(layouts="\n".join(f"  {d.tree_help}" for d in DATASETS.values()))
 
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "data", help="convert an ICVL tree into augmented, sharded TFRecords (Apache Beam)",
+        "data", help="convert an ICVL or NYU Hand tree into augmented, sharded TFRecords (Apache Beam)",
         description="Cut the crops as the data section of the experiment says (--config FILE, default the "
         "default experiment; --set data.KEY=VALUE and the flags below change it), so that `sdnet train "
-        "--config FILE` finds its data cut as it expects. Crop each labelled frame around the hand (3-D cube, depth normalized to [-1, 1]), "
+        "--config FILE` finds its data cut as it expects. Read the tree in its dataset's layout (--dataset). "
+        "Crop each labelled frame around the hand (3-D cube, depth normalized to [-1, 1]), "
         "hold out whole training sequences for validation (the tail of a single training sequence), rotate training crops K times in-plane, and "
         "write compressed TFRecord shards with a manifest. Bad frames are listed in rejected.jsonl.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--icvl-root", type=Path, help="root of the ICVL tree (Training/, Testing/)")
+    p.add_argument("--root", "--icvl-root", dest="root", type=Path,
+                   help="root of the tree, in the layout of --dataset (ICVL: Training/, Testing/; NYU: train/, "
+                   "test/); --icvl-root is the older spelling")
     p.add_argument("--out", type=Path, help="output directory (must be empty unless --overwrite)")
     add_experiment_arguments(p, DATA_SHORTHANDS)
-    add_camera_arguments(p, "icvl: 320x240 PNGs in mm")
+    add_camera_arguments(p, "the dataset's: icvl 320x240 PNGs in mm, nyu 640x480 RGB-encoded mm")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     p.add_argument("--preview", type=Path, metavar="PNG",
                    help="write a montage of crops with joints; with --out only, preview existing data")
@@ -66,13 +79,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.out is None:
         raise SdnetError("--out is required")
-    if args.icvl_root is None:
+    if args.root is None:
         if args.preview:
             return preview()
-        raise SdnetError("--icvl-root is required (or --out with --preview to preview existing data)")
+        raise SdnetError("--root is required (or --out with --preview to preview existing data)")
     cfg = config_from_args(args)
-    intr = camera_from_args(args, ICVL_INTRINSICS)
-    manifest = convert_tree(args.icvl_root, args.out, cfg, intr, args.beam_args,
+    intr = camera_from_args(args, get_dataset(cfg.dataset).camera)
+    manifest = convert_tree(args.root, args.out, cfg, intr, args.beam_args,
                             overwrite=args.overwrite, progress=not args.quiet)
     summary = {k: manifest[k] for k in ("counts", "frames", "bytes", "rejected", "seconds")}
     print(json.dumps(summary, indent=1))

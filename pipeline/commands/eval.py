@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from pipeline.camera import CAMERAS
+from pipeline.datasets import DATASETS
 from pipeline.errors import SdnetError
 
 
@@ -16,11 +17,15 @@ def register(sub) -> None:
         "refine.json (written by `sdnet fit-refine`; the run is only read), and writes predictions_uvd.txt, "
         "metrics.json, per_frame_errors.csv, the per-joint and success-curve figures, the best/median/worst "
         "examples, the per-sequence errors over time, the run's learning curves, and report.md/report.html: "
-        "a summary first (ours beside the paper's Table 1 and, with --published, the published methods on "
-        "real ICVL), then the figures, the settings last.")
+        "a summary first (ours beside the paper's Table 1 for ICVL and, with --published, the published "
+        "methods on the real test set of the run's dataset), then the figures, the settings last. "
+        "Per-sequence errors group the test records by their sequence (ICVL: test_seq_1/2; NYU: the test "
+        "subjects).")
     p.add_argument("--run", type=Path, default=None, help="run directory of `sdnet train`")
     p.add_argument("--data", type=Path, default=None, help="data directory of `sdnet data`")
     p.add_argument("--out", type=Path, required=True, help="report directory")
+    p.add_argument("--dataset", choices=sorted(DATASETS), default=None,
+                   help="the dataset of the run and the data (a check: it must be the run's; default: the run's)")
     p.add_argument("--no-refine", action="store_true",
                    help="score the CNN alone (needs no prior.json/refine.json in the run)")
     p.add_argument("--compare", nargs="*", default=[], metavar="NAME=FILE",
@@ -28,9 +33,10 @@ def register(sub) -> None:
     p.add_argument("--camera", choices=["data", "icvl", "icvl-benchmark"], default="data",
                    help="intrinsics for uvd -> xyz in the metrics (default: the dataset's)")
     p.add_argument("--published", type=Path, default=None, metavar="DIR",
-                   help="a folder with the real ICVL test labels (icvl_test_groundtruth_label.txt) and "
-                   "published result files in DIR/published/ (e.g. ../shared/icvl): scored as `sdnet compare` "
-                   "does and shown beside the paper's Table 1 at the top of the report")
+                   help="a folder with the real test labels of the run's dataset (icvl_test_groundtruth_label.txt "
+                   "or nyu_test_groundtruth_label.txt) and published result files in DIR/published/ (e.g. "
+                   "../shared/icvl, ../shared/nyu): scored as `sdnet compare --dataset` does and shown beside the "
+                   "run at the top of the report")
     p.add_argument("--report-only", action="store_true",
                    help="only rewrite report.md/report.html of an existing --out from its files "
                    "(metrics.json, settings.json, ...) and the run's history.csv; no prediction")
@@ -60,6 +66,6 @@ def run(args: argparse.Namespace) -> int:
     intr = None if args.camera == "data" else CAMERAS[args.camera]
     run_eval(args.run, args.data, args.out, refine=not args.no_refine,
              compare=parse_compare(args.compare), eval_intr=intr, overwrite=args.overwrite,
-             batch_size=args.batch_size, published_dir=args.published)
+             batch_size=args.batch_size, published_dir=args.published, dataset=args.dataset)
     print(f"report: {args.out / 'report.html'}")
     return 0

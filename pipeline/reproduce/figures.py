@@ -64,13 +64,14 @@ def write_learning_curves(out: Path, curves: Mapping[Setting, list], name: str =
     return save_figure(fig, out / name)
 
 
-def write_figures(out: Path, name: str, plots: dict) -> list[Path]:
+def write_figures(out: Path, name: str, plots: dict, skeleton) -> list[Path]:
+    """The per-joint (``skeleton``'s joints) and max-frame success figures of one test set."""
     # One hue per setting: light = CNN, dark = CNN + refinement.
     pair = colormaps["tab20"]
     colors = {n: pair((2 * (i // 2)) % 20 + (0 if i % 2 else 1)) for i, n in enumerate(plots)}
     fig = Figure(figsize=(13, 5.2))
     ax = fig.add_subplot()
-    plot_per_joint(ax, plots, colors=colors)
+    plot_per_joint(ax, plots, skeleton, colors=colors)
     ax.set_title(f"Mean error per joint, {name} test set (mean over seeds)")
     a = save_figure(fig, out / f"per_joint_{name}.png")
     fig = Figure(figsize=(7.5, 5.5))

@@ -23,8 +23,8 @@ from eval.run_report import CNN, REFINED
 from pipeline.reproduce.prose import findings, findings_paragraph
 from pipeline.reproduce.settings import (ReproduceOptions, Setting, is_pure_w, pair_baseline, run_tag,
                                          sdl_weight, setting_name, setting_tag)
-from pipeline.rundir import read_summary
-from pipeline.skeleton import ICVL_SKELETON
+from pipeline.rundir import load_run_config, read_summary, run_skeleton
+from pipeline.skeleton import Skeleton
 
 # Paper Table 1: mean Euclidean distance error on ICVL (mm) per SDL weight (0 = baseline).
 PAPER_TABLE1 = PAPER_TABLE1_MM
@@ -84,9 +84,10 @@ def spread(values: list[float | None]) -> dict | None:
             "min": min(v), "max": max(v), "values": v}
 
 
-def run_numbers(metrics: dict, summary: dict | None = None) -> dict:
-    """The per-run numbers of the table from one metrics.json (mm; success in %)."""
-    tips = list(ICVL_SKELETON.fingertips)
+def run_numbers(metrics: dict, skeleton: Skeleton, summary: dict | None = None) -> dict:
+    """The per-run numbers of the table from one metrics.json (mm; success in %); fingertips are the
+    tips of the run's ``skeleton`` parts."""
+    tips = list(skeleton.fingertips)
     out = {"frames": metrics[CNN]["frames"]}
     for key, name in (("cnn", CNN), ("refined", REFINED)):
         m = metrics[name]
@@ -189,8 +190,8 @@ def _per_seed_numbers(out: Path, name: str, setting: Setting, seeds: Sequence[in
     numbers, metrics_seed = {}, []
     for seed in seeds:
         metrics = json.loads((out / "evals" / name / run_tag(setting, seed) / "metrics.json").read_text())
-        summary = read_summary(out / "runs" / run_tag(setting, seed))
-        numbers[seed] = run_numbers(metrics, summary)
+        run_dir = out / "runs" / run_tag(setting, seed)
+        numbers[seed] = run_numbers(metrics, run_skeleton(load_run_config(run_dir)), read_summary(run_dir))
         metrics_seed.append(metrics)
     return numbers, metrics_seed
 

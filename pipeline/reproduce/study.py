@@ -20,7 +20,8 @@ from pipeline.reproduce.scoring import (add_gradient_numbers, collect, convergen
 from pipeline.reproduce.settings import (BASELINE, EXTRA_NAME, TESTSET_LABELS, ReproduceOptions, command_line,
                                          run_tag, setting_name)
 from pipeline.reproduce.tables import calibration_markdown, format_duration, table_markdown
-from pipeline.rundir import read_summary
+from pipeline.datasets import dataset_of
+from pipeline.rundir import load_run_config, read_summary, run_skeleton
 from pipeline.training.data import data_from_dir
 
 
@@ -40,6 +41,7 @@ def reproduce(data_dir: Path, out: Path, opts: ReproduceOptions, icvl_poses: Pat
     extra_tests = {name: Path(p) for name, p in (extra_tests or {}).items()}
     data = data_from_dir(data_dir)
     validate_settings(opts, data.manifest, data_dir)  # validate every option before any work
+    skeleton = dataset_of(data.manifest["dataset"], data.manifest["skeleton"], str(data_dir)).skeleton
     if icvl_poses is not None:
         icvl_label_files(icvl_poses)
     labels = dict(TESTSET_LABELS)
@@ -77,12 +79,12 @@ def reproduce(data_dir: Path, out: Path, opts: ReproduceOptions, icvl_poses: Pat
                    f"val {summary['val_mean_error_mm']:.2f} mm"]
             for name, test_data in testsets.items():
                 metrics = evaluate_setting(run_dir, test_data, out / "evals" / name / run_tag(setting, seed))
-                n = run_numbers(metrics)
+                n = run_numbers(metrics, run_skeleton(load_run_config(run_dir)))
                 msg.append(f"{name} {n['cnn']:.2f} -> {n['refined']:.2f} mm")
             log("; ".join(msg) + f" ({time.perf_counter() - t0:.0f} s so far)")
         res = collect(out, opts, {name: labels[name] for name in testsets})
         for name, ts in res["testsets"].items():
-            write_figures(out, name, ts.pop("_plots"))
+            write_figures(out, name, ts.pop("_plots"), skeleton)
         curves = read_curves(out, opts)
         res["convergence"] = add_gradient_numbers(convergence_numbers(curves), out, opts)
         write_learning_curves(out, curves)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.camera import Intrinsics, uvd_to_xyz, xyz_to_uvd
-from pipeline.skeleton import FINGERS, ICVL_SKELETON, NUM_JOINTS
+from pipeline.skeleton import FINGERS, ICVL_SKELETON
 from pipeline.synth.handmodel import HandShape, sample_hand_shape
 
 _CHAINS = ICVL_SKELETON.part_chains
@@ -130,7 +130,7 @@ def hand_frame_joints(subject: Subject, art: np.ndarray) -> np.ndarray:
     art = np.clip(np.atleast_2d(art), _LO, _HI)  # (T, P)
     t = art.shape[0]
     lengths = np.asarray(subject.bone_lengths)
-    joints = np.zeros((t, NUM_JOINTS, 3))
+    joints = np.zeros((t, ICVL_SKELETON.num_joints, 3))
     n_axis = np.array([0.0, 0.0, 1.0])
     arch = art[:, _A["palm_arch"]]  # (T,)
     for f, chain in enumerate(_CHAINS):

@@ -62,7 +62,7 @@ def tree_preview_frames(root: Path, n: int, depth_scale: float | None = None,
         depth_scale = tree_depth_scale(root)
     records = []
     for lf in find_label_files(Path(root)):
-        recs, _ = read_label_file(lf.path, strict=False)
+        recs, _ = read_label_file(lf.path, ICVL_SKELETON.num_joints, strict=False)
         records += [(lf.depth_dir, r) for r in recs]
     if not records:
         return []

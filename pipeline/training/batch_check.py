@@ -5,13 +5,13 @@ from __future__ import annotations
 import io
 import math
 
-import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
 from pipeline.config import TrainConfig
 from pipeline.errors import SdnetError
-from pipeline.skeleton import ICVL_SKELETON
+from pipeline.rundir import run_skeleton
+from pipeline.skeleton import Skeleton, joint_colours
 
 # Normalized joints beyond this magnitude mean the labels were not divided by cube/2.
 MAX_ABS_JOINT = 3.0
@@ -20,13 +20,11 @@ MAX_ABS_JOINT = 3.0
 def check_batch(image: np.ndarray, joints: np.ndarray, cfg: TrainConfig, where: str = "training batch") -> dict:
     """Check one batch against the run config; SdnetError naming the problem; returns value ranges.
 
-    image (B, S, S, 1) finite in [-1, 1] with S = crop size; joints (B, 3J), J from the manifest's
-    skeleton (which must be ICVL_SKELETON), finite, |value| <= MAX_ABS_JOINT (cube/2 units).
+    image (B, S, S, 1) finite in [-1, 1] with S = crop size; joints (B, 3J), J of the run's skeleton
+    (``rundir.run_skeleton``: the dataset's, which the manifest's recorded skeleton must match), finite,
+    |value| <= MAX_ABS_JOINT (cube/2 units).
     """
-    skel = cfg.source.skeleton
-    if not ICVL_SKELETON.matches(skel):
-        raise SdnetError(f"{where}: the manifest's skeleton differs from this sdnet's")
-    s, j = cfg.data.crop_size, len(skel["joint_names"])
+    s, j = cfg.data.crop_size, run_skeleton(cfg).num_joints
     if image.ndim != 4 or image.shape[1:] != (s, s, 1):
         raise SdnetError(f"{where}: images of shape {image.shape[1:]}, expected ({s}, {s}, 1) from the manifest")
     if image.shape[1] != cfg.model.input_size:
@@ -47,8 +45,9 @@ def check_batch(image: np.ndarray, joints: np.ndarray, cfg: TrainConfig, where: 
     return {"image_min": lo, "image_max": hi, "joint_abs_max": jmax, "batch": int(image.shape[0])}
 
 
-def batch_picture_png(image: np.ndarray, joints: np.ndarray, max_crops: int = 16) -> bytes:
-    """PNG bytes of up to ``max_crops`` crops (gray) with joints and bones drawn per finger.
+def batch_picture_png(image: np.ndarray, joints: np.ndarray, skeleton: Skeleton, max_crops: int = 16) -> bytes:
+    """PNG bytes of up to ``max_crops`` crops (gray) with the ``skeleton``'s bones drawn, each part in
+    its finger colour (``skeleton.joint_colours``: joints in no part in grey).
 
     Joints are placed at pixel ((x + 1) / 2 S, (y + 1) / 2 S) from the normalized x, y: exact for
     joints at the hand centre's depth, approximate (perspective) off it.
@@ -59,15 +58,15 @@ def batch_picture_png(image: np.ndarray, joints: np.ndarray, max_crops: int = 16
     s = image.shape[1]
     fig = Figure(figsize=(2 * cols, 2 * rows))
     axes = fig.subplots(rows, cols, squeeze=False)
-    colors = matplotlib.colormaps["tab10"]
+    colours = joint_colours(skeleton)
     for k, ax in enumerate(axes.ravel()):
         ax.axis("off")
         if k >= n:
             continue
         ax.imshow(image[k, :, :, 0], cmap="gray", vmin=-1, vmax=1)
         uv = (joints[k].reshape(-1, 3)[:, :2] + 1.0) / 2.0 * s  # (J, 2) pixels
-        for p, chain in enumerate(ICVL_SKELETON.part_chains):
-            ax.plot(uv[list(chain), 0], uv[list(chain), 1], "-o", color=colors(p), ms=2, lw=1)
+        for parent, child in skeleton.bones:
+            ax.plot(uv[[parent, child], 0], uv[[parent, child], 1], "-o", color=colours[child], ms=2, lw=1)
         ax.set_xlim(-0.5, s - 0.5)
         ax.set_ylim(s - 0.5, -0.5)
     fig.suptitle("batch check: joints at ((x+1)/2 S, (y+1)/2 S)", fontsize=8)

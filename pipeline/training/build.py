@@ -15,7 +15,7 @@ from models.losses import (DEFAULT_THRESHOLD_RAD, GradientBalanceMetric, LossTer
 from models.sdnet import build_model
 from pipeline.config import LossConfig, TrainConfig
 from pipeline.errors import SdnetError
-from pipeline.rundir import RunDir
+from pipeline.rundir import RunDir, run_skeleton
 from pipeline.training.distribute import cluster_role, keras_multi_worker_fixes, select_strategy
 from pipeline.training.schedule import WarmupCosine
 
@@ -52,18 +52,19 @@ def sdl_kwargs(loss: LossConfig) -> dict:
 
 def loss_and_metrics(cfg: TrainConfig, weight_var=None) -> tuple[object, list]:
     """The compiled loss (joint + w psi_SDL) and the logged metrics: mean error [mm], each unweighted
-    loss term, and the gradient share / balance weight of the skeleton terms."""
+    loss term, and the gradient share / balance weight of the skeleton terms; on the run's skeleton
+    (``rundir.run_skeleton``), which the loss and metrics keep in their saved configs."""
 
-    sdl, joint = sdl_kwargs(cfg.loss), cfg.loss.joint_loss
-    loss = SDNetLoss(sdl_weight=cfg.loss.sdl_weight, joint=joint, **sdl)
+    sdl, joint, sk = sdl_kwargs(cfg.loss), cfg.loss.joint_loss, run_skeleton(cfg)
+    loss = SDNetLoss(sk, sdl_weight=cfg.loss.sdl_weight, joint=joint, **sdl)
     if weight_var is not None:
         loss.use_weight_variable(weight_var)
     weight = weight_var if weight_var is not None else cfg.loss.sdl_weight
-    metrics = [MeanJointErrorMM(cfg.data.cube_mm), LossTermMetric("joint", joint, **sdl),
-               SkeletonDifferenceMetric(**sdl), LossTermMetric("loss_a", joint, **sdl),
-               LossTermMetric("loss_b", joint, **sdl),
-               GradientBalanceMetric("share", joint, weight, **sdl),
-               GradientBalanceMetric("balance_w", joint, weight, **sdl)]
+    metrics = [MeanJointErrorMM(cfg.data.cube_mm), LossTermMetric("joint", sk, joint, **sdl),
+               SkeletonDifferenceMetric(sk, **sdl), LossTermMetric("loss_a", sk, joint, **sdl),
+               LossTermMetric("loss_b", sk, joint, **sdl),
+               GradientBalanceMetric(sk, "share", joint, weight, **sdl),
+               GradientBalanceMetric(sk, "balance_w", joint, weight, **sdl)]
     return loss, metrics
 
 
@@ -74,7 +75,7 @@ def build(cfg: TrainConfig, planned_total: int, pca=None, strategy=None) -> Buil
     strategy = strategy if strategy is not None else select_strategy(cfg.strategy)
     keras.utils.set_random_seed(cfg.seed)
     with strategy.scope():
-        model = build_model(cfg.model, num_joints=len(cfg.source.skeleton["joint_names"]), pca=pca)
+        model = build_model(cfg.model, run_skeleton(cfg).num_joints, pca=pca)
         schedule = WarmupCosine(cfg.learning_rate, planned_total, cfg.warmup_steps, cfg.min_lr_fraction)
         optimizer = keras.optimizers.Adam(schedule)
         weight_var = (tf.Variable(cfg.loss.weight_at(0.0), dtype=tf.float32, trainable=False, name="sdl_weight")

@@ -8,7 +8,7 @@ import numpy as np
 
 from models.losses import angle_thresholds
 from pipeline.config import NO_AUGMENT, TrainConfig
-from pipeline.skeleton import ICVL_SKELETON
+from pipeline.rundir import run_skeleton
 from pipeline.training.data import DataSource, training_poses
 
 
@@ -25,6 +25,6 @@ def with_angle_thresholds(cfg: TrainConfig, data: DataSource, saved: TrainConfig
         values = saved.loss.angle_thresholds_deg
     else:
         poses = training_poses(data, dataclasses.replace(cfg, augment=NO_AUGMENT), n)
-        values = np.degrees(angle_thresholds(poses, loss.threshold_percentile, ICVL_SKELETON))
+        values = np.degrees(angle_thresholds(poses, loss.threshold_percentile, run_skeleton(cfg)))
     loss = dataclasses.replace(loss, angle_thresholds_deg=tuple(round(float(v), 3) for v in values))
     return dataclasses.replace(cfg, loss=loss)
