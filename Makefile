@@ -169,7 +169,7 @@ $(WORK)/report-long/report.html: $(LONG_RUN)/model.keras | $(STAMP)
 
 $(ICVL_POSES_DATA)/manifest.json: | $(STAMP)
 	$(SDNET) synth --poses $(ICVL_POSES)/test_seq_1.txt $(ICVL_POSES)/test_seq_2.txt --out $(ICVL_POSES_TREE) --overwrite
-	$(SDNET) data --config $(LONG_EXPERIMENT) --icvl-root $(ICVL_POSES_TREE) --out $(ICVL_POSES_DATA) --overwrite $(BEAM_ARGS)
+	$(SDNET) data --config $(LONG_EXPERIMENT) --root $(ICVL_POSES_TREE) --out $(ICVL_POSES_DATA) --overwrite $(BEAM_ARGS)
 
 $(WORK)/report-long-icvl/report.html: $(LONG_RUN)/model.keras $(ICVL_POSES_DATA)/manifest.json | $(STAMP)
 	$(SDNET) eval --run $(LONG_RUN) --data $(ICVL_POSES_DATA) --out $(WORK)/report-long-icvl --overwrite $(EVAL_ARGS)
@@ -205,13 +205,13 @@ HAVE_ICVL := $(wildcard $(ICVL_POSES)/test_seq_1.txt)
 REPRODUCE_TESTS = $(if $(HAVE_ICVL),--icvl-poses $(ICVL_POSES) --extra-test icvl_occluded=$(OCCLUDED_DATA),)
 
 $(REPRODUCE_DATA)/manifest.json: $(DATA_DEPS) | $(STAMP)
-	$(SDNET) data --config $(REPRODUCE_EXPERIMENT) --icvl-root $(DATA_SOURCE) --out $(REPRODUCE_DATA) \
+	$(SDNET) data --config $(REPRODUCE_EXPERIMENT) --root $(DATA_SOURCE) --out $(REPRODUCE_DATA) \
 		--overwrite $(BEAM_ARGS)
 
 $(OCCLUDED_DATA)/manifest.json: | $(STAMP)
 	$(SDNET) synth --poses $(ICVL_POSES)/test_seq_1.txt $(ICVL_POSES)/test_seq_2.txt --sensor-profile occluded \
 		--out $(OCCLUDED_TREE) --overwrite
-	$(SDNET) data --config $(REPRODUCE_EXPERIMENT) --icvl-root $(OCCLUDED_TREE) --out $(OCCLUDED_DATA) \
+	$(SDNET) data --config $(REPRODUCE_EXPERIMENT) --root $(OCCLUDED_TREE) --out $(OCCLUDED_DATA) \
 		--overwrite $(BEAM_ARGS)
 
 reproduce: $(REPRODUCE_DATA)/manifest.json $(if $(HAVE_ICVL),$(OCCLUDED_DATA)/manifest.json,) | $(STAMP)
@@ -235,7 +235,7 @@ $(PAPER_TREE)/synth.json: | $(STAMP)
 		--seed $(SEED) --overwrite
 
 $(PAPER_DATA)/manifest.json: $(PAPER_TREE)/synth.json | $(STAMP)
-	$(SDNET) data --config $(PAPER_EXPERIMENT) --icvl-root $(PAPER_TREE) --out $(PAPER_DATA) \
+	$(SDNET) data --config $(PAPER_EXPERIMENT) --root $(PAPER_TREE) --out $(PAPER_DATA) \
 		--overwrite $(BEAM_ARGS)
 
 reproduce-paper: $(PAPER_DATA)/manifest.json $(if $(HAVE_ICVL),$(OCCLUDED_DATA)/manifest.json,) | $(STAMP)
@@ -258,7 +258,7 @@ $(SMALL_TREE)/synth.json: | $(STAMP)
 		--seed $(SEED) --overwrite
 
 $(SMALL_DATA)/manifest.json: $(SMALL_TREE)/synth.json | $(STAMP)
-	$(SDNET) data --config $(REPRODUCE_EXPERIMENT) --icvl-root $(SMALL_TREE) --out $(SMALL_DATA) \
+	$(SDNET) data --config $(REPRODUCE_EXPERIMENT) --root $(SMALL_TREE) --out $(SMALL_DATA) \
 		--overwrite $(BEAM_ARGS)
 
 reproduce-small: $(SMALL_DATA)/manifest.json $(if $(HAVE_ICVL),$(OCCLUDED_DATA)/manifest.json,) | $(STAMP)
@@ -279,7 +279,7 @@ $(CAMERA_TREE)/synth.json: | $(STAMP)
 		--test-frames $(CAMERA_TEST_FRAMES) --test-scene-fraction 1 --seed 1 --overwrite
 
 $(CAMERA_DATA)/manifest.json: $(CAMERA_TREE)/synth.json | $(STAMP)
-	$(SDNET) data --config $(EXPERIMENT) --icvl-root $(CAMERA_TREE) --camera realsense \
+	$(SDNET) data --config $(EXPERIMENT) --root $(CAMERA_TREE) --camera realsense \
 		--out $(CAMERA_DATA) --overwrite $(BEAM_ARGS)
 
 # make camera-eval: make train's run on that test set, as `sdnet eval` scores it (crops cut at data time

@@ -34,29 +34,49 @@ def _training_rate(cfg, batch: int, steps: int, repeats: int, precision: str = "
         keras.mixed_precision.set_global_policy(previous)
 
 
-def bench_train(quick: bool = False) -> dict:
-    """Training images/s and GFLOP/s per preset on random tensors, and a large fp32 matmul rate,
-    all in one run (medians over repeats); on CPUs with native bfloat16, the cpu preset in bfloat16
-    too. Training FLOPs = 3 x forward FLOPs per image."""
-    repeats = 2 if quick else 3
-    n = 2048
-    a = tf.random.normal((n, n))
+def _matmul_gflops(n: int, dtype, repeats: int) -> float:
+    """GFLOP/s of an n x n by n x n matmul in ``dtype`` (median over ``repeats``): the machine's rate."""
+    a = tf.cast(tf.random.normal((n, n)), dtype)
     tf.linalg.matmul(a, a).numpy()
 
     def matmul() -> int:
         tf.linalg.matmul(a, a).numpy()
         return 1
 
-    figures = {"matmul_gflops_per_s": round(median_rate(matmul, 5) * 2 * n ** 3 / 1e9, 2)}
+    return median_rate(matmul, repeats) * 2 * n ** 3 / 1e9
+
+
+# The presets also timed in bfloat16 on CPUs with native bfloat16 (make all's precision there).
+BF16_PRESETS = ("cpu", "dense")
+
+
+def bench_train(quick: bool = False) -> dict:
+    """Training images/s and GFLOP/s per preset on random tensors, and a large matmul rate, all in one
+    run (medians over repeats); ``train_flop_fraction_*`` = training GFLOP/s over the matmul rate in
+    the same precision (how much of the machine a design uses). On CPUs with native bfloat16,
+    ``BF16_PRESETS`` in bfloat16 too, against the bfloat16 matmul rate. Training FLOPs = 3 x forward
+    FLOPs per image."""
+    repeats = 2 if quick else 3
+    n = 2048
+    matmul32 = _matmul_gflops(n, tf.float32, 5)
+    figures = {"matmul_gflops_per_s": round(matmul32, 2)}
+    bf16 = cpu_has_native_bf16()
+    matmul16 = _matmul_gflops(n, tf.bfloat16, 5) if bf16 else None
+    if bf16:
+        figures["matmul_gflops_per_s_bf16"] = round(matmul16, 2)
     for name, cfg in PRESETS.items():
         batch = 8 if name == "paper" else 32
         steps = 2 if (quick or name == "paper") else 8
         rate, flops = _training_rate(cfg, batch, steps, repeats)
+        gflops = rate * 3 * flops / 1e9
         figures[f"train_images_per_s_{name}"] = round(rate, 2)
-        figures[f"train_gflops_per_s_{name}"] = round(rate * 3 * flops / 1e9, 2)
+        figures[f"train_gflops_per_s_{name}"] = round(gflops, 2)
+        figures[f"train_flop_fraction_{name}"] = round(gflops / matmul32, 3)
         figures[f"forward_gflops_per_image_{name}"] = round(flops / 1e9, 4)
-        if name == "cpu" and cpu_has_native_bf16():
-            bf16, _ = _training_rate(cfg, batch, steps, repeats, "bfloat16")
-            figures["train_images_per_s_cpu_bf16"] = round(bf16, 2)
-            figures["train_bf16_speedup_cpu"] = round(bf16 / rate, 2)
+        if name in BF16_PRESETS and bf16:
+            rate16, _ = _training_rate(cfg, batch, steps, repeats, "bfloat16")
+            figures[f"train_images_per_s_{name}_bf16"] = round(rate16, 2)
+            figures[f"train_gflops_per_s_{name}_bf16"] = round(rate16 * 3 * flops / 1e9, 2)
+            figures[f"train_flop_fraction_{name}_bf16"] = round(rate16 * 3 * flops / 1e9 / matmul16, 3)
+            figures[f"train_bf16_speedup_{name}"] = round(rate16 / rate, 2)
     return figures

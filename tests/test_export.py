@@ -19,12 +19,12 @@ from tests.helpers import smoke_run_config
 CROP = 32
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
+@pytest.fixture(scope="module", params=["smoke", "dense-smoke"])  # the regression and the dense family
+def run(tmp_path_factory, request):
     run = tmp_path_factory.mktemp("export") / "run"
     run.mkdir()
     keras.utils.set_random_seed(3)
-    cfg = with_input_size(preset("smoke"), CROP)
+    cfg = with_input_size(preset(request.param), CROP)
     build_model(cfg, ICVL_SKELETON.num_joints).save(run / "model.keras")
     manifest = {"schema_version": SCHEMA_VERSION, "dataset": "icvl", "intrinsics": ICVL_INTRINSICS.to_dict(),
                 "skeleton": ICVL_SKELETON.to_dict(), "counts": {"train": 1, "val": 1, "test": 1},

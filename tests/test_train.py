@@ -571,10 +571,12 @@ DISTRIBUTED = textwrap.dedent("""
     import test_train as t
     from pipeline.train import train
     out = {}
-    for strategy in ("default", "mirrored"):
-        cfg = t.smoke_config(epochs=3, steps_per_epoch=1, strategy=strategy, sdl_weight=0.5)
-        s = train(cfg, t.tiny_data(64, 32, shuffle=False), f"{sys.argv[2]}/{strategy}", log=t.quiet, verbose=0)
-        out[strategy] = {"replicas": s["replicas"], "history": t.history(__import__("pathlib").Path(sys.argv[2]) / strategy)}
+    for preset in ("smoke", "dense-smoke"):  # the regression and the dense family
+        for strategy in ("default", "mirrored"):
+            cfg = t.smoke_config(epochs=3, steps_per_epoch=1, strategy=strategy, sdl_weight=0.5, preset=preset)
+            run = f"{sys.argv[2]}/{preset}-{strategy}"
+            s = train(cfg, t.tiny_data(64, 32, shuffle=False), run, log=t.quiet, verbose=0)
+            out[f"{preset}/{strategy}"] = {"replicas": s["replicas"], "history": t.history(__import__("pathlib").Path(run))}
     print("RESULT" + json.dumps(out))
 """)
 
@@ -586,15 +588,17 @@ def test_mirrored_strategy_on_two_logical_cpus_matches_one_device(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT")][0]
     out = json.loads(line[len("RESULT"):])
-    assert out["default"]["replicas"] == 1 and out["mirrored"]["replicas"] == 2
-    one, two = out["default"]["history"], out["mirrored"]["history"]
-    assert len(one) == len(two) == 3
-    # The first logged loss is that of the first batch, before any update: same up to summation order.
-    assert float(one[0]["loss"]) == pytest.approx(float(two[0]["loss"]), rel=1e-4)
-    # Later ones follow the updates; Adam's first steps (about sign(g) x lr) amplify rounding a little.
-    for a, b in zip(one, two):
-        for key in ("loss", "val_loss", "val_mean_error_mm"):
-            assert float(a[key]) == pytest.approx(float(b[key]), rel=1e-2), key
+    for preset in ("smoke", "dense-smoke"):
+        default, mirrored = out[f"{preset}/default"], out[f"{preset}/mirrored"]
+        assert default["replicas"] == 1 and mirrored["replicas"] == 2
+        one, two = default["history"], mirrored["history"]
+        assert len(one) == len(two) == 3
+        # The first logged loss is that of the first batch, before any update: same up to summation order.
+        assert float(one[0]["loss"]) == pytest.approx(float(two[0]["loss"]), rel=1e-4), preset
+        # Later ones follow the updates; Adam's first steps (about sign(g) x lr) amplify rounding a little.
+        for a, b in zip(one, two):
+            for key in ("loss", "val_loss", "val_mean_error_mm"):
+                assert float(a[key]) == pytest.approx(float(b[key]), rel=1e-2), (preset, key)
 
 
 # ---- command line ---------------------------------------------------------------------------------------
