@@ -56,13 +56,21 @@ class VotingReadout(keras.layers.Layer):
             raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
         self.readout = readout
 
+    def build(self, input_shapes):
+        """Fixes the map size from the static shapes the model is built with (batches may arrive
+        with unknown height and width, e.g. from tf.data)."""
+        h, w, j = input_shapes[0][1], input_shapes[0][2], input_shapes[0][3]
+        if h is None or w is None or h != w:
+            raise ValueError(f"VotingReadout needs square maps of a known size, got {h}x{w}")
+        self.map_size, self.num_joints = int(h), int(j)
+        super().build(input_shapes)
+
     def call(self, inputs):
         heatmap, offsets = inputs
         heatmap = ops.cast(heatmap, "float32")
         offsets = ops.cast(offsets, "float32")
-        h, w, j = heatmap.shape[1], heatmap.shape[2], heatmap.shape[3]
-        if h != w:
-            raise ValueError(f"square maps expected, got {h}x{w}")
+        h = w = self.map_size
+        j = self.num_joints
         grid = ops.convert_to_tensor(plane_grid(h))  # (P, 2)
         logits = ops.reshape(heatmap, (-1, h * w, j))  # (B, P, J)
         weights = ops.softmax(logits, axis=1)

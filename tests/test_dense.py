@@ -101,3 +101,17 @@ def test_build_model_builds_the_dense_family_from_its_preset():
     assert any(isinstance(layer, VotingReadout) for layer in model.layers)
     with pytest.raises(ValueError, match="regression family only"):
         build_model(dataclasses.replace(preset("dense-smoke"), pca_dims=4), 14)
+
+
+def test_the_model_runs_on_batches_of_unknown_height_and_width():
+    """tf.data batches reach the model as (B, None, None, 1) tensors: the readout must not take its map
+    size from them (a training run failed that way)."""
+    model = build_dense_model(PRESETS["dense-smoke"], 16)
+    s = PRESETS["dense-smoke"].input_size
+
+    @tf.function(input_signature=[tf.TensorSpec((None, None, None, 1), tf.float32)])
+    def forward(x):
+        return model(x, training=True)
+
+    out = forward(tf.zeros((2, s, s, 1)))
+    assert out.shape == (2, 48) and np.isfinite(out.numpy()).all()
