@@ -1,10 +1,11 @@
-"""Inference benchmark: the ``cpu``-preset CNN alone, and ``sdnet predict``'s path end to end.
+"""Inference benchmark: the ``cpu``- and ``dense``-preset CNNs alone, and ``sdnet predict``'s path end to end.
 
 Figures (medians over repeats, after warm-up; untrained weights, which do not change the speed):
 
   infer_ms_batch1               ms for one forward pass of one 128x128 crop (a tf.function)
   infer_ms_batch1_eager         the same, calling the Keras model directly (eager dispatch)
   infer_images_per_s_batched    crops/s in batches of 64 (tf.function)
+  infer_ms_batch1_dense, infer_images_per_s_batched_dense   the same two for the ``dense`` preset
   predict_ms_per_frame          ms per frame through ``pipeline.predict.predict_chunk`` (PNG read and
                                 decode, hand centre, crop, CNN in one batch, mapping to uvd; no
                                 refinement) on synthetic 320x240 frames
@@ -53,6 +54,17 @@ def _write_frames(folder: Path, n: int) -> None:
         write_depth_png(folder / f"image_{i:04d}.png", depth)
 
 
+def _compiled_forward(model, *warm_up):
+    """``model``'s inference as a tf.function on (B, CROP, CROP, 1) float32, warmed up on each of
+    ``warm_up`` (tracing, oneDNN kernel selection, allocator) before it is timed."""
+    forward = tf.function(lambda x: model(x, training=False),
+                          input_signature=[tf.TensorSpec((None, CROP, CROP, 1), tf.float32)])
+    for x in warm_up:
+        for _ in range(3):
+            forward(x).numpy()
+    return forward
+
+
 def bench_infer(quick: bool = False) -> dict:
     keras.utils.set_random_seed(0)
     model = build_model(with_input_size(preset("cpu"), CROP), ICVL.num_joints)  # benched on ICVL frames
@@ -75,6 +87,9 @@ def bench_infer(quick: bool = False) -> dict:
         "infer_ms_batch1_eager": _median_ms(lambda: model(x1, training=False).numpy(), n1),
         "infer_images_per_s_batched": BATCH / (_median_ms(lambda: forward(xb).numpy(), nb) / 1000.0),
     }
+    dense = _compiled_forward(build_model(with_input_size(preset("dense"), CROP), ICVL.num_joints), x1, xb)
+    out["infer_ms_batch1_dense"] = _median_ms(lambda: dense(x1).numpy(), n1)
+    out["infer_images_per_s_batched_dense"] = BATCH / (_median_ms(lambda: dense(xb).numpy(), nb) / 1000.0)
 
     frames = 8 if quick else 24
     work = Path(tempfile.mkdtemp(prefix="sdnet-bench-infer-"))

@@ -23,13 +23,19 @@ Heads, at the map resolution h x w = S/stride:
 The grid is the crop plane, so a joint off the centre depth projects off its (x, y); the voting
 readout learns that correction in the offsets, the soft-argmax readout cannot.
 
-The loss is on the joints only (the maps are not supervised), so the maps are whatever makes the
-joints right.
+The loss on the joints alone leaves the maps free: they are whatever makes the joints right. With
+``map_loss`` w > 0 the readout adds, in training, a loss on the maps: w times the heatmap-weighted
+spread of the per-pixel votes v_p around their joint, sum_j sum_p p_pj ||v_pj - joint_j||^2 (normalized
+units squared, the mean over the batch; for soft_argmax the votes are (gx, gy, offset_z)). It needs no
+target, since sum_p p ||v_p - y||^2 = ||joint - y||^2 + spread: with w = 1 and the squared joint loss,
+the total is the squared error of every pixel's vote weighted by its heatmap, the dense supervision of
+A2J and AWR, while w = 0 supervises only the aggregate.
 """
 from __future__ import annotations
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import ops
 
 from pipeline.config import DENSE_READOUTS, ModelConfig
@@ -48,13 +54,17 @@ def plane_grid(size: int) -> np.ndarray:
 @keras.saving.register_keras_serializable(package="sdnet")
 class VotingReadout(keras.layers.Layer):
     """(heatmap (B, h, w, J), offsets (B, h, w, 3J)) -> joints (B, 3J), float32 (see the module
-    docstring). ``readout``: 'voting' or 'soft_argmax'."""
+    docstring). ``readout``: 'voting' or 'soft_argmax'; ``map_loss``: the weight of the vote-spread
+    loss added in training (0: none)."""
 
-    def __init__(self, readout: str = "voting", **kwargs):
+    def __init__(self, readout: str = "voting", map_loss: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         if readout not in READOUTS:
             raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
+        if map_loss < 0.0:
+            raise ValueError(f"map_loss must be >= 0, got {map_loss}")
         self.readout = readout
+        self.map_loss = float(map_loss)
 
     def build(self, input_shapes):
         """Fixes the map size from the static shapes the model is built with (batches may arrive
@@ -65,7 +75,7 @@ class VotingReadout(keras.layers.Layer):
         self.map_size, self.num_joints = int(h), int(j)
         super().build(input_shapes)
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
         heatmap, offsets = inputs
         heatmap = ops.cast(heatmap, "float32")
         offsets = ops.cast(offsets, "float32")
@@ -82,13 +92,34 @@ class VotingReadout(keras.layers.Layer):
         else:
             z = ops.einsum("bpj,bpj->bj", weights, off[..., 2])
             xyz = ops.concatenate([xy_grid, z[..., None]], axis=-1)
+        if training and self.map_loss > 0.0:
+            self.add_loss(self.map_loss * self._replica_share(vote_spread(weights, off, grid, xyz, self.readout)))
         return ops.reshape(xyz, (-1, 3 * j))
+
+    @staticmethod
+    def _replica_share(loss):
+        """``loss`` divided by the replicas in sync, as Keras scales the compiled loss: under
+        tf.distribute every replica's gradients are summed, so the added loss must be too."""
+        context = tf.distribute.get_replica_context()
+        replicas = context.num_replicas_in_sync if context is not None else 1
+        return loss / float(replicas)
 
     def compute_output_shape(self, input_shapes):
         return (input_shapes[0][0], 3 * input_shapes[0][3])
 
     def get_config(self):
-        return {**super().get_config(), "readout": self.readout}
+        return {**super().get_config(), "readout": self.readout, "map_loss": self.map_loss}
+
+
+def vote_spread(weights, off, grid, joints, readout: str):
+    """The heatmap-weighted spread of the per-pixel votes around their joint, the mean over the batch
+    of sum_j sum_p p_pj ||v_pj - joint_j||^2 (normalized units squared). weights (B, P, J) sum to 1 over
+    the P pixels; off (B, P, J, 3) offsets; grid (P, 2) pixel centres; joints (B, J, 3) the readout.
+    The votes v are grid + offset (voting) or (grid, offset_z) (soft_argmax)."""
+    xy = grid[None, :, None, :] + (off[..., :2] if readout == "voting" else 0.0)  # (B or 1, P, J, 2)
+    xy_err = ops.sum(ops.square(xy - joints[:, None, :, :2]), axis=-1)  # (B, P, J)
+    z_err = ops.square(off[..., 2] - joints[:, None, :, 2])  # (B, P, J)
+    return ops.mean(ops.sum(weights * (xy_err + z_err), axis=[1, 2]))
 
 
 def _conv_bn(x, filters: int, kernel: int, stride: int, name: str, bn: bool, relu: bool = True):
@@ -139,5 +170,5 @@ def build_dense_model(cfg: ModelConfig, num_joints: int) -> keras.Model:
     heatmap = keras.layers.Conv2D(num_joints, 1, dtype="float32", name="heatmap")(x)
     offsets = keras.layers.Conv2D(3 * num_joints, 1, dtype="float32", kernel_initializer="zeros",
                                   name="offsets")(x)
-    outputs = VotingReadout(cfg.readout, dtype="float32", name="joints")([heatmap, offsets])
+    outputs = VotingReadout(cfg.readout, cfg.map_loss, dtype="float32", name="joints")([heatmap, offsets])
     return keras.Model(inputs, outputs, name=f"sdnet_{cfg.preset}")

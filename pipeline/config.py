@@ -380,7 +380,8 @@ class ModelConfig:
     ``family`` 'dense' (``models/dense.py``) replaces the conv/FC layers above by an encoder-decoder:
     a stride-4 stem, one stride-2 stage per entry of ``dense_widths`` after the first (channels per
     stage), a decoder back to maps at stride ``map_stride`` (crop pixels per map pixel), per-pixel
-    heatmaps and offsets, and ``readout`` into the same 3J joints.
+    heatmaps and offsets, and ``readout`` into the same 3J joints; ``map_loss`` > 0 adds a loss on
+    the maps (``models.dense.VotingReadout``).
     """
 
     preset: str = opt("cpu", "model preset: paper = ZF-net layers + FC 2048; cpu = scaled to train fast on "
@@ -404,6 +405,9 @@ class ModelConfig:
     map_stride: int = opt(4, "dense family: the maps' stride in crop pixels (a power of 2, >= 2)")
     readout: str = opt("voting", "dense family: voting = heatmap-weighted votes of per-pixel offsets; "
                        "soft_argmax = the heatmap's 2-D soft-argmax, depth voted", choices=DENSE_READOUTS)
+    map_loss: float = opt(0.0, "dense family: weight of the loss on the maps, the heatmap-weighted spread of "
+                          "the per-pixel votes around their joint; with 1 and the squared joint loss the two "
+                          "together are the squared error of every pixel's vote (0 = joints only)")
 
     def __post_init__(self) -> None:
         n = len(self.conv_filters)
@@ -419,6 +423,8 @@ class ModelConfig:
             raise ValueError(f"model: family must be one of {MODEL_FAMILIES}, got {self.family!r}")
         if self.readout not in DENSE_READOUTS:
             raise ValueError(f"model: readout must be one of {DENSE_READOUTS}, got {self.readout!r}")
+        if self.map_loss < 0.0:
+            raise ValueError(f"model: map_loss must be >= 0, got {self.map_loss}")
         deepest = 2 ** (len(self.dense_widths) + 1)
         if not self.dense_widths or min(self.dense_widths) < 1:
             raise ValueError("model: dense_widths needs at least one positive width")

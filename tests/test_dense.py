@@ -115,3 +115,41 @@ def test_the_model_runs_on_batches_of_unknown_height_and_width():
 
     out = forward(tf.zeros((2, s, s, 1)))
     assert out.shape == (2, 48) and np.isfinite(out.numpy()).all()
+
+
+@pytest.mark.parametrize("readout", ["voting", "soft_argmax"])
+def test_map_loss_plus_the_squared_joint_loss_is_every_votes_weighted_squared_error(readout):
+    """The loss on the maps is what makes the dense supervision of A2J/AWR exact: the squared error
+    of the read-out joint plus the vote spread equals sum_p p ||vote_p - target||^2, by brute force."""
+    rng = np.random.default_rng(3)
+    h, j = 4, 3
+    heat = rng.normal(0, 2, (2, h, h, j)).astype("float32")
+    off = rng.normal(0, 0.3, (2, h, h, 3 * j)).astype("float32")
+    target = rng.uniform(-1, 1, (2, j, 3)).astype("float32")
+    layer = VotingReadout(readout, map_loss=1.0)
+    joints = layer([tf.constant(heat), tf.constant(off)], training=True).numpy().reshape(2, j, 3)
+    (spread,) = [float(v) for v in layer.losses]
+    joint_sq = np.mean(np.sum((joints - target) ** 2, axis=(1, 2)))
+
+    p = np.exp(heat.reshape(2, h * h, j))
+    p /= p.sum(axis=1, keepdims=True)
+    votes = off.reshape(2, h * h, j, 3).copy()
+    votes[..., :2] = plane_grid(h)[None, :, None, :] + (votes[..., :2] if readout == "voting" else 0.0)
+    brute = np.mean(np.sum(p * np.sum((votes - target[:, None]) ** 2, axis=-1), axis=(1, 2)))
+    np.testing.assert_allclose(joint_sq + spread, brute, rtol=1e-5)
+    assert spread > 0
+
+
+def test_map_loss_is_added_in_training_only_and_trains():
+    cfg = dataclasses.replace(PRESETS["dense-smoke"], map_loss=0.5)
+    model = build_dense_model(cfg, 16)
+    x = np.random.default_rng(0).uniform(-1, 1, (4, cfg.input_size, cfg.input_size, 1)).astype("float32")
+    model(x, training=False)
+    assert model.losses == []
+    model(x, training=True)
+    assert len(model.losses) == 1 and float(model.losses[0]) > 0
+    model.compile(optimizer="adam", loss="mse")
+    history = model.fit(x, np.zeros((4, 48), "float32"), epochs=2, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    with pytest.raises(ValueError, match="map_loss must be >= 0"):
+        ModelConfig(family="dense", map_loss=-1.0)

@@ -18,6 +18,9 @@ declare -A FLAGS=(
   [dense-s1]="--config configs/dense.json --seed 1"
   [dense-stride8-s0]="--config configs/dense.json --set model.map_stride=8 --seed 0"
   [dense-argmax-s0]="--config configs/dense.json --set model.readout=soft_argmax --seed 0"
+  [dense-maploss-s0]="--config configs/dense.json --set model.map_loss=1 --seed 0"
+  [dense-light-s0]="--config configs/dense.json --set model.dense_widths=[32,64,128] --set model.map_stride=8 --seed 0"
+  [dense-light-s1]="--config configs/dense.json --set model.dense_widths=[32,64,128] --set model.map_stride=8 --seed 1"
 )
 names=("$@")
 [ ${#names[@]} -gt 0 ] || names=(cpu-s0 dense-s0 cpu-s1 dense-s1)
