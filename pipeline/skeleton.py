@@ -13,6 +13,17 @@ finger root to fingertip.
 
 NYU (``NYU_SKELETON``): the evaluation kit's 14 joints, in its order
 (``NYU_EVAL_JOINT_NAMES``, also ``pipeline.nyu_format.EVAL_JOINT_NAMES``), the palm (13) the root.
+
+MSRA Hand 2015 (``MSRA_SKELETON``) and HANDS 2017 / BigHand2.2M (``HANDS2017_SKELETON``): the same
+21-joint hand (wrist, then per finger MCP, PIP, DIP, tip; the thumb's four joints carry the same
+names, as both datasets label them) in each dataset's own label order:
+  * MSRA (``MSRA_JOINT_NAMES``): 0 wrist; 1-4 index MCP-PIP-DIP-TIP; 5-8 middle; 9-12 ring;
+    13-16 pinky (MSRA's "little"); 17-20 thumb.
+  * HANDS 2017 (``HANDS2017_JOINT_NAMES``): 0 wrist; 1-5 the MCPs of thumb, index, middle, ring,
+    pinky; 6-8 thumb PIP-DIP-TIP; 9-11 index; 12-14 middle; 15-17 ring; 18-20 pinky.
+The wrist is the root (layer 0), the MCPs its children (layer 1), the tips layer 4; parts run wrist
+-> tip in ``FINGERS`` order; no bone length is known (None). ``reorder`` moves per-joint values from
+one skeleton's order to another's by joint name (e.g. MSRA labels into HANDS 2017 order).
 """
 from __future__ import annotations
 
@@ -230,3 +241,50 @@ NYU_SKELETON = Skeleton(
     bone_length_mm=tuple(_NYU_BONE_MM.get((NYU_EVAL_JOINT_NAMES[p], NYU_EVAL_JOINT_NAMES[c]))
                          for c, p in enumerate(_NYU_PARENTS) if p >= 0),
 )
+
+
+# ----------------------------------------------------------------------------- 21-joint hands
+
+def _hand21_skeleton(joint_names: tuple[str, ...]) -> Skeleton:
+    """The 21-joint hand (wrist root; per finger ``<f>_mcp`` child of the wrist, then ``_pip``,
+    ``_dip``, ``_tip``) in the order ``joint_names``; parts in ``FINGERS`` order, bone lengths
+    unknown (None)."""
+    index = {name: j for j, name in enumerate(joint_names)}
+    chains = {f: tuple(f"{f}_{k}" for k in _HAND21_KINDS) for f in FINGERS}
+    parent_name = {chain[0]: "wrist" for chain in chains.values()}
+    parent_name.update({child: parent for chain in chains.values() for parent, child in zip(chain, chain[1:])})
+    parents = tuple(-1 if name == "wrist" else index[parent_name[name]] for name in joint_names)
+    parts = tuple((f, (index["wrist"],) + tuple(index[n] for n in chains[f])) for f in FINGERS)
+    return Skeleton(joint_names=joint_names, parents=parents, parts=parts,
+                    bone_length_mm=(None,) * (len(joint_names) - 1))
+
+
+_HAND21_KINDS = ("mcp", "pip", "dip", "tip")  # per finger, root to tip
+
+# MSRA Hand 2015's joint.txt order: wrist; index, middle, ring, little (pinky), each MCP-PIP-DIP-TIP;
+# then the thumb MCP-PIP-DIP-TIP.
+MSRA_JOINT_NAMES = ("wrist",) + tuple(f"{f}_{k}" for f in ("index", "middle", "ring", "pinky", "thumb")
+                                      for k in _HAND21_KINDS)
+# HANDS 2017's Training_Annotation.txt order: wrist; the five MCPs (thumb, index, middle, ring, pinky);
+# then per finger in the same order PIP-DIP-TIP.
+HANDS2017_JOINT_NAMES = (("wrist",) + tuple(f"{f}_mcp" for f in FINGERS)
+                         + tuple(f"{f}_{k}" for f in FINGERS for k in _HAND21_KINDS[1:]))
+
+MSRA_SKELETON = _hand21_skeleton(MSRA_JOINT_NAMES)
+HANDS2017_SKELETON = _hand21_skeleton(HANDS2017_JOINT_NAMES)
+
+
+def reorder(joints: np.ndarray, source: Skeleton, target: Skeleton) -> np.ndarray:
+    """Per-joint values ``joints`` (..., J, C) in ``source``'s joint order (J = source.num_joints)
+    -> (..., J', C) in ``target``'s order (J' = target.num_joints), matched by joint name; any frame
+    and unit (xyz mm stays xyz mm, uvd stays uvd). A new array. ValueError when ``joints`` does not
+    have ``source``'s joints, or naming the joints of ``target`` that ``source`` lacks."""
+    joints = np.asarray(joints)
+    if joints.ndim < 2 or joints.shape[-2] != source.num_joints:
+        raise ValueError(f"expected (..., {source.num_joints}, C) joints of the source skeleton, got shape "
+                         f"{joints.shape}")
+    where = {name: j for j, name in enumerate(source.joint_names)}
+    missing = [name for name in target.joint_names if name not in where]
+    if missing:
+        raise ValueError(f"cannot reorder: the source skeleton has no joint named {', '.join(missing)}")
+    return joints[..., [where[name] for name in target.joint_names], :]

@@ -3,6 +3,8 @@ import pytest
 
 from pipeline import nyu_format
 from pipeline.skeleton import FINGER_COLORS, FINGERS, ICVL_SKELETON, NYU_SKELETON, Skeleton, joint_colours, tree_depths
+from pipeline.skeleton import (HANDS2017_JOINT_NAMES, HANDS2017_SKELETON, MSRA_JOINT_NAMES, MSRA_SKELETON,
+                               reorder)
 from pipeline.skeleton import ICVL_SKELETON as SK
 
 
@@ -153,3 +155,58 @@ def test_joint_colours_follow_the_parts_and_grey_the_rest():
     assert colours[name("index_tip")] == colours[name("index_mid")] == FINGER_COLORS["index"]
     assert colours[name("wrist_a")] == colours[name("wrist_b")] == colours[name("palm")] == "#9e9e9e"
     assert joint_colours(ICVL_SKELETON)[ICVL_SKELETON.joint_names.index("thumb_root")] == FINGER_COLORS["thumb"]
+
+
+# ---- MSRA Hand 2015 and HANDS 2017: one 21-joint hand in two label orders ------------------------------
+
+HAND21 = [MSRA_SKELETON, HANDS2017_SKELETON]
+
+
+@pytest.mark.parametrize("sk", HAND21, ids=["msra", "hands2017"])
+def test_hand21_skeletons_have_a_wrist_root_and_five_four_joint_fingers(sk):
+    assert sk.num_joints == 21 and len(set(sk.joint_names)) == 21
+    assert sk.root == 0 and sk.joint_names[0] == "wrist"
+    assert sk.part_names == FINGERS
+    for finger, chain in sk.parts:
+        assert len(chain) == 5 and chain[0] == sk.root
+        assert [sk.joint_names[j] for j in chain[1:]] == [f"{finger}_{k}" for k in ("mcp", "pip", "dip", "tip")]
+        assert [sk.layers[j] for j in chain] == [0, 1, 2, 3, 4]
+    assert sorted(set(sk.layers)) == [0, 1, 2, 3, 4]  # 4 layers below the root
+    assert [len(sk.joints_in_layer(layer)) for layer in range(5)] == [1, 5, 5, 5, 5]
+    assert sk.bone_length_mm == (None,) * 20
+    assert Skeleton.from_dict(sk.to_dict()).matches(sk.to_dict())
+
+
+def test_hand21_label_orders_are_the_datasets():
+    assert MSRA_SKELETON.joint_names[1:5] == ("index_mcp", "index_pip", "index_dip", "index_tip")
+    assert MSRA_SKELETON.joint_names[13] == "pinky_mcp" and MSRA_SKELETON.joint_names[17:] == (
+        "thumb_mcp", "thumb_pip", "thumb_dip", "thumb_tip")
+    assert HANDS2017_SKELETON.joint_names[1:6] == tuple(f"{f}_mcp" for f in FINGERS)
+    assert HANDS2017_SKELETON.joint_names[6:9] == ("thumb_pip", "thumb_dip", "thumb_tip")
+    assert HANDS2017_SKELETON.joint_names[18:] == ("pinky_pip", "pinky_dip", "pinky_tip")
+    assert HANDS2017_SKELETON.fingertips == (8, 11, 14, 17, 20)
+    assert MSRA_SKELETON.fingertips == (20, 4, 8, 12, 16)
+    assert set(MSRA_JOINT_NAMES) == set(HANDS2017_JOINT_NAMES)
+    assert not MSRA_SKELETON.matches(HANDS2017_SKELETON.to_dict())
+
+
+def test_reorder_msra_to_hands2017_and_back_is_the_identity():
+    joints = np.random.default_rng(0).normal(size=(2, 3, 21, 3))  # (..., J, C)
+    there = reorder(joints, MSRA_SKELETON, HANDS2017_SKELETON)
+    assert there.shape == joints.shape
+    for name in ("wrist", "thumb_tip", "pinky_mcp", "index_dip"):
+        np.testing.assert_array_equal(there[..., HANDS2017_JOINT_NAMES.index(name), :],
+                                      joints[..., MSRA_JOINT_NAMES.index(name), :])
+    np.testing.assert_array_equal(reorder(there, HANDS2017_SKELETON, MSRA_SKELETON), joints)
+    np.testing.assert_array_equal(reorder(joints, MSRA_SKELETON, MSRA_SKELETON), joints)
+
+
+def test_reorder_names_the_joints_the_source_lacks():
+    other = Skeleton(joint_names=("wrist", "sixth_finger_tip"), parents=(-1, 0), parts=(),
+                     bone_length_mm=(None,))
+    with pytest.raises(ValueError, match="sixth_finger_tip"):
+        reorder(np.zeros((21, 3)), MSRA_SKELETON, other)
+    with pytest.raises(ValueError, match="palm"):
+        reorder(np.zeros((21, 3)), HANDS2017_SKELETON, ICVL_SKELETON)
+    with pytest.raises(ValueError, match=r"\(\.\.\., 21, C\)"):
+        reorder(np.zeros((16, 3)), MSRA_SKELETON, HANDS2017_SKELETON)
