@@ -72,15 +72,12 @@ def bench_infer(quick: bool = False) -> dict:
     # shrinking the last layer keeps them near the hand, as a trained net does. Speed is unchanged.
     kernel, bias = model.get_layer("joints").get_weights()
     model.get_layer("joints").set_weights([kernel * 0.05, bias])
-    forward = tf.function(lambda x: model(x, training=False),
-                          input_signature=[tf.TensorSpec((None, CROP, CROP, 1), tf.float32)])
     rng = np.random.default_rng(0)
     x1 = tf.constant(rng.uniform(-1, 1, (1, CROP, CROP, 1)).astype(np.float32))
     xb = tf.constant(rng.uniform(-1, 1, (BATCH, CROP, CROP, 1)).astype(np.float32))
-    for _ in range(5):  # warm-up: tracing, oneDNN kernel selection, allocator
-        forward(x1).numpy()
+    forward = _compiled_forward(model, x1, xb)
+    for _ in range(3):  # the eager path's warm-up
         model(x1, training=False).numpy()
-    forward(xb).numpy()
     n1, nb = (30, 3) if quick else (200, 10)
     out = {
         "infer_ms_batch1": _median_ms(lambda: forward(x1).numpy(), n1),

@@ -442,7 +442,7 @@ PRESETS: dict[str, ModelConfig] = {
     "smoke": ModelConfig(preset="smoke", input_size=32, conv_filters=(8, 16, 16, 16, 16),
                          conv_kernels=(5, 3, 3, 3, 3), conv_strides=(2, 1, 1, 1, 1),
                          pool_after=(True, True, False, False, True), fc_units=64, dropout=0.0),
-    "dense": ModelConfig(preset="dense", family="dense", dense_widths=(48, 96, 128), map_stride=4),
+    "dense": ModelConfig(preset="dense", family="dense", dense_widths=(48, 96, 128), map_stride=8),
     "dense-smoke": ModelConfig(preset="dense-smoke", family="dense", input_size=32, dense_widths=(8, 16),
                                map_stride=4),
 }

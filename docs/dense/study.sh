@@ -14,16 +14,17 @@ common=(--minutes "$MIN" --steps-per-epoch 500 --no-fit-refine --no-fit-centre -
 declare -A FLAGS=(
   [cpu-s0]="--preset cpu --seed 0"
   [cpu-s1]="--preset cpu --seed 1"
-  [dense-s0]="--config configs/dense.json --seed 0"
-  [dense-s1]="--config configs/dense.json --seed 1"
-  [dense-stride8-s0]="--config configs/dense.json --set model.map_stride=8 --seed 0"
-  [dense-argmax-s0]="--config configs/dense.json --set model.readout=soft_argmax --seed 0"
-  [dense-maploss-s0]="--config configs/dense.json --set model.map_loss=1 --seed 0"
-  [dense-light-s0]="--config configs/dense.json --set model.dense_widths=[32,64,128] --set model.map_stride=8 --seed 0"
-  [dense-light-s1]="--config configs/dense.json --set model.dense_widths=[32,64,128] --set model.map_stride=8 --seed 1"
+  [dense-s0]="--preset dense --set model.map_stride=4 --seed 0"
+  [dense-s1]="--preset dense --set model.map_stride=4 --seed 1"
+  [dense-stride8-s0]="--preset dense --seed 0"
+  [dense-stride8-s1]="--preset dense --seed 1"
+  [dense-argmax-s0]="--preset dense --set model.map_stride=4 --set model.readout=soft_argmax --seed 0"
+  [dense-maploss-s0]="--preset dense --set model.map_stride=4 --set model.map_loss=1 --seed 0"
+  [dense-light-s0]="--preset dense --set model.dense_widths=[32,64,128] --seed 0"
+  [dense-light-s1]="--preset dense --set model.dense_widths=[32,64,128] --seed 1"
 )
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(cpu-s0 dense-s0 cpu-s1 dense-s1)
+[ ${#names[@]} -gt 0 ] || names=(cpu-s0 dense-stride8-s0 cpu-s1 dense-stride8-s1)
 mkdir -p "$OUT"
 for name in "${names[@]}"; do
   if [ -f "$OUT/$name/summary.json" ]; then echo "skip $name"; continue; fi
