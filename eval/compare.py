@@ -366,8 +366,9 @@ class PublishedDir:
 
 
 def ground_truth_names(dataset: Dataset) -> tuple[tuple[str, ...], ...]:
-    """The file-name sets that are a ground truth of ``dataset``, preferred first."""
-    names = [(dataset.test_label_file,)]
+    """The file-name sets that are a ground truth of ``dataset``, preferred first (none for a dataset
+    without a benchmark ground-truth file)."""
+    names = [(dataset.test_label_file,)] if dataset.test_label_file else []
     if dataset.test_label_files:
         names.append(dataset.test_label_files)
     return tuple(names)

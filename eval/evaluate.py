@@ -164,7 +164,7 @@ def load_published(bench_dir: Path, dataset: Dataset | None = None) -> dict:
     if found is None:
         expected = "; or ".join(
             " or ".join(" and ".join(names) for names in ground_truth_names(d)) + f" ({d.name})"
-            for d in DATASETS.values())
+            for d in DATASETS.values() if ground_truth_names(d))
         raise SdnetError(f"{bench_dir}: expected a benchmark's test labels ({expected}) and result files "
                          "in published/")
     if dataset is not None and found.dataset.name != dataset.name:

@@ -155,11 +155,15 @@ def relative_motion(x, x_root, x_prev, x_root_prev, mode: str = "displacement") 
 
 def temporal_parts(skeleton: Skeleton) -> tuple[tuple[int, int, int], ...]:
     """(tip, mid, reference) joints of the temporal term, one per part of at least three joints whose
-    tip is a leaf of the tree: the part's tip, the joint before it, and the one before that (ICVL's
-    fingers palm, root, mid, tip: tip, mid, root, the paper's layers 3, 2, 1; NYU's palm, mid, tip:
-    tip, mid, palm; NYU's thumb: tip, mid, root). Parts of two joints have no temporal term."""
+    tip is a leaf of the tree: the part's tip, the joint before it, and the reference its motion is
+    measured against: the part's layer-1 joint (the finger root, as in the paper's Eq. 12), or the
+    part's first joint when the finger root is the joint before the tip. ICVL's fingers palm, root,
+    mid, tip: tip, mid, root (the paper's layers 3, 2, 1); NYU's palm, mid, tip: tip, mid, palm; NYU's
+    thumb: tip, mid, root; a 21-joint finger wrist, MCP, PIP, DIP, TIP: TIP, DIP, MCP. Parts of two
+    joints have no temporal term."""
     leaves = set(range(skeleton.num_joints)) - set(skeleton.parents)
-    return tuple((c[-1], c[-2], c[-3]) for c in skeleton.part_chains if len(c) >= 3 and c[-1] in leaves)
+    return tuple((c[-1], c[-2], c[min(1, len(c) - 3)]) for c in skeleton.part_chains
+                 if len(c) >= 3 and c[-1] in leaves)
 
 
 def phi_M(tip, mid, root, tip_prev, mid_prev, root_prev, penalty: float = 1.0,

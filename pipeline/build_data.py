@@ -4,7 +4,8 @@ Output layout (written to a temporary directory, renamed into place when complet
 
     DATA/manifest.json            schema version, dataset, its skeleton, the intrinsics, counts/bytes
                                   per split, crop and augmentation parameters (test cubes per
-                                  subject when the dataset fixes them), source root
+                                  subject when the dataset fixes them; the held-out test subject
+                                  of a leave-one-subject-out dataset, "" otherwise), source root
     DATA/train-SSSSS-of-NNNNN.tfrecord.gz   (and val-..., test-00000-of-00001...)
     DATA/rejected.jsonl           one line per rejected frame: image path, split, label file and
                                   line, reason (a bad label line without an image path: path is
@@ -165,6 +166,7 @@ def _manifest(root, cfg, intr, plan, stats, rejected, tmp, beam_args, seconds) -
         "crop_size": cfg.crop_size,
         "cube_mm": cfg.cube_mm,
         "test_cubes_mm": plan.test_cubes_mm,
+        "test_subject": cfg.test_subject,
         "config": to_dict(cfg),
         "rotations_deg": rotation_angles("train", cfg),
         "skeleton": dataset.skeleton.to_dict(),

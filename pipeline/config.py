@@ -151,10 +151,11 @@ PRIOR_MODES = ("pdf", "neglogpdf")
 TEMPORAL_MODES = ("displacement", "distance")
 # The Beam DirectRunner's running modes (``sdnet synth --running-mode``, ``build_synth.BeamOptions``).
 RUNNING_MODES = ("multi_processing", "multi_threading", "in_memory")
-# The datasets of the registry (``pipeline.datasets``): ``DataConfig.dataset`` and the tree formats
-# ``sdnet synth`` writes (``--dataset``), the default first.
+# The datasets of the registry (``pipeline.datasets``): ``DataConfig.dataset``, the default first; and
+# the tree formats ``sdnet synth`` writes (``--dataset``): the generator draws 16 ICVL joints (and NYU's
+# from them), not yet the 21-joint hands of MSRA and HANDS 2017.
 DATASET_NAMES = tuple(DATASETS)
-SYNTH_DATASETS = DATASET_NAMES
+SYNTH_DATASETS = ("icvl", "nyu")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -219,7 +220,10 @@ class DataConfig:
     than this share are rejected. max_joint_extent: training frames with a joint farther than this
     many half-cubes from the hand centre (normalized coordinate) are rejected: the centre missed the
     hand. Never applied to val/test frames. shards: TFRecord shards for 'train' (0 = about 2000
-    records per shard). seed: of the scale and centre jitter.
+    records per shard). seed: of the scale and centre jitter. test_subject: the held-out subject of a
+    dataset evaluated leave one subject out (its ``fold_subjects``, MSRA's P0..P8: required there, its
+    frames are 'test' with its cube, the other subjects' 'train'); "" for the other datasets (their own
+    test split). The manifest records it, so runs and reports of different folds are told apart.
     """
 
     dataset: str = opt("icvl", "the dataset of the tree (pipeline.datasets): its layout, label reader, skeleton and "
@@ -240,9 +244,15 @@ class DataConfig:
     max_joint_extent: float = 1.5
     shards: int = opt(0, "train shards (0: about 2000 records each)")
     seed: int = opt(0, "seed of the scale/centre jitter")
+    test_subject: str = opt("", "the held-out test subject of a leave-one-subject-out dataset (required there: "
+                            + "; ".join(f"{d.name} {d.fold_subjects[0]}..{d.fold_subjects[-1]}"
+                                        for d in DATASETS.values() if d.fold_subjects)
+                            + "); its frames are the test split, cropped with its cube; empty for datasets with "
+                            "their own test split")
     centre: CentreConfig = CentreConfig()
 
     def __post_init__(self) -> None:
+        folds = DATASETS[self.dataset].fold_subjects if self.dataset in DATASETS else ()
         checks = [
             (self.dataset in DATASET_NAMES, f"dataset must be one of {', '.join(DATASET_NAMES)}, got {self.dataset!r}"),
             (self.crop_size >= 16, f"crop size must be >= 16 px, got {self.crop_size}"),
@@ -254,6 +264,12 @@ class DataConfig:
             (0 <= self.max_reject_fraction <= 1, "max reject fraction must be in [0, 1]"),
             (self.max_joint_extent > 0, "max joint extent must be > 0"),
             (self.shards >= 0, "shards must be >= 0"),
+            (bool(self.test_subject) or not folds, f"dataset {self.dataset} is tested leave one subject out: "
+             f"test_subject is required (one of {', '.join(folds)})", ("test_subject",)),
+            (not self.test_subject or self.test_subject in folds,
+             f"test_subject must be one of {', '.join(folds)} for dataset {self.dataset}, got {self.test_subject!r}"
+             if folds else f"test_subject does not apply to dataset {self.dataset} (it has its own test split), "
+             f"got {self.test_subject!r}", ("test_subject",)),
         ]
         _check(checks)
 

@@ -67,13 +67,14 @@ def plan_frames(root: Path, cfg: DataConfig, intr: Intrinsics | None = None) -> 
     'val' holds whole training sequences (``choose_val_sequences``); when the training split has a
     single sequence, so none can be held out whole (NYU's one training recording, a synthetic tree),
     the tail of that sequence is 'val' instead (``tail_val_frames``), recorded in ``Plan.val_from``.
-    ``cfg.val_fraction`` 0: no 'val'. Bad labels become rejections (not errors) naming the label file,
+    ``cfg.val_fraction`` 0: no 'val'. The reader assigns 'train' and 'test' (a leave-one-subject-out
+    dataset by ``cfg.test_subject``). Bad labels become rejections (not errors) naming the label file,
     the line and, when known, the frame's image path; ``intr``: the camera whose image the labels must
     lie in (None: the dataset's). A root with no label files raises SdnetError.
     """
     plan = Plan()
     dataset = get_dataset(cfg.dataset)
-    listing = dataset.list_frames(root, intr or dataset.camera, cfg.skip_prerotated)
+    listing = dataset.list_frames(root, intr or dataset.camera, cfg.skip_prerotated, cfg.test_subject)
     plan.label_files = list(listing.label_files)
     plan.rejected = list(listing.rejected)
     plan.test_cubes_mm = dict(listing.test_cubes_mm)

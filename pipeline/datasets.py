@@ -6,9 +6,16 @@ the cube used to crop each, and the file names of its benchmark ground truth. St
 from the record (through the manifest or the run); none of them names a dataset.
 
 A dataset's on-disk layout is values too: ``list_tree`` (read a tree's labels and list its frames,
-cheap, in the driver of ``sdnet data``) and ``decode_depth`` (one frame's PNG bytes to depth in mm, on
-a worker) are the format module's functions (``pipeline.icvl``, ``pipeline.nyu_format``) behind one
-signature, so ``sdnet data`` converts any registered tree without naming its dataset.
+cheap, in the driver of ``sdnet data``) and ``decode_depth`` (one frame's depth file bytes to depth in
+mm, on a worker) are the format module's functions (``pipeline.icvl``, ``pipeline.nyu_format``,
+``pipeline.msra_format``, ``pipeline.hands2017_format``) behind one signature, so ``sdnet data``
+converts any registered tree without naming its dataset.
+
+How a tree's frames become test frames is the dataset's: ICVL and NYU have test folders; MSRA is
+evaluated leave one subject out (``Dataset.fold_subjects``: the data cut names its test subject,
+``DataConfig.test_subject``); HANDS 2017's test labels are hidden, so the last
+``HANDS2017_TEST_SHARE`` of its labelled training frames (frame-number order) are the test split.
+Each dataset keeps its own joint order (``Dataset.skeleton``).
 
 Frames: the cameras follow ``pipeline.camera`` (image uvd [px, px, mm]; camera xyz [mm], x right,
 y down, z forward).
@@ -16,16 +23,17 @@ y down, z forward).
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from pipeline import icvl, nyu_format
+from pipeline import hands2017_format, icvl, msra_format, nyu_format
 from pipeline.camera import CAMERAS, Intrinsics
 from pipeline.errors import SdnetError
-from pipeline.skeleton import ICVL_SKELETON, NYU_SKELETON, Skeleton
+from pipeline.skeleton import HANDS2017_SKELETON, ICVL_SKELETON, MSRA_SKELETON, NYU_SKELETON, Skeleton
 
 
 @dataclass(frozen=True)
@@ -51,8 +59,9 @@ class FrameItem:
 class TreeListing:
     """What a dataset's reader found in a tree: its labelled ``frames`` (split 'train' or 'test',
     label order), the frames or label lines ``rejected`` up front (dicts of ``rejected.jsonl``: path,
-    split, label_file, line, reason), the ``label_files`` read, and ``test_cubes_mm`` (sequence ->
-    crop cube side, mm) when the dataset fixes the test frames' cubes."""
+    split, label_file, line, reason), the ``label_files`` read, and ``test_cubes_mm`` (test sequence
+    or test subject -> crop cube side, mm: NYU's subjects, MSRA's test subject) when the dataset fixes
+    the test frames' cubes."""
 
     frames: list[FrameItem] = field(default_factory=list)
     rejected: list[dict] = field(default_factory=list)
@@ -89,21 +98,31 @@ class Dataset:
       scoring_camera_name: how results name ``scoring_camera`` (settings.json's ``camera``).
       test_sequences: the test set's sequences (ICVL) or subjects (NYU), contiguous and in label order:
         the groups of the per-sequence errors and of the plausibility's bone-length sd and jitter.
+        Empty when the benchmark's test set is not a fixed list of frames known here: MSRA (a fold's
+        test set is its test subject's frames found in the tree; the kit's per-subject frame counts
+        are not recorded here) and HANDS 2017 (test labels hidden; sdnet tests on held-out training
+        frames). A data dir's test split is then described by its manifest (``test_subject``,
+        ``test_cubes_mm``) and its records' sequences.
       sequences_in_paths: True when a test image path names its sequence (its folder, ICVL's
         ``test_seq_1/...``), so the sequences of a ground truth come from its image paths; False when
         the paths do not tell them apart (NYU's ``test/depth_1_...``) and they are the frame ranges of
         ``test_sequences``.
       test_label_file: the benchmark's ground truth in the result format (one line of J x u v d per test
-        frame, in label order).
-      test_list_file: the image path of every line of ``test_label_file``.
+        frame, in label order); "" when sdnet knows no such file (MSRA, HANDS 2017).
+      test_list_file: the image path of every line of ``test_label_file`` ("" when none).
       test_label_files: the dataset's own test label files, when they are a ground truth too (ICVL's
         ``test_seq_1.txt``, ``test_seq_2.txt``: image path + J x u v d a line), in order; else empty.
-      list_tree: ``list_tree(dataset, root, intr, skip_prerotated) -> TreeListing``: the labels of a tree
-        in this layout (``intr``: the camera whose image bounds the labels must lie in;
-        ``skip_prerotated``: leave out pre-rotated training copies where the layout has them).
-      decode_depth: ``decode_depth(png_bytes, where, intr) -> (H, W) uint16 depth in mm`` (0: no
+      list_tree: ``list_tree(dataset, root, intr, skip_prerotated, test_subject) -> TreeListing``: the
+        labels of a tree in this layout (``intr``: the camera whose image bounds the labels must lie in;
+        ``skip_prerotated``: leave out pre-rotated training copies where the layout has them;
+        ``test_subject``: the held-out subject of a ``fold_subjects`` dataset, "" = none: every frame
+        'train', as a reader of the tree's images (eval's refinement, predict's scoring) needs).
+      decode_depth: ``decode_depth(file_bytes, where, intr) -> (H, W) uint16 depth in mm`` (0: no
         depth); DepthImageError naming ``where`` for bytes that are not such an image of ``intr``'s size.
       tree_help: the layout in a few words (``sdnet data --help``).
+      fold_subjects: the subjects of a leave-one-subject-out protocol (MSRA's P0..P8), empty for a
+        dataset with its own test split. When set, a data cut must name one of them as its
+        ``DataConfig.test_subject``: that subject's frames are 'test', the others' 'train'.
     """
 
     name: str
@@ -119,6 +138,7 @@ class Dataset:
     list_tree: Callable[..., TreeListing] | None = None
     decode_depth: Callable[[bytes, str, Intrinsics], np.ndarray] | None = None
     tree_help: str = ""
+    fold_subjects: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         start = 0
@@ -152,11 +172,17 @@ class Dataset:
         raise ValueError(f"{self.name}: test frame {index} is outside 0..{self.test_frames - 1}")
 
 
-    def list_frames(self, root: Path, intr: Intrinsics, skip_prerotated: bool = False) -> TreeListing:
-        """The labelled frames of the tree at ``root`` in this dataset's layout (``list_tree``)."""
+    def list_frames(self, root: Path, intr: Intrinsics, skip_prerotated: bool = False,
+                    test_subject: str = "") -> TreeListing:
+        """The labelled frames of the tree at ``root`` in this dataset's layout (``list_tree``);
+        ``test_subject``: the held-out subject of a leave-one-subject-out dataset ("" = none). SdnetError
+        for a ``test_subject`` the dataset does not split by."""
         if self.list_tree is None:
             raise SdnetError(f"{self.name}: sdnet cannot read trees of this dataset")
-        return self.list_tree(self, Path(root), intr, skip_prerotated)
+        if test_subject and test_subject not in self.fold_subjects:
+            raise SdnetError(f"{self.name}: test subject {test_subject!r} is not one of "
+                             f"{', '.join(self.fold_subjects) or 'its subjects (it has its own test split)'}")
+        return self.list_tree(self, Path(root), intr, skip_prerotated, test_subject)
 
 
 # ----------------------------------------------------------------------------- the layouts' readers
@@ -166,11 +192,13 @@ def _icvl_decode(data: bytes, where: str, intr: Intrinsics) -> np.ndarray:
     return icvl.decode_depth_png(data, where, (intr.width, intr.height), intr.depth_scale)
 
 
-def _icvl_list(dataset: Dataset, root: Path, intr: Intrinsics, skip_prerotated: bool) -> TreeListing:
+def _icvl_list(dataset: Dataset, root: Path, intr: Intrinsics, skip_prerotated: bool,
+               test_subject: str = "") -> TreeListing:
     """Every label file of an ICVL tree (``icvl.find_label_files``): frames in label order, the bad
     label lines as rejections naming the file, the line and, when the line has one, the image path.
     Pre-rotated training copies (short-named folders, ``icvl.is_prerotated_folder``) are left out with
-    ``skip_prerotated``. The crops use the experiment's cube (no per-sequence cube)."""
+    ``skip_prerotated``. The crops use the experiment's cube (no per-sequence cube). ICVL has its own
+    test split: ``test_subject`` is not used."""
     out = TreeListing()
     for lf in icvl.find_label_files(root):
         out.label_files.append(str(lf.path))
@@ -215,12 +243,14 @@ def nyu_test_subjects(root: Path, dataset: Dataset) -> tuple[tuple[str, int, int
     return tuple((s.name, s.start, s.stop, s.cube_mm) for s in dataset.test_sequences)
 
 
-def _nyu_list(dataset: Dataset, root: Path, intr: Intrinsics, skip_prerotated: bool) -> TreeListing:
+def _nyu_list(dataset: Dataset, root: Path, intr: Intrinsics, skip_prerotated: bool,
+              test_subject: str = "") -> TreeListing:
     """An NYU tree's train/ and test/ (``nyu_format.list_split``, camera 1, the 14 evaluated joints):
     every training frame is of one sequence (the training subject: one recording, so validation is
     its tail), every test frame of its subject (``nyu_test_subjects``), cropped with that subject's
     cube. Rejections: missing PNGs, label/PNG count mismatches, NaN joints, joints outside ``intr``'s
-    image. SdnetError when the tree has neither split folder. (NYU has no pre-rotated copies.)"""
+    image. SdnetError when the tree has neither split folder. (NYU has no pre-rotated copies, and its
+    own test split: ``test_subject`` is not used.)"""
     root = Path(root)
     splits = [s for s in nyu_format.SPLITS if (root / s).is_dir()]
     if not root.is_dir() or not splits:
@@ -242,6 +272,124 @@ def _nyu_list(dataset: Dataset, root: Path, intr: Intrinsics, skip_prerotated: b
                                         split=split, sequence=rec.subject, frame=rec.index,
                                         label_file=rec.source, line=rec.index,
                                         cube_mm=cubes[rec.subject] if split == "test" else 0.0))
+    return out
+
+
+def _msra_decode(data: bytes, where: str, intr: Intrinsics) -> np.ndarray:
+    """An MSRA %06d_depth.bin (6 int32 header, then float32 mm of the hand's box; ``msra_format.decode_bin``)
+    -> (H, W) uint16 mm (``intr.depth_scale`` mm per stored unit), rounded to whole mm: sdnet's raw
+    depth, which the refinement compares in integral mm. 0 = no depth."""
+    depth = msra_format.decode_bin(data, where, (intr.width, intr.height)) * np.float32(intr.depth_scale)
+    return np.minimum(np.rint(depth), np.iinfo(np.uint16).max).astype(np.uint16)
+
+
+def _msra_rel_path(root: Path, path: str) -> str:
+    """``path`` (a frame's .bin, a gesture folder, a joint.txt) relative to ``root``, with '/'."""
+    try:
+        return Path(path).relative_to(root).as_posix()
+    except ValueError:
+        return Path(path).as_posix()
+
+
+def _msra_split(rel_path: str, test_subject: str) -> str:
+    """'test' for a path under the test subject's folder (``P3/...``), else 'train'."""
+    return "test" if test_subject and rel_path.split("/", 1)[0] == test_subject else "train"
+
+
+def _msra_list(dataset: Dataset, root: Path, intr: Intrinsics, skip_prerotated: bool,
+               test_subject: str = "") -> TreeListing:
+    """An MSRA tree (``msra_format.list_tree``: every ``P*/<gesture>/joint.txt``, joints in MSRA's
+    order, camera xyz y down), split leave one subject out: frames of ``test_subject`` are 'test',
+    cropped with that subject's cube (``msra_format.SUBJECT_CUBE_MM``, also ``test_cubes_mm``), the
+    other subjects' 'train' with the experiment's cube ("" = no test subject: every frame 'train').
+    A frame's sequence is its gesture folder (``P3/TIP``), its ``rel_path`` ``P3/TIP/000012_depth.bin``.
+
+    Rejections: the format layer's (missing .bin, a frame of ``msra_format.FAULTY_FRAMES``, a bad
+    joint line, a count line that disagrees, joints behind the camera, .bin files without a line)
+    and joints outside ``intr``'s image (``nyu_format.check_joints``). SdnetError naming the root when
+    it is not an MSRA tree or does not hold ``test_subject``. (No pre-rotated copies.)"""
+    root = Path(root)
+    listing = msra_format.list_tree(root, intr=intr, faulty=msra_format.FAULTY_FRAMES)
+    if test_subject and test_subject not in listing.subjects:
+        raise SdnetError(f"{root}: test subject {test_subject} is not in this MSRA tree (it holds "
+                         f"{', '.join(listing.subjects) or 'no subject with a joint.txt'})")
+    out = TreeListing(label_files=[str(root / s / g / msra_format.LABEL_FILE) for s, g in listing.folders],
+                      test_cubes_mm={test_subject: msra_format.SUBJECT_CUBE_MM[test_subject]} if test_subject else {})
+    for rej in listing.rejected:
+        out.rejected.append({**rej.to_dict(), "split": _msra_split(_msra_rel_path(root, rej.path), test_subject)})
+    for rec in listing.records:
+        rel = _msra_rel_path(root, rec.path)
+        split = _msra_split(rel, test_subject)
+        reason = nyu_format.check_joints(rec.uvd, intr.width, intr.height)
+        if reason:
+            out.rejected.append({"path": rec.path, "split": split, "label_file": rec.label_file,
+                                 "line": rec.line, "reason": reason})
+            continue
+        out.frames.append(FrameItem(image=rec.path, rel_path=rel, uvd=rec.uvd, split=split,
+                                    sequence=f"{rec.subject}/{rec.gesture}", frame=rec.frame,
+                                    label_file=rec.label_file, line=rec.line,
+                                    cube_mm=rec.cube_mm if split == "test" else 0.0))
+    return out
+
+
+# HANDS 2017: the share of a tree's labelled frames, the last in frame-number order, that is the test
+# split (the challenge's test labels are hidden), and the one sequence its frames are given (the
+# annotation file does not mark BigHand's recordings).
+HANDS2017_TEST_SHARE = 0.05
+HANDS2017_SEQUENCE = "training"
+
+
+def tail_count(n: int, share: float) -> int:
+    """How many of ``n`` frames a tail of ``share`` holds: ceil(share * n), at least 1 and at most
+    n - 1 (0 for fewer than two frames or ``share`` 0)."""
+    if n < 2 or share <= 0:
+        return 0
+    return min(n - 1, max(1, math.ceil(share * n)))
+
+
+def _hands2017_decode(data: bytes, where: str, intr: Intrinsics) -> np.ndarray:
+    """A HANDS 2017 depth PNG (16-bit grayscale mm) -> (H, W) uint16 mm (``hands2017_format.decode_depth``)."""
+    return hands2017_format.decode_depth(data, where, intr)
+
+
+def _hands2017_list(dataset: Dataset, root: Path, intr: Intrinsics, skip_prerotated: bool,
+                    test_subject: str = "") -> TreeListing:
+    """A HANDS 2017 tree's training frames (``hands2017_format.list_tree``, joints in its order). Its
+    test labels are hidden, so the last ``HANDS2017_TEST_SHARE`` of the usable frames in frame-number
+    order (``tail_count``: one contiguous block, at least one frame of two) are 'test', the rest
+    'train'; every frame is of the one sequence ``HANDS2017_SEQUENCE`` (so 'val' is the tail of the
+    training frames, before the test block), cropped with the experiment's cube. ``rel_path``:
+    ``training/images/image_D%08d.png``. Rejections: the format layer's (bad or repeated annotation
+    lines, joints behind the camera, missing images, images without a line) and joints outside
+    ``intr``'s image. SdnetError naming the file when the tree has no annotation file (e.g. the test
+    release, whose labels are hidden). ``test_subject`` is not used."""
+    root = Path(root)
+    label = root / hands2017_format.ANNOTATION_FILE
+    if not label.is_file():
+        raise SdnetError(f"{label}: not found: not a labelled HANDS 2017 tree (expected "
+                         f"{hands2017_format.ANNOTATION_FILE} and {hands2017_format.IMAGES_DIR}/image_DNNNNNNNN.png)")
+    listing = hands2017_format.list_tree(root, intr)
+    kept, dropped = [], []
+    for rec in listing.records:
+        reason = nyu_format.check_joints(rec.uvd, intr.width, intr.height)
+        if reason:
+            dropped.append({"path": rec.image, "label_file": rec.label_file, "line": rec.line, "reason": reason})
+        else:
+            kept.append(rec)
+    kept.sort(key=lambda r: r.index)
+    n_test = tail_count(len(kept), HANDS2017_TEST_SHARE)
+    first_test = kept[len(kept) - n_test].index if n_test else None
+
+    def split_of(index: int | None) -> str:
+        return "test" if first_test is not None and index is not None and index >= first_test else "train"
+
+    out = TreeListing(label_files=[str(label)])
+    for rej in [r.to_dict() for r in listing.rejected] + dropped:
+        out.rejected.append({**rej, "split": split_of(hands2017_format.frame_index_of(Path(rej["path"]).name))})
+    for rec in kept:
+        out.frames.append(FrameItem(image=rec.image, rel_path=(hands2017_format.IMAGES_DIR / rec.name).as_posix(),
+                                    uvd=rec.uvd, split=split_of(rec.index), sequence=HANDS2017_SEQUENCE,
+                                    frame=rec.index, label_file=rec.label_file, line=rec.line))
     return out
 
 
@@ -288,7 +436,46 @@ NYU = Dataset(
     tree_help="NYU Hand: train/ and test/, each joint_data.mat and depth_1_NNNNNNN.png (RGB-encoded mm)",
 )
 
-DATASETS: dict[str, Dataset] = {d.name: d for d in (ICVL, NYU)}
+# MSRA Hand 2015: leave one subject out over P0..P8 (data.test_subject), that subject's cube
+# (pipeline.msra_format holds the facts); the kit's per-subject frame counts are not recorded here, so
+# no fixed test frame ranges: a data dir's test split is its test subject's frames in the tree. The kit
+# scores with the loaders' camera (its v = cy - fy y / z is y up: the same distances).
+MSRA = Dataset(
+    name="msra",
+    skeleton=MSRA_SKELETON,
+    camera=msra_format.INTRINSICS,
+    scoring_camera=msra_format.INTRINSICS,
+    scoring_camera_name="msra",
+    test_sequences=(),
+    sequences_in_paths=True,  # P3/TIP/000012_depth.bin: the sequence is its gesture folder
+    test_label_file="",
+    test_list_file="",
+    list_tree=_msra_list,
+    decode_depth=_msra_decode,
+    tree_help="MSRA Hand 2015: P0..P8/<gesture>/joint.txt and %06d_depth.bin (float32 mm of the hand's box); "
+              "leave one subject out: --test-subject P0..P8 is the test split, with its cube",
+    fold_subjects=msra_format.SUBJECTS,
+)
+
+# HANDS 2017: the challenge's camera; test labels hidden, so the test split is held-out training frames.
+HANDS2017 = Dataset(
+    name="hands2017",
+    skeleton=HANDS2017_SKELETON,
+    camera=hands2017_format.INTRINSICS,
+    scoring_camera=hands2017_format.INTRINSICS,
+    scoring_camera_name="hands2017",
+    test_sequences=(),
+    sequences_in_paths=False,
+    test_label_file="",
+    test_list_file="",
+    list_tree=_hands2017_list,
+    decode_depth=_hands2017_decode,
+    tree_help="HANDS 2017: training/Training_Annotation.txt and training/images/image_D%08d.png (16-bit mm); "
+              f"test labels hidden: the last {HANDS2017_TEST_SHARE:.0%} of the frames (frame-number order) are "
+              "the test split",
+)
+
+DATASETS: dict[str, Dataset] = {d.name: d for d in (ICVL, NYU, MSRA, HANDS2017)}
 DEFAULT_DATASET = ICVL.name
 
 

@@ -41,7 +41,7 @@ TRAIN_SHORTHANDS = (
 DATA_SHORTHANDS = (
     "data.dataset", "data.crop_size", "data.cube_mm", "data.rotations", "data.scale_jitter", "data.centre_jitter_mm",
     "data.val_fraction", "data.skip_prerotated", "data.max_reject_fraction", "data.centre.band_mm",
-    "data.centre.method", "data.shards", "data.seed")
+    "data.centre.method", "data.shards", "data.seed", "data.test_subject")
 # Length keys that exclude each other: setting one clears the other.
 EXCLUSIVE = {"steps": "epochs", "epochs": "steps"}
 
@@ -199,8 +199,10 @@ def differences(a: TrainConfig, b: TrainConfig, skip: tuple[str, ...] = ("source
 
 def data_differences(data: DataConfig, manifest_config: dict) -> list[str]:
     """``data.KEY=manifest value`` for each record-changing DataConfig field in which a manifest's
-    ``config`` differs from ``data`` (DATA_LAYOUT_FIELDS ignored)."""
-    fm = _flat(json.loads(json.dumps(manifest_config)), "data.")
+    ``config`` differs from ``data`` (DATA_LAYOUT_FIELDS ignored). A key the manifest does not record
+    (a field added since it was written, e.g. ``test_subject``) counts as the field's default."""
+    defaults = _flat(json.loads(json.dumps(to_dict(DataConfig()))), "data.")
+    fm = {**defaults, **_flat(json.loads(json.dumps(manifest_config)), "data.")}
     fw = _flat(json.loads(json.dumps(to_dict(data))), "data.")
     skip = {f"data.{f}" for f in DATA_LAYOUT_FIELDS}
     return [f"{k}={json.dumps(fm.get(k))}" for k in sorted(set(fm) | set(fw)) if k not in skip and fm.get(k) != fw.get(k)]

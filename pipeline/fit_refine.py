@@ -85,10 +85,19 @@ def fit_refinement(run_dir: Path, data_dir: Path, fit: RefineFitConfig, progress
     write_json(run.prior, prior.to_dict())
     write_json(run.refine, record)
     if progress:
-        if record["val_refined_mm"] is None:
-            print(f"refinement: {record['note']} -> {run.refine}", file=sys.stderr)
-        else:
-            print(f"refinement: validation error {record['val_unrefined_mm']:.2f} mm (CNN) -> "
-                  f"{record['val_refined_mm']:.2f} mm refined, {record['note']} ({record['seconds']:.0f} s) "
-                  f"-> {run.prior.name}, {run.refine.name}", file=sys.stderr)
+        print(refine_summary(record, run.refine), file=sys.stderr)
     return record
+
+
+def refine_summary(record: dict, refine_path: Path) -> str:
+    """The one line ``fit_refinement`` prints about a refine.json ``record``: the validation errors (mm)
+    without and with the chosen refinement, and a warning when even the best grid cell does not lower
+    the error (the search has no identity cell: the report then scores both, and --no-refine skips it)."""
+    if record["val_refined_mm"] is None:
+        return f"refinement: {record['note']} -> {refine_path}"
+    line = (f"refinement: validation error {record['val_unrefined_mm']:.2f} mm (CNN) -> "
+            f"{record['val_refined_mm']:.2f} mm refined, {record['note']} ({record.get('seconds', 0):.0f} s) "
+            f"-> prior.json, {refine_path.name}")
+    if record["val_refined_mm"] >= record["val_unrefined_mm"]:
+        line += "; warning: no grid cell lowers the validation error (compare with --no-refine)"
+    return line

@@ -1,5 +1,5 @@
-"""Small data for tests: a tiny ICVL tree of simple stick-hands, a tiny NYU Hand tree of boxes, and
-tiny converted data dirs of both.
+"""Small data for tests: a tiny ICVL tree of simple stick-hands, a tiny NYU Hand tree of boxes, tiny
+MSRA and HANDS 2017 trees of disc-shaped hands, and tiny converted data dirs of ICVL and NYU.
 
 The hands here are deliberately crude (discs along the bones) and fast to draw; the product's
 synthetic generator is ``sdnet synth``. Joints always lie on the drawn hand. A run directory with an
@@ -18,7 +18,9 @@ from pipeline.build_data import convert_tree
 from pipeline.camera import ICVL_INTRINSICS, uvd_to_xyz, xyz_to_uvd
 from pipeline.config import DataConfig
 from pipeline.experiment import bind_data, experiment_json, load_experiment
-from pipeline import nyu_format
+from pipeline import hands2017_format, msra_format, nyu_format
+from pipeline.camera import Intrinsics
+from pipeline.input import make_dataset
 from pipeline.icvl import ICVL_BACKGROUND, format_label_line, write_depth_png
 from pipeline.skeleton import ICVL_SKELETON
 
@@ -142,6 +144,45 @@ def make_tiny_nyu_data_dir(tmp_path: Path, crop_size: int = 32, **tree_kw) -> Pa
     return out
 
 
+def disc_hand_frames(n: int, intr: Intrinsics, num_joints: int = 21, seed: int = 0,
+                     distance_mm: tuple[float, float] = (330.0, 380.0)) -> tuple[np.ndarray, np.ndarray]:
+    """n frames of a crude hand for ``intr``'s camera: joints camera xyz (n, J, 3) [mm, y down] spread
+    +-40 mm (x, y) and +-10 mm (z) about a centre ``distance_mm`` away, and depth (n, H, W) float32 mm:
+    one flat disc at the joints' mean depth covering every projected joint (so the hand-centre rule
+    finds it), 0 (no depth) elsewhere."""
+    rng = np.random.default_rng(seed)
+    vv, uu = np.mgrid[0:intr.height, 0:intr.width]
+    xyz = np.zeros((n, num_joints, 3))
+    depth = np.zeros((n, intr.height, intr.width), np.float32)
+    for i in range(n):
+        centre = np.array([rng.uniform(-30, 30), rng.uniform(-20, 20), rng.uniform(*distance_mm)])
+        xyz[i] = centre + rng.uniform(-1, 1, (num_joints, 3)) * [40.0, 40.0, 10.0]
+        uvd = xyz_to_uvd(xyz[i], intr)
+        u0, v0 = uvd[:, 0].mean(), uvd[:, 1].mean()
+        radius = np.hypot(uvd[:, 0] - u0, uvd[:, 1] - v0).max() + 6.0
+        inside = (uu - u0) ** 2 + (vv - v0) ** 2 <= radius ** 2
+        depth[i][inside] = np.float32(uvd[:, 2].mean() + rng.uniform(0, 1))
+    return depth, xyz
+
+
+def write_tiny_msra_tree(root: Path, subjects=("P0", "P1", "P3"), gestures=("1", "2"), frames: int = 3,
+                         seed: int = 0) -> Path:
+    """An MSRA tree (``msra_format.write_msra_tree``) of disc hands under ``root``: ``frames`` frames per
+    (subject, gesture) folder; returns ``root``."""
+    for k, (subject, gesture) in enumerate((s, g) for s in subjects for g in gestures):
+        depth, xyz = disc_hand_frames(frames, msra_format.INTRINSICS, seed=seed + k)
+        msra_format.write_msra_tree(root, subject, gesture, list(depth), xyz)
+    return Path(root)
+
+
+def write_tiny_hands2017_tree(root: Path, frames: int = 6, seed: int = 0) -> Path:
+    """A HANDS 2017 tree (``hands2017_format.write_hands2017_tree``, images numbered from 1) of disc
+    hands under ``root``, depth in whole mm; returns ``root``."""
+    depth, xyz = disc_hand_frames(frames, hands2017_format.INTRINSICS, seed=seed)
+    hands2017_format.write_hands2017_tree(root, list(np.rint(depth).astype(np.uint16)), xyz, compress_level=1)
+    return Path(root)
+
+
 def is_a_drawn_figure(path: Path, min_side: int = 200) -> bool:
     """True when ``path`` is an image of at least ``min_side`` px a side holding a drawing (axes, text,
     curves: many grey levels and some dark ink), not a blank or unreadable canvas."""
@@ -203,3 +244,13 @@ def smoke_run_config(manifest: dict, data_dir: Path | str = "") -> dict:
     was cut), as `sdnet train` writes it."""
     cfg = load_experiment(None, {"model.preset": "smoke", "data": manifest["config"]})
     return experiment_json(bind_data(cfg, manifest, data_dir))
+
+
+def split_records(data_dir, split):
+    """Every record of split ``split`` of the data dir ``data_dir``, in file order: meta key -> numpy
+    array (J from the manifest)."""
+    out = {}
+    for _, _, meta in make_dataset(data_dir, split, 64, with_meta=True):
+        for key, value in meta.items():
+            out.setdefault(key, []).append(value.numpy())
+    return {k: np.concatenate(v) for k, v in out.items()}

@@ -376,9 +376,9 @@ def test_nyu_bad_result_files_exit_non_zero_with_one_line(tmp_path, capsys, muta
 def test_an_unknown_dataset_flag_is_refused(tmp_path, capsys):
     gt_path, _ = _tiny_nyu(tmp_path)
     with pytest.raises(SystemExit) as e:
-        main(["compare", "--dataset", "msra", "--gt", str(gt_path), "--pred", str(gt_path),
+        main(["compare", "--dataset", "bighand", "--gt", str(gt_path), "--pred", str(gt_path),
               "--out", str(tmp_path / "o")])
-    assert e.value.code == 2 and "invalid choice: 'msra'" in capsys.readouterr().err
+    assert e.value.code == 2 and "invalid choice: 'bighand'" in capsys.readouterr().err
 
 
 def test_find_published_recognises_icvl_and_nyu_folders(tmp_path):

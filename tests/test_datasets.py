@@ -4,24 +4,51 @@ import dataclasses
 import numpy as np
 import pytest
 
-from pipeline import nyu_format
+from pipeline import hands2017_format, msra_format, nyu_format
 from pipeline.camera import CAMERAS, uvd_to_xyz
-from pipeline.datasets import (DATASETS, DEFAULT_DATASET, ICVL, NYU, Dataset, EvalSequence, get_dataset,
-                               kit_camera)
+from pipeline.datasets import (DATASETS, DEFAULT_DATASET, HANDS2017, ICVL, MSRA, NYU, Dataset, EvalSequence,
+                               get_dataset, kit_camera)
 from pipeline.errors import SdnetError
-from pipeline.skeleton import ICVL_SKELETON, NYU_SKELETON
+from pipeline.skeleton import HANDS2017_SKELETON, ICVL_SKELETON, MSRA_SKELETON, NYU_SKELETON
 
 
 def test_registry_lookups():
-    assert sorted(DATASETS) == ["icvl", "nyu"] and DEFAULT_DATASET == "icvl"
+    assert sorted(DATASETS) == ["hands2017", "icvl", "msra", "nyu"] and DEFAULT_DATASET == "icvl"
     assert get_dataset("icvl") is ICVL and get_dataset("nyu") is NYU
+    assert get_dataset("msra") is MSRA and get_dataset("hands2017") is HANDS2017
     assert all(d.name == name for name, d in DATASETS.items())
 
 
 def test_an_unknown_dataset_is_a_one_line_error_listing_the_known_names():
     with pytest.raises(SdnetError) as e:
-        get_dataset("msra")
-    assert str(e.value) == "unknown dataset 'msra' (known: icvl, nyu)"
+        get_dataset("bighand")
+    assert str(e.value) == "unknown dataset 'bighand' (known: hands2017, icvl, msra, nyu)"
+
+
+def test_msra_record():
+    assert MSRA.skeleton is MSRA_SKELETON and MSRA.num_joints == 21
+    assert MSRA.camera == MSRA.scoring_camera == msra_format.INTRINSICS
+    assert (MSRA.camera.fx, MSRA.camera.fy, MSRA.camera.cx, MSRA.camera.cy) == (241.42, 241.42, 160.0, 120.0)
+    assert (MSRA.camera.width, MSRA.camera.height) == (320, 240)
+    # leave one subject out: no fixed test frames, the folds are the nine subjects
+    assert MSRA.fold_subjects == tuple(f"P{i}" for i in range(9))
+    assert MSRA.test_sequences == () and MSRA.test_frames == 0 and MSRA.sequences_in_paths
+    assert (MSRA.test_label_file, MSRA.test_list_file, MSRA.test_label_files) == ("", "", ())
+
+
+def test_hands2017_record():
+    assert HANDS2017.skeleton is HANDS2017_SKELETON and HANDS2017.num_joints == 21
+    assert HANDS2017.camera == HANDS2017.scoring_camera == hands2017_format.INTRINSICS
+    assert (HANDS2017.camera.width, HANDS2017.camera.height) == (640, 480)
+    assert HANDS2017.fold_subjects == () and HANDS2017.test_sequences == () and not HANDS2017.sequences_in_paths
+    assert (HANDS2017.test_label_file, HANDS2017.test_list_file) == ("", "")
+
+
+def test_only_a_fold_dataset_takes_a_test_subject(tmp_path):
+    with pytest.raises(SdnetError, match="icvl: test subject 'P1' is not one of its subjects"):
+        ICVL.list_frames(tmp_path, ICVL.camera, test_subject="P1")
+    with pytest.raises(SdnetError, match="msra: test subject 'P9' is not one of P0, P1"):
+        MSRA.list_frames(tmp_path, MSRA.camera, test_subject="P9")
 
 
 def test_icvl_record():

@@ -13,7 +13,8 @@ PACKAGES = ("pipeline", "models", "eval", "beam_jobs")
 # Layers, lowest first. A module belongs to the first entry that names it or a package above it.
 LAYERS = (
     ("core", ("models", "pipeline.errors", "pipeline.skeleton", "pipeline.camera", "pipeline.config",
-              "pipeline.schema", "pipeline.fsutil", "pipeline.experiment", "pipeline.icvl", "pipeline.nyu_format", "pipeline.datasets", "pipeline.geometry", "pipeline.augment",
+              "pipeline.schema", "pipeline.fsutil", "pipeline.experiment", "pipeline.icvl", "pipeline.nyu_format", "pipeline.msra_format",
+              "pipeline.hands2017_format", "pipeline.datasets", "pipeline.geometry", "pipeline.augment",
               "pipeline.precision", "pipeline.input", "pipeline.runfiles", "pipeline.rundir", "pipeline.score", "pipeline.convert",
               "pipeline.dask_cluster", "pipeline.synth", "pipeline.joint_error")),
     ("jobs", ("beam_jobs",)),

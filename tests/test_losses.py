@@ -10,20 +10,20 @@ import tensorflow as tf
 
 from models import losses as L
 from models.sdnet import build_model, preset, with_input_size
-from pipeline.skeleton import ICVL_SKELETON, NYU_SKELETON, Skeleton
+from pipeline.skeleton import ICVL_SKELETON, MSRA_SKELETON, NYU_SKELETON, Skeleton
 
 SK = ICVL_SKELETON
 NUM_JOINTS = SK.num_joints
 PARTS = SK.part_chains
-SKELETONS = [ICVL_SKELETON, NYU_SKELETON]
-SK_IDS = ["icvl", "nyu"]
+SKELETONS = [ICVL_SKELETON, NYU_SKELETON, MSRA_SKELETON]
+SK_IDS = ["icvl", "nyu", "msra"]
 N_PAIRS = sum(len(c) - 2 for c in PARTS)
 
 
-def straight_hand(bone_mm=(40.0, 30.0, 20.0), sk: Skeleton = SK) -> np.ndarray:
+def straight_hand(bone_mm=(40.0, 30.0, 20.0, 15.0), sk: Skeleton = SK) -> np.ndarray:
     """A hand in mm whose fingers are straight rays from the palm, spread in the x-y plane; (J, 3).
-    The bones of a part take ``bone_mm`` from the palm out; joints in no part (NYU's wrist points)
-    sit 70 mm below the palm."""
+    The bones of a part take ``bone_mm`` from the palm (or wrist) out, as many as the part has (ICVL 3,
+    MSRA 4); joints in no part (NYU's wrist points) sit 70 mm below the palm."""
     x = np.zeros((sk.num_joints, 3))
     x[sk.root] = (0.0, 0.0, 300.0)
     for j, p in enumerate(sk.parents):
@@ -162,6 +162,47 @@ def test_nyu_pairs_follow_its_three_joint_fingers_and_ignore_the_wrist():
     assert sdl(x, moved, sk)[0] == pytest.approx(0.0, abs=1e-5)
     bent = bend_tip(x, part=2, angle_deg=90.0, sk=sk)  # the middle finger's only angle
     assert sdl(x, bent, sk)[0] == pytest.approx(1.0, abs=1e-4)
+
+
+def test_msra_pairs_follow_its_four_bone_fingers_from_the_wrist():
+    sk = MSRA_SKELETON
+    assert sk.num_joints == 21 and all(len(c) == 5 and c[0] == sk.root for c in sk.part_chains)
+    x = straight_hand((40.0, 30.0, 20.0, 15.0), sk=sk)
+    # wrist-MCP-PIP-DIP-TIP: 3 angles per finger, 15 in all
+    assert L.bone_angles(x[None], sk).shape == L.bone_length_ratios(x[None], sk).shape == (1, 15)
+    np.testing.assert_allclose(L.bone_angles(x[None], sk).numpy(), 0.0, atol=1e-3)
+    ratios = L.bone_length_ratios(x[None], sk).numpy().reshape(5, 3)
+    np.testing.assert_allclose(ratios, np.tile([30 / 70, 20 / 50, 15 / 35], (5, 1)), rtol=1e-5)
+    bent = bend_tip(x, part=2, angle_deg=90.0, sk=sk)  # one finger's DIP-TIP bone: one angle of 90 degrees
+    assert sdl(x, bent, sk)[0] == pytest.approx(1.0, abs=1e-4)
+    longer = bend_tip(x, part=4, angle_deg=0.0, length=35.0, sk=sk)  # only that finger's last ratio moves
+    moved = L.bone_length_ratios(longer[None], sk).numpy().reshape(5, 3)
+    np.testing.assert_allclose(np.delete(moved.ravel(), 14), np.delete(ratios.ravel(), 14), rtol=1e-5)
+    assert moved[4, 2] == pytest.approx(35 / 55, rel=1e-5)
+
+
+@pytest.mark.parametrize("sk", [MSRA_SKELETON], ids=["msra"])
+def test_gradients_match_finite_differences_on_the_21_joint_skeleton(sk):
+    rng = np.random.default_rng(3)
+    gt = straight_hand(sk=sk) + rng.normal(0, 4, size=(sk.num_joints, 3))
+    pred = gt + rng.normal(0, 6, size=gt.shape)
+    kw = dict(alpha=0.7, beta=1.3, omega1=1.0, omega2=0.5, penalty="hinge", threshold=math.radians(20.0))
+
+    def f(p):
+        return float(L.sdnet_loss(gt[None], p[None], sk, sdl_weight=50.0, **kw).numpy()[0])
+
+    x = tf.constant(pred[None], tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = L.sdnet_loss(gt[None], x, sk, sdl_weight=50.0, **kw)
+    grad = tape.gradient(y, x).numpy()[0]
+    assert np.all(np.isfinite(grad))
+    h = 5e-2  # float32 loss of 21 joints: a wider step keeps rounding out of the difference
+    for j, k in [(0, 0), (1, 1), (4, 2), (8, 0), (13, 1), (17, 2), (20, 0)]:
+        e = np.zeros_like(pred)
+        e[j, k] = h
+        fd = (f(pred + e) - f(pred - e)) / (2 * h)
+        assert grad[j, k] == pytest.approx(fd, rel=2e-2, abs=1e-3), (j, k)
 
 
 def test_gradients_match_finite_differences():

@@ -17,17 +17,8 @@ from pipeline.config import DataConfig
 from pipeline.convert import plan_frames
 from pipeline.datasets import ICVL, NYU
 from pipeline.errors import SdnetError
-from pipeline.input import check_manifest, make_dataset, read_manifest
-from tests.helpers import IN_PROCESS, TINY_NYU_SUBJECTS, write_tiny_nyu_tree
-
-
-def _records(data_dir, split):
-    """Every record of a split, in file order, as numpy (J from the manifest)."""
-    out = {}
-    for _, _, meta in make_dataset(data_dir, split, 64, with_meta=True):
-        for key, value in meta.items():
-            out.setdefault(key, []).append(value.numpy())
-    return {k: np.concatenate(v) for k, v in out.items()}
+from pipeline.input import check_manifest, read_manifest
+from tests.helpers import IN_PROCESS, TINY_NYU_SUBJECTS, split_records, write_tiny_nyu_tree
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +51,7 @@ def test_manifest_records_the_dataset_its_skeleton_camera_and_cubes(converted):
 def test_records_are_14_joints_equal_to_the_trees_labels(converted):
     tree, out, _ = converted
     uvd36, xyz36 = nyu_format.read_joint_data(tree / "test" / nyu_format.LABEL_FILE)
-    rec = _records(out, "test")
+    rec = split_records(out, "test")
     assert rec["uvd"].shape == (4, 14, 3) and rec["xyz"].shape == (4, 14, 3)
     kept = [0, 1, 2, 4]  # label rows; row 3's PNG is truncated
     np.testing.assert_allclose(rec["uvd"], nyu_format.eval_joints(uvd36)[kept], atol=1e-3)
@@ -73,11 +64,11 @@ def test_records_are_14_joints_equal_to_the_trees_labels(converted):
 
 def test_test_sequences_are_the_subjects_in_label_order_with_their_cubes(converted):
     _, out, _ = converted
-    rec = _records(out, "test")
+    rec = split_records(out, "test")
     assert [s.decode() for s in rec["sequence"]] == ["subject_1", "subject_1", "subject_2", "subject_2"]
     assert list(rec["frame"]) == [1, 2, 3, 5]
     np.testing.assert_array_equal(rec["cube_mm"], [300.0, 300.0, 250.0, 250.0])
-    train = _records(out, "train")
+    train = split_records(out, "train")
     assert {s.decode() for s in train["sequence"]} == {"subject_1"} and np.all(train["cube_mm"] == 300.0)
 
 
@@ -132,8 +123,8 @@ def test_the_manifest_check_refuses_a_skeleton_that_is_not_its_datasets(converte
     manifest = {**read_manifest(out), "dataset": dataset, "skeleton": skeleton.to_dict()}
     with pytest.raises(SdnetError, match=f"recorded a {dataset} skeleton that differs"):
         check_manifest(manifest, where="m.json")
-    with pytest.raises(SdnetError, match="unknown dataset 'msra'"):
-        check_manifest({**manifest, "dataset": "msra"}, where="m.json")
+    with pytest.raises(SdnetError, match="unknown dataset 'bighand'"):
+        check_manifest({**manifest, "dataset": "bighand"}, where="m.json")
     old = {k: v for k, v in read_manifest(out).items() if k != "dataset"}
     with pytest.raises(SdnetError, match="records no dataset"):
         check_manifest(old, where="m.json")

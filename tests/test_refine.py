@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 
 from models.prior import BonePrior
-from models.refine import (candidates_per_joint, foreground_integral, phi_D, phi_M, previous_frame, refine_poses,
-                           relative_motion, temporal_parts)
+from models.refine import (_layer_plans, candidates_per_joint, foreground_integral, phi_D, phi_M, previous_frame,
+                           refine_poses, relative_motion, temporal_parts)
 from models.refine_search import choose_refine_params
 from pipeline.camera import ICVL_INTRINSICS, Intrinsics, uvd_to_xyz, xyz_to_uvd
 from pipeline.config import RefineConfig
 from pipeline.errors import SdnetError
 from pipeline.icvl import ICVL_BACKGROUND
-from pipeline.skeleton import ICVL_SKELETON, NYU_SKELETON, Skeleton
+from pipeline.skeleton import HANDS2017_SKELETON, ICVL_SKELETON, MSRA_SKELETON, NYU_SKELETON, Skeleton
 
 SK = ICVL_SKELETON
 INTR = ICVL_INTRINSICS
@@ -22,11 +22,14 @@ FAN = np.deg2rad([-60.0, -15.0, 0.0, 15.0, 30.0])  # finger directions from 'up'
 
 
 UNKNOWN_BONE_MM = (60.0, 4.0)  # (mean, std) of the bones whose length a skeleton does not give (NYU's palm -> mid)
+HAND21_BONE_MM = (22.0, 3.0)  # test lengths of the 21-joint hands' bones (the registry gives none)
 
 
 def bone_stats(sk: Skeleton) -> list[tuple[float, float]]:
-    """(mean, std) mm per bone of ``sk``: its known lengths, ``UNKNOWN_BONE_MM`` for the others."""
-    return [b if b is not None else UNKNOWN_BONE_MM for b in sk.bone_length_mm]
+    """(mean, std) mm per bone of ``sk``: its known lengths, else ``HAND21_BONE_MM`` for a 21-joint hand
+    (its four-bone fingers fit the image) and ``UNKNOWN_BONE_MM`` for the others."""
+    unknown = HAND21_BONE_MM if sk.num_joints == 21 else UNKNOWN_BONE_MM
+    return [b if b is not None else unknown for b in sk.bone_length_mm]
 
 
 def open_hand(palm=(0.0, 0.0, 300.0), sk: Skeleton = SK) -> np.ndarray:
@@ -333,6 +336,52 @@ def test_temporal_parts_reach_every_fingertip_whatever_the_part_length():
     short = Skeleton(joint_names=("root", "child"), parents=(-1, 0), parts=(("f", (0, 1)),),
                      bone_length_mm=((50.0, 0.5),))
     assert temporal_parts(short) == ()  # a part of two joints has no joint before its tip's parent
+
+
+HAND21 = pytest.mark.parametrize("sk", [MSRA_SKELETON, HANDS2017_SKELETON], ids=["msra", "hands2017"])
+
+
+@HAND21
+def test_21_joint_layers_run_wrist_mcp_pip_dip_tip(sk):
+    plans = _layer_plans(sk, palm_bone_term=True)
+    kinds = [{sk.joint_names[j].rsplit("_", 1)[-1] for j in plan.joints} for plan in plans]
+    assert kinds == [{"wrist"}, {"mcp"}, {"pip"}, {"dip"}, {"tip"}]
+    assert all(len(plan.joints) == 5 for plan in plans[1:])
+    # each joint of layers 1-4 is refined against its refined parent, the joint one layer up its finger
+    for plan in plans[1:]:
+        assert plan.anchors_refined
+        assert [a for (a,) in plan.anchors] == [sk.parents[j] for j in plan.joints]
+    # the wrist (layer 0) is refined against its five MCP children's bones
+    assert sorted(plans[0].anchors[0]) == sorted(sk.joint_names.index(f"{f}_mcp")
+                                                 for f in ("thumb", "index", "middle", "ring", "pinky"))
+
+
+@HAND21
+def test_21_joint_temporal_parts_measure_tip_and_dip_against_the_finger_root(sk):
+    # the paper's Eq. 12: motion relative to the finger's layer-1 joint (the MCP), whatever the finger length
+    name = sk.joint_names.index
+    assert temporal_parts(sk) == tuple((name(f"{f}_tip"), name(f"{f}_dip"), name(f"{f}_mcp"))
+                                       for f, _ in sk.parts)
+
+
+@HAND21
+def test_21_joint_hand_is_refined_toward_plausible_bones_with_the_temporal_term(sk):
+    rng = np.random.default_rng(6)
+    n = 2
+    truth = np.stack([open_hand((rng.uniform(-15, 15), rng.uniform(10, 30), 300.0), sk) for _ in range(n)])
+    depth = np.stack([render_hand(t, sk=sk) for t in truth])
+    assert np.all((xyz_to_uvd(truth, INTR)[..., :2] >= 0) & (xyz_to_uvd(truth, INTR)[..., :2] < [320, 240]))
+    cnn = truth + rng.normal(0, 4.0, truth.shape)  # (n, 21, 3)
+    cfg = RefineConfig(radius_mm=6.0, gamma_d=0.01, gamma_a=0.01, gamma_m=1.0)
+    out = refine_poses(cnn, depth, np.repeat(BAND, n, 0), INTR, normal_prior(sk), sk, cfg,
+                       sequence_ids=np.zeros(n, int), frame_idx=np.arange(n))
+    assert out.shape == (n, 21, 3) and np.all(np.isfinite(out))
+    assert np.linalg.norm(out - cnn, axis=-1).max() <= cfg.radius_mm + 1e-3
+    mean_len = np.array([m for m, _ in bone_stats(sk)])
+    before = np.abs(sk.bone_lengths(cnn) - mean_len).mean()
+    after = np.abs(sk.bone_lengths(out) - mean_len).mean()
+    assert after < 0.6 * before
+    assert np.linalg.norm(out - truth, axis=-1).mean() < np.linalg.norm(cnn - truth, axis=-1).mean()
 
 
 def test_nyu_hand_is_refined_toward_plausible_bones_with_the_temporal_term():

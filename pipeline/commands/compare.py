@@ -16,7 +16,7 @@ def _dataset_lines() -> str:
         f"{d.name}: {d.num_joints} joints ({3 * d.num_joints} values) a line, {d.scoring_camera_name} fx "
         f"{d.scoring_camera.fx:g}, fy {d.scoring_camera.fy:g}, cx {d.scoring_camera.cx:g}, cy "
         f"{d.scoring_camera.cy:g}, test sequences "
-        + ", ".join(f"{s.name} {s.frames}" for s in d.test_sequences)
+        + (", ".join(f"{s.name} {s.frames}" for s in d.test_sequences) or "not fixed (a data dir's own test split)")
         for d in DATASETS.values())
 
 
@@ -40,7 +40,7 @@ def register(sub) -> None:
                    f"and published results (default {DEFAULT_DATASET})")
     p.add_argument("--gt", type=Path, nargs="+", required=True, metavar="FILE",
                    help="ground truth: a result-format file (3 J values a line, e.g. the kit's "
-                   + ", ".join(d.test_label_file for d in DATASETS.values())
+                   + ", ".join(d.test_label_file for d in DATASETS.values() if d.test_label_file)
                    + ") or ICVL label files (path + 48 values, e.g. test_seq_1.txt test_seq_2.txt), "
                    "concatenated in order")
     p.add_argument("--pred", nargs="+", action="extend", required=True, metavar="NAME=FILE",
@@ -49,7 +49,7 @@ def register(sub) -> None:
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output directory")
     p.add_argument("--list", type=Path, default=None, metavar="FILE",
                    help="the image path of every ground-truth line (the dataset's test list, e.g. "
-                   + ", ".join(d.test_list_file for d in DATASETS.values())
+                   + ", ".join(d.test_list_file for d in DATASETS.values() if d.test_list_file)
                    + "), checked against the ground truth's frame count. Where the paths name the test "
                    "sequence (ICVL) it gives the sequences for the per-sequence errors and the "
                    "plausibility's bone-length sd and jitter; ICVL label files given as --gt carry their own "

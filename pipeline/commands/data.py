@@ -1,4 +1,5 @@
-"""``sdnet data``: the Beam job from a labelled tree (ICVL, NYU Hand) to augmented, sharded TFRecords."""
+"""``sdnet data``: the Beam job from a labelled tree (ICVL, NYU Hand, MSRA, HANDS 2017) to augmented,
+sharded TFRecords."""
 from __future__ import annotations
 
 import argparse
@@ -29,6 +30,11 @@ synthetic tree as its synth.json's test_subjects say), cropped with that subject
 training and val crops use data.cube_mm. Convert NYU trees with --config configs/nyu.json: its 350 mm
 hand-centre band (--band) keeps the centre on the hand when the forearm reaches toward the camera (with
 the default 150 mm it fell on the forearm in 15% of synthetic NYU frames, which the job then rejects).
+MSRA (--dataset msra --test-subject P3): leave one subject out; the test subject's frames are the test
+split, cropped with its cube (200 mm P0-P2, 180 P3-P5, 170 P6, 160 P7, 150 P8), the other subjects'
+frames train (val: whole gesture folders, data.val_fraction); known faulty frames are rejected. One
+data dir per fold; the manifest records its test_subject, and `sdnet train` on it needs the same
+data.test_subject (--set data.test_subject=P3).
 
 Outputs: DATA/manifest.json, DATA/{{train,val,test}}-*.tfrecord.gz, DATA/rejected.jsonl.
 """.format(layouts="\n".join(f"  {d.tree_help}" for d in DATASETS.values()))
@@ -36,7 +42,8 @@ Outputs: DATA/manifest.json, DATA/{{train,val,test}}-*.tfrecord.gz, DATA/rejecte
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "data", help="convert an ICVL or NYU Hand tree into augmented, sharded TFRecords (Apache Beam)",
+        "data", help="convert an ICVL, NYU Hand, MSRA or HANDS 2017 tree into augmented, sharded TFRecords "
+        "(Apache Beam)",
         description="Cut the crops as the data section of the experiment says (--config FILE, default the "
         "default experiment; --set data.KEY=VALUE and the flags below change it), so that `sdnet train "
         "--config FILE` finds its data cut as it expects. Read the tree in its dataset's layout (--dataset). "
@@ -46,10 +53,11 @@ def register(sub) -> None:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", "--icvl-root", dest="root", type=Path,
                    help="root of the tree, in the layout of --dataset (ICVL: Training/, Testing/; NYU: train/, "
-                   "test/); --icvl-root is the older spelling")
+                   "test/; MSRA: P0..P8/; HANDS 2017: training/); --icvl-root is the older spelling")
     p.add_argument("--out", type=Path, help="output directory (must be empty unless --overwrite)")
     add_experiment_arguments(p, DATA_SHORTHANDS)
-    add_camera_arguments(p, "the dataset's: icvl 320x240 PNGs in mm, nyu 640x480 RGB-encoded mm")
+    add_camera_arguments(p, "the dataset's: icvl 320x240 PNGs in mm, nyu 640x480 RGB-encoded mm, msra 320x240 "
+                         "float mm, hands2017 640x480 PNGs in mm")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     p.add_argument("--preview", type=Path, metavar="PNG",
                    help="write a montage of crops with joints; with --out only, preview existing data")
