@@ -33,7 +33,7 @@ from pipeline import camera as pinhole
 from pipeline.camera import Intrinsics
 from pipeline.errors import LabelError, SdnetError
 from pipeline.fsutil import atomic_write_bytes, atomic_write_text, check_output_dir
-from pipeline.icvl import decode_depth_png, encode_depth_png, read_depth_png
+from pipeline.icvl import decode_depth_png, encode_depth_png, is_float, read_depth_png
 from pipeline.skeleton import HANDS2017_SKELETON
 
 TRAIN_DIR = Path("training")
@@ -131,7 +131,7 @@ def parse_annotation_line(text: str) -> tuple[str, np.ndarray | None, str | None
     try:
         values = [float(x) for x in fields[1:]]
     except ValueError:
-        bad = next(x for x in fields[1:] if not _is_float(x))
+        bad = next(x for x in fields[1:] if not is_float(x))
         return name, None, f"non-numeric value {bad!r}"
     if not all(math.isfinite(v) for v in values):
         return name, None, "NaN or infinite value"
@@ -140,14 +140,6 @@ def parse_annotation_line(text: str) -> tuple[str, np.ndarray | None, str | None
     if behind:
         return name, None, f"{behind} joints behind the camera (z <= 0 mm)"
     return name, xyz, None
-
-
-def _is_float(text: str) -> bool:
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
 
 
 def read_annotation_file(path: Path) -> tuple[list[AnnotationLine], list[Hands2017Reject]]:

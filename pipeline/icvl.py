@@ -72,7 +72,7 @@ def parse_label_line(line: str, num_joints: int, source: str = "<labels>", linen
     try:
         values = [float(x) for x in fields[1:]]
     except ValueError:
-        bad = next(x for x in fields[1:] if not _is_float(x))
+        bad = next(x for x in fields[1:] if not is_float(x))
         raise bad_line(f"non-numeric value {bad!r}") from None
     if not all(math.isfinite(v) for v in values):
         raise bad_line("NaN or infinite value")
@@ -80,7 +80,8 @@ def parse_label_line(line: str, num_joints: int, source: str = "<labels>", linen
     return LabelRecord(path=fields[0], uvd=uvd, source=source, line=lineno)
 
 
-def _is_float(text: str) -> bool:
+def is_float(text: str) -> bool:
+    """True when ``text`` reads as a Python float (label fields of the text label formats)."""
     try:
         float(text)
         return True

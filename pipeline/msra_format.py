@@ -47,6 +47,7 @@ from pipeline import camera as pinhole
 from pipeline.camera import Intrinsics
 from pipeline.errors import DepthImageError, LabelError, SdnetError
 from pipeline.fsutil import atomic_write_bytes, atomic_write_text, check_output_dir
+from pipeline.icvl import is_float
 from pipeline.skeleton import MSRA_SKELETON
 
 SUBJECTS = tuple(f"P{i}" for i in range(9))
@@ -247,19 +248,11 @@ def parse_joint_line(line: str) -> tuple[np.ndarray | None, str | None]:
     try:
         values = [float(x) for x in fields]
     except ValueError:
-        bad = next(x for x in fields if not _is_float(x))
+        bad = next(x for x in fields if not is_float(x))
         return None, f"non-numeric value {bad!r}"
     if not all(math.isfinite(v) for v in values):
         return None, "NaN or infinite value"
     return np.asarray(values, dtype=np.float64).reshape(NUM_JOINTS, 3), None
-
-
-def _is_float(text: str) -> bool:
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
 
 
 def read_joint_file(path: Path) -> tuple[np.ndarray, list[MsraReject]]:
