@@ -50,12 +50,15 @@ class JobContext:
     bone_noise: float
     scene_sensor: SensorModel | None = None  # the sensor of scene frames; None: ``sensor``
     dataset: str = "icvl"
+    back_fraction: float = 0.0  # plain sequences turned around (``frames.sequence_view``)
+    scene_back_fraction: float = 0.5  # scene sequences turned around
 
 
 def generate_sequence(item: tuple[SequenceSpec, int], ctx: JobContext) -> list[FrameSpec]:
     """(sequence, index of its first line in its label file) -> the sequence's frames."""
     spec, offset = item
-    return sequence_frames(spec, ctx.seed, ctx.intr, offset, ctx.scale_range, ctx.bone_noise)
+    return sequence_frames(spec, ctx.seed, ctx.intr, offset, ctx.scale_range, ctx.bone_noise,
+                           back_fraction=ctx.back_fraction, scene_back_fraction=ctx.scene_back_fraction)
 
 
 def render_and_write(frame: FrameSpec, ctx: JobContext) -> tuple[str, tuple[int, str]]:

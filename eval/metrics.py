@@ -263,6 +263,27 @@ def palm_faces_camera(joints, skeleton: Skeleton) -> np.ndarray:
     return palm_normals(joints, skeleton)[:, 2] < 0
 
 
+def flex_side_share(joints, skeleton: Skeleton, min_mm: float = 10.0) -> float:
+    """Share of the four fingers' tips, over the frames, on the +n side of the palm: dot(tip - palm, n)
+    with n the unit palm normal (``palm_normals``), counting only tips at least ``min_mm`` off the
+    palm plane (flexed fingers). Fingers flex toward the palm, so about 1 for a right hand's labels
+    seen by a camera and about 0 for the mirror image (``Dataset.image_hand``)."""
+    a = _as_joints(joints, "joints")
+    n = palm_normals(a, skeleton)
+    n = n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-9)
+    parts = dict(skeleton.parts)
+    tips = [parts[f][-1] for f in ("index", "middle", "ring", "pinky")]
+    side = np.einsum("nfk,nk->nf", a[:, tips] - a[:, skeleton.root][:, None], n)  # (N, 4) mm
+    off = np.abs(side) >= min_mm
+    return float((side[off] > 0).mean()) if off.any() else 0.5
+
+
+def image_hand(joints, skeleton: Skeleton) -> str:
+    """'right' or 'left': the chirality of labelled hands (N, J, 3) camera mm as the images show them
+    (``flex_side_share`` above or below one half)."""
+    return "right" if flex_side_share(joints, skeleton) > 0.5 else "left"
+
+
 def palm_side_agreement(pred, gt, skeleton: Skeleton) -> float:
     """Share of frames whose predicted palm normal points to the same side of the image plane as the
     labelled one (1: never mirrored)."""

@@ -47,7 +47,8 @@ from pipeline.synth.sensor import sensor_for
 OPTION_FLAGS = {"dataset": "--dataset", "train_frames": "--train-frames", "test_frames": "--test-frames",
                 "seed": "--seed", "sequence_length": "--sequence-length", "sensor_profile": "--sensor-profile",
                 "scene_fraction": "--scene-fraction", "test_scene_fraction": "--test-scene-fraction",
-                "scene_sensor_profile": "--scene-sensor-profile", "camera": "--camera", "intrinsics": "--intrinsics"}
+                "scene_sensor_profile": "--scene-sensor-profile", "camera": "--camera", "intrinsics": "--intrinsics",
+                "back_fraction": "--back-fraction", "scene_back_fraction": "--scene-back-fraction"}
 
 _TEST_NAME = re.compile(r"^test_seq_(\d+)\.txt$")
 
@@ -111,7 +112,8 @@ def synth_config(*, train_frames: int | None = None, test_frames: int | None = N
                  sequence_length: int | None = None, sensor_profile: str | None = None,
                  scene_fraction: float | None = None, test_scene_fraction: float | None = None,
                  scene_sensor_profile: str | None = None, camera: dict | None = None,
-                 dataset: str | None = None) -> SynthConfig:
+                 dataset: str | None = None, back_fraction: float | None = None,
+                 scene_back_fraction: float | None = None) -> SynthConfig:
     """The SynthConfig of a tree; None = SynthConfig's default. The scene sensor is SynthConfig's default
     unless ``sensor_profile`` is given (then the scenes use that one). ``camera``: ``camera_fields``.
     ``dataset`` 'nyu': the fields an NYU tree fixes (``nyu_mode.config_fields``: NYU's camera, all
@@ -119,7 +121,8 @@ def synth_config(*, train_frames: int | None = None, test_frames: int | None = N
     given = {"dataset": dataset, "seed": seed, "train_frames": train_frames, "test_frames": test_frames,
              "sequence_length": sequence_length, "sensor_profile": sensor_profile,
              "scene_fraction": scene_fraction, "test_scene_fraction": test_scene_fraction,
-             "scene_sensor_profile": scene_sensor_profile, **(camera or {})}
+             "scene_sensor_profile": scene_sensor_profile, "back_fraction": back_fraction,
+             "scene_back_fraction": scene_back_fraction, **(camera or {})}
     derived = nyu_mode.config_fields() if dataset == nyu_mode.DATASET else {}
     if sensor_profile is not None:
         derived["scene_sensor_profile"] = None
@@ -132,7 +135,8 @@ def job_context(cfg: SynthConfig, root: Path):
     scene_sensor = None if cfg.scene_sensor_profile is None else sensor_for(cfg.scene_sensor_profile)
     return JobContext(root=str(root), intr=cfg.camera_intrinsics(), sensor=sensor, seed=cfg.seed,
                       scale_range=cfg.scale_range, bone_noise=cfg.bone_noise, scene_sensor=scene_sensor,
-                      dataset=cfg.dataset)
+                      dataset=cfg.dataset, back_fraction=cfg.back_fraction,
+                      scene_back_fraction=cfg.scene_back_fraction)
 
 
 def plan_tree(cfg: SynthConfig) -> list:

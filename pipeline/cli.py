@@ -34,13 +34,14 @@ from pipeline.commands import data as _data
 from pipeline.commands import eval as _eval
 from pipeline.commands import export as _export
 from pipeline.commands import fit_centre as _fit_centre
+from pipeline.commands import fit_locator as _fit_locator
 from pipeline.commands import fit_refine as _fit_refine
 from pipeline.commands import predict as _predict
 from pipeline.commands import train as _train
 from pipeline.commands import tune as _tune
 from pipeline.commands import reproduce as _reproduce
 
-COMMAND_MODULES = [_synth, _data, _train, _fit_refine, _fit_centre, _eval, _curves, _compare, _predict, _export, _bench,
+COMMAND_MODULES = [_synth, _data, _train, _fit_refine, _fit_centre, _fit_locator, _eval, _curves, _compare, _predict, _export, _bench,
                    _tune, _reproduce]
 
 

@@ -674,6 +674,13 @@ class SynthConfig:
     ``scene_sensor_profile`` (None: the same sensor as the plain frames; the default, 'structured',
     stands for users' RealSense-class cameras).
 
+    Views: plain sequences have ICVL's orientation prior (the side of the hand ICVL's images show, yaw
+    within +-75 degrees), a share ``back_fraction`` of them turned around (the other side toward the
+    camera; 0: ICVL's test set never shows it); scene sequences, which stand for users' cameras, have
+    every yaw (``pipeline.synth.poses.SCENE_VIEW``: within +-90 of either side), a share
+    ``scene_back_fraction`` turned around (``pipeline.synth.frames.sequence_view``). An NYU tree has
+    NYU's views (``nyu_mode.NYU_VIEW``) whatever these say.
+
     Dataset: ``dataset`` 'icvl' writes an ICVL tree (everything above applies); 'nyu' an NYU Hand
     tree (``pipeline.synth.nyu_mode``: NYU's camera, distances, proportions, views and two subjects,
     every frame a scene). An NYU config names its camera 'nyu' with NYU's intrinsics, and both scene
@@ -699,6 +706,8 @@ class SynthConfig:
     scene_fraction: float = 0.3  # share of training sequences that are scenes
     test_scene_fraction: float = 0.0  # share of test sequences that are scenes
     scene_sensor_profile: str | None = "structured"  # sensor of scene frames; None: sensor_profile (+ overrides)
+    back_fraction: float = 0.0  # plain sequences turned around (back toward the camera): ICVL shows one side
+    scene_back_fraction: float = 0.5  # scene sequences turned around: a user's camera sees palm and back
 
     def __post_init__(self) -> None:
         if self.intrinsics is None:
@@ -722,6 +731,10 @@ class SynthConfig:
              ("scene_fraction",)),
             (0.0 <= self.test_scene_fraction <= 1.0,
              f"test_scene_fraction must be in [0, 1], got {self.test_scene_fraction}", ("test_scene_fraction",)),
+            (0.0 <= self.back_fraction <= 1.0, f"back_fraction must be in [0, 1], got {self.back_fraction}",
+             ("back_fraction",)),
+            (0.0 <= self.scene_back_fraction <= 1.0,
+             f"scene_back_fraction must be in [0, 1], got {self.scene_back_fraction}", ("scene_back_fraction",)),
             (self.scene_sensor_profile is None or self.scene_sensor_profile in SENSOR_PROFILES,
              f"scene_sensor_profile must be one of {', '.join(SENSOR_PROFILES)}, got {self.scene_sensor_profile!r}",
              ("scene_sensor_profile",)),

@@ -123,6 +123,13 @@ class Dataset:
       fold_subjects: the subjects of a leave-one-subject-out protocol (MSRA's P0..P8), empty for a
         dataset with its own test split. When set, a data cut must name one of them as its
         ``DataConfig.test_subject``: that subject's frames are 'test', the others' 'train'.
+      image_hand: the chirality of the labelled hand as the dataset's images show it: 'right' when its
+        fingers flex toward +n, n = (index root - palm) x (pinky root - palm) in camera axes (x right,
+        y down, z away), as a right hand seen by a camera does; 'left' for the mirror image. Measured
+        on the test labels (``eval.metrics.flex_side``): NYU's flex toward +n, ICVL's toward -n (its
+        images are a right hand's mirror image), so a model trained on ICVL sees a user's right hand
+        mirrored (``pipeline.predictor``). MSRA and HANDS 2017: 'right' as recorded (right hands; not
+        measured here, no labels of theirs are at hand).
     """
 
     name: str
@@ -139,8 +146,11 @@ class Dataset:
     decode_depth: Callable[[bytes, str, Intrinsics], np.ndarray] | None = None
     tree_help: str = ""
     fold_subjects: tuple[str, ...] = ()
+    image_hand: str = "right"
 
     def __post_init__(self) -> None:
+        if self.image_hand not in ("right", "left"):
+            raise ValueError(f"{self.name}: image_hand must be 'right' or 'left', got {self.image_hand!r}")
         start = 0
         for s in self.test_sequences:
             if s.start != start or s.stop <= s.start:
@@ -416,6 +426,7 @@ ICVL = Dataset(
     list_tree=_icvl_list,
     decode_depth=_icvl_decode,
     tree_help="ICVL: Training/labels.txt, Testing/test_seq_K.txt, 16-bit depth PNGs under */Depth/",
+    image_hand="left",
 )
 
 # NYU Hand: camera 1, the kit's 14 joints; test subjects 1 (frames 0-2439, also in training) and 2

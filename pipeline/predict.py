@@ -57,7 +57,8 @@ def predictions_document(pred: Predictor, source: Path, kind: str, entries: list
 
     Top level: run, input, input_kind, dataset (the run's), joint_names (J, the run's skeleton's
     order), units, intrinsics (px),
-    crop_size (px), cube_mm, centre (the hand-centre rule), refined (bool), hand,
+    crop_size (px), cube_mm, centre (the hand-centre rule), refined (bool), hand (the frames' hand, as a
+    camera shows it), mirrored (bool: frames mirrored in and joints out, ``Predictor.mirrored``),
     centre_refined (bool: the learned centre refinement was applied),
     refine (the RefineConfig or null), counts (frames / ok / no_hand / unreadable), ms_per_frame
     (per stage, per frame with a hand, this machine), frames: one entry per input frame, in input
@@ -84,6 +85,7 @@ def predictions_document(pred: Predictor, source: Path, kind: str, entries: list
         "centre": to_dict(pred.centre),
         "refined": pred.refining,
         "hand": pred.hand,
+        "mirrored": pred.mirrored,
         "centre_refined": pred.centre_refiner is not None,
         "refine": to_dict(pred.refine) if pred.refining else None,
         "counts": {"frames": n, "ok": n_ok,

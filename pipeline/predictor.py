@@ -36,15 +36,16 @@ from pipeline.rundir import load_model, load_refinement, load_run_config, run_da
 OK = "ok"
 NO_HAND = "no hand"
 UNREADABLE = "unreadable"
-HANDS = ("right", "left")  # the model is trained on right hands; a left one is mirrored
+HANDS = ("right", "left")  # the chirality of the hand in the frames (``Dataset.image_hand``)
 
 
 @dataclasses.dataclass
 class Predictor:
     """What predict needs from a run: the Keras model, the crop (``crop_size`` px, ``cube_mm`` mm),
     the hand-centre rule, the camera, the refinement (``prior``/``refine`` None when off) and the
-    ``hand`` in the images ('right' as the model was trained, or 'left': mirrored in and out), and the
-    run's ``dataset`` (``rundir.run_dataset``): its skeleton (the joints predicted) and its depth PNG
+    ``hand`` in the images ('right' or 'left', as a camera shows that hand: frames whose hand is not the
+    chirality the run's dataset shows, ``Dataset.image_hand``, are mirrored in and the joints mirrored
+    out; ICVL's images show a right hand's mirror image), and the run's ``dataset`` (``rundir.run_dataset``): its skeleton (the joints predicted) and its depth PNG
     decoding (``Dataset.decode_depth``)."""
 
     model: object
@@ -68,8 +69,9 @@ class Predictor:
 
     @property
     def mirrored(self) -> bool:
-        """True for a left hand: frames are mirrored left-right before the CNN (a right hand)."""
-        return self.hand == "left"
+        """True when the frames' hand is the mirror image of the hand the run's dataset shows: frames
+        are then mirrored left-right before the CNN (so it sees the chirality it was trained on)."""
+        return self.hand != self.dataset.image_hand
 
     @property
     def work_intrinsics(self) -> Intrinsics:
@@ -86,17 +88,19 @@ class Predictor:
 
 
 def load_predictor(run_dir: Path, intrinsics: Intrinsics | None = None, refine: bool = True,
-                   hand: str = "right", centre_refine: bool = True) -> Predictor:
-    """A Predictor for ``run_dir``; ``intrinsics`` None = the run's camera; ``hand`` 'right' or 'left';
+                   hand: str | None = None, centre_refine: bool = True) -> Predictor:
+    """A Predictor for ``run_dir``; ``intrinsics`` None = the run's camera; ``hand`` 'right' or 'left'
+    as a camera shows it (a user's right hand: 'right'), None = the run's dataset's own (its frames);
     ``centre_refine``: use the run's learned centre refinement (RUN/centre.keras) when it has one.
     Checks everything (config, refinement files, model and its input size) before returning;
     SdnetError on any problem."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise SdnetError(f"{run_dir}: run directory not found")
-    if hand not in HANDS:
+    if hand is not None and hand not in HANDS:
         raise SdnetError(f"hand must be one of {', '.join(HANDS)}, got {hand!r}")
     run_cfg = load_run_config(run_dir)
+    dataset = run_dataset(run_cfg)
     data = run_cfg.data
     intr = intrinsics or run_intrinsics(run_cfg)
     prior, cfg = load_refinement(run_dir) if refine else (None, None)
@@ -106,8 +110,8 @@ def load_predictor(run_dir: Path, intrinsics: Intrinsics | None = None, refine: 
         raise SdnetError(f"{run_dir}: model input {shape[1:]} does not match the run's crop size "
                          f"{data.crop_size} px")
     return Predictor(model=model, crop_size=data.crop_size, cube_mm=data.cube_mm, centre=data.centre,
-                     intrinsics=intr, dataset=run_dataset(run_cfg), prior=prior, refine=cfg, run_dir=run_dir,
-                     preset=run_cfg.model.preset, hand=hand,
+                     intrinsics=intr, dataset=dataset, prior=prior, refine=cfg, run_dir=run_dir,
+                     preset=run_cfg.model.preset, hand=hand or dataset.image_hand,
                      centre_refiner=load_centre_refiner(run_dir) if centre_refine else None)
 
 
@@ -187,8 +191,9 @@ def predict_chunk(pred: Predictor, refs: Sequence[FrameRef], batch_size: int = 6
     """Read, crop, run the CNN on and (when on) refine a run of frames; one FrameResult per ref.
 
     ``timing`` (optional) accumulates seconds per stage over the frames with a hand: 'read' (file +
-    PNG decode), 'crop' (centre + crop), 'cnn' (forward + mapping to uvd), 'refine'. A left hand
-    (``pred.mirrored``) is processed mirrored; results are mapped back to the original image.
+    PNG decode), 'crop' (centre + crop), 'cnn' (forward + mapping to uvd), 'refine'. A hand of the other
+    chirality than the run's dataset shows (``pred.mirrored``) is processed mirrored; results are
+    mapped back to the original image.
     """
     timing = timing if timing is not None else {}
     intr, work_intr = pred.intrinsics, pred.work_intrinsics

@@ -19,7 +19,7 @@ LAYERS = (
               "pipeline.dask_cluster", "pipeline.synth", "pipeline.joint_error")),
     ("jobs", ("beam_jobs",)),
     ("stages", ("pipeline.build_data", "pipeline.build_synth", "pipeline.train", "pipeline.training",
-                "pipeline.inference", "pipeline.fit_refine", "pipeline.finish_run", "pipeline.centre_refiner", "pipeline.predict",
+                "pipeline.inference", "pipeline.fit_refine", "pipeline.finish_run", "pipeline.centre_refiner", "pipeline.locator", "pipeline.predict",
                 "pipeline.predictor", "pipeline.frame_sources", "pipeline.overlay", "pipeline.export",
                 "pipeline.preview_data")),
     ("eval", ("eval",)),

@@ -6,8 +6,12 @@ import pytest
 
 from eval import metrics
 from eval.metrics import MetricInputError
+from eval.results_io import read_results
+from pipeline.camera import uvd_to_xyz
+from pipeline.datasets import get_dataset
 from pipeline.errors import SdnetError
 from pipeline.skeleton import FINGERS, ICVL_SKELETON, NYU_SKELETON
+from tests.helpers import SHARED
 
 SK = ICVL_SKELETON
 NUM_JOINTS = SK.num_joints
@@ -230,3 +234,20 @@ def test_sequence_errors_split_the_mean_by_sequence():
     assert list(out) == ["b", "a"]  # first-appearance order
     assert out["b"] == {"frames": 1, "mean_error_mm": 3.0, "per_joint_mm": [3.0, 3.0]}
     assert out["a"] == {"frames": 2, "mean_error_mm": 1.0, "per_joint_mm": [0.0, 2.0]}
+
+
+@pytest.mark.parametrize("name", ["icvl", "nyu"])
+def test_registry_image_hand_is_the_chirality_of_the_test_labels(name):
+    """Dataset.image_hand (which decides whether predict mirrors a user's right hand) is what the
+    dataset's own test labels show: NYU's fingers flex toward +n (a right hand), ICVL's toward -n."""
+
+    ds = get_dataset(name)
+    path = SHARED / name / ds.test_label_file
+    if not path.is_file():
+        pytest.skip(f"{path} not found (the shared test labels)")
+    xyz = uvd_to_xyz(read_results(path, num_joints=ds.num_joints), ds.scoring_camera)
+    share = metrics.flex_side_share(xyz, ds.skeleton)
+    assert metrics.image_hand(xyz, ds.skeleton) == ds.image_hand
+    assert abs(share - 0.5) > 0.2  # a clear answer, not a coin toss
+    mirrored = xyz * np.array([-1.0, 1.0, 1.0])
+    assert metrics.image_hand(mirrored, ds.skeleton) != ds.image_hand

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from eval.metrics import image_hand
 from models.prior import fit_bone_prior
 from models.refine import refine_poses
 from pipeline.camera import ICVL_INTRINSICS, Intrinsics, uvd_to_xyz
@@ -20,6 +21,7 @@ from pipeline.predictor import crop_at, load_predictor, predict_chunk
 from pipeline.rundir import load_model
 from pipeline.overlay import overlay_image
 from pipeline.skeleton import FINGER_COLORS, ICVL_SKELETON, NYU_SKELETON
+from pipeline.synth.poses import ARTICULATION, camera_joints, sample_subject
 from tests.helpers import make_tiny_data_dir, stick_hand_xyz
 from tests.run_helpers import make_untrained_run
 
@@ -144,8 +146,9 @@ def test_refinement_is_applied_with_the_run_prior(tiny, tmp_path):
         moved.append(step.max())
     assert max(moved) > 0.1
 
-    # Exactly what models.refine gives for these CNN joints, with this sequence's temporal order.
-    pred = load_predictor(tiny["refined"])
+    # Exactly what models.refine gives for these CNN joints, with this sequence's temporal order
+    # (a folder of PNGs is a user's right hand: `sdnet predict`'s default there).
+    pred = load_predictor(tiny["refined"], hand="right")
     refs = collect_frames(folder)[1]
     results = [r for r in predict_chunk(pred, refs) if r.status == "ok"]
     cnn = np.stack([uvd_to_xyz(r.uvd_cnn, intr) for r in results])
@@ -365,3 +368,49 @@ def test_overlay_draws_every_bone_of_the_skeleton_in_its_part_colour(sk):
         assert _colour_pixels(img, FINGER_COLORS[finger]) > 10, finger
     grey = _colour_pixels(img, "#9e9e9e")
     assert (grey > 10) == (sk is NYU_SKELETON)  # only NYU has joints in no part
+
+
+# ----------------------------------------------------------------------------- the hand's chirality
+
+def _constant_pose_run(tiny, tmp_path, joints_xyz_rel):
+    """A copy of the tiny run whose CNN always answers ``joints_xyz_rel`` (J, 3) mm from the crop centre."""
+    run = tmp_path / "constant"
+    shutil.copytree(tiny["run"], run)
+    cube = json.loads((run / "config.json").read_text())["data"]["cube_mm"]
+    model = load_model(run)
+    kernel, _ = model.get_layer("joints").get_weights()
+    model.get_layer("joints").set_weights([kernel * 0.0, (joints_xyz_rel / (cube / 2.0)).reshape(-1)])
+    model.save(run / "model.keras")
+    return run
+
+
+def test_a_users_right_hand_gets_its_thumb_on_the_right_side(tiny, tmp_path):
+    """ICVL's images show a right hand's mirror image (Dataset.image_hand 'left'): a CNN that always
+    answers an ICVL-chirality palm-facing hand, fingers up, run on a user's frames (a folder: a right
+    hand by default) answers a right hand, thumb on the image's right; on the ICVL tree itself (its own
+    frames) the answer is not mirrored, and --hand left keeps ICVL's chirality."""
+
+    subject = sample_subject(np.random.default_rng(0))
+    art = np.zeros((1, len(ARTICULATION)))
+    art[0, [0, 3, 6, 9]] = 60.0  # the four fingers flexed at the MCP: the flex side is visible
+    pose = camera_joints(subject, art, np.zeros((1, 3)), np.array([[0.0, 0.0, 0.0]]))[0]  # yaw 0: palm faces the camera
+    assert image_hand(pose[None], ICVL_SKELETON) == "left"  # the generator's hand has ICVL's chirality
+    run = _constant_pose_run(tiny, tmp_path, pose - pose.mean(axis=0))
+    folder = tmp_path / "user"
+    folder.mkdir()
+    for k, p in enumerate(sorted((tiny["tree"] / "Testing/Depth/test_seq_1").glob("*.png"))):
+        shutil.copy(p, folder / f"image_{k}.png")
+    parts = dict(ICVL_SKELETON.parts)
+    thumb, pinky = parts["thumb"][-1], parts["pinky"][-1]
+    cases = ((folder, [], "right"), (tiny["tree"], ["--split", "test"], "left"), (folder, ["--hand", "left"], "left"))
+    for k, (source, extra, want_hand) in enumerate(cases):
+        out = tmp_path / f"out_{k}"
+        assert main(["predict", "--run", str(run), str(source), "--out", str(out), "--no-refine",
+                     "--no-centre-refine", "--no-overlays", *extra]) == 0
+        doc = json.loads((out / "predictions.json").read_text())
+        xyz = np.array([f["xyz"] for f in doc["frames"] if f["status"] == "ok"])
+        assert len(xyz) and doc["mirrored"] == (want_hand == "right")
+        assert image_hand(xyz, ICVL_SKELETON) == want_hand
+        # fingers up, palm toward the camera: a right hand's thumb is right of its pinky in the image
+        thumb_right = np.array([f["uvd"][thumb][0] > f["uvd"][pinky][0] for f in doc["frames"] if f["status"] == "ok"])
+        assert thumb_right.all() == (want_hand == "right") and thumb_right.any() == (want_hand == "right")

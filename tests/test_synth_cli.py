@@ -177,6 +177,7 @@ def test_option_errors_carry_the_options_as_values():
     """The options at fault come from the fields SynthConfig's checks name (ConfigError.fields), never from its message."""
     cases = [({"train_frames": -1}, ("train_frames",)), ({"test_scene_fraction": -0.5}, ("test_scene_fraction",)),
              ({"scene_fraction": 2.0, "test_frames": 3}, ("scene_fraction",)),
+             ({"back_fraction": -0.1}, ("back_fraction",)), ({"scene_back_fraction": 1.5}, ("scene_back_fraction",)),
              ({"train_frames": 0, "test_frames": 0, "seed": 4}, ("train_frames", "test_frames")),
              ({"train_frames": 0, "test_frames": 0,  # a custom camera is tried with its intrinsics, never alone
                "camera": {"camera": "custom", "intrinsics": CAMERAS["realsense"].to_dict()}},

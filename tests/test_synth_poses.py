@@ -1,6 +1,7 @@
 """Subjects, the pose prior and sequences: anatomy, image framing, smoothness, seeds."""
 import numpy as np
 
+from eval.metrics import palm_normals
 from pipeline.camera import ICVL_INTRINSICS, xyz_to_uvd
 from pipeline.skeleton import ICVL_SKELETON
 from pipeline.synth.frames import plan_sequences, rng_for, sequence_frames, split_test_frames, subject_for
@@ -96,3 +97,24 @@ def test_plan_splits_test_frames_like_icvl():
     assert [(s.split, s.name, s.frames) for s in specs] == [
         ("train", "synth_0000", 20), ("train", "synth_0001", 20), ("train", "synth_0002", 5),
         ("test", "test_seq_1", 4), ("test", "test_seq_2", 6)]
+
+
+def test_scene_sequences_show_both_sides_and_plain_ones_icvls():
+    """Plain sequences show the side ICVL's images show (every frame); scene sequences, standing for a
+    user's camera, show the palm and the back about equally (``scene_back_fraction`` 0.5), and
+    ``back_fraction`` turns plain sequences around."""
+
+    def facing_share(scene: bool, **kw) -> float:
+        n_z = []
+        for k in range(24):
+            spec = plan_sequences(60, 0, 60, scene_fraction=1.0 if scene else 0.0)[0]
+            spec = type(spec)(**{**spec.__dict__, "index": k})
+            frames = sequence_frames(spec, 3, ICVL_INTRINSICS, 0, **kw)
+            joints = np.stack([f.joints for f in frames])
+            n_z.append(palm_normals(joints, ICVL_SKELETON)[:, 2])
+        return float((np.concatenate(n_z) > 0).mean())  # ICVL's side: n_z > 0 (its chirality)
+
+    assert facing_share(False) == 1.0
+    assert 0.25 < facing_share(True) < 0.75
+    assert facing_share(False, back_fraction=1.0) < 0.02
+    assert facing_share(True, scene_back_fraction=0.0) > 0.9

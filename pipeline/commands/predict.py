@@ -33,9 +33,11 @@ def register(sub) -> None:
     p.add_argument("--no-centre-refine", action="store_true",
                    help="crop around the rule's hand centre only, without the run's learned centre "
                    "refinement (RUN/centre.keras, written by `sdnet fit-centre`)")
-    p.add_argument("--hand", choices=["right", "left"], default="right",
-                   help="the hand in the images; the model was trained on right hands, so a left hand "
-                   "is mirrored in and its joints mirrored back out (default right)")
+    p.add_argument("--hand", choices=["right", "left"], default=None,
+                   help="the hand in the frames, as your camera shows it (default: right for a PNG or a "
+                   "folder, the dataset's own for a tree). A hand of the other chirality than the run's "
+                   "dataset shows is mirrored in and its joints mirrored back out: ICVL's images show a "
+                   "right hand's mirror image, so an ICVL run mirrors a user's right hand")
     add_camera_arguments(p, "the camera of the run's dataset")
     p.add_argument("--split", choices=["all", "train", "test"], default="all",
                    help="for an ICVL or NYU tree: which label files / split folders to predict (default all)")
@@ -62,8 +64,9 @@ def run(args: argparse.Namespace) -> int:
         raise SdnetError(f"--dataset {args.dataset}: the run {args.run} was trained on {trained_on} "
                          f"(it predicts {trained_on}'s joints)")
     intr = camera_from_args(args, run_intrinsics(run_cfg))
-    collect_frames(args.path, args.split)  # bad input fails before the model loads
-    pred = load_predictor(args.run, intr, refine=not args.no_refine, hand=args.hand,
+    kind, _ = collect_frames(args.path, args.split)  # bad input fails before the model loads
+    hand = args.hand or (None if kind.endswith("-tree") else "right")  # None: the dataset's own
+    pred = load_predictor(args.run, intr, refine=not args.no_refine, hand=hand,
                           centre_refine=not args.no_centre_refine)
     doc = run_predict(pred, args.path, out, split=args.split, batch_size=args.batch_size,
                       overlays=not args.no_overlays, overwrite=args.overwrite)

@@ -97,6 +97,12 @@ def register(sub) -> None:
                    f"clutter; hand at 250-900 mm), see below (default {SynthConfig().scene_fraction:g})")
     p.add_argument("--test-scene-fraction", type=float, default=None, metavar="F",
                    help="share of test sequences that are scenes (default 0: the ICVL-like test split)")
+    p.add_argument("--back-fraction", type=float, default=None, metavar="F",
+                   help="share of plain sequences turned around, the other side of the hand toward the camera "
+                   f"(default {SynthConfig().back_fraction:g}: the side ICVL's images show, as its test set)")
+    p.add_argument("--scene-back-fraction", type=float, default=None, metavar="F",
+                   help="share of scene sequences turned around; scenes have every yaw within 90 degrees of "
+                   f"either side (default {SynthConfig().scene_back_fraction:g}: palm and back alike, as users show)")
     p.add_argument("--scene-sensor-profile", choices=tuple(SENSOR_PROFILES), default=None,
                    help=f"sensor profile of the scene frames (default {SynthConfig().scene_sensor_profile}, or "
                    "--sensor-profile when that is given)")
@@ -132,7 +138,8 @@ def run(args: argparse.Namespace) -> int:
         return synth_config(train_frames=args.train_frames, test_frames=args.test_frames, seed=args.seed,
                             sequence_length=args.sequence_length, sensor_profile=args.sensor_profile,
                             scene_fraction=args.scene_fraction, test_scene_fraction=args.test_scene_fraction,
-                            scene_sensor_profile=args.scene_sensor_profile,
+                            scene_sensor_profile=args.scene_sensor_profile, back_fraction=args.back_fraction,
+                            scene_back_fraction=args.scene_back_fraction,
                             camera=None if args.dataset == "nyu" else camera(), dataset=args.dataset)
 
     def preview(tree: Path | None) -> None:
@@ -196,6 +203,8 @@ def _check_nyu_options(args: argparse.Namespace) -> None:
         (_first_given(args, ("preview", "from_tree")), "the preview shows ICVL frames"),
         (_first_given(args, _CAMERA_OPTIONS), "an NYU tree is rendered with NYU's camera (640x480, f 588.04/587.08)"),
         (_first_given(args, ("scene_fraction", "test_scene_fraction")), "every frame of an NYU tree is a scene"),
+        (_first_given(args, ("back_fraction", "scene_back_fraction")), "an NYU tree has NYU's views (a third "
+         "of the sequences turned around)"),
         (_first_given(args, ("scene_sensor_profile",)), "every frame of an NYU tree is a scene: use --sensor-profile"),
     ]
     for flag, why in reasons:

@@ -5,6 +5,7 @@ Seeds: every random draw comes from ``numpy.random.SeedSequence(seed, spawn_key=
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,7 +14,7 @@ from pipeline.camera import Intrinsics, xyz_to_uvd
 from pipeline.icvl import format_label_line
 from pipeline.skeleton import ICVL_SKELETON
 from pipeline.synth.handmodel import HandShape, build_primitives, sample_hand_shape
-from pipeline.synth.poses import MotionModel, Subject, sample_sequence, sample_subject
+from pipeline.synth.poses import SCENE_VIEW, MotionModel, Subject, ViewModel, sample_sequence, sample_subject
 from pipeline.synth.render import render_depth
 from pipeline.synth.scene import SCENE_MOTION, Scene, render_scene, sample_scene
 from pipeline.synth.sensor import SensorModel, apply_sensor_mm, to_depth_units
@@ -69,14 +70,26 @@ def subject_for(seed: int, split: str, index: int, scale_range: float, bone_nois
     return sample_subject(rng_for(seed, SPLIT_CODES[split], index, STREAM_SUBJECT), scale_range, bone_noise)
 
 
+def sequence_view(scene: bool, back_fraction: float = 0.0, scene_back_fraction: float = 0.5) -> ViewModel:
+    """The orientation prior of a sequence: a plain one ICVL's (``ViewModel()``: the side ICVL shows,
+    yaw within +-75), a share ``back_fraction`` of them turned around; a scene one a user's camera's
+    (``SCENE_VIEW``: yaw within +-90 of either side), a share ``scene_back_fraction`` turned around."""
+    if scene:
+        return dataclasses.replace(SCENE_VIEW, back_p=scene_back_fraction)
+    return ViewModel(back_p=back_fraction)
+
+
 def sequence_frames(spec: SequenceSpec, seed: int, intr: Intrinsics, order_offset: int,
                     scale_range: float = 0.15, bone_noise: float = 0.04,
-                    motion: MotionModel = MotionModel()) -> list[FrameSpec]:
+                    motion: MotionModel = MotionModel(), back_fraction: float = 0.0,
+                    scene_back_fraction: float = 0.5) -> list[FrameSpec]:
     """Pose generation for one sequence: its FrameSpecs in frame order. A scene sequence moves
-    its hand with ``SCENE_MOTION`` (palm at 250-900 mm) instead of ``motion``."""
+    its hand with ``SCENE_MOTION`` (palm at 250-900 mm) instead of ``motion``; its views are
+    ``sequence_view``'s."""
     subject = subject_for(seed, spec.split, spec.index, scale_range, bone_noise)
+    view = sequence_view(spec.scene, back_fraction, scene_back_fraction)
     joints = sample_sequence(rng_for(seed, SPLIT_CODES[spec.split], spec.index, STREAM_POSES), subject,
-                             spec.frames, intr, SCENE_MOTION if spec.scene else motion)  # (T, J, 3)
+                             spec.frames, intr, SCENE_MOTION if spec.scene else motion, view)  # (T, J, 3)
     code = SPLIT_CODES[spec.split]
     return [FrameSpec(spec.label_file, spec.depth_dir, f"{spec.name}/image_{i:04d}.png",
                       order_offset + i, joints[i], subject.shape, (code, spec.index, i, STREAM_SENSOR),

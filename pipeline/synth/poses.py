@@ -277,6 +277,11 @@ class ViewModel:
             raise ValueError("view: upright_p and back_p must be in [0, 1]")
 
 
+# The views of a user's camera: palm or back toward it, and every yaw between (the two sides' clipped
+# ranges, +-90 about 0 and about 180, meet edge-on). ``back_p`` is the tree's (``SynthConfig``).
+SCENE_VIEW = ViewModel(yaw_sd_deg=45.0, yaw_max_deg=90.0)
+
+
 def sample_orientation(rng: np.random.Generator, view: ViewModel = ViewModel(),
                        back: bool = False) -> np.ndarray:
     """[roll, pitch, yaw] degrees from ``view``: any in-plane roll (mostly near upright), the palm
