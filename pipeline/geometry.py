@@ -59,6 +59,30 @@ def hand_centre(depth: np.ndarray, intr: Intrinsics, cube_mm: float,
     return _cube_mean(pts, pts.mean(axis=0), cube_mm, cfg)
 
 
+def centre_near(depth: np.ndarray, intr: Intrinsics, seed: np.ndarray, cube_mm: float,
+                cfg: CentreConfig = CentreConfig()) -> np.ndarray:
+    """The hand centre (3,) camera xyz mm around a seed point (3,) camera xyz mm (a localizer's palm
+    joint) in a raw depth frame (H, W) uint16 mm: the blob rule's last step from the seed, i.e.
+    ``cfg.refine_iters`` times the mean of the valid points inside the cube of side ``cube_mm``
+    about the last centre. Only pixels in the seed cube's image window are read. Raises NoHandError
+    when fewer than ``cfg.min_pixels`` valid points lie in the seed's cube."""
+    seed = np.asarray(seed, dtype=np.float64)
+    if not np.all(np.isfinite(seed)) or seed[2] <= 0:
+        raise NoHandError(f"the seed {seed.round(1).tolist()} mm is not in front of the camera")
+    u, v, z = xyz_to_uvd(seed, intr)
+    half = cube_mm * max(intr.fx, intr.fy) / max(z - cube_mm / 2.0, 1.0)  # px, the cube's near face
+    u0, u1 = int(max(0, np.floor(u - half))), int(min(depth.shape[1], np.ceil(u + half) + 1))
+    v0, v1 = int(max(0, np.floor(v - half))), int(min(depth.shape[0], np.ceil(v + half) + 1))
+    window = depth[v0:v1, u0:u1]
+    vs, us = np.nonzero(valid_depth_mask(window, cfg)) if window.size else (np.zeros(0, int), np.zeros(0, int))
+    pts = uvd_to_xyz(np.stack([us + u0, vs + v0, window[vs, us].astype(np.float64)], axis=-1), intr)
+    inside = np.all(np.abs(pts - seed) <= cube_mm / 2.0, axis=1) if len(pts) else np.zeros(0, bool)
+    if inside.sum() < cfg.min_pixels:
+        raise NoHandError(f"fewer than {cfg.min_pixels} depth pixels in the {cube_mm:g} mm cube about "
+                          f"the located hand at {seed.round(0).tolist()} mm")
+    return _cube_mean(pts, pts[inside].mean(axis=0), cube_mm, cfg)
+
+
 def _cube_mean(pts: np.ndarray, centre: np.ndarray, cube_mm: float, cfg: CentreConfig) -> np.ndarray:
     """``cfg.refine_iters`` times: the mean of the points (P, 3) mm inside the cube around ``centre``."""
     for _ in range(cfg.refine_iters):

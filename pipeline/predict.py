@@ -42,6 +42,8 @@ def frame_entry(r: FrameResult, overlay: str | None, refined: bool) -> dict:
     """The JSON entry of one frame (see ``predictions_document``)."""
     entry = {"path": str(r.ref.path), "sequence": r.ref.sequence, "frame": r.ref.index,
              "status": r.status, "overlay": overlay}
+    if r.confidence is not None:
+        entry["confidence"] = round(float(r.confidence), 4)
     if r.status == OK:
         entry["centre_xyz"] = _rounded(r.centre_xyz)
         entry["uvd"] = _rounded(r.uvd)
@@ -59,10 +61,13 @@ def predictions_document(pred: Predictor, source: Path, kind: str, entries: list
     order), units, intrinsics (px),
     crop_size (px), cube_mm, centre (the hand-centre rule), refined (bool), hand (the frames' hand, as a
     camera shows it), mirrored (bool: frames mirrored in and joints out, ``Predictor.mirrored``),
-    centre_refined (bool: the learned centre refinement was applied),
+    centre_refined (bool: the learned centre refinement was applied), locator (null without the learned
+    localizer, else its confidence threshold and validation figures: frames whose confidence is below
+    the threshold get status "no hand: the localizer's confidence ..."),
     refine (the RefineConfig or null), counts (frames / ok / no_hand / unreadable), ms_per_frame
     (per stage, per frame with a hand, this machine), frames: one entry per input frame, in input
-    order, with path, sequence, frame, status, overlay (relative path or null), and when status is
+    order, with path, sequence, frame, status, overlay (relative path or null), confidence (the
+    localizer's, in [0, 1], when the run has one and the frame was read), and when status is
     "ok": centre_xyz (3), uvd (J x 3), xyz (J x 3), plus uvd_cnn (J x 3, before the refinement)
     when refined. For an ICVL or NYU tree ``run_predict`` adds error_mm (``pipeline.score.score_entries``:
     the error against the tree's labels, or null when it has none).
@@ -87,6 +92,9 @@ def predictions_document(pred: Predictor, source: Path, kind: str, entries: list
         "hand": pred.hand,
         "mirrored": pred.mirrored,
         "centre_refined": pred.centre_refiner is not None,
+        "locator": None if pred.locator is None else {"threshold": pred.locator.threshold,
+                                                       "validation": {k: v for k, v in (pred.locator.doc.get("validation") or {}).items()
+                                                                      if k not in ("sequences", "holdout")}},
         "refine": to_dict(pred.refine) if pred.refining else None,
         "counts": {"frames": n, "ok": n_ok,
                    "no_hand": sum(s.startswith(NO_HAND) for s in statuses),

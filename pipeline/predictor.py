@@ -1,10 +1,14 @@
 """A trained run loaded for prediction, and the per-frame path from a raw depth frame to joints.
 
 Per frame (exactly as ``sdnet data`` crops): raw depth (H, W) uint16 mm -> label-free hand centre
-(``geometry.hand_centre``, camera xyz mm) -> normalized (S, S) crop of a ``cube_mm`` cube
+(camera xyz mm) -> normalized (S, S) crop of a ``cube_mm`` cube
 (``geometry.crop_affine`` + ``crop_depth``, angle 0) -> CNN -> normalized crop-frame joints ->
 ``geometry.denormalize_joints`` -> image uvd (px, px, mm) -> camera xyz (mm) through the intrinsics.
-Crop size, cube, camera and the hand-centre rule come from ``RUN/config.json``. With the run's learned
+Crop size, cube, camera and the hand-centre rule come from ``RUN/config.json``. The hand centre:
+with the run's learned full-frame localizer (``RUN/locator.keras``, ``sdnet fit-locator``), the
+localizer's palm joint of the chosen hand, then ``geometry.centre_near`` (the cube mean about it); a
+frame whose localizer confidence is below the localizer's threshold is ``no hand``. Without one (or
+with ``locate=False``) the run's rule-based ``geometry.hand_centre`` (the blob rule). With the run's learned
 centre refinement (``RUN/centre.keras``, ``sdnet fit-centre``) each frame is cropped a second time around
 the refined centre. The refinement uses RUN/prior.json and RUN/refine.json (``sdnet fit-refine``), the
 hand's depth band = the crop cube's depth range, and the sequence ids / frame indices of the frames for
@@ -28,9 +32,10 @@ from pipeline.centre_refiner import load_centre_refiner
 from pipeline.config import CentreConfig, RefineConfig
 from pipeline.errors import DepthImageError, SdnetError
 from pipeline.frame_sources import FrameRef
-from pipeline.geometry import NoHandError, crop_affine, crop_depth, denormalize_joints, hand_centre
-from pipeline.inference import hand_band
 from pipeline.datasets import Dataset
+from pipeline.geometry import NoHandError, centre_near, crop_affine, crop_depth, denormalize_joints, hand_centre
+from pipeline.inference import hand_band
+from pipeline.locator import load_locator
 from pipeline.rundir import load_model, load_refinement, load_run_config, run_dataset, run_intrinsics
 
 OK = "ok"
@@ -60,6 +65,7 @@ class Predictor:
     preset: str | None = None
     hand: str = "right"
     centre_refiner: object = None  # pipeline.centre_refiner.CentreRefiner, or None
+    locator: object = None  # pipeline.locator.Locator, or None (the rule-based centre)
 
     _forward: object = dataclasses.field(default=None, repr=False)
 
@@ -87,11 +93,20 @@ class Predictor:
         return self._forward(crops).numpy()
 
 
+class LowConfidence(NoHandError):
+    """The localizer's confidence (``confidence``, in [0, 1]) is below its threshold: no hand."""
+
+    def __init__(self, confidence: float, threshold: float):
+        super().__init__(f"the localizer's confidence {confidence:.3f} is below its threshold {threshold:.3f}")
+        self.confidence = confidence
+
+
 def load_predictor(run_dir: Path, intrinsics: Intrinsics | None = None, refine: bool = True,
-                   hand: str | None = None, centre_refine: bool = True) -> Predictor:
+                   hand: str | None = None, centre_refine: bool = True, locate: bool = True) -> Predictor:
     """A Predictor for ``run_dir``; ``intrinsics`` None = the run's camera; ``hand`` 'right' or 'left'
     as a camera shows it (a user's right hand: 'right'), None = the run's dataset's own (its frames);
-    ``centre_refine``: use the run's learned centre refinement (RUN/centre.keras) when it has one.
+    ``centre_refine``: use the run's learned centre refinement (RUN/centre.keras) when it has one;
+    ``locate``: use the run's learned localizer (RUN/locator.keras) when it has one.
     Checks everything (config, refinement files, model and its input size) before returning;
     SdnetError on any problem."""
     run_dir = Path(run_dir)
@@ -112,7 +127,8 @@ def load_predictor(run_dir: Path, intrinsics: Intrinsics | None = None, refine: 
     return Predictor(model=model, crop_size=data.crop_size, cube_mm=data.cube_mm, centre=data.centre,
                      intrinsics=intr, dataset=dataset, prior=prior, refine=cfg, run_dir=run_dir,
                      preset=run_cfg.model.preset, hand=hand or dataset.image_hand,
-                     centre_refiner=load_centre_refiner(run_dir) if centre_refine else None)
+                     centre_refiner=load_centre_refiner(run_dir) if centre_refine else None,
+                     locator=load_locator(run_dir) if locate else None)
 
 
 def read_depth(path: Path, pred: Predictor) -> np.ndarray:
@@ -125,20 +141,46 @@ def read_depth(path: Path, pred: Predictor) -> np.ndarray:
     return pred.dataset.decode_depth(path.read_bytes(), str(path), pred.intrinsics)
 
 
-def crop_frame(depth: np.ndarray, pred: Predictor) -> tuple[np.ndarray, np.ndarray]:
-    """(normalized crop (S, S) float32 in [-1, 1], hand centre (3,) camera xyz mm) of a raw depth
-    frame (H, W) uint16 mm, exactly as ``sdnet data`` crops at angle 0, in the camera of
-    ``pred.work_intrinsics`` (``depth`` already mirrored for a left hand). Raises NoHandError.
+def locate_hand(depth: np.ndarray, pred: Predictor) -> tuple[np.ndarray, float]:
+    """The localizer's palm joint (3,) camera xyz mm of ``pred.work_intrinsics`` and its confidence,
+    for a work frame (H, W) uint16 mm (``depth`` already mirrored when ``pred.mirrored``). The
+    localizer finds a right hand as a camera shows it, so a work frame of a dataset whose images show
+    a left hand (ICVL) is mirrored back for it and its answer mirrored in (x' = -x)."""
+    flip = pred.dataset.image_hand != "right"
+    intr = pred.work_intrinsics.mirrored() if flip else pred.work_intrinsics
+    palm, conf = pred.locator.locate(depth[:, ::-1] if flip else depth, intr)
+    return (palm * np.array([-1.0, 1.0, 1.0]) if flip else palm), conf
+
+
+def crop_frame(depth: np.ndarray, pred: Predictor) -> tuple[np.ndarray, np.ndarray, float | None]:
+    """(normalized crop (S, S) float32 in [-1, 1], hand centre (3,) camera xyz mm, the localizer's
+    confidence or None without one) of a raw depth frame (H, W) uint16 mm, exactly as ``sdnet data``
+    crops at angle 0, in the camera of ``pred.work_intrinsics`` (``depth`` already mirrored for a hand
+    of the other chirality). The centre: about the localizer's palm (``locate_hand``,
+    ``geometry.centre_near``) when the run has a localizer, else the run's rule
+    (``geometry.hand_centre``). Raises NoHandError (LowConfidence when the localizer is not confident;
+with a localizer the error's ``confidence`` is its confidence).
     With the run's centre refiner, the crop is cut a second time around the refined centre.
     """
-    centre = hand_centre(depth, pred.work_intrinsics, pred.cube_mm, pred.centre)
+    conf = None
+    if pred.locator is not None:
+        palm, conf = locate_hand(depth, pred)
+        if conf < pred.locator.threshold:
+            raise LowConfidence(conf, pred.locator.threshold)
+        try:
+            centre = centre_near(depth, pred.work_intrinsics, palm, pred.cube_mm, pred.centre)
+        except NoHandError as e:
+            e.confidence = conf  # reported with the status
+            raise
+    else:
+        centre = hand_centre(depth, pred.work_intrinsics, pred.cube_mm, pred.centre)
     crop = crop_at(depth, centre, pred)
     if pred.centre_refiner is not None:
         moved = centre + pred.centre_refiner.move(crop[None])[0] * pred.cube_mm / 2.0
         if np.all(np.isfinite(moved)) and moved[2] >= pred.centre.min_depth_mm:
             centre = moved
             crop = crop_at(depth, centre, pred)
-    return crop, centre
+    return crop, centre, conf
 
 
 def crop_at(depth: np.ndarray, centre: np.ndarray, pred: Predictor) -> np.ndarray:
@@ -169,7 +211,8 @@ def unmirror_uvd(uvd: np.ndarray, width: int) -> np.ndarray:
 @dataclasses.dataclass
 class FrameResult:
     """One frame's outcome: status, and when ok the hand centre (3,) xyz mm, the CNN's uvd (J, 3) and
-    the final uvd/xyz (refined when the refinement is on). ``depth`` is kept for overlays."""
+    the final uvd/xyz (refined when the refinement is on); ``confidence`` the localizer's (None
+    without one or when the frame was not read). ``depth`` is kept for overlays."""
 
     ref: FrameRef
     status: str
@@ -178,6 +221,7 @@ class FrameResult:
     uvd_cnn: np.ndarray | None = None
     uvd: np.ndarray | None = None
     xyz: np.ndarray | None = None
+    confidence: float | None = None
 
 
 def _reason(err: Exception, path: Path) -> str:
@@ -206,17 +250,17 @@ def predict_chunk(pred: Predictor, refs: Sequence[FrameRef], batch_size: int = 6
             depth = read_depth(ref.path, pred)
             work = np.ascontiguousarray(depth[:, ::-1]) if pred.mirrored else depth
             t1 = time.perf_counter()
-            crop, centre = crop_frame(work, pred)
+            crop, centre, conf = crop_frame(work, pred)
             t2 = time.perf_counter()
         except DepthImageError as e:
             results.append(FrameResult(ref, f"{UNREADABLE}: {_reason(e, ref.path)}"))
             continue
         except NoHandError as e:
-            results.append(FrameResult(ref, f"{NO_HAND}: {e}", depth=depth))
+            results.append(FrameResult(ref, f"{NO_HAND}: {e}", depth=depth, confidence=getattr(e, "confidence", None)))
             continue
         timing["read"] = timing.get("read", 0.0) + t1 - t0
         timing["crop"] = timing.get("crop", 0.0) + t2 - t1
-        results.append(FrameResult(ref, OK, depth=depth, centre_xyz=centre))
+        results.append(FrameResult(ref, OK, depth=depth, centre_xyz=centre, confidence=conf))
         crops.append(crop)
         centres.append(centre)
         work_depths.append(work)

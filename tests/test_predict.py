@@ -1,4 +1,5 @@
 """sdnet predict: one PNG, a folder, an ICVL tree; the refinement wiring; bad inputs."""
+import dataclasses
 import json
 import shutil
 
@@ -9,7 +10,7 @@ from PIL import Image
 from eval.metrics import image_hand
 from models.prior import fit_bone_prior
 from models.refine import refine_poses
-from pipeline.camera import ICVL_INTRINSICS, Intrinsics, uvd_to_xyz
+from pipeline.camera import ICVL_INTRINSICS, Intrinsics, uvd_to_xyz, xyz_to_uvd
 from pipeline.cli import main
 from pipeline.config import RefineConfig, to_dict
 from pipeline.frame_sources import collect_frames
@@ -17,6 +18,8 @@ from pipeline.fsutil import write_json
 from pipeline.geometry import hand_centre
 from pipeline.icvl import ICVL_BACKGROUND, write_depth_png
 from pipeline.inference import hand_band, predict_split
+from pipeline.locator import load_locator, train_locator
+from pipeline.predict import run_predict
 from pipeline.predictor import crop_at, load_predictor, predict_chunk
 from pipeline.rundir import load_model
 from pipeline.overlay import overlay_image
@@ -414,3 +417,81 @@ def test_a_users_right_hand_gets_its_thumb_on_the_right_side(tiny, tmp_path):
         # fingers up, palm toward the camera: a right hand's thumb is right of its pinky in the image
         thumb_right = np.array([f["uvd"][thumb][0] > f["uvd"][pinky][0] for f in doc["frames"] if f["status"] == "ok"])
         assert thumb_right.all() == (want_hand == "right") and thumb_right.any() == (want_hand == "right")
+
+
+# ----------------------------------------------------------------------------- the learned localizer
+
+class _MarkerLocator:
+    """A localizer that answers the centroid of the pixels within 20 mm of ``hand_mm`` in the frame it
+    is given (camera xyz mm of that frame's camera), with a fixed confidence; keeps the frames."""
+
+    def __init__(self, hand_mm: float, confidence: float, threshold: float = 0.5):
+        self.hand_mm, self.confidence, self.threshold = hand_mm, confidence, threshold
+        self.doc = {"validation": {"frames": 1}}
+        self.seen = []
+
+    def locate(self, depth, intr):
+        self.seen.append(np.array(depth))
+        vs, us = np.nonzero(np.abs(depth.astype(np.float64) - self.hand_mm) < 20.0)
+        return uvd_to_xyz(np.array([us.mean(), vs.mean(), self.hand_mm]), intr), self.confidence
+
+
+def _two_discs(path):
+    """A frame with a disc 'hand' at 400 mm centred at (80, 120) px and a nearer disc (another hand,
+    the nearest blob) at 300 mm centred at (240, 120) px; returns the frame (H, W) uint16 mm."""
+    vv, uu = np.mgrid[0:240, 0:320]
+    depth = np.full((240, 320), ICVL_BACKGROUND, np.uint16)
+    depth[np.hypot(uu - 80, vv - 120) <= 25] = 400
+    depth[np.hypot(uu - 240, vv - 120) <= 25] = 300
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_depth_png(path, depth)
+    return depth
+
+
+@pytest.mark.parametrize("hand", ["right", "left"])
+def test_the_localizer_chooses_the_hand_not_the_nearest_blob(tiny, tmp_path, hand):
+    """The crop is cut about the localizer's answer (not the nearer disc the blob rule takes), mapped
+    correctly through both mirrorings: the localizer sees a right hand as a camera shows it (the
+    user's frame for --hand right, mirrored for left), the CNN sees ICVL's chirality."""
+    depth = _two_discs(tmp_path / "seq" / "image_0.png")
+    rule = hand_centre(depth, ICVL_INTRINSICS, 250.0, load_predictor(tiny["run"], refine=False).centre)
+    assert abs(xyz_to_uvd(rule, ICVL_INTRINSICS)[0] - 240) < 3  # the rule takes the nearer disc
+    loc = _MarkerLocator(400.0, confidence=0.9)
+    pred = dataclasses.replace(load_predictor(tiny["run"], refine=False, hand=hand, centre_refine=False), locator=loc)
+    doc = run_predict(pred, tmp_path / "seq", tmp_path / "out", overlays=False, progress=False)
+    (frame,) = doc["frames"]
+    assert frame["status"] == "ok" and frame["confidence"] == 0.9
+    assert doc["locator"]["threshold"] == 0.5 and doc["mirrored"] == (hand == "right")
+    u, v, d = xyz_to_uvd(np.array(frame["centre_xyz"]), ICVL_INTRINSICS)
+    assert abs(u - 80) < 3 and abs(v - 120) < 3 and abs(d - 400) < 3  # the hand's disc, original frame
+    (seen,) = loc.seen
+    np.testing.assert_array_equal(seen, depth if hand == "right" else depth[:, ::-1])
+
+
+def test_an_unsure_localizer_gives_no_hand_with_its_confidence(tiny, tmp_path):
+    _two_discs(tmp_path / "seq" / "image_0.png")
+    pred = dataclasses.replace(load_predictor(tiny["run"], refine=False), locator=_MarkerLocator(400.0, 0.2))
+    doc = run_predict(pred, tmp_path / "seq", tmp_path / "out", overlays=False, progress=False)
+    (frame,) = doc["frames"]
+    assert frame["status"] == "no hand: the localizer's confidence 0.200 is below its threshold 0.500"
+    assert frame["confidence"] == 0.2 and "xyz" not in frame and doc["counts"]["no_hand"] == 1
+
+
+def test_predict_uses_the_runs_fitted_locator_unless_told_not_to(tiny, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(tiny["run"], run)
+    assert main(["fit-locator", "--tree", str(tiny["tree"]), "--out", str(run), "--steps", "5",
+                 "--batch-size", "4", "--quiet"]) == 0
+    threshold = load_locator(run).threshold
+    folder, _ = _folder(tiny, tmp_path)
+    for extra, located in (([], True), (["--no-locator"], False)):
+        out = tmp_path / f"out{len(extra)}"
+        assert main(["predict", "--run", str(run), str(folder), "--out", str(out), "--no-refine",
+                     "--no-overlays", *extra]) == 0
+        doc = json.loads((out / "predictions.json").read_text())
+        assert (doc["locator"] is not None) == located
+        assert all(("confidence" in f) == located for f in doc["frames"])
+        if located:
+            assert doc["locator"]["threshold"] == threshold and "centre_error_mm_mean" in doc["locator"]["validation"]
+            assert all(0.0 <= f["confidence"] <= 1.0 for f in doc["frames"])
+            assert all(f["status"] == "ok" or f["status"].startswith("no hand") for f in doc["frames"])

@@ -19,7 +19,9 @@ def register(sub) -> None:
         "RUN/prior.json and RUN/refine.json, written by `sdnet fit-refine`; the run directory is all it "
         "reads, so a copied run works without its dataset). A folder is one sequence in "
         "name order. Writes OUT/predictions.json and OUT/overlays/<name>.png. Frames without a hand "
-        "or that cannot be read get a per-frame status. The camera defaults to the run's dataset; "
+        "or that cannot be read get a per-frame status. With a learned localizer in the run (`sdnet "
+        "fit-locator --out RUN`), it finds the hand anywhere in the frame first, and frames where it is not "
+        "confident get status 'no hand' with its confidence. The camera defaults to the run's dataset; "
         "for another sensor (RealSense, Kinect, ...) give its intrinsics, image size and depth unit "
         "(--intrinsics FILE.json, or --camera and the single flags); see the README's 'Your own camera'.")
     p.add_argument("path", type=Path, help="a depth PNG, a folder of PNGs, or the root of an ICVL tree or an NYU "
@@ -33,6 +35,10 @@ def register(sub) -> None:
     p.add_argument("--no-centre-refine", action="store_true",
                    help="crop around the rule's hand centre only, without the run's learned centre "
                    "refinement (RUN/centre.keras, written by `sdnet fit-centre`)")
+    p.add_argument("--no-locator", action="store_true",
+                   help="find the hand with the run's rule (the nearest depth blob) instead of its learned "
+                   "full-frame localizer (RUN/locator.keras, written by `sdnet fit-locator`); without a "
+                   "localizer in the run the rule is used anyway")
     p.add_argument("--hand", choices=["right", "left"], default=None,
                    help="the hand in the frames, as your camera shows it (default: right for a PNG or a "
                    "folder, the dataset's own for a tree). A hand of the other chirality than the run's "
@@ -67,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     kind, _ = collect_frames(args.path, args.split)  # bad input fails before the model loads
     hand = args.hand or (None if kind.endswith("-tree") else "right")  # None: the dataset's own
     pred = load_predictor(args.run, intr, refine=not args.no_refine, hand=hand,
-                          centre_refine=not args.no_centre_refine)
+                          centre_refine=not args.no_centre_refine, locate=not args.no_locator)
     doc = run_predict(pred, args.path, out, split=args.split, batch_size=args.batch_size,
                       overlays=not args.no_overlays, overwrite=args.overwrite)
     print(summary_line(doc, out))

@@ -10,26 +10,53 @@ A scene frame adds, besides the hand (whose labels stay its 16 joints):
     palm joint, offset toward where the arm goes (the body is where the arm comes from);
   * clutter: sometimes a desk (a large thin box, tilted like a desk or floor seen from above) and a
     few boxes, balls and cylinders (capsules), all at least ``clutter_gap_mm[0]`` behind the palm.
-Nothing but the arm is ever nearer than ``min_gap_mm`` behind the palm joint, which is behind every
-hand surface (the longest finger reaches about 115 mm from the palm joint), so the hand stays the
-nearest object: occluders in front of the hand are a sensor effect (``pipeline.synth.sensor``).
-The arm's elevation is lowered, when needed, so that it stays in front of the torso until it has left
-the image. Every random draw comes from the frame's own generator (deterministic per seed key).
+None of these is ever nearer than ``min_gap_mm`` behind the palm joint, which is behind every hand
+surface (the longest finger reaches about 115 mm from the palm joint). The arm's elevation is
+lowered, when needed, so that it stays in front of the torso until it has left the image.
+
+Real recordings also hold things nearer than the hand (a label-free "nearest blob" rule picks them),
+each with its own probability per frame (``SceneModel``):
+  * the person's other hand (``other_hand_p``): a full hand of the other chirality (the hand of
+    interest's shape with ``HandShape.mirrored`` toggled, its bone lengths, a resting gesture from
+    ``other_hand_gestures``), its fingers pointing into the image away from an image border (weights
+    ``other_hand_borders``: bottom, left, right, top) within ``other_hand_roll_deg``, its own forearm
+    leaving the image through that border; a share ``other_hand_at_border_p`` partly out of view
+    (palm joint within -5..10 % of the image side from the border), the rest 15-35 % in. A share
+    ``other_hand_nearer_p`` has its nearest surface ``other_hand_nearer_mm`` in front of the hand
+    of interest's nearest surface, the rest ``other_hand_behind_mm`` behind it;
+  * a body part nearer than the hand (``near_body_p``): an ellipsoid (a shoulder, semi-axes
+    ``near_body_semi_mm``) entering from an image border (``near_body_borders``) whose silhouette
+    lies ``near_gap_mm`` in front of the hand's nearest surface;
+  * a chair or desk edge (``near_edge_p``): a long thin box entering from an image border
+    (``near_edge_borders``), its top receding outward by ``near_edge_tilt_deg``, its nearest point
+    ``near_gap_mm`` in front of the hand's nearest surface;
+  * speckle and flying-pixel clusters (``speckle_p``): ``speckle_clusters`` blobs of
+    ``speckle_pixels`` pixels each, ``speckle_gap_mm`` in front of the hand's nearest surface,
+    painted over the measured depth after the sensor (``pipeline.synth.sensor.paint_speckles``).
+Border elements reach ``near_reach`` (a share of the image side) into the image. None of them
+covers the hand of interest: the other hand's image box, the footprints of its forearm, of the
+body part and of the edge, and the speckles all stay ``keep_out_px`` outside the hand's image box
+(an element without room is left out), and none is nearer than ``near_min_mm`` to the camera.
+The labels stay the hand of interest's 16 joints. Every random draw comes from the frame's own
+generator (deterministic per seed key); the new elements are drawn after the old ones, so with
+their probabilities 0 a scene's other solids are those of before.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from pipeline.camera import Intrinsics, uvd_to_xyz, xyz_to_uvd
 from pipeline.skeleton import ICVL_SKELETON
-from pipeline.synth.handmodel import ARM, HandPrimitives, HandShape, palm_frame
-from pipeline.synth.poses import MotionModel
+from pipeline.synth.handmodel import ARM, HandPrimitives, HandShape, build_primitives, palm_frame
+from pipeline.synth.poses import MotionModel, Proportions, Subject, camera_joints, sample_articulation
 from pipeline.synth.render import NO_HIT, extent_along, render_depth, zbuffer_solid
+from pipeline.synth.sensor import speckle_clusters
 
-# Part codes of a rendered scene (``render_scene``).
-PART_NONE, PART_HAND, PART_ARM, PART_TORSO, PART_CLUTTER = 0, 1, 2, 3, 4
+# Part codes of a rendered scene (``render_scene``): PART_OTHER_HAND is the person's other hand with
+# its forearm, PART_NEAR a body part or a chair/desk edge placed nearer than the hand.
+PART_NONE, PART_HAND, PART_ARM, PART_TORSO, PART_CLUTTER, PART_OTHER_HAND, PART_NEAR = 0, 1, 2, 3, 4, 5, 6
 
 # Hand motion of scene sequences: the palm joint at 250-900 mm (plain sequences: 220-420 mm).
 SCENE_MOTION = MotionModel(depth_range_mm=(250.0, 900.0), joint_depth_mm=(200.0, 1000.0))
@@ -55,6 +82,30 @@ class SceneModel:
     objects: float = 2.0  # clutter objects per frame (Poisson mean)
     clutter_gap_mm: tuple[float, float] = (150.0, 800.0)  # objects' nearest point behind the palm
     object_size_mm: tuple[float, float] = (30.0, 120.0)  # half size / radius
+    # Things nearer than the hand (module docstring); borders are weighted (bottom, left, right, top).
+    near_min_mm: float = 150.0  # nothing is placed nearer to the camera than this
+    keep_out_px: float = 6.0  # margin (px) around the hand's image box that the elements keep clear of
+    other_hand_p: float = 0.6  # probability of the person's other hand
+    other_hand_nearer_p: float = 0.3  # of those, the share nearer than the hand of interest
+    other_hand_nearer_mm: tuple[float, float] = (30.0, 200.0)  # its nearest surface in front of the hand's
+    other_hand_behind_mm: tuple[float, float] = (20.0, 300.0)  # else behind the hand's nearest surface
+    other_hand_at_border_p: float = 0.6  # share partly out of view at the image border
+    other_hand_borders: tuple[float, ...] = (0.55, 0.2, 0.2, 0.05)
+    other_hand_roll_deg: float = 40.0  # fingers pointing away from its border, +-
+    other_hand_pitch_deg: float = 50.0  # +-; yaw is uniform in +-180
+    other_hand_gestures: tuple[str, ...] = ("relaxed", "relaxed", "open", "fist")  # drawn uniformly
+    near_body_p: float = 0.25  # probability of a body part (shoulder) nearer than the hand
+    near_body_semi_mm: tuple[tuple[float, float], ...] = ((120.0, 200.0), (90.0, 160.0), (60.0, 110.0))
+    near_body_borders: tuple[float, ...] = (0.3, 0.35, 0.35, 0.0)
+    near_edge_p: float = 0.3  # probability of a chair/desk edge nearer than the hand
+    near_edge_borders: tuple[float, ...] = (0.55, 0.2, 0.2, 0.05)
+    near_edge_tilt_deg: tuple[float, float] = (0.0, 60.0)  # 0 = its face toward the camera
+    near_gap_mm: tuple[float, float] = (20.0, 250.0)  # body/edge in front of the hand's nearest surface
+    near_reach: tuple[float, float] = (0.04, 0.3)  # reach into the image, share of the image side
+    speckle_p: float = 0.3  # probability of speckle / flying-pixel clusters
+    speckle_clusters: tuple[int, int] = (1, 4)  # clusters per frame, uniform integers (inclusive)
+    speckle_pixels: tuple[float, float] = (3.0, 40.0)  # pixels per cluster (log-uniform)
+    speckle_gap_mm: tuple[float, float] = (20.0, 300.0)  # in front of the hand's nearest surface
 
 
 @dataclass(frozen=True)
@@ -65,6 +116,7 @@ class Solid:
     kind: str
     params: tuple
     part: int
+    near: bool = False  # placed nearer than the hand of interest's nearest surface
 
     def nearest_z(self) -> float:
         """The smallest depth z (mm) of any point of the solid."""
@@ -77,11 +129,26 @@ class Solid:
 
 @dataclass(frozen=True)
 class Scene:
-    """The solids around one hand, and the palm joint's depth (mm) they were placed against."""
+    """The solids around one hand, and the palm joint's depth (mm) they were placed against; the
+    person's other hand (its primitives and joints (16, 3) camera xyz mm; not labels), speckle
+    pixels painted over the measured depth (rows (P,), cols (P,), depths (P,) mm), and the hand of
+    interest's nearest surface depth and image box (u0, u1, v0, v1) px the near elements keep to."""
 
     solids: tuple[Solid, ...]
     palm_z: float
     torso_gap_mm: float
+    other_hand: HandPrimitives | None = None
+    other_joints: np.ndarray | None = None
+    speckles: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    hand_near_z: float = float("nan")
+    hand_box: tuple[float, float, float, float] | None = None
+
+    def speckle_mask(self, shape: tuple[int, int]) -> np.ndarray:
+        """(H, W) bool: the speckle pixels of an image of ``shape``."""
+        mask = np.zeros(shape, dtype=bool)
+        if self.speckles is not None:
+            mask[self.speckles[0], self.speckles[1]] = True
+        return mask
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -136,17 +203,21 @@ def _arm(rng, joints, shape: HandShape, intr: Intrinsics, model: SceneModel, tor
     return solids, xy
 
 
+def _moved(solid: Solid, d: np.ndarray) -> Solid:
+    """``solid`` translated by ``d`` (3,) mm."""
+    if solid.kind == "capsule":
+        a, b, r = solid.params
+        return replace(solid, params=(a + d, b + d, r))
+    centre, axes, half = solid.params
+    return replace(solid, params=(centre + d, axes, half))
+
+
 def _push_back(solid: Solid, min_z: float) -> Solid:
     """``solid`` moved along +z so that its nearest point is at least ``min_z`` (mm)."""
     shift = max(0.0, min_z - solid.nearest_z())
     if shift == 0.0:
         return solid
-    dz = np.array([0.0, 0.0, shift])
-    if solid.kind == "capsule":
-        a, b, r = solid.params
-        return Solid(solid.kind, (a + dz, b + dz, r), solid.part)
-    centre, axes, half = solid.params
-    return Solid(solid.kind, (centre + dz, axes, half), solid.part)
+    return _moved(solid, np.array([0.0, 0.0, shift]))
 
 
 def _desk(rng, palm: np.ndarray, model: SceneModel) -> Solid:
@@ -199,15 +270,238 @@ def sample_scene(rng: np.random.Generator, joints: np.ndarray, shape: HandShape,
         solids.append(_desk(rng, palm, model))
     for _ in range(int(rng.poisson(model.objects))):
         solids.append(_object(rng, float(palm[2]), intr, model))
-    return Scene(solids=tuple(solids), palm_z=float(palm[2]), torso_gap_mm=float(gap))
+    # Things nearer than the hand, clear of its image box.
+    box, near_z = _hand_window(build_primitives(joints, shape), intr)
+    keep = _grown(box, model.keep_out_px)
+    other = other_joints = speckles = None
+    if rng.random() < model.other_hand_p:
+        placed = _other_hand(rng, joints, shape, keep, near_z, palm[2] + gap, intr, model)
+        if placed is not None:
+            other, other_joints, other_arm = placed
+            solids += other_arm
+    if rng.random() < model.near_body_p:
+        solids += _near_body(rng, keep, near_z, intr, model)
+    if rng.random() < model.near_edge_p:
+        solids += _near_edge(rng, keep, near_z, intr, model)
+    if rng.random() < model.speckle_p:
+        count = int(rng.integers(model.speckle_clusters[0], model.speckle_clusters[1] + 1))
+        lo = max(model.near_min_mm, near_z - model.speckle_gap_mm[1])
+        hi = near_z - model.speckle_gap_mm[0]
+        if hi > lo:
+            speckles = speckle_clusters(rng, (intr.height, intr.width), count, model.speckle_pixels,
+                                        (lo, hi), keep)
+    return Scene(solids=tuple(solids), palm_z=float(palm[2]), torso_gap_mm=float(gap), other_hand=other,
+                 other_joints=other_joints, speckles=speckles, hand_near_z=near_z, hand_box=box)
+
+
+# ----------------------------------------------------------------------------- nearer than the hand
+
+# Unit image directions (u, v) toward each border: bottom, left, right, top.
+_OUTWARD = np.array([[0.0, 1.0], [-1.0, 0.0], [1.0, 0.0], [0.0, -1.0]])
+_FINGERS_AWAY_DEG = (0.0, 90.0, -90.0, 180.0)  # roll pointing the fingers away from each border
+
+
+def _hand_window(prims: HandPrimitives, intr: Intrinsics) -> tuple[tuple[float, float, float, float], float]:
+    """The image box (u0, u1, v0, v1) px of a hand's solids (fingers, palm and wrist; not the
+    forearm stub beyond the wrist) and the depth (mm) of its nearest surface."""
+    arm = np.flatnonzero(prims.owner == ARM)
+    use = np.ones(len(prims.radius), dtype=bool)
+    use[arm[1:]] = False  # keep heel -> wrist only
+    ends = np.concatenate([prims.a[use], prims.b[use], prims.slab.vertices()])  # (N, 3)
+    radii = np.concatenate([prims.radius[use], prims.radius[use],
+                            np.full(len(prims.slab.polygon), prims.slab.half_thickness)])
+    uvd = xyz_to_uvd(ends, intr)
+    ru, rv = radii * intr.fx / uvd[:, 2], radii * intr.fy / uvd[:, 2]
+    box = (float((uvd[:, 0] - ru).min()), float((uvd[:, 0] + ru).max()),
+           float((uvd[:, 1] - rv).min()), float((uvd[:, 1] + rv).max()))
+    return box, float((ends[:, 2] - radii).min())
+
+
+def _grown(box, px: float) -> tuple[float, float, float, float]:
+    return box[0] - px, box[1] + px, box[2] - px, box[3] + px
+
+
+def _room(box, border: int, intr: Intrinsics) -> float:
+    """Pixels between the box (u0, u1, v0, v1) and image border ``border`` (0 bottom .. 3 top)."""
+    return (intr.height - box[3], box[0], intr.width - box[1], box[2])[border]
+
+
+def _penetration(uv: np.ndarray, border: int, intr: Intrinsics) -> np.ndarray:
+    """How far (px) points uv (N, 2) lie inside the image from border ``border``."""
+    return (intr.height - uv[:, 1], uv[:, 0], intr.width - uv[:, 0], uv[:, 1])[border]
+
+
+def _pick_border(rng, weights, keep, intr: Intrinsics, need_px: float) -> int | None:
+    """A border drawn by ``weights`` among those with at least ``need_px`` of room outside ``keep``."""
+    w = np.array([wt if _room(keep, b, intr) >= need_px else 0.0 for b, wt in enumerate(weights)])
+    if w.sum() <= 0:
+        return None
+    return int(rng.choice(4, p=w / w.sum()))
+
+
+def _hull_points(solid: Solid) -> np.ndarray:
+    """Points (N, 3) mm whose convex hull holds the solid (box corners; the corners of an ellipsoid's
+    or a capsule's axis-aligned bounding box)."""
+    signs = np.array([[i, j, k] for i in (-1, 1) for j in (-1, 1) for k in (-1, 1)], dtype=np.float64)
+    if solid.kind == "capsule":
+        a, b, r = solid.params
+        return np.concatenate([a + r * signs, b + r * signs])
+    centre, axes, half = solid.params
+    if solid.kind == "box":
+        return centre + (signs * half) @ axes
+    return centre + signs * extent_along(axes, half, False)
+
+
+def _slide_to(solid: Solid, border: int, reach_px: float, intr: Intrinsics) -> Solid:
+    """``solid`` moved in its depth plane, toward or away from ``border``, until its image footprint
+    reaches at most ``reach_px`` into the image from that border (its deepest point exactly)."""
+    out3 = np.array([*_OUTWARD[border], 0.0])
+    focal = intr.fy if border in (0, 3) else intr.fx
+    for _ in range(12):
+        uvd = xyz_to_uvd(_hull_points(solid), intr)
+        pen = _penetration(uvd[:, :2], border, intr)
+        k = int(np.argmax(pen))
+        excess = pen[k] - reach_px
+        if abs(excess) < 0.25 and excess <= 0.0:
+            break
+        solid = _moved(solid, out3 * ((excess + 0.1) * uvd[k, 2] / focal))
+    return solid
+
+
+def _clear_of(centres: np.ndarray, radii: np.ndarray, box, intr: Intrinsics) -> bool:
+    """Whether no sphere (centres (N, 3), radii (N,) mm) projects within the box (u0, u1, v0, v1)."""
+    uvd = xyz_to_uvd(centres, intr)
+    r = radii * max(intr.fx, intr.fy) / np.maximum(uvd[:, 2], 1.0)
+    du = np.maximum(0.0, np.maximum(box[0] - uvd[:, 0], uvd[:, 0] - box[1]))
+    dv = np.maximum(0.0, np.maximum(box[2] - uvd[:, 1], uvd[:, 1] - box[3]))
+    return bool(np.all(du * du + dv * dv > r * r))
+
+
+def _capsule_spheres(a: np.ndarray, b: np.ndarray, r: float) -> tuple[np.ndarray, np.ndarray]:
+    """Spheres (centres (N, 3), radii (N,)) covering a capsule: its axis sampled every r/2."""
+    n = max(2, int(np.ceil(np.linalg.norm(b - a) / (0.5 * r))) + 1)
+    s = np.linspace(0.0, 1.0, n)[:, None]
+    return a + s * (b - a), np.full(n, r * 1.03)
+
+
+def _near_depth(rng, near_z: float, gap_mm: tuple[float, float], model: SceneModel) -> float | None:
+    """A depth ``gap_mm`` in front of the hand's nearest surface ``near_z``, no nearer than
+    ``model.near_min_mm``; None if not even 10 mm in front of the hand fits."""
+    z = max(model.near_min_mm, near_z - rng.uniform(*gap_mm))
+    return z if z <= near_z - 10.0 else None
+
+
+def _other_hand(rng, joints, shape: HandShape, keep, near_z: float, torso_front_z: float,
+                intr: Intrinsics, model: SceneModel):
+    """The person's other hand (primitives, joints (16, 3) mm, forearm solids) away from the box
+    ``keep``; None when 8 tries find no place."""
+    other_shape = replace(shape, mirrored=not shape.mirrored)
+    mean = Proportions()
+    subject = Subject(bone_lengths=tuple(float(x) for x in ICVL_SKELETON.bone_lengths(joints)),
+                      root_angle_deg=tuple(float(x) for x in np.asarray(mean.root_angle_deg)
+                                           + rng.normal(0.0, 3.0, 5)),
+                      root_lift=tuple(float(x) for x in np.array([0.45, 0, 0, 0, 0]) + rng.normal(0.0, 0.04, 5)),
+                      shape=other_shape, scale=1.0)
+    gesture = model.other_hand_gestures[int(rng.integers(len(model.other_hand_gestures)))]
+    art = sample_articulation(rng, gesture)[None]  # (1, P)
+    nearer = rng.random() < model.other_hand_nearer_p
+    at_border = rng.random() < model.other_hand_at_border_p
+    target = _near_depth(rng, near_z, model.other_hand_nearer_mm, model) if nearer else None
+    if target is None:  # behind the hand's nearest surface, in front of the torso when there is room
+        lo, hi = model.other_hand_behind_mm
+        target = near_z + min(rng.uniform(lo, hi), max(lo, torso_front_z - 150.0 - near_z))
+    weights = np.asarray(model.other_hand_borders, dtype=np.float64)
+    for _ in range(8):
+        border = int(rng.choice(4, p=weights / weights.sum()))
+        inset = rng.uniform(-0.05, 0.1) if at_border else rng.uniform(0.15, 0.35)
+        along = rng.uniform(0.1, 0.9)
+        side = intr.height if border in (0, 3) else intr.width
+        out = _OUTWARD[border]
+        centre = np.array([0.5 * intr.width, 0.5 * intr.height])
+        uv = centre + out * (0.5 * side - inset * side)
+        span = intr.width if border in (0, 3) else intr.height
+        uv = uv + np.abs(out[::-1]) * (along - 0.5) * span
+        ang = np.array([[_FINGERS_AWAY_DEG[border] + rng.uniform(-1, 1) * model.other_hand_roll_deg,
+                         rng.uniform(-1, 1) * model.other_hand_pitch_deg, rng.uniform(-180.0, 180.0)]])
+        z = target + 60.0
+        for _ in range(3):  # place the palm so that the hand's nearest surface is at the target depth
+            palm = uvd_to_xyz(np.array([uv[0], uv[1], z]), intr)
+            other_joints = camera_joints(subject, art, ang, palm[None])[0]
+            prims = build_primitives(other_joints, other_shape)
+            box, other_near = _hand_window(prims, intr)
+            z += target - other_near
+        if other_near < model.near_min_mm - 1.0:
+            continue
+        if not (box[1] < keep[0] or box[0] > keep[1] or box[3] < keep[2] or box[2] > keep[3]):
+            continue  # the image boxes overlap
+        arm, _ = _arm(rng, other_joints, other_shape, intr, model, torso_front_z)
+        arm = [replace(a, part=PART_OTHER_HAND) for a in arm]
+        stub = np.flatnonzero(prims.owner == ARM)
+        spheres = [_capsule_spheres(*a.params) for a in arm]
+        spheres += [_capsule_spheres(prims.a[k], prims.b[k], prims.radius[k]) for k in stub]
+        if not _clear_of(np.concatenate([c for c, _ in spheres]), np.concatenate([r for _, r in spheres]),
+                         keep, intr):
+            continue
+        return prims, other_joints, arm
+    return None
+
+
+def _near_body(rng, keep, near_z: float, intr: Intrinsics, model: SceneModel) -> list[Solid]:
+    """A body part (a shoulder: an ellipsoid) entering from an image border, its silhouette nearer
+    than the hand's nearest surface ``near_z``, clear of the box ``keep``; [] if it does not fit."""
+    semi = np.array([rng.uniform(lo, hi) for lo, hi in model.near_body_semi_mm])
+    axes = _rot_z(rng.uniform(-30.0, 30.0))
+    reach, along = rng.uniform(*model.near_reach), rng.uniform(0.15, 0.85)
+    silhouette = _near_depth(rng, near_z, model.near_gap_mm, model)
+    if silhouette is None:
+        return []
+    semi[2] = min(semi[2], silhouette - model.near_min_mm)  # its front no nearer than near_min_mm
+    border = _pick_border(rng, model.near_body_borders, keep, intr, 0.5 * model.near_reach[0] * intr.height)
+    if semi[2] < 30.0 or border is None:
+        return []
+    side = intr.height if border in (0, 3) else intr.width
+    reach_px = min(reach * side, _room(keep, border, intr) - 1.0)
+    span = intr.width if border in (0, 3) else intr.height
+    uv = (np.array([0.5 * intr.width, 0.5 * intr.height]) + _OUTWARD[border] * 0.5 * side
+          + np.abs(_OUTWARD[border][::-1]) * (along - 0.5) * span)
+    centre = uvd_to_xyz(np.array([uv[0], uv[1], silhouette]), intr)
+    return [_slide_to(Solid("ellipsoid", (centre, axes, semi), PART_NEAR, near=True), border, reach_px, intr)]
+
+
+def _near_edge(rng, keep, near_z: float, intr: Intrinsics, model: SceneModel) -> list[Solid]:
+    """A chair or desk edge (a long thin box) entering from an image border, its nearest point nearer
+    than the hand's nearest surface ``near_z``, clear of the box ``keep``; [] if it does not fit."""
+    half = np.array([rng.uniform(300.0, 800.0), rng.uniform(10.0, 30.0), rng.uniform(100.0, 400.0)])
+    tilt = np.radians(rng.uniform(*model.near_edge_tilt_deg))
+    roll = rng.uniform(-15.0, 15.0)
+    reach, along = rng.uniform(*model.near_reach), rng.uniform(0.2, 0.8)
+    front = _near_depth(rng, near_z, model.near_gap_mm, model)
+    border = _pick_border(rng, model.near_edge_borders, keep, intr, 0.5 * model.near_reach[0] * intr.height)
+    if front is None or border is None:
+        return []
+    out3 = np.array([*_OUTWARD[border], 0.0])
+    run = _rot_z(roll) @ np.array([-out3[1], out3[0], 0.0])  # along the border, rolled a little
+    depth_dir = np.cos(tilt) * np.array([0.0, 0.0, 1.0]) + np.sin(tilt) * out3  # receding outward
+    depth_dir = _unit(depth_dir - run * (run @ depth_dir))
+    axes = np.stack([run, np.cross(depth_dir, run), depth_dir])  # (3, 3) rows
+    side = intr.height if border in (0, 3) else intr.width
+    span = intr.width if border in (0, 3) else intr.height
+    uv = (np.array([0.5 * intr.width, 0.5 * intr.height]) + _OUTWARD[border] * 0.5 * side
+          + np.abs(_OUTWARD[border][::-1]) * (along - 0.5) * span)
+    edge = uvd_to_xyz(np.array([uv[0], uv[1], front]), intr)
+    box = Solid("box", (edge + depth_dir * half[2], axes, half), PART_NEAR, near=True)
+    box = _moved(box, np.array([0.0, 0.0, front - box.nearest_z()]))
+    reach_px = min(reach * side, _room(keep, border, intr) - 1.0)
+    return [_slide_to(box, border, reach_px, intr)]
 
 
 def render_scene(prims: HandPrimitives, scene: Scene | None, intr: Intrinsics,
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Render a hand and its scene: depth (H, W) float64 mm (inf = nothing), the visible part
     (H, W) uint8 (``PART_*``; the hand model's own forearm stub counts as the arm) and the visible
-    object (H, W) int16: 0 nothing, 1 the hand with its arm, 2 + k the scene's k-th other solid
-    (for the sensor: depth steps between objects are silhouettes)."""
+    object (H, W) int16: 0 nothing, 1 the hand with its arm, 2 + k the scene's k-th other solid,
+    2 + len(solids) the other hand with its forearm (for the sensor: depth steps between objects
+    are silhouettes). Speckles are not here: they are painted over the measured depth."""
     depth, ids = render_depth(prims, intr)
     owner = np.append(prims.owner, 0)  # the palm slab (id len(capsules)) belongs to the hand
     part = np.where(ids < 0, PART_NONE, np.where(owner[ids] == ARM, PART_ARM, PART_HAND)).astype(np.uint8)
@@ -218,9 +512,15 @@ def render_scene(prims: HandPrimitives, scene: Scene | None, intr: Intrinsics,
     sdepth = np.full(depth.shape, NO_HIT)
     for k, solid in enumerate(scene.solids):
         zbuffer_solid(sdepth, sids, solid.kind, solid.params, k, intr)
+    n = len(scene.solids)
+    if scene.other_hand is not None:
+        odepth, oids = render_depth(scene.other_hand, intr)
+        hit = odepth < sdepth
+        sdepth[hit], sids[hit] = odepth[hit], n
     nearer = sdepth < depth
-    parts = np.array([s.part for s in scene.solids], dtype=np.uint8)
-    objects = np.array([1 if s.part == PART_ARM else 2 + k for k, s in enumerate(scene.solids)], dtype=np.int16)
+    parts = np.array([s.part for s in scene.solids] + [PART_OTHER_HAND], dtype=np.uint8)
+    objects = np.array([1 if s.part == PART_ARM else 2 + n if s.part == PART_OTHER_HAND else 2 + k
+                        for k, s in enumerate(scene.solids)] + [2 + n], dtype=np.int16)
     part[nearer] = parts[sids[nearer]]
     surface[nearer] = objects[sids[nearer]]
     return np.minimum(depth, sdepth), part, surface

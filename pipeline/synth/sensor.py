@@ -13,6 +13,9 @@ stores it, background = ICVL_BACKGROUND (32001). Effects, in order:
     dark patches, mixed depths across depth steps between two surfaces;
   * quantization to whole millimetres (``apply_sensor``), or to a camera's depth unit
     (``apply_sensor_mm`` then ``to_depth_units``).
+Scene frames only (``pipeline.synth.scene``): speckle and flying-pixel clusters, small blobs of
+spurious depths in front of everything, drawn by ``speckle_clusters`` from the scene's own generator
+and painted over the measured depth by ``paint_speckles`` (after every effect above).
 All work is confined to the bounding box of the foreground (plus a margin), vectorized.
 """
 from __future__ import annotations
@@ -291,6 +294,53 @@ def dark_patch_mask(rng: np.random.Generator, shape: tuple[int, int], share: flo
 
     field = lerp(lerp(grid, height, 0), width, 1)  # (H, W)
     return field < np.quantile(field[::4, ::4], share)
+
+
+def speckle_clusters(rng: np.random.Generator, shape: tuple[int, int], count: int,
+                     pixels: tuple[float, float], depth_mm: tuple[float, float],
+                     keep_out: tuple[float, float, float, float] | None = None,
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``count`` clusters of spurious depths in an image of ``shape`` (H, W): each a blob of about
+    ``pixels`` (min, max; log-uniform) pixels around a random centre outside the pixel window
+    ``keep_out`` (u0, u1, v0, v1; None = anywhere), Gaussian offsets of std sqrt(size)/2 px, at a
+    depth uniform in ``depth_mm`` (mm) plus 2 mm std per pixel. Returns (rows (P,), cols (P,),
+    depths (P,) mm), duplicates removed (the first kept). A centre that finds no room outside
+    ``keep_out`` in 20 tries is dropped."""
+    height, width = shape
+    rows, cols, depths = [], [], []
+    for _ in range(int(count)):
+        size = float(np.exp(rng.uniform(np.log(pixels[0]), np.log(pixels[1]))))
+        spread = 0.5 * np.sqrt(size)
+        reach = 3.0 * spread + 1.0
+        for _ in range(20):
+            u, v = rng.uniform(0, width), rng.uniform(0, height)
+            if keep_out is None or not (keep_out[0] - reach <= u <= keep_out[1] + reach
+                                        and keep_out[2] - reach <= v <= keep_out[3] + reach):
+                break
+        else:
+            continue
+        n = max(1, int(round(size)))
+        off = rng.standard_normal((n, 2)) * spread
+        r = np.clip(np.rint(v + off[:, 1]), 0, height - 1).astype(np.int64)
+        c = np.clip(np.rint(u + off[:, 0]), 0, width - 1).astype(np.int64)
+        rows.append(r), cols.append(c)
+        depths.append(rng.uniform(*depth_mm) + 2.0 * rng.standard_normal(n))
+    if not rows:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
+    r, c, z = np.concatenate(rows), np.concatenate(cols), np.concatenate(depths)
+    _, first = np.unique(r * width + c, return_index=True)
+    first.sort()
+    return r[first], c[first], z[first]
+
+
+def paint_speckles(depth: np.ndarray, rows: np.ndarray, cols: np.ndarray, depths: np.ndarray) -> np.ndarray:
+    """A copy of measured ``depth`` (H, W) mm (inf = no depth) with the speckle pixels (rows (P,),
+    cols (P,)) set to ``depths`` (P,) mm (``speckle_clusters``); ``depth`` itself when P is 0."""
+    if len(rows) == 0:
+        return depth
+    out = np.array(depth, copy=True)
+    out[rows, cols] = depths
+    return out
 
 
 def to_depth_units(depth: np.ndarray, depth_scale: float = 1.0) -> np.ndarray:
