@@ -17,7 +17,9 @@ pipeline option passes through (``--runner``, ``--project``, ``--temp_location``
 ``--runner=DaskRunner --dask_client_address=tcp://HOST:8786``...). Paths reach the workers absolute;
 on a cluster of several machines the tree and the output directory must be on storage every
 worker sees at the same path (or on a Beam filesystem such as gs://).
-Workers do not import TensorFlow (``pipeline.schema.encode_example`` writes the protocol buffer).
+Workers do not import TensorFlow (``pipeline.schema.encode_example`` writes the protocol buffer),
+except with centre method 'learned': each worker then loads the localizer (``cfg.centre.locator``, a
+directory every worker must see) once, in ``DoFn.setup``.
 """
 from __future__ import annotations
 
@@ -40,6 +42,7 @@ from pipeline.camera import Intrinsics
 from pipeline.config import DataConfig
 from pipeline.convert import FrameItem, convert_frame
 from pipeline.datasets import get_dataset
+from pipeline.errors import SdnetError
 from pipeline.schema import encode_example
 
 RECORDS_PER_SHARD = 2000
@@ -90,6 +93,7 @@ class ConvertShardFn(beam.DoFn):
         self.cfg, self.intr, self.out_dir, self.progress_dir = cfg, intr, out_dir, progress_dir
 
     def setup(self):
+        self._locator = load_centre_locator(self.cfg)
         self._done = 0
         self._progress = None
         if self.progress_dir:
@@ -100,7 +104,7 @@ class ConvertShardFn(beam.DoFn):
                 self._progress = None
 
     def process(self, task: ShardTask):
-        report = convert_shard(task, self.cfg, self.intr, self.out_dir, self._tick)
+        report = convert_shard(task, self.cfg, self.intr, self.out_dir, self._tick, self._locator)
         with FileSystems.create(FileSystems.join(self.out_dir, task.report_name)) as f:
             f.write(json.dumps(report).encode())
         yield task.file_name
@@ -119,10 +123,24 @@ class ConvertShardFn(beam.DoFn):
             self._progress.close()
 
 
+def load_centre_locator(cfg: DataConfig):
+    """The learned localizer of centre method 'learned' (``pipeline.locator.load_locator`` of
+    ``cfg.centre.locator``), None for the rules; SdnetError when the directory holds none."""
+    if cfg.centre.method != "learned":
+        return None
+    from pipeline.locator import load_locator  # deferred: TensorFlow only for the learned centre
+    found = load_locator(Path(cfg.centre.locator))
+    if found is None:
+        raise SdnetError(f"{cfg.centre.locator}: no localizer (locator.keras) for --centre-method learned; "
+                         "write one with `sdnet fit-locator --out DIR`")
+    return found
+
+
 def convert_shard(task: ShardTask, cfg: DataConfig, intr: Intrinsics, out_dir: str,
-                  tick=lambda: None) -> dict:
+                  tick=lambda: None, locator=None) -> dict:
     """Convert a task's frames into ``out_dir/task.file_name`` (through Beam's filesystems); returns
     its report: {'split', 'frames', 'records', 'bytes', 'rejected': [dict per rejected frame]}.
+    ``locator``: the localizer of centre method 'learned' (``load_centre_locator``).
     The same function serves every runner and the single-process loop (``convert_in_process``)."""
     frames = records = size = 0
     rejected = []
@@ -130,7 +148,7 @@ def convert_shard(task: ShardTask, cfg: DataConfig, intr: Intrinsics, out_dir: s
     path = FileSystems.join(out_dir, task.file_name)
     with FileSystems.create(path, compression_type=CompressionTypes.GZIP) as out:
         for item in task.frames:
-            recs, reason = convert_frame(_read(item.image), item, cfg, intr)
+            recs, reason = convert_frame(_read(item.image), item, cfg, intr, locator)
             tick()
             if reason:
                 rejected.append({"path": item.image, "split": item.split, "label_file": item.label_file,
@@ -148,9 +166,9 @@ def convert_in_process(frames: list[FrameItem], cfg: DataConfig, intr: Intrinsic
                        shards: dict[str, int]) -> list[dict]:
     """The job's work without Beam: every shard task in turn, in this process; returns the reports.
     Writes the same files as the job (the reference the runners are tested against)."""
-    reports = []
+    reports, locator = [], load_centre_locator(cfg)
     for task in plan_shards(frames, shards):
-        report = convert_shard(task, cfg, intr, out_dir)
+        report = convert_shard(task, cfg, intr, out_dir, locator=locator)
         with FileSystems.create(FileSystems.join(out_dir, task.report_name)) as f:
             f.write(json.dumps(report).encode())
         reports.append(report)

@@ -13,6 +13,7 @@ Output layout (written to a temporary directory, renamed into place when complet
 """
 from __future__ import annotations
 
+import dataclasses
 import glob
 import json
 import math
@@ -105,6 +106,9 @@ def convert_tree(root: Path, out: Path, cfg: DataConfig, intr: Intrinsics,
     root, out = Path(root).absolute(), Path(out).absolute()
     t0 = time.time()
     check_output_dir(out, overwrite)  # fail before any work
+    if cfg.centre.method == "learned":  # the localizer's directory reaches the workers absolute, checked here
+        cfg = dataclasses.replace(cfg, centre=dataclasses.replace(cfg.centre, locator=str(Path(cfg.centre.locator).absolute())))
+        data_job.load_centre_locator(cfg)
     plan = plan_frames(root, cfg, intr)
     planned = Counter(f.split for f in plan.frames)
     total_frames = len(plan.frames) + len(plan.rejected)

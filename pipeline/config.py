@@ -142,7 +142,7 @@ def opt(default, help: str, choices: tuple | None = None, flag: str | None = Non
 
 
 # Choice lists, defined once (the checks and the CLI's choices use them).
-CENTRE_METHODS = ("blob", "com")
+CENTRE_METHODS = ("blob", "com", "learned")
 PENALTIES = ("step", "hinge")
 JOINT_LOSSES = ("squared", "distance")
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
@@ -175,6 +175,11 @@ class CentreConfig:
     farthest from where it leaves the image) are kept; the centre of mass of those, then
     ``refine_iters`` times the centre of mass of the kept points inside the cube, is the centre.
     At least ``min_pixels`` pixels are needed.
+    ``method`` 'learned' (for frames where something else is nearer than the hand): the learned
+    full-frame localizer in the directory ``locator`` (``sdnet fit-locator``; ``pipeline.locator``) finds
+    the hand's palm joint, then ``refine_iters`` times the centre of mass of the valid pixels inside the
+    cube about it (``geometry.centre_near``); a frame whose localizer confidence is below its threshold
+    has no hand.
     """
 
     min_depth_mm: float = 100.0
@@ -185,14 +190,19 @@ class CentreConfig:
     refine_iters: int = 2
     min_pixels: int = 50
     method: str = opt("blob", "hand centre: blob (the nearest depth blob, forearm cut off; for scenes with "
-                      "arm, body and clutter) or com (centre of mass of the depth band, the original rule)",
+                      "arm, body and clutter), com (centre of mass of the depth band, the original rule) or "
+                      "learned (the localizer in --locator DIR, `sdnet fit-locator`)",
                       choices=CENTRE_METHODS, flag="centre-method")
     step_mm: float = 60.0
     hand_extent_mm: float = 220.0
+    locator: str = opt("", "directory of the learned localizer (locator.keras, `sdnet fit-locator`) for "
+                       "centre method learned", flag="locator")
 
     def __post_init__(self) -> None:
         _check([(self.method in CENTRE_METHODS, f"centre method must be one of {', '.join(CENTRE_METHODS)}, "
                  f"got {self.method!r}"),
+                (self.method != "learned" or bool(self.locator),
+                 "centre method learned needs the localizer's directory (--locator DIR, `sdnet fit-locator`)"),
                 (self.step_mm > 0, f"centre step_mm must be > 0, got {self.step_mm}"),
                 (self.hand_extent_mm >= 0, f"centre hand_extent_mm must be >= 0, got {self.hand_extent_mm}")])
 

@@ -126,17 +126,30 @@ def check_labels(uvd: np.ndarray, intr: Intrinsics) -> str | None:
     return None
 
 
+def frame_centre(depth: np.ndarray, cube_mm: float, cfg: DataConfig, intr: Intrinsics, locator=None) -> np.ndarray:
+    """The label-free hand centre (3,) camera xyz mm of a raw frame (H, W) uint16 mm: ``cfg.centre``'s
+    rule, or with centre method 'learned' the ``locator`` (``pipeline.locator.Locator``) about which
+    ``geometry.located_centre`` cuts (the frame's hand as the dataset's images show it). Raises
+    NoHandError."""
+    if cfg.centre.method != "learned":
+        return geometry.hand_centre(depth, intr, cube_mm, cfg.centre)
+    if locator is None:
+        raise ValueError("centre method learned: no localizer was loaded")
+    return geometry.located_centre(locator, depth, intr, get_dataset(cfg.dataset).image_hand, cube_mm, cfg.centre)[0]
+
+
 def make_records(depth: np.ndarray, item: FrameItem, cfg: DataConfig,
-                 intr: Intrinsics) -> list[dict]:
+                 intr: Intrinsics, locator=None) -> list[dict]:
     """All records (dicts for ``schema.encode_example``) of one decoded frame.
 
     The crop cube is the frame's own (``item.cube_mm``: a test subject's, when the dataset fixes it)
     or else the experiment's ``cfg.cube_mm`` (mm). Raises ``geometry.NoHandError`` when no hand is
     found, ValueError when a training frame's joints lie far outside the cube (the centre missed the
     hand). Test and val frames are kept whatever the centre: their error counts in the evaluation.
+    ``locator``: the learned localizer of centre method 'learned' (``frame_centre``).
     """
     nominal = item.cube_mm or cfg.cube_mm
-    centre = geometry.hand_centre(depth, intr, nominal, cfg.centre)
+    centre = frame_centre(depth, nominal, cfg, intr, locator)
     xyz = uvd_to_xyz(item.uvd, intr)
     depth_f = geometry.depth_with_inf_background(depth)  # shared by the K crops
     rng = frame_rng(cfg.seed, item.rel_path)
@@ -167,9 +180,9 @@ def make_records(depth: np.ndarray, item: FrameItem, cfg: DataConfig,
 
 
 def convert_frame(png_bytes: bytes | None, item: FrameItem, cfg: DataConfig,
-                  intr: Intrinsics) -> tuple[list[dict], str | None]:
+                  intr: Intrinsics, locator=None) -> tuple[list[dict], str | None]:
     """Decode (``cfg.dataset``'s ``decode_depth``) and convert one frame: (records, None) or ([], reason).
-    Never raises for bad data."""
+    ``locator``: for centre method 'learned' (``frame_centre``). Never raises for bad data."""
     if png_bytes is None:
         return [], "depth image not found"
     reason = check_labels(item.uvd, intr)
@@ -177,9 +190,11 @@ def convert_frame(png_bytes: bytes | None, item: FrameItem, cfg: DataConfig,
         return [], reason
     try:
         depth = get_dataset(cfg.dataset).decode_depth(png_bytes, item.image, intr)
-        return make_records(depth, item, cfg, intr), None
+        return make_records(depth, item, cfg, intr, locator), None
     except DepthImageError as e:
         return [], str(e).split(": ", 1)[-1]
+    except geometry.LowConfidence as e:
+        return [], f"no hand: {e}"
     except geometry.NoHandError as e:
         return [], f"no hand pixels in the depth band ({e})"
     except ValueError as e:

@@ -41,7 +41,7 @@ TRAIN_SHORTHANDS = (
 DATA_SHORTHANDS = (
     "data.dataset", "data.crop_size", "data.cube_mm", "data.rotations", "data.scale_jitter", "data.centre_jitter_mm",
     "data.val_fraction", "data.skip_prerotated", "data.max_reject_fraction", "data.centre.band_mm",
-    "data.centre.method", "data.shards", "data.seed", "data.test_subject")
+    "data.centre.method", "data.centre.locator", "data.shards", "data.seed", "data.test_subject")
 # Length keys that exclude each other: setting one clears the other.
 EXCLUSIVE = {"steps": "epochs", "epochs": "steps"}
 

@@ -24,7 +24,17 @@ from pipeline.icvl import background_mask
 
 
 class NoHandError(ValueError):
-    """No hand pixels in the depth band."""
+    """No hand pixels in the depth band (``confidence``: the localizer's, when one looked)."""
+
+    confidence: float | None = None
+
+
+class LowConfidence(NoHandError):
+    """The localizer's confidence (``confidence``, in [0, 1]) is below its threshold: no hand."""
+
+    def __init__(self, confidence: float, threshold: float):
+        super().__init__(f"the localizer's confidence {confidence:.3f} is below its threshold {threshold:.3f}")
+        self.confidence = confidence
 
 
 def valid_depth_mask(depth: np.ndarray, cfg: CentreConfig) -> np.ndarray:
@@ -36,7 +46,10 @@ def valid_depth_mask(depth: np.ndarray, cfg: CentreConfig) -> np.ndarray:
 def hand_centre(depth: np.ndarray, intr: Intrinsics, cube_mm: float,
                 cfg: CentreConfig = CentreConfig()) -> np.ndarray:
     """The label-free hand centre of a raw depth frame (H, W) uint16 mm, as camera xyz (3,) in mm,
-    by ``cfg.method`` (see ``CentreConfig``). Raises NoHandError."""
+    by ``cfg.method`` (see ``CentreConfig``; 'learned' needs the localizer: ``located_centre``).
+    Raises NoHandError."""
+    if cfg.method == "learned":
+        raise ValueError("centre method learned: the centre comes from the localizer (located_centre)")
     mask = valid_depth_mask(depth, cfg)
     if mask.sum() < cfg.min_pixels:
         raise NoHandError(f"fewer than {cfg.min_pixels} pixels in the depth range "
@@ -57,6 +70,33 @@ def hand_centre(depth: np.ndarray, intr: Intrinsics, cube_mm: float,
     border = (us == 0) | (vs == 0) | (us == depth.shape[1] - 1) | (vs == depth.shape[0] - 1)
     pts = cut_forearm(pts, border, cfg.hand_extent_mm, cfg.min_pixels)
     return _cube_mean(pts, pts.mean(axis=0), cube_mm, cfg)
+
+
+def located_palm(locator, depth: np.ndarray, intr: Intrinsics, image_hand: str) -> tuple[np.ndarray, float]:
+    """(palm joint (3,) camera xyz mm, confidence in [0, 1]) of a raw depth frame (H, W) uint16 mm of
+    camera ``intr`` whose hand appears as a ``image_hand`` ('right' or 'left') hand, by a learned
+    localizer (``pipeline.locator.Locator``: ``locate(depth, intr)`` finds a right hand as a camera
+    shows it): a frame showing a left hand is mirrored for it and its palm mirrored back (x' = -x in
+    the mirrored camera)."""
+    flip = image_hand != "right"
+    palm, conf = locator.locate(depth[:, ::-1] if flip else depth, intr.mirrored() if flip else intr)
+    return (palm * np.array([-1.0, 1.0, 1.0]) if flip else np.asarray(palm)), float(conf)
+
+
+def located_centre(locator, depth: np.ndarray, intr: Intrinsics, image_hand: str, cube_mm: float,
+                   cfg: CentreConfig = CentreConfig()) -> tuple[np.ndarray, float]:
+    """(hand centre (3,) camera xyz mm, confidence) of a raw depth frame (H, W) uint16 mm: the
+    localizer's palm (``located_palm``; ``locator.threshold`` its confidence threshold), then
+    ``centre_near`` about it. Raises LowConfidence below the threshold, NoHandError (with the
+    confidence) when the cube about the palm is empty."""
+    palm, conf = located_palm(locator, depth, intr, image_hand)
+    if conf < locator.threshold:
+        raise LowConfidence(conf, locator.threshold)
+    try:
+        return centre_near(depth, intr, palm, cube_mm, cfg), conf
+    except NoHandError as e:
+        e.confidence = conf
+        raise
 
 
 def centre_near(depth: np.ndarray, intr: Intrinsics, seed: np.ndarray, cube_mm: float,

@@ -33,7 +33,7 @@ from pipeline.config import CentreConfig, RefineConfig
 from pipeline.errors import DepthImageError, SdnetError
 from pipeline.frame_sources import FrameRef
 from pipeline.datasets import Dataset
-from pipeline.geometry import NoHandError, centre_near, crop_affine, crop_depth, denormalize_joints, hand_centre
+from pipeline.geometry import NoHandError, crop_affine, crop_depth, denormalize_joints, hand_centre, located_centre
 from pipeline.inference import hand_band
 from pipeline.locator import load_locator
 from pipeline.rundir import load_model, load_refinement, load_run_config, run_dataset, run_intrinsics
@@ -93,14 +93,6 @@ class Predictor:
         return self._forward(crops).numpy()
 
 
-class LowConfidence(NoHandError):
-    """The localizer's confidence (``confidence``, in [0, 1]) is below its threshold: no hand."""
-
-    def __init__(self, confidence: float, threshold: float):
-        super().__init__(f"the localizer's confidence {confidence:.3f} is below its threshold {threshold:.3f}")
-        self.confidence = confidence
-
-
 def load_predictor(run_dir: Path, intrinsics: Intrinsics | None = None, refine: bool = True,
                    hand: str | None = None, centre_refine: bool = True, locate: bool = True) -> Predictor:
     """A Predictor for ``run_dir``; ``intrinsics`` None = the run's camera; ``hand`` 'right' or 'left'
@@ -128,7 +120,20 @@ def load_predictor(run_dir: Path, intrinsics: Intrinsics | None = None, refine: 
                      intrinsics=intr, dataset=dataset, prior=prior, refine=cfg, run_dir=run_dir,
                      preset=run_cfg.model.preset, hand=hand or dataset.image_hand,
                      centre_refiner=load_centre_refiner(run_dir) if centre_refine else None,
-                     locator=load_locator(run_dir) if locate else None)
+                     locator=_run_locator(run_dir, data.centre) if locate else None)
+
+
+def _run_locator(run_dir: Path, centre: CentreConfig):
+    """The run's localizer (RUN/locator.keras), or for a run whose crops were cut with one (centre
+    method 'learned') that one (``centre.locator``); None when it has neither."""
+    found = load_locator(run_dir)
+    if found is None and centre.method == "learned":
+        found = load_locator(Path(centre.locator))
+        if found is None:
+            raise SdnetError(f"{run_dir}: the run's crops were cut with the localizer in {centre.locator}, "
+                             f"which holds none; fit one into the run (`sdnet fit-locator --out {run_dir}`) "
+                             "or pass --no-locator (the blob rule)")
+    return found
 
 
 def read_depth(path: Path, pred: Predictor) -> np.ndarray:
@@ -141,39 +146,24 @@ def read_depth(path: Path, pred: Predictor) -> np.ndarray:
     return pred.dataset.decode_depth(path.read_bytes(), str(path), pred.intrinsics)
 
 
-def locate_hand(depth: np.ndarray, pred: Predictor) -> tuple[np.ndarray, float]:
-    """The localizer's palm joint (3,) camera xyz mm of ``pred.work_intrinsics`` and its confidence,
-    for a work frame (H, W) uint16 mm (``depth`` already mirrored when ``pred.mirrored``). The
-    localizer finds a right hand as a camera shows it, so a work frame of a dataset whose images show
-    a left hand (ICVL) is mirrored back for it and its answer mirrored in (x' = -x)."""
-    flip = pred.dataset.image_hand != "right"
-    intr = pred.work_intrinsics.mirrored() if flip else pred.work_intrinsics
-    palm, conf = pred.locator.locate(depth[:, ::-1] if flip else depth, intr)
-    return (palm * np.array([-1.0, 1.0, 1.0]) if flip else palm), conf
-
-
 def crop_frame(depth: np.ndarray, pred: Predictor) -> tuple[np.ndarray, np.ndarray, float | None]:
     """(normalized crop (S, S) float32 in [-1, 1], hand centre (3,) camera xyz mm, the localizer's
     confidence or None without one) of a raw depth frame (H, W) uint16 mm, exactly as ``sdnet data``
     crops at angle 0, in the camera of ``pred.work_intrinsics`` (``depth`` already mirrored for a hand
-    of the other chirality). The centre: about the localizer's palm (``locate_hand``,
-    ``geometry.centre_near``) when the run has a localizer, else the run's rule
-    (``geometry.hand_centre``). Raises NoHandError (LowConfidence when the localizer is not confident;
-with a localizer the error's ``confidence`` is its confidence).
+    of the other chirality: the work frame shows the chirality of the run's dataset). The centre:
+    about the localizer's palm (``geometry.located_centre``) when the predictor has a localizer, else
+    the run's rule (``geometry.hand_centre``; the blob rule for a run whose crops were cut with the
+    localizer). Raises NoHandError (``geometry.LowConfidence`` when the localizer is not confident;
+    with a localizer the error's ``confidence`` is its confidence).
     With the run's centre refiner, the crop is cut a second time around the refined centre.
     """
     conf = None
     if pred.locator is not None:
-        palm, conf = locate_hand(depth, pred)
-        if conf < pred.locator.threshold:
-            raise LowConfidence(conf, pred.locator.threshold)
-        try:
-            centre = centre_near(depth, pred.work_intrinsics, palm, pred.cube_mm, pred.centre)
-        except NoHandError as e:
-            e.confidence = conf  # reported with the status
-            raise
+        centre, conf = located_centre(pred.locator, depth, pred.work_intrinsics, pred.dataset.image_hand,
+                                      pred.cube_mm, pred.centre)
     else:
-        centre = hand_centre(depth, pred.work_intrinsics, pred.cube_mm, pred.centre)
+        rule = pred.centre if pred.centre.method != "learned" else dataclasses.replace(pred.centre, method="blob")
+        centre = hand_centre(depth, pred.work_intrinsics, pred.cube_mm, rule)
     crop = crop_at(depth, centre, pred)
     if pred.centre_refiner is not None:
         moved = centre + pred.centre_refiner.move(crop[None])[0] * pred.cube_mm / 2.0
@@ -256,7 +246,7 @@ def predict_chunk(pred: Predictor, refs: Sequence[FrameRef], batch_size: int = 6
             results.append(FrameResult(ref, f"{UNREADABLE}: {_reason(e, ref.path)}"))
             continue
         except NoHandError as e:
-            results.append(FrameResult(ref, f"{NO_HAND}: {e}", depth=depth, confidence=getattr(e, "confidence", None)))
+            results.append(FrameResult(ref, f"{NO_HAND}: {e}", depth=depth, confidence=e.confidence))
             continue
         timing["read"] = timing.get("read", 0.0) + t1 - t0
         timing["crop"] = timing.get("crop", 0.0) + t2 - t1

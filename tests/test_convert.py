@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from pipeline import geometry
-from pipeline.camera import ICVL_INTRINSICS as INTR, xyz_to_uvd
-from pipeline.config import DataConfig
+from pipeline.camera import ICVL_INTRINSICS as INTR, uvd_to_xyz, xyz_to_uvd
+from pipeline.config import CentreConfig, ConfigError, DataConfig
 from pipeline.convert import convert_frame, plan_frames, rotation_angles
 from pipeline.icvl import decode_depth_png, is_prerotated_folder
 from tests.helpers import write_tiny_icvl_tree
@@ -105,3 +105,43 @@ def test_skip_prerotated_drops_only_training_frames_of_short_named_folders(tmp_p
     assert kept.count(("train", "45")) == 3
     assert skipped == [s for s in kept if s != ("train", "45")]
     assert skipped.count(("test", "test_seq_1")) == 2
+
+
+class _PalmLocator:
+    """A localizer answering a fixed palm (3,) camera xyz mm of the frame it is given, with a fixed
+    confidence; keeps the frames."""
+
+    def __init__(self, palm, confidence, threshold=0.5):
+        self.palm, self.confidence, self.threshold, self.seen = np.asarray(palm), confidence, threshold, []
+
+    def locate(self, depth, intr):
+        self.seen.append(np.array(depth))
+        return self.palm, self.confidence
+
+
+def test_the_learned_centre_is_cut_about_the_localizers_palm(frame):
+    """ICVL's images show a left hand: the localizer (which finds right hands) is given the frame
+    mirrored and its palm is mirrored back; the crop centre is the cube mean about that palm, and a
+    frame it is not sure of is rejected with its confidence."""
+    png, item, _ = frame
+    depth = decode_depth_png(png, item.image, (INTR.width, INTR.height))
+    palm = uvd_to_xyz(item.uvd[0], INTR)  # the labelled palm joint, in the frame's camera
+    cfg = DataConfig(crop_size=CROP, rotations=1, centre=CentreConfig(method="learned", locator="unused"))
+    loc = _PalmLocator(palm * np.array([-1.0, 1.0, 1.0]), 0.9)  # the palm as the mirrored frame has it
+    recs, reason = convert_frame(png, item, cfg, INTR, loc)
+    assert reason is None, reason
+    np.testing.assert_array_equal(loc.seen[0], depth[:, ::-1])
+    expect = geometry.centre_near(depth, INTR, palm, cfg.cube_mm, cfg.centre)
+    np.testing.assert_allclose(recs[0]["centre_xyz"], expect)
+    assert np.linalg.norm(expect - palm) < 60.0  # near the palm, not the seed moved far away
+    _check_labels_follow_the_crop(recs, item)
+    recs, reason = convert_frame(png, item, cfg, INTR, _PalmLocator(palm, 0.1))
+    assert recs == [] and reason == "no hand: the localizer's confidence 0.100 is below its threshold 0.500"
+    far = _PalmLocator(palm * np.array([-1.0, 1.0, 1.0]) + np.array([0.0, 0.0, 600.0]), 0.9)
+    recs, reason = convert_frame(png, item, cfg, INTR, far)  # an empty cube about the palm
+    assert recs == [] and reason.startswith("no hand pixels in the depth band (fewer than")
+
+
+def test_the_learned_centre_needs_a_localizer_directory():
+    with pytest.raises(ConfigError, match="needs the localizer.s directory"):
+        CentreConfig(method="learned")

@@ -25,7 +25,7 @@ from pipeline.rundir import load_model
 from pipeline.overlay import overlay_image
 from pipeline.skeleton import FINGER_COLORS, ICVL_SKELETON, NYU_SKELETON
 from pipeline.synth.poses import ARTICULATION, camera_joints, sample_subject
-from tests.helpers import make_tiny_data_dir, stick_hand_xyz
+from tests.helpers import IN_PROCESS, make_tiny_data_dir, stick_hand_xyz
 from tests.run_helpers import make_untrained_run
 
 CROP = 32
@@ -495,3 +495,14 @@ def test_predict_uses_the_runs_fitted_locator_unless_told_not_to(tiny, tmp_path,
             assert doc["locator"]["threshold"] == threshold and "centre_error_mm_mean" in doc["locator"]["validation"]
             assert all(0.0 <= f["confidence"] <= 1.0 for f in doc["frames"])
             assert all(f["status"] == "ok" or f["status"].startswith("no hand") for f in doc["frames"])
+    # sdnet data cuts crops about the same localizer's palm (--centre-method learned --locator DIR).
+    data = tmp_path / "data"
+    assert main(["data", "--root", str(tiny["tree"]), "--out", str(data), "--crop", str(CROP), "--centre-method",
+                 "learned", "--locator", str(run), "--max-reject", "1", "--quiet", *IN_PROCESS]) == 0
+    manifest = json.loads((data / "manifest.json").read_text())
+    assert manifest["config"]["centre"] == {**manifest["config"]["centre"], "method": "learned",
+                                            "locator": str(run.absolute())}
+    assert sum(manifest["counts"].values()) + len((data / "rejected.jsonl").read_text().splitlines()) > 0
+    assert main(["data", "--root", str(tiny["tree"]), "--out", str(tmp_path / "d2"), "--centre-method", "learned",
+                 "--locator", str(tmp_path / "nowhere"), "--quiet", *IN_PROCESS]) == 2
+    assert "no localizer (locator.keras)" in capsys.readouterr().err

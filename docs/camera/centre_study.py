@@ -31,10 +31,10 @@ from eval.metrics import palm_side_agreement
 from pipeline.camera import Intrinsics, uvd_to_xyz
 from pipeline.datasets import ICVL
 from pipeline.frame_sources import collect_frames
-from pipeline.geometry import NoHandError
+from pipeline.geometry import NoHandError, located_palm
 from pipeline.icvl import read_depth_png
 from pipeline.predict import frame_entry
-from pipeline.predictor import crop_frame, load_predictor, locate_hand, predict_chunk
+from pipeline.predictor import crop_frame, load_predictor, predict_chunk
 from pipeline.rundir import RunDir
 from pipeline.score import score_entries, tree_labels
 from pipeline.skeleton import ICVL_SKELETON
@@ -71,7 +71,7 @@ def centre_errors(refs, labels, intr, preds: dict, mu_mm) -> tuple[dict, np.ndar
                 out[name].append(np.nan)
         if locating is not None:
             t0 = time.perf_counter()
-            found, _ = locate_hand(depth, locating)
+            found, _ = located_palm(locating.locator, depth, intr, locating.dataset.image_hand)
             seconds.append(time.perf_counter() - t0)
             palm_err.append(np.linalg.norm(found - palm))
     return {k: np.array(v, dtype=np.float64) for k, v in out.items()}, np.array(palm_err), seconds
