@@ -326,13 +326,14 @@ class LocatorFrames:
 
 
 def training_items(tree_root: Path, dataset_name: str, intr: Intrinsics, frames: int = 0) -> list[FrameItem]:
-    """The tree's TRAINING split (never the test split), pre-rotated copies left out, at most
-    ``frames`` of them (0 = all) evenly spaced over the list. SdnetError when there are none."""
+    """The tree's TRAINING split (never the test split; on real ICVL its pre-rotated copies too, as
+    ``sdnet data`` reads it by default), at most ``frames`` of them (0 = all) evenly spaced over the
+    list. SdnetError when there are none."""
     tree_root = Path(tree_root)
     if not tree_root.is_dir():
         raise SdnetError(f"{tree_root}: no such tree directory")
     dataset = get_dataset(dataset_name)
-    items = [f for f in dataset.list_frames(tree_root, intr, skip_prerotated=True).frames if f.split == "train"]
+    items = [f for f in dataset.list_frames(tree_root, intr).frames if f.split == "train"]
     if not items:
         raise SdnetError(f"{tree_root}: no training frames ({dataset.tree_help})")
     if frames and len(items) > frames:

@@ -130,7 +130,7 @@ def _write_scene_tree(root: Path, seqs: int = 4, per_seq: int = 8, seed: int = 0
     for s in range(seqs):
         for i in range(per_seq):
             depth, palm = _scene(rng)
-            rel = f"2014031211{s:02d}/image_{i:04d}.png"
+            rel = f"synth_{s:04d}/image_{i:04d}.png"  # the generator's folder names (not ICVL timestamps)
             (root / "Training/Depth" / rel).parent.mkdir(parents=True, exist_ok=True)
             write_depth_png(root / "Training/Depth" / rel, depth)
             uvd = np.repeat(palm[None], 16, axis=0) + rng.normal(0, 2, (16, 3))
