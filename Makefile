@@ -65,8 +65,9 @@ help:
 	@echo "make reproduce-paper  Table 1 trained the paper's way (ZF-net, dropout, 16 rotations, no online augmentation), 3 seeds (about 100 min, resumable)"
 	@echo "make reproduce-small  baseline vs the calibrated loss on a 2k-frame training set (about 20 min)"
 	@echo "make smoke    the whole pipeline shrunk to a couple of minutes, in $(WORK)/smoke"
-	@echo "make camera-test  a RealSense-style scene test set (640x480, 1/8 mm) in $(WORK)/camera-data"
-	@echo "make camera-eval  make train's run on it: eval, predict and the hand-centre study"
+	@echo "make camera-test  scene test sets: RealSense-style (640x480, 1/8 mm) in $(WORK)/camera-data and"
+	@echo "                  a 424x240 camera (f 212, 0.1 mm) in $(CAMERA2_TREE)"
+	@echo "make camera-eval  make train's run on them: eval, predict and the hand-centre study of both cameras"
 	@echo "make bench    performance figures (JSON)"
 
 setup: $(STAMP)
@@ -272,7 +273,7 @@ CAMERA_TREE ?= $(WORK)/camera-synth
 CAMERA_DATA ?= $(WORK)/camera-data
 CAMERA_TEST_FRAMES ?= 400
 
-camera-test: $(CAMERA_DATA)/manifest.json
+camera-test: $(CAMERA_DATA)/manifest.json $(CAMERA2_TREE)/synth.json
 
 $(CAMERA_TREE)/synth.json: | $(STAMP)
 	$(SDNET) synth --out $(CAMERA_TREE) --camera realsense --sensor-profile structured --train-frames 0 \
@@ -282,14 +283,24 @@ $(CAMERA_DATA)/manifest.json: $(CAMERA_TREE)/synth.json | $(STAMP)
 	$(SDNET) data --config $(EXPERIMENT) --root $(CAMERA_TREE) --camera realsense \
 		--out $(CAMERA_DATA) --overwrite $(BEAM_ARGS)
 
+# A second scene test set from a camera no training tree uses: 424x240, f 212 px, 0.1-mm units
+# (the localizer and the pose network have seen neither its resolution nor its focal length).
+CAMERA2_TREE ?= $(WORK)/camera2-synth
+CAMERA2 = --camera realsense --width 424 --height 240 --fx 212 --fy 212 --cx 211.5 --cy 119.5 --depth-scale 0.1
+
+$(CAMERA2_TREE)/synth.json: | $(STAMP)
+	$(SDNET) synth --out $(CAMERA2_TREE) $(CAMERA2) --sensor-profile structured --train-frames 0 \
+		--test-frames $(CAMERA_TEST_FRAMES) --test-scene-fraction 1 --seed 2 --overwrite
+
 # make camera-eval: make train's run on that test set, as `sdnet eval` scores it (crops cut at data time
 # by the centre rule) and as `sdnet predict` sees the raw frames (the learned centre refinement on),
 # then the hand-centre study (docs/camera/centre_study.py). A few minutes after make camera-test.
-camera-eval: $(CAMERA_DATA)/manifest.json $(RUN_DIR)/model.keras | $(STAMP)
+camera-eval: $(CAMERA_DATA)/manifest.json $(CAMERA2_TREE)/synth.json $(RUN_DIR)/model.keras | $(STAMP)
 	$(SDNET) eval --run $(RUN_DIR) --data $(CAMERA_DATA) --out $(WORK)/camera-report --overwrite
 	$(SDNET) predict --run $(RUN_DIR) $(CAMERA_TREE) --camera realsense --split test --out $(WORK)/camera-pred \
 		--overwrite
-	$(PY) docs/camera/centre_study.py --tree $(CAMERA_TREE) --run $(RUN_DIR) --out $(WORK)/camera-study
+	$(PY) docs/camera/centre_study.py --tree $(CAMERA_TREE) --run $(RUN_DIR) --out $(WORK)/camera-study --name realsense
+	$(PY) docs/camera/centre_study.py --tree $(CAMERA2_TREE) --run $(RUN_DIR) --out $(WORK)/camera-study --name 424x240
 
 # make smoke: the whole pipeline shrunk (tiny tree, configs/smoke.json), a minute or two end to end.
 smoke: setup

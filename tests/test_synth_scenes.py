@@ -1,5 +1,6 @@
 """Real-camera scenes (forearm, torso, clutter), the structured-light sensor profile, other cameras'
 depth units and `sdnet synth --camera` on tiny trees."""
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from eval.metrics import image_hand
 from pipeline.camera import CAMERAS, ICVL_INTRINSICS, REALSENSE_INTRINSICS
 from pipeline.cli import main
 from pipeline.config import SynthConfig, from_dict
@@ -15,9 +17,11 @@ from pipeline.datasets import ICVL
 from pipeline.icvl import ICVL_BACKGROUND, read_depth_png, read_label_file, write_depth_png
 from pipeline.synth.frames import (SequenceSpec, frame_scene, plan_sequences, render_frame, render_frame_mm,
                                    rng_for, sequence_frames)
-from pipeline.synth.handmodel import build_primitives
+from pipeline.skeleton import ICVL_SKELETON
+from pipeline.synth.handmodel import build_primitives, palm_frame
 from pipeline.synth.render import box_depth, ellipsoid_depth
-from pipeline.synth.scene import PART_ARM, PART_CLUTTER, PART_HAND, PART_TORSO, render_scene
+from pipeline.synth.scene import (PART_ARM, PART_CLUTTER, PART_HAND, PART_NEAR, PART_OTHER_HAND, PART_TORSO,
+                                  SceneModel, render_scene, sample_scene)
 from pipeline.synth.sensor import SensorModel, apply_sensor_mm, projector_shadow, sensor_for, to_depth_units
 
 ICVL_J = ICVL.num_joints  # ICVL label files: 16 joints a line
@@ -33,6 +37,14 @@ def _scene_frames(intr, n_seq=2, frames=24, step=4, seed=0):
         spec = SequenceSpec("train", s, f"s{s}", frames, "Training/labels.txt", "Training/Depth", scene=True)
         out += [(f, frame_scene(f, seed, intr)) for f in sequence_frames(spec, seed, intr, 0)[::step]]
     return out
+
+
+# Every probability of the things nearer than the hand at 0: the scenes of before.
+NO_NEAR = SceneModel(other_hand_p=0.0, near_body_p=0.0, near_edge_p=0.0, speckle_p=0.0)
+
+
+def _at_border(mask: np.ndarray) -> bool:
+    return bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
 
 
 def _tree_sha(root: Path) -> str:
@@ -66,9 +78,13 @@ def test_ellipsoid_and_box_depth_closed_forms():
 def test_scene_forearm_leaves_the_image_and_the_rest_stays_behind_the_hand(camera):
     intr = CAMERAS[camera]
     for frame, scene in _scene_frames(intr):
-        depth, part, _ = render_scene(build_primitives(frame.joints, frame.shape), scene, intr)
-        arm = part == PART_ARM
-        assert arm[0].any() or arm[-1].any() or arm[:, 0].any() or arm[:, -1].any()  # out of the image
+        prims = build_primitives(frame.joints, frame.shape)
+        depth, part, _ = render_scene(prims, scene, intr)
+        # The forearm leaves the image, visibly or behind a thing nearer than the hand (the other
+        # hand, a body part or an edge); without those things it is seen leaving.
+        assert _at_border((part == PART_ARM) | (part == PART_NEAR) | (part == PART_OTHER_HAND))
+        alone = sample_scene(rng_for(0, *frame.scene_key), frame.joints, frame.shape, intr, NO_NEAR)
+        assert _at_border(render_scene(prims, alone, intr)[1] == PART_ARM)
         hand = depth[part == PART_HAND]
         assert hand.size > 50
         behind = depth[(part == PART_TORSO) | (part == PART_CLUTTER)]
@@ -308,3 +324,163 @@ def test_data_converts_a_realsense_tree_with_its_camera_and_refuses_it_as_icvl(t
     err = capsys.readouterr().err
     assert "6 of 6 frames rejected" in err and "outside the 320x240 image" in err
     assert not (tmp_path / "bad").exists()
+
+
+# ----------------------------------------------------------------------------- things nearer than the hand
+
+# Digests of NO_NEAR scenes' solids (_scene_frames(camera) keys), recorded with the scene code of before
+# the things nearer than the hand (commit 6924875).
+OLD_SOLIDS_SHA = {"icvl": "445d760ab64a3946110d94bc6cd56aca9f77b63591a3c298a969700faf208528",
+                  "realsense": "2e60b59589109f266231de1d7f1d1ce72b96e39d13f30147b8440cba6fb7ef57"}
+
+
+def _solids_sha(scenes) -> str:
+    h = hashlib.sha256()
+    for scene in scenes:
+        for solid in scene.solids:
+            h.update(solid.kind.encode() + bytes([solid.part]))
+            for p in solid.params:
+                h.update((np.round(np.asarray(p, dtype=np.float64), 3) + 0.0).tobytes())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="module", params=["icvl", "realsense"])
+def near_set(request):
+    """Scene frames of a camera (ICVL's: 120, RealSense's: 40) rendered with the default SceneModel
+    and with NO_NEAR: (intr, [(frame, scene, depth, part, surface, hand mask without the near things,
+    hand depth without them)])."""
+    intr = CAMERAS[request.param]
+    n_seq = 12 if request.param == "icvl" else 4
+    out = []
+    for frame, scene in _scene_frames(intr, n_seq=n_seq, frames=40, step=4):
+        prims = build_primitives(frame.joints, frame.shape)
+        depth, part, surface = render_scene(prims, scene, intr)
+        alone = sample_scene(rng_for(0, *frame.scene_key), frame.joints, frame.shape, intr, NO_NEAR)
+        depth0, part0, _ = render_scene(prims, alone, intr)
+        out.append((frame, scene, depth, part, surface, part0 == PART_HAND, depth0))
+    return intr, out
+
+
+def _keep_mask(scene, shape, px: float) -> np.ndarray:
+    """(H, W) bool: pixels whose square touches the hand's image box grown by ``px``."""
+    u0, u1, v0, v1 = scene.hand_box
+    v, u = np.mgrid[:shape[0], :shape[1]]
+    return (u + 0.5 >= u0 - px) & (u - 0.5 <= u1 + px) & (v + 0.5 >= v0 - px) & (v - 0.5 <= v1 + px)
+
+
+def test_scene_near_things_occur_at_their_rates_and_are_nearer_than_the_hand(near_set):
+    """Each thing nearer than the hand shows up in about its share of frames (a little less: some
+    find no room or no depth in front of a hand near the camera), and where it is flagged near it is
+    nearer than the hand of interest's nearest pixel: the body part everywhere it shows, the edge at
+    its front, the speckles all, the other hand in its 'nearer' share."""
+    intr, frames = near_set
+    model = SceneModel()
+    seen = {"other": 0, "body": 0, "edge": 0, "speckles": 0, "other_nearer": 0}
+    for frame, scene, depth, part, surface, _, _ in frames:
+        hand_z = depth[part == PART_HAND].min()
+        assert scene.hand_near_z <= hand_z + 1e-6  # the placement's reference is the hand's front
+        for k, solid in enumerate(scene.solids):
+            if not solid.near:
+                continue
+            assert solid.part == PART_NEAR and solid.kind in ("ellipsoid", "box")
+            seen["body" if solid.kind == "ellipsoid" else "edge"] += 1
+            shown = depth[surface == 2 + k]
+            assert shown.size > 0 and shown.min() < hand_z - 10.0  # in view, entering from a border
+            assert solid.nearest_z() >= model.near_min_mm - 1e-6
+            if solid.kind == "ellipsoid":
+                assert shown.max() < hand_z  # all of a body part in view is nearer than the hand
+        if scene.other_hand is not None:
+            seen["other"] += 1
+            assert np.isfinite(scene.other_near_z) and scene.other_near_z >= model.near_min_mm - 1.0
+            if scene.other_near_z < scene.hand_near_z:
+                seen["other_nearer"] += 1
+                assert scene.other_near_z <= scene.hand_near_z - model.other_hand_nearer_mm[0] + 5.0
+            else:
+                assert scene.other_near_z >= scene.hand_near_z + model.other_hand_behind_mm[0] - 25.0
+        else:
+            assert not (part == PART_OTHER_HAND).any()
+        if scene.speckles is not None and len(scene.speckles[0]):
+            seen["speckles"] += 1
+            assert scene.speckles[2].max() < hand_z and scene.speckles[2].min() > model.near_min_mm - 10.0
+    n = len(frames)
+    for key, p in (("other", model.other_hand_p), ("body", model.near_body_p), ("edge", model.near_edge_p),
+                   ("speckles", model.speckle_p)):
+        assert 0.4 * p <= seen[key] / n <= p + 0.15, (key, seen[key], n)
+    assert 0.1 * model.other_hand_nearer_p <= seen["other_nearer"] / seen["other"] <= model.other_hand_nearer_p + 0.2
+
+
+def test_scene_near_things_keep_clear_of_the_hand(near_set):
+    """None of the new things covers a pixel of the hand's image box grown by keep_out_px: the hand
+    renders the same pixels at the same depths as without them, and lies within that box."""
+    intr, frames = near_set
+    keep_px = SceneModel().keep_out_px
+    covered = 0
+    for frame, scene, depth, part, _, hand0, depth0 in frames:
+        hand = part == PART_HAND
+        np.testing.assert_array_equal(hand, hand0)
+        np.testing.assert_array_equal(depth[hand], depth0[hand])
+        keep = _keep_mask(scene, depth.shape, keep_px)
+        assert not (hand & ~_keep_mask(scene, depth.shape, 3.0)).any()  # the box is the hand's, to a few px
+        new = (part == PART_NEAR) | (part == PART_OTHER_HAND) | scene.speckle_mask(depth.shape)
+        assert not (new & keep).any()
+        covered += bool(new.any())
+    assert covered >= len(frames) // 2  # not a vacuous check
+
+
+def test_scene_other_hand_is_the_other_chirality(near_set):
+    """The other hand is the mirror image of the hand of interest's model: its thumb lies on the other
+    side of the palm (palm_frame's N), its bones are as long, and the labelled chirality rule
+    (eval.metrics.image_hand, over the frames) tells the two sets of hands apart."""
+    intr, frames = near_set
+    thumb = dict(ICVL_SKELETON.parts)["thumb"][1]
+    mine, theirs = [], []
+    for frame, scene, *_ in frames:
+        if scene.other_joints is None:
+            continue
+        a, b = frame.joints, scene.other_joints
+        side_a = (a[thumb] - a[ICVL_SKELETON.root]) @ palm_frame(a)[2]
+        side_b = (b[thumb] - b[ICVL_SKELETON.root]) @ palm_frame(b)[2]
+        assert side_a * side_b < 0
+        np.testing.assert_allclose(ICVL_SKELETON.bone_lengths(b), ICVL_SKELETON.bone_lengths(a), atol=1e-6)
+        mine.append(a)
+        theirs.append(b)
+    assert len(theirs) >= 10
+    assert image_hand(np.stack(mine), ICVL_SKELETON) != image_hand(np.stack(theirs), ICVL_SKELETON)
+
+
+def test_scene_speckles_are_painted_into_the_written_depth(near_set):
+    """A scene's speckles are in the measured depth (render_frame_mm) as drawn, in front of the
+    hand's nearest depth, painted after the sensor (every other pixel as without them), and in the
+    stored camera units (render_frame)."""
+    intr, frames = near_set
+    sensor = sensor_for("structured")
+    speckled = [(f, s) for f, s, *_ in frames if s.speckles is not None and len(s.speckles[0])][:3]
+    assert speckled
+    for frame, scene in speckled:
+        rows, cols, z = scene.speckles
+        prims = build_primitives(frame.joints, frame.shape)
+        depth, part, surface = render_scene(prims, scene, intr)
+        mm = render_frame_mm(frame.joints, frame.shape, intr, sensor, rng_for(0, 1), scene)
+        np.testing.assert_array_equal(mm[rows, cols], z)
+        assert z.max() < depth[part == PART_HAND].min()
+        unpainted = apply_sensor_mm(depth, rng_for(0, 1), sensor, 0.5 * (intr.fx + intr.fy), surface)
+        rest = ~scene.speckle_mask(depth.shape)
+        np.testing.assert_array_equal(mm[rest], unpainted[rest])
+        stored = render_frame(frame.joints, frame.shape, intr, sensor, rng_for(0, 1), scene)
+        np.testing.assert_array_equal(stored[rows, cols], np.rint(z / intr.depth_scale).astype(np.uint16))
+
+
+@pytest.mark.parametrize("camera", ["icvl", "realsense"])
+def test_scene_without_near_things_is_the_scene_of_before(camera):
+    """With every new probability 0 a scene holds the solids of before (recorded digests), nothing
+    else; with the defaults its other solids are the same (the new things are drawn after them)."""
+    intr = CAMERAS[camera]
+    frames = [f for f, _ in _scene_frames(intr)]
+    old = [sample_scene(rng_for(0, *f.scene_key), f.joints, f.shape, intr, NO_NEAR) for f in frames]
+    assert _solids_sha(old) == OLD_SOLIDS_SHA[camera]
+    assert all(s.other_hand is None and s.speckles is None and not any(x.near for x in s.solids) for s in old)
+    new = [frame_scene(f, 0, intr) for f in frames]
+    kept = [dataclasses.replace(s, solids=tuple(x for x in s.solids if x.part not in (PART_NEAR, PART_OTHER_HAND)))
+            for s in new]
+    assert _solids_sha(kept) == _solids_sha(old)
+    assert any(len(a.solids) != len(b.solids) or a.other_hand is not None for a, b in zip(new, kept))

@@ -17,7 +17,7 @@ from pipeline.synth.handmodel import HandShape, build_primitives, sample_hand_sh
 from pipeline.synth.poses import SCENE_VIEW, MotionModel, Subject, ViewModel, sample_sequence, sample_subject
 from pipeline.synth.render import render_depth
 from pipeline.synth.scene import SCENE_MOTION, Scene, render_scene, sample_scene
-from pipeline.synth.sensor import SensorModel, apply_sensor_mm, to_depth_units
+from pipeline.synth.sensor import SensorModel, apply_sensor_mm, paint_speckles, to_depth_units
 
 SPLIT_CODES = {"train": 0, "test": 1, "poses": 2, "preview": 3, "subjects": 4}
 # The last seed key of each stream of a sequence (its subject, poses, a frame's sensor and scene).
@@ -107,13 +107,17 @@ def frame_scene(frame: FrameSpec, seed: int, intr: Intrinsics) -> Scene | None:
 def render_frame_mm(joints: np.ndarray, shape: HandShape, intr: Intrinsics, sensor: SensorModel,
                     rng: np.random.Generator, scene: Scene | None = None) -> np.ndarray:
     """Measured depth (H, W) float mm, inf = no depth, of a hand with joints (16, 3) camera xyz mm,
-    alone or in ``scene``."""
+    alone or in ``scene`` (its speckles, ``Scene.speckles``, painted over the measured depth after
+    every sensor effect: ``paint_speckles``)."""
     prims = build_primitives(joints, shape)
     focal = 0.5 * (intr.fx + intr.fy)
     if scene is None:
         return apply_sensor_mm(render_depth(prims, intr)[0], rng, sensor, focal)
     depth, _, surface = render_scene(prims, scene, intr)
-    return apply_sensor_mm(depth, rng, sensor, focal, surface)
+    measured = apply_sensor_mm(depth, rng, sensor, focal, surface)
+    if scene.speckles is not None:
+        measured = paint_speckles(measured, *scene.speckles)
+    return measured
 
 
 def render_frame(joints: np.ndarray, shape: HandShape, intr: Intrinsics, sensor: SensorModel,

@@ -20,23 +20,33 @@ each with its own probability per frame (``SceneModel``):
     interest's shape with ``HandShape.mirrored`` toggled, its bone lengths, a resting gesture from
     ``other_hand_gestures``), its fingers pointing into the image away from an image border (weights
     ``other_hand_borders``: bottom, left, right, top) within ``other_hand_roll_deg``, its own forearm
-    leaving the image through that border; a share ``other_hand_at_border_p`` partly out of view
-    (palm joint within -5..10 % of the image side from the border), the rest 15-35 % in. A share
-    ``other_hand_nearer_p`` has its nearest surface ``other_hand_nearer_mm`` in front of the hand
-    of interest's nearest surface, the rest ``other_hand_behind_mm`` behind it;
+    leaving the image (along its palm -> wrist direction, so toward that border); a share
+    ``other_hand_at_border_p`` partly out of view (palm joint within -5..10 % of the image side from
+    the border), the rest 15-35 % in. A share ``other_hand_nearer_p`` has its nearest surface (its
+    model's forearm stub included) ``other_hand_nearer_mm`` in front of the hand of interest's
+    nearest surface, the rest ``other_hand_behind_mm`` behind it (also when the hand of interest is
+    too near the camera for it to fit in front; behind, the torso or clutter may hide it); its scene
+    forearm, a little wider than the wrist, can start up to about 20 mm nearer (``Scene.other_near_z``
+    is the nearest of both);
   * a body part nearer than the hand (``near_body_p``): an ellipsoid (a shoulder, semi-axes
     ``near_body_semi_mm``) entering from an image border (``near_body_borders``) whose silhouette
     lies ``near_gap_mm`` in front of the hand's nearest surface;
   * a chair or desk edge (``near_edge_p``): a long thin box entering from an image border
-    (``near_edge_borders``), its top receding outward by ``near_edge_tilt_deg``, its nearest point
-    ``near_gap_mm`` in front of the hand's nearest surface;
+    (``near_edge_borders``), receding from its front edge along the viewing ray turned outward by
+    ``near_edge_tilt_deg``, its nearest point in view ``near_gap_mm`` in front of the hand's nearest
+    surface (when the box's nearest point is out of view, the box is scaled about the camera
+    centre, which keeps its image footprint);
   * speckle and flying-pixel clusters (``speckle_p``): ``speckle_clusters`` blobs of
     ``speckle_pixels`` pixels each, ``speckle_gap_mm`` in front of the hand's nearest surface,
-    painted over the measured depth after the sensor (``pipeline.synth.sensor.paint_speckles``).
-Border elements reach ``near_reach`` (a share of the image side) into the image. None of them
-covers the hand of interest: the other hand's image box, the footprints of its forearm, of the
-body part and of the edge, and the speckles all stay ``keep_out_px`` outside the hand's image box
-(an element without room is left out), and none is nearer than ``near_min_mm`` to the camera.
+    painted over the measured depth after the sensor (``pipeline.synth.sensor.paint_speckles`` in
+    ``pipeline.synth.frames.render_frame_mm``); pixels that would touch the keep-out box are dropped.
+The body part and the edge reach ``near_reach`` (a share of the image side) into the image, measured
+on their footprint's part within the image along that border, so that they are always in view. None
+of them covers the hand of interest: the other hand's image box, the footprints of its forearm, of
+the body part and of the edge, and the speckle pixels all stay ``keep_out_px`` outside the hand's
+image box (an element without room is left out; the box of projected primitive ends +- their radii
+is within about 2 px of the rendered hand), and none is nearer than ``near_min_mm`` to the camera
+(speckles: but for their 2 mm per-pixel noise).
 The labels stay the hand of interest's 16 joints. Every random draw comes from the frame's own
 generator (deterministic per seed key); the new elements are drawn after the old ones, so with
 their probabilities 0 a scene's other solids are those of before.
@@ -99,7 +109,7 @@ class SceneModel:
     near_body_borders: tuple[float, ...] = (0.3, 0.35, 0.35, 0.0)
     near_edge_p: float = 0.3  # probability of a chair/desk edge nearer than the hand
     near_edge_borders: tuple[float, ...] = (0.55, 0.2, 0.2, 0.05)
-    near_edge_tilt_deg: tuple[float, float] = (0.0, 60.0)  # 0 = its face toward the camera
+    near_edge_tilt_deg: tuple[float, float] = (0.0, 60.0)  # 0 = receding along the ray, its face to the camera
     near_gap_mm: tuple[float, float] = (20.0, 250.0)  # body/edge in front of the hand's nearest surface
     near_reach: tuple[float, float] = (0.04, 0.3)  # reach into the image, share of the image side
     speckle_p: float = 0.3  # probability of speckle / flying-pixel clusters
@@ -130,15 +140,18 @@ class Solid:
 @dataclass(frozen=True)
 class Scene:
     """The solids around one hand, and the palm joint's depth (mm) they were placed against; the
-    person's other hand (its primitives and joints (16, 3) camera xyz mm; not labels), speckle
-    pixels painted over the measured depth (rows (P,), cols (P,), depths (P,) mm), and the hand of
-    interest's nearest surface depth and image box (u0, u1, v0, v1) px the near elements keep to."""
+    person's other hand (its primitives and joints (16, 3) camera xyz mm; not labels) and the depth
+    (mm) of its nearest surface, forearm included; speckle pixels painted over the measured depth
+    (rows (P,), cols (P,), depths (P,) mm; ``pipeline.synth.frames.render_frame_mm``), and the hand
+    of interest's nearest surface depth (mm; fingers, palm and wrist) and image box (u0, u1, v0, v1)
+    px the near elements keep to."""
 
     solids: tuple[Solid, ...]
     palm_z: float
     torso_gap_mm: float
     other_hand: HandPrimitives | None = None
     other_joints: np.ndarray | None = None
+    other_near_z: float = float("nan")  # depth (mm) of the other hand's nearest surface, forearm included
     speckles: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     hand_near_z: float = float("nan")
     hand_box: tuple[float, float, float, float] | None = None
@@ -274,10 +287,11 @@ def sample_scene(rng: np.random.Generator, joints: np.ndarray, shape: HandShape,
     box, near_z = _hand_window(build_primitives(joints, shape), intr)
     keep = _grown(box, model.keep_out_px)
     other = other_joints = speckles = None
+    other_near_z = float("nan")
     if rng.random() < model.other_hand_p:
         placed = _other_hand(rng, joints, shape, keep, near_z, palm[2] + gap, intr, model)
         if placed is not None:
-            other, other_joints, other_arm = placed
+            other, other_joints, other_arm, other_near_z = placed
             solids += other_arm
     if rng.random() < model.near_body_p:
         solids += _near_body(rng, keep, near_z, intr, model)
@@ -291,7 +305,8 @@ def sample_scene(rng: np.random.Generator, joints: np.ndarray, shape: HandShape,
             speckles = speckle_clusters(rng, (intr.height, intr.width), count, model.speckle_pixels,
                                         (lo, hi), keep)
     return Scene(solids=tuple(solids), palm_z=float(palm[2]), torso_gap_mm=float(gap), other_hand=other,
-                 other_joints=other_joints, speckles=speckles, hand_near_z=near_z, hand_box=box)
+                 other_joints=other_joints, other_near_z=other_near_z, speckles=speckles, hand_near_z=near_z,
+                 hand_box=box)
 
 
 # ----------------------------------------------------------------------------- nearer than the hand
@@ -317,6 +332,12 @@ def _hand_window(prims: HandPrimitives, intr: Intrinsics) -> tuple[tuple[float, 
     return box, float((ends[:, 2] - radii).min())
 
 
+def _nearest_z(prims: HandPrimitives) -> float:
+    """The depth (mm) of the nearest surface of all of a hand's primitives (forearm stub included)."""
+    return float(min((prims.a[:, 2] - prims.radius).min(), (prims.b[:, 2] - prims.radius).min(),
+                     (prims.slab.vertices()[:, 2] - prims.slab.half_thickness).min()))
+
+
 def _grown(box, px: float) -> tuple[float, float, float, float]:
     return box[0] - px, box[1] + px, box[2] - px, box[3] + px
 
@@ -339,33 +360,81 @@ def _pick_border(rng, weights, keep, intr: Intrinsics, need_px: float) -> int | 
     return int(rng.choice(4, p=w / w.sum()))
 
 
-def _hull_points(solid: Solid) -> np.ndarray:
-    """Points (N, 3) mm whose convex hull holds the solid (box corners; the corners of an ellipsoid's
-    or a capsule's axis-aligned bounding box)."""
-    signs = np.array([[i, j, k] for i in (-1, 1) for j in (-1, 1) for k in (-1, 1)], dtype=np.float64)
-    if solid.kind == "capsule":
-        a, b, r = solid.params
-        return np.concatenate([a + r * signs, b + r * signs])
+def _surface_points(solid: Solid) -> np.ndarray:
+    """Points (N, 3) mm on a box's 12 edges (every few mm) or on an ellipsoid's surface (a 48 x 25
+    grid of directions), whose image spans the solid's image footprint to well under a pixel."""
     centre, axes, half = solid.params
     if solid.kind == "box":
-        return centre + (signs * half) @ axes
-    return centre + signs * extent_along(axes, half, False)
+        signs = np.array([[i, j, k] for i in (-1, 1) for j in (-1, 1) for k in (-1, 1)], dtype=np.float64)
+        ends = [(p, q) for p in range(8) for q in range(p + 1, 8) if np.abs(signs[p] - signs[q]).sum() == 2]
+        t = np.linspace(0.0, 1.0, 400)[:, None]
+        local = np.concatenate([signs[p] + t * (signs[q] - signs[p]) for p, q in ends])  # (12 * 400, 3)
+        return centre + (local * half) @ axes
+    lon, lat = np.meshgrid(np.linspace(-np.pi, np.pi, 48, endpoint=False),
+                           np.linspace(-0.5 * np.pi, 0.5 * np.pi, 25))
+    unit = np.stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)], -1).reshape(-1, 3)
+    return centre + (unit * half) @ axes
 
 
-def _slide_to(solid: Solid, border: int, reach_px: float, intr: Intrinsics) -> Solid:
-    """``solid`` moved in its depth plane, toward or away from ``border``, until its image footprint
-    reaches at most ``reach_px`` into the image from that border (its deepest point exactly)."""
+def _reach_in(solid: Solid, border: int, intr: Intrinsics) -> tuple[float, float]:
+    """How far (px) a box's or an ellipsoid's image footprint reaches into the image from border
+    ``border``, counting only its part within the image along that border (-inf when none is), and
+    the depth (mm) of the point that reaches furthest."""
+    uvd = xyz_to_uvd(_surface_points(solid), intr)
+    lateral, size = (uvd[:, 0], intr.width) if border in (0, 3) else (uvd[:, 1], intr.height)
+    inside = (lateral >= -0.5) & (lateral <= size - 0.5)
+    if not inside.any():
+        return -np.inf, float("nan")
+    pen = _penetration(uvd[inside, :2], border, intr)
+    k = int(np.argmax(pen))
+    return float(pen[k]), float(uvd[inside][k, 2])
+
+
+def _slide_to(solid: Solid, border: int, reach_px: float, intr: Intrinsics) -> Solid | None:
+    """``solid`` (a box or an ellipsoid) moved in its depth plane, toward or away from ``border``,
+    until its image footprint, within the image, reaches ``reach_px`` into the image from that border
+    (``_reach_in``; 0-0.5 px short of it, never beyond); None when it cannot (nothing of it within
+    the image along the border, or no convergence)."""
     out3 = np.array([*_OUTWARD[border], 0.0])
     focal = intr.fy if border in (0, 3) else intr.fx
-    for _ in range(12):
-        uvd = xyz_to_uvd(_hull_points(solid), intr)
-        pen = _penetration(uvd[:, :2], border, intr)
-        k = int(np.argmax(pen))
-        excess = pen[k] - reach_px
-        if abs(excess) < 0.25 and excess <= 0.0:
-            break
-        solid = _moved(solid, out3 * ((excess + 0.1) * uvd[k, 2] / focal))
-    return solid
+    for _ in range(16):
+        pen, z = _reach_in(solid, border, intr)
+        if not np.isfinite(pen):
+            return None
+        excess = pen - reach_px
+        if -0.5 <= excess <= 0.0:
+            return solid
+        solid = _moved(solid, out3 * ((excess + 0.25) * z / focal))
+    return None
+
+
+def _in_view_nearest_z(solid: Solid, intr: Intrinsics) -> float:
+    """The depth (mm) of the nearest point of a box's faces (a 40 x 40 grid on each) or an
+    ellipsoid's surface that projects within the image; inf when none does."""
+    if solid.kind == "box":
+        centre, axes, half = solid.params
+        g = np.linspace(-1.0, 1.0, 40)
+        a, b = (x.ravel() for x in np.meshgrid(g, g))
+        faces = []
+        for k in range(3):
+            for sign in (-1.0, 1.0):
+                local = np.zeros((a.size, 3))
+                local[:, k], local[:, (k + 1) % 3], local[:, (k + 2) % 3] = sign, a, b
+                faces.append(local)
+        points = centre + (np.concatenate(faces) * half) @ axes
+    else:
+        points = _surface_points(solid)
+    uvd = xyz_to_uvd(points, intr)
+    inside = ((uvd[:, 0] >= -0.5) & (uvd[:, 0] <= intr.width - 0.5) & (uvd[:, 1] >= -0.5)
+              & (uvd[:, 1] <= intr.height - 0.5))
+    return float(uvd[inside, 2].min()) if inside.any() else np.inf
+
+
+def _scaled(solid: Solid, k: float) -> Solid:
+    """A box or an ellipsoid scaled by ``k`` about the camera centre: the same image footprint, every
+    depth times k."""
+    centre, axes, half = solid.params
+    return replace(solid, params=(centre * k, axes, half * k))
 
 
 def _clear_of(centres: np.ndarray, radii: np.ndarray, box, intr: Intrinsics) -> bool:
@@ -393,8 +462,10 @@ def _near_depth(rng, near_z: float, gap_mm: tuple[float, float], model: SceneMod
 
 def _other_hand(rng, joints, shape: HandShape, keep, near_z: float, torso_front_z: float,
                 intr: Intrinsics, model: SceneModel):
-    """The person's other hand (primitives, joints (16, 3) mm, forearm solids) away from the box
-    ``keep``; None when 8 tries find no place."""
+    """The person's other hand (primitives, joints (16, 3) mm, forearm solids, and the depth (mm) of
+    its nearest surface, forearm included) away from the box ``keep``; None when 8 tries find no
+    place. Its depth is set by the nearest surface of all its primitives, the model's forearm stub
+    included (a hand whose fingers point away from the camera has its stub nearest)."""
     other_shape = replace(shape, mirrored=not shape.mirrored)
     mean = Proportions()
     subject = Subject(bone_lengths=tuple(float(x) for x in ICVL_SKELETON.bone_lengths(joints)),
@@ -428,7 +499,7 @@ def _other_hand(rng, joints, shape: HandShape, keep, near_z: float, torso_front_
             palm = uvd_to_xyz(np.array([uv[0], uv[1], z]), intr)
             other_joints = camera_joints(subject, art, ang, palm[None])[0]
             prims = build_primitives(other_joints, other_shape)
-            box, other_near = _hand_window(prims, intr)
+            box, other_near = _hand_window(prims, intr)[0], _nearest_z(prims)
             z += target - other_near
         if other_near < model.near_min_mm - 1.0:
             continue
@@ -436,13 +507,16 @@ def _other_hand(rng, joints, shape: HandShape, keep, near_z: float, torso_front_
             continue  # the image boxes overlap
         arm, _ = _arm(rng, other_joints, other_shape, intr, model, torso_front_z)
         arm = [replace(a, part=PART_OTHER_HAND) for a in arm]
+        other_near = min([other_near] + [a.nearest_z() for a in arm])  # the forearm may be wider
+        if other_near < model.near_min_mm - 1.0:
+            continue
         stub = np.flatnonzero(prims.owner == ARM)
         spheres = [_capsule_spheres(*a.params) for a in arm]
         spheres += [_capsule_spheres(prims.a[k], prims.b[k], prims.radius[k]) for k in stub]
         if not _clear_of(np.concatenate([c for c, _ in spheres]), np.concatenate([r for _, r in spheres]),
                          keep, intr):
             continue
-        return prims, other_joints, arm
+        return prims, other_joints, arm, other_near
     return None
 
 
@@ -465,12 +539,16 @@ def _near_body(rng, keep, near_z: float, intr: Intrinsics, model: SceneModel) ->
     uv = (np.array([0.5 * intr.width, 0.5 * intr.height]) + _OUTWARD[border] * 0.5 * side
           + np.abs(_OUTWARD[border][::-1]) * (along - 0.5) * span)
     centre = uvd_to_xyz(np.array([uv[0], uv[1], silhouette]), intr)
-    return [_slide_to(Solid("ellipsoid", (centre, axes, semi), PART_NEAR, near=True), border, reach_px, intr)]
+    body = _slide_to(Solid("ellipsoid", (centre, axes, semi), PART_NEAR, near=True), border, reach_px, intr)
+    return [] if body is None else [body]
 
 
 def _near_edge(rng, keep, near_z: float, intr: Intrinsics, model: SceneModel) -> list[Solid]:
-    """A chair or desk edge (a long thin box) entering from an image border, its nearest point nearer
-    than the hand's nearest surface ``near_z``, clear of the box ``keep``; [] if it does not fit."""
+    """A chair or desk edge (a long thin box) entering from an image border, its nearest edge nearer
+    than the hand's nearest surface ``near_z`` and in view, clear of the box ``keep``; [] if it does
+    not fit. The box recedes from its front edge along the viewing ray through the edge turned
+    outward by the tilt (not along the optical axis), so that its far part projects no further into
+    the image than the front edge and the front edge is what reaches ``near_reach`` into it."""
     half = np.array([rng.uniform(300.0, 800.0), rng.uniform(10.0, 30.0), rng.uniform(100.0, 400.0)])
     tilt = np.radians(rng.uniform(*model.near_edge_tilt_deg))
     roll = rng.uniform(-15.0, 15.0)
@@ -479,20 +557,26 @@ def _near_edge(rng, keep, near_z: float, intr: Intrinsics, model: SceneModel) ->
     border = _pick_border(rng, model.near_edge_borders, keep, intr, 0.5 * model.near_reach[0] * intr.height)
     if front is None or border is None:
         return []
-    out3 = np.array([*_OUTWARD[border], 0.0])
-    run = _rot_z(roll) @ np.array([-out3[1], out3[0], 0.0])  # along the border, rolled a little
-    depth_dir = np.cos(tilt) * np.array([0.0, 0.0, 1.0]) + np.sin(tilt) * out3  # receding outward
-    depth_dir = _unit(depth_dir - run * (run @ depth_dir))
-    axes = np.stack([run, np.cross(depth_dir, run), depth_dir])  # (3, 3) rows
     side = intr.height if border in (0, 3) else intr.width
     span = intr.width if border in (0, 3) else intr.height
-    uv = (np.array([0.5 * intr.width, 0.5 * intr.height]) + _OUTWARD[border] * 0.5 * side
-          + np.abs(_OUTWARD[border][::-1]) * (along - 0.5) * span)
+    reach_px = min(reach * side, _room(keep, border, intr) - 1.0)
+    uv = (np.array([0.5 * intr.width, 0.5 * intr.height]) + _OUTWARD[border] * (0.5 * side - reach_px)
+          + np.abs(_OUTWARD[border][::-1]) * (along - 0.5) * span)  # where the front edge reaches to
     edge = uvd_to_xyz(np.array([uv[0], uv[1], front]), intr)
+    out3 = np.array([*_OUTWARD[border], 0.0])
+    run = _rot_z(roll) @ np.array([-out3[1], out3[0], 0.0])  # along the border, rolled a little
+    depth_dir = np.cos(tilt) * _unit(edge) + np.sin(tilt) * out3  # the ray, receding outward
+    depth_dir = _unit(depth_dir - run * (run @ depth_dir))
+    axes = np.stack([run, np.cross(depth_dir, run), depth_dir])  # (3, 3) rows
     box = Solid("box", (edge + depth_dir * half[2], axes, half), PART_NEAR, near=True)
     box = _moved(box, np.array([0.0, 0.0, front - box.nearest_z()]))
-    reach_px = min(reach * side, _room(keep, border, intr) - 1.0)
-    return [_slide_to(box, border, reach_px, intr)]
+    box = _slide_to(box, border, reach_px, intr)
+    if box is None or not np.isfinite(seen := _in_view_nearest_z(box, intr)):
+        return []
+    # Its nearest point in view at ``front`` (the face across the ray can have its nearest edge out
+    # of view): scaled about the camera centre, which keeps its image footprint.
+    k = max(min(1.0, front / seen), model.near_min_mm / box.nearest_z())
+    return [_scaled(box, k)]
 
 
 def render_scene(prims: HandPrimitives, scene: Scene | None, intr: Intrinsics,

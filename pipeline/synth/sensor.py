@@ -14,8 +14,9 @@ stores it, background = ICVL_BACKGROUND (32001). Effects, in order:
   * quantization to whole millimetres (``apply_sensor``), or to a camera's depth unit
     (``apply_sensor_mm`` then ``to_depth_units``).
 Scene frames only (``pipeline.synth.scene``): speckle and flying-pixel clusters, small blobs of
-spurious depths in front of everything, drawn by ``speckle_clusters`` from the scene's own generator
-and painted over the measured depth by ``paint_speckles`` (after every effect above).
+spurious depths in front of the hand of interest (not necessarily of a thing nearer than the hand),
+drawn by ``speckle_clusters`` from the scene's own generator and painted over the measured depth by
+``paint_speckles`` (``pipeline.synth.frames.render_frame_mm``, after every effect above).
 All work is confined to the bounding box of the foreground (plus a margin), vectorized.
 """
 from __future__ import annotations
@@ -305,7 +306,8 @@ def speckle_clusters(rng: np.random.Generator, shape: tuple[int, int], count: in
     ``keep_out`` (u0, u1, v0, v1; None = anywhere), Gaussian offsets of std sqrt(size)/2 px, at a
     depth uniform in ``depth_mm`` (mm) plus 2 mm std per pixel. Returns (rows (P,), cols (P,),
     depths (P,) mm), duplicates removed (the first kept). A centre that finds no room outside
-    ``keep_out`` in 20 tries is dropped."""
+    ``keep_out`` in 20 tries is dropped, and so is every pixel whose square (its centre +- 0.5 px)
+    touches ``keep_out`` (a Gaussian tail beyond 3 std); the draws do not depend on that."""
     height, width = shape
     rows, cols, depths = [], [], []
     for _ in range(int(count)):
@@ -323,8 +325,14 @@ def speckle_clusters(rng: np.random.Generator, shape: tuple[int, int], count: in
         off = rng.standard_normal((n, 2)) * spread
         r = np.clip(np.rint(v + off[:, 1]), 0, height - 1).astype(np.int64)
         c = np.clip(np.rint(u + off[:, 0]), 0, width - 1).astype(np.int64)
-        rows.append(r), cols.append(c)
-        depths.append(rng.uniform(*depth_mm) + 2.0 * rng.standard_normal(n))
+        z = rng.uniform(*depth_mm) + 2.0 * rng.standard_normal(n)
+        if keep_out is not None:
+            out = ((c + 0.5 < keep_out[0]) | (c - 0.5 > keep_out[1]) | (r + 0.5 < keep_out[2])
+                   | (r - 0.5 > keep_out[3]))
+            r, c, z = r[out], c[out], z[out]
+        rows.append(r)
+        cols.append(c)
+        depths.append(z)
     if not rows:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
     r, c, z = np.concatenate(rows), np.concatenate(cols), np.concatenate(depths)
