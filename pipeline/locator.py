@@ -448,13 +448,29 @@ def validate(fn, data: LocatorFrames, intr: Intrinsics, seed: int) -> dict:
             "negatives_over_threshold": float((conf_neg >= threshold).mean())}
 
 
+class StepLog(keras.callbacks.Callback):
+    """Progress for logs (no terminal): one stderr line every tenth of the ``steps``, with the loss."""
+
+    def __init__(self, steps: int):
+        super().__init__()
+        self.steps, self.every, self.t0 = steps, max(1, steps // 10), time.time()
+
+    def on_train_batch_end(self, batch, logs=None):
+        done = batch + 1
+        if done % self.every == 0 or done == self.steps:
+            print(f"locator: step {done}/{self.steps}, loss {float((logs or {}).get('loss', float('nan'))):.4f}, "
+                  f"{time.time() - self.t0:.0f} s", file=sys.stderr, flush=True)
+
+
 def train_locator(tree_root: Path, dataset_name: str, intr: Intrinsics, out_dir: Path, steps: int,
-                  batch_size: int, seed: int, frames: int = 4000, progress: bool = True,
-                  width_mult: float = 0.5, learning_rate: float = 2e-3) -> dict:
+                  batch_size: int, seed: int, *, width_mult: float, learning_rate: float, frames: int = 4000,
+                  progress: bool = True) -> dict:
     """Fit the localizer on the training split of the tree at ``tree_root`` (dataset ``dataset_name``,
     camera ``intr``), some whole training sequences held out for validation; write
     ``out_dir/locator.keras`` and ``out_dir/locator.json`` (each through a temporary name) and return
-    the latter's content. ``frames``: at most this many training frames are read (0 = all)."""
+    the latter's content. ``frames``: at most this many training frames are read (0 = all);
+    ``width_mult`` scales the network's channels (``models.locator``), ``learning_rate`` is Adam's initial
+    rate, cosine-decayed over ``steps`` (the defaults: ``sdnet fit-locator``'s)."""
     if steps < 1:
         raise SdnetError(f"--steps must be >= 1, got {steps}")
     if batch_size < 1:
@@ -472,8 +488,10 @@ def train_locator(tree_root: Path, dataset_name: str, intr: Intrinsics, out_dir:
     trainer = training_model(model)
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps, alpha=0.05)
     trainer.compile(optimizer=keras.optimizers.Adam(schedule), loss=locator_loss())
+    tty = sys.stdout.isatty()
     hist = trainer.fit(make_train_dataset(train, batch_size, seed), steps_per_epoch=steps, epochs=1, shuffle=False,
-                       verbose=(1 if sys.stdout.isatty() else 2) if progress else 0)
+                       verbose=1 if progress and tty else 0,
+                       callbacks=[StepLog(steps)] if progress and not tty else [])
     fn = tf.function(lambda x: model(x, training=False),
                      input_signature=[tf.TensorSpec((None, WORK_HEIGHT, WORK_WIDTH, 1), tf.float32)])
     doc = {

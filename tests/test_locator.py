@@ -145,7 +145,7 @@ def trained(tmp_path_factory):
     base = tmp_path_factory.mktemp("locator")
     tree = _write_scene_tree(base / "tree")
     doc = train_locator(tree, "icvl", ICVL_INTRINSICS, base / "run", steps=100, batch_size=8, seed=0,
-                        progress=False)
+                        width_mult=0.5, learning_rate=2e-3, progress=False)
     return {"dir": base / "run", "doc": doc, "tree": tree}
 
 

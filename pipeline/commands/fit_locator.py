@@ -8,6 +8,9 @@ from pipeline.commands.camera_args import add_camera_arguments, camera_from_args
 from pipeline.datasets import DATASETS, get_dataset
 from pipeline.errors import SdnetError
 
+DEFAULT_WIDTH_MULT = 0.5
+DEFAULT_LEARNING_RATE = 2e-3
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -30,6 +33,11 @@ def register(sub) -> None:
     p.add_argument("--frames", type=int, default=4000,
                    help="at most this many training frames, evenly spaced over the tree's list, are read into "
                    "memory (default: 4000; 0 = all)")
+    p.add_argument("--width-mult", type=float, default=DEFAULT_WIDTH_MULT,
+                   help=f"scales every layer's channels (default: {DEFAULT_WIDTH_MULT:g}; 0.5 is about 21 k "
+                   "parameters, 1 about 82 k)")
+    p.add_argument("--learning-rate", type=float, default=DEFAULT_LEARNING_RATE,
+                   help=f"Adam's initial learning rate, cosine-decayed over --steps (default: {DEFAULT_LEARNING_RATE:g})")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     add_camera_arguments(p, "the dataset's")
     p.add_argument("--quiet", action="store_true", help="no progress output")
@@ -45,5 +53,6 @@ def run(args: argparse.Namespace) -> int:
         raise SdnetError(f"{args.out}: exists and is not a directory")
     intr = camera_from_args(args, get_dataset(args.dataset).camera)
     train_locator(args.tree, args.dataset, intr, args.out, args.steps, args.batch_size, args.seed,
-                  frames=args.frames, progress=not args.quiet)
+                  frames=args.frames, progress=not args.quiet, width_mult=args.width_mult,
+                  learning_rate=args.learning_rate)
     return 0
