@@ -103,7 +103,7 @@ def test_job_reports_every_bad_frame_and_counts_add_up(tmp_path):
 def test_job_fails_cleanly_on_too_many_rejections(tmp_path, capsys):
     root = write_tiny_icvl_tree(tmp_path / "icvl", train_seqs=3, frames_per_seq=4)
     _corrupt(root)
-    with pytest.raises(SdnetError, match=r"9 of 20 frames rejected, more than the allowed 10%"):
+    with pytest.raises(SdnetError, match=r"9 of 20 frames rejected, more than the allowed 20%"):
         convert_tree(root, tmp_path / "data", DataConfig(crop_size=32, rotations=1),
                      ICVL_INTRINSICS, IN_PROCESS, progress=False)
     assert not (tmp_path / "data").exists()
