@@ -273,6 +273,11 @@ CAMERA_TREE ?= $(WORK)/camera-synth
 CAMERA_DATA ?= $(WORK)/camera-data
 CAMERA_TEST_FRAMES ?= 400
 
+# A second scene test set from a camera no training tree uses: 424x240, f 212 px, 0.1-mm units
+# (the localizer and the pose network have seen neither its resolution nor its focal length).
+CAMERA2_TREE ?= $(WORK)/camera2-synth
+CAMERA2 = --camera realsense --width 424 --height 240 --fx 212 --fy 212 --cx 211.5 --cy 119.5 --depth-scale 0.1
+
 camera-test: $(CAMERA_DATA)/manifest.json $(CAMERA2_TREE)/synth.json
 
 $(CAMERA_TREE)/synth.json: | $(STAMP)
@@ -282,11 +287,6 @@ $(CAMERA_TREE)/synth.json: | $(STAMP)
 $(CAMERA_DATA)/manifest.json: $(CAMERA_TREE)/synth.json | $(STAMP)
 	$(SDNET) data --config $(EXPERIMENT) --root $(CAMERA_TREE) --camera realsense \
 		--out $(CAMERA_DATA) --overwrite $(BEAM_ARGS)
-
-# A second scene test set from a camera no training tree uses: 424x240, f 212 px, 0.1-mm units
-# (the localizer and the pose network have seen neither its resolution nor its focal length).
-CAMERA2_TREE ?= $(WORK)/camera2-synth
-CAMERA2 = --camera realsense --width 424 --height 240 --fx 212 --fy 212 --cx 211.5 --cy 119.5 --depth-scale 0.1
 
 $(CAMERA2_TREE)/synth.json: | $(STAMP)
 	$(SDNET) synth --out $(CAMERA2_TREE) $(CAMERA2) --sensor-profile structured --train-frames 0 \
