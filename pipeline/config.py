@@ -229,9 +229,9 @@ class DataConfig:
     ``pipeline.icvl.is_prerotated_folder``). max_reject_fraction: the job fails when more frames
     than this share are rejected (default 0.2: the default synthetic tree's scene frames where a
     nearer arm, body part, edge or the other hand takes the rule's crop, about 12% of its frames, are
-    rejected and listed; a wrong depth unit or camera rejects nearly all). max_joint_extent: training frames with a joint farther than this
-    many half-cubes from the hand centre (normalized coordinate) are rejected: the centre missed the
-    hand. Never applied to val/test frames. shards: TFRecord shards for 'train' (0 = about 2000
+    rejected and listed; a wrong depth unit or camera rejects nearly all). max_joint_extent: training
+    frames with a joint farther than this many half-cubes from the hand centre (normalized
+    coordinate) are rejected: the centre missed the hand. Never applied to val/test frames. shards: TFRecord shards for 'train' (0 = about 2000
     records per shard). seed: of the scale and centre jitter. test_subject: the held-out subject of a
     dataset evaluated leave one subject out (its ``fold_subjects``, MSRA's P0..P8: required there, its
     frames are 'test' with its cube, the other subjects' 'train'); "" for the other datasets (their own
